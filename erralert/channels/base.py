@@ -1,0 +1,192 @@
+"""The channel interface: build an ``httpx.Request`` from a rendered message and judge
+the platform's ``httpx.Response``. Channels do no I/O themselves; one delivery worker
+(``erralert.outbox``) sends for all of them, and tests use ``httpx.MockTransport``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import time
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, ClassVar, Literal
+
+import httpx
+
+from erralert.notice import Kind
+
+__all__ = [
+    "Channel",
+    "ChannelOptions",
+    "Judgement",
+    "LengthUnit",
+    "Message",
+    "Rate",
+    "Verdict",
+    "parse_retry_after",
+]
+
+LengthUnit = Literal["chars", "bytes"]
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """At most ``limit`` messages in any rolling ``period`` seconds."""
+
+    limit: int
+    period: float
+
+    def __str__(self) -> str:
+        return f"{self.limit}/{self.period:g}s"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One rendered message for one channel, ready for ``Channel.build_request``."""
+
+    kind: Kind
+    title: str  # one line of plain text
+    body: str  # the platform's markup, already escaped and cut to the channel's limit
+    level: str = "error"
+    fingerprint: str = ""
+    event_id: str = ""
+    created_at: float = 0.0  # UNIX seconds when the error was decided on
+    mention: bool = False  # configured mentions apply (alert of a new error)
+    payload: dict[str, Any] | None = None  # from a `<name>.payload.j2`: the whole JSON body
+    # the generic webhook sends the event itself; other channels ignore it
+    data: dict[str, Any] | None = None
+    template_error: str | None = None  # why the custom template failed, if it did
+
+
+class Verdict(Enum):
+    OK = "ok"
+    RETRY = "retry"  # transient: try again later (5xx, 429, throttle codes, timeouts)
+    FAIL = "fail"  # the platform refused this message for good (bad payload, bad signature)
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    verdict: Verdict
+    reason: str = ""  # the platform's own words, for the log line
+    retry_after: float | None = None  # seconds the platform asked us to wait
+
+    @classmethod
+    def ok(cls) -> Judgement:
+        return cls(Verdict.OK)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelOptions:
+    """The erralert options that ride in a webhook URL's query string."""
+
+    secret: str | None = None
+    mention: tuple[str, ...] = ()
+    template: str | None = None
+    keyword: str | None = None
+    rate: Rate | None = None
+    name: str | None = None
+
+
+class Channel:
+    """Base class of every platform. Subclasses set the class attributes and implement
+    ``build_request`` (and usually ``judge``)."""
+
+    platform: ClassVar[str]
+    dialect: ClassVar[str]  # a name from erralert.dialects: "plain", "mrkdwn", "markdown", "html"
+    max_length: ClassVar[int]  # the body's limit on this platform
+    length_unit: ClassVar[LengthUnit] = "chars"
+    rates: ClassVar[tuple[Rate, ...]] = ()  # the platform's documented pacing
+    local: ClassVar[bool] = False  # True: delivered by `deliver_locally`, not over HTTP
+
+    def __init__(self, url: str, options: ChannelOptions | None = None) -> None:
+        self.url = url  # where requests go, erralert's own options removed
+        self.options = options or ChannelOptions()
+
+    # -- identity -------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.options.name or f"{self.platform}:{self.masked_url}"
+
+    @property
+    def masked_url(self) -> str:
+        """The URL with its credentials masked, for logs, reprs and errors."""
+        return mask_url(self.url)
+
+    @property
+    def template(self) -> str:
+        return self.options.template or self.platform
+
+    @property
+    def pacing(self) -> tuple[Rate, ...]:
+        return (self.options.rate,) if self.options.rate else self.rates
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+    # -- the two halves of a delivery -----------------------------------------------------
+    def build_request(self, message: Message, now: float | None = None) -> httpx.Request:
+        raise NotImplementedError  # pragma: no cover - every HTTP channel overrides it
+
+    def judge(self, response: httpx.Response) -> Judgement:
+        """Default judgement: 2xx is success; 429 and 5xx are retried (honouring
+        ``Retry-After``); anything else is refused for good."""
+        return judge_http_status(response)
+
+    def deliver_locally(self, message: Message) -> None:
+        """Local channels (console) write the message themselves."""
+        raise NotImplementedError  # pragma: no cover - only local channels override it
+
+
+def judge_http_status(response: httpx.Response) -> Judgement:
+    status = response.status_code
+    if 200 <= status < 300:
+        return Judgement.ok()
+    reason = f"HTTP {status}: {_short(response)}"
+    if status == 429 or status >= 500 or status == 408:
+        return Judgement(Verdict.RETRY, reason, parse_retry_after(response))
+    return Judgement(Verdict.FAIL, reason)
+
+
+def _short(response: httpx.Response, limit: int = 300) -> str:
+    try:
+        text = response.text
+    except Exception:  # body not read or undecodable: the status says enough
+        return ""
+    return text.strip()[:limit]
+
+
+def parse_retry_after(response: httpx.Response, now: float | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def mask_url(url: str) -> str:
+    """Hide everything that can be a credential: user info, every path segment that is not
+    a plain word, and every query value. ``https://hooks.slack.com/services/T0AB/B0CD/XYZ``
+    becomes ``https://hooks.slack.com/services/***/***/***``."""
+    try:
+        parsed = httpx.URL(url)
+    except Exception:
+        return "<unparsable url>"
+    path = "/".join(s if _STRUCTURAL.fullmatch(s) else "***" for s in parsed.path.split("/"))
+    query = "&".join(f"{k}=***" for k in parsed.params)
+    host = parsed.host + (f":{parsed.port}" if parsed.port else "")
+    text = f"{parsed.scheme}://{host}{path}"
+    return f"{text}?{query}" if query else text
+
+
+# path segments that carry structure, not secrets: "services", "api", "open-apis", "v2"
+_STRUCTURAL = re.compile(r"[a-z][a-z-]{0,19}|v\d{1,2}|")

@@ -1,0 +1,94 @@
+"""What the throttle decides to tell chat: an alert, a digest or a storm summary.
+
+A ``Notice`` is platform-neutral; the outbox renders it once per channel into a
+``channels.base.Message``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from erralert.event import Event
+
+__all__ = ["Kind", "Notice", "Occurrences", "Storm", "StormGroup"]
+
+Kind = Literal["alert", "digest", "storm"]
+
+
+@dataclass(frozen=True, slots=True)
+class Occurrences:
+    count: int  # occurrences this message reports: 1 for an alert, the repeats for a digest
+    total: int  # every occurrence the store remembers for this fingerprint
+    first_seen: float  # UNIX seconds: first occurrence this message reports
+    last_seen: float  # UNIX seconds: last occurrence this message reports
+    window: float  # the dedup window, seconds
+    is_new: bool  # never seen before by this store
+    window_start: float = 0.0
+    window_end: float = 0.0
+    histogram: tuple[int, ...] = ()  # occurrences per tenth of the window (digests)
+
+
+@dataclass(frozen=True, slots=True)
+class StormGroup:
+    title: str
+    culprit: str
+    count: int  # occurrences folded into the storm for this error
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Storm:
+    groups: tuple[StormGroup, ...]  # biggest count first
+    total: int  # all occurrences folded
+    since: float
+    until: float
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    kind: Kind
+    event: Event  # for a storm: the first folded event (templates mostly use `storm`)
+    occurrences: Occurrences
+    storm: Storm | None = None
+    created_at: float = 0.0  # UNIX seconds when the decision was made
+    # the channels this notice goes to (indices into the alerter's channel list); None = all
+    channels: tuple[int, ...] | None = None
+    mentions: bool = field(default=False)  # alert of a new error: configured mentions apply
+
+
+SCHEMA_VERSION = 1
+
+
+def document(notice: Notice) -> dict[str, object]:
+    """The versioned JSON document of a notice (the generic webhook's body, schema v1):
+    ``{"version": 1, "kind", "event": {...}, "occurrences": {...}, "storm": {...} | null}``."""
+    occ = notice.occurrences
+    storm = notice.storm
+    return {
+        "version": SCHEMA_VERSION,
+        "kind": notice.kind,
+        "event": notice.event.to_dict(),
+        "occurrences": {
+            "count": occ.count,
+            "total": occ.total,
+            "first_seen": occ.first_seen,
+            "last_seen": occ.last_seen,
+            "window": occ.window,
+            "window_start": occ.window_start,
+            "window_end": occ.window_end,
+            "is_new": occ.is_new,
+            "histogram": list(occ.histogram),
+        },
+        "storm": None
+        if storm is None
+        else {
+            "groups": [
+                {"title": g.title, "culprit": g.culprit, "count": g.count, "fingerprint": g.fingerprint}
+                for g in storm.groups
+            ],
+            "total": storm.total,
+            "since": storm.since,
+            "until": storm.until,
+        },
+    }

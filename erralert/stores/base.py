@@ -1,0 +1,69 @@
+"""The store interface behind the throttle.
+
+A store answers two questions atomically, so that several processes (and, with a shared
+store, several hosts) agree on them:
+
+* ``hit(key, now, window)`` — "this fingerprint occurred at ``now``: alert now, or count?"
+* ``claim_due(now)`` — "which windows have ended with repeats? I will send their digests."
+  Each due digest is handed to exactly one caller.
+
+Window semantics (per fingerprint, ``window`` seconds):
+
+* a hit when no window is open opens one at ``now`` and answers ``alert=True``;
+* hits inside the open window are counted (``alert=False``);
+* a window that ends with a count > 0 becomes a due digest, and the next window opens at
+  once where the previous one ended, so a continuing error yields one digest per window;
+* a window that ends with no repeats closes silently; the next hit is a fresh alert.
+
+A store may roll windows lazily: a hit after the end of a window first settles the ended
+window(s) — making a digest due if it had repeats — and then decides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from erralert.event import Event
+from erralert.notice import Occurrences
+
+__all__ = ["Due", "Hit", "Store"]
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    alert: bool  # True: send an alert now (a window was opened)
+    occurrences: Occurrences  # for an alert: count=1, first_seen=last_seen=now
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    key: str  # the fingerprint
+    sample: Event | None  # the event stored with `put_sample` when the chain's alert was sent
+    occurrences: Occurrences  # count = repeats in the ended window, histogram over it
+
+
+@runtime_checkable
+class Store(Protocol):
+    def hit(self, key: str, now: float, window: float) -> Hit:
+        """Record one occurrence of ``key`` at ``now`` and decide (atomically)."""
+        ...
+
+    def put_sample(self, key: str, sample: Event) -> None:
+        """Keep ``sample`` as the event that represents ``key`` in its digests."""
+        ...
+
+    def claim_due(self, now: float, limit: int = 1000) -> list[Due]:
+        """Hand over (once, across all processes) every digest whose window ended by ``now``."""
+        ...
+
+    def drain(self, now: float) -> list[Due]:
+        """At shutdown: hand over the counts of windows still open, ending them early.
+        Shared stores return ``[]`` — their counts stay for the other processes."""
+        ...
+
+    def next_due(self) -> float | None:
+        """When the earliest open window ends, if the store knows cheaply (a scheduling hint)."""
+        ...
+
+    def close(self) -> None: ...
