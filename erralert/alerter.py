@@ -1,0 +1,500 @@
+"""The Alerter: capture -> event -> scrub -> fingerprint -> throttle -> (render -> outbox).
+
+Capture is the hot path and runs on the application's threads: it fingerprints the
+exception straight from its code objects, asks the throttle, and only for the first
+occurrence of a window builds the full event and hands a notice to the outbox. Rendering
+and network I/O happen on the outbox's worker thread.
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import logging
+import os
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import FrameType, TracebackType
+from typing import Any, ClassVar
+
+import httpx
+
+from erralert.capture import build_exception_event, build_message_event
+from erralert.channels.base import Channel
+from erralert.channels.console import ConsoleChannel
+from erralert.channels.registry import parse_webhook
+from erralert.errors import ConfigError
+from erralert.event import Event, Request
+from erralert.fingerprint import exception_fingerprint, message_fingerprint
+from erralert.notice import Notice, Occurrences
+from erralert.outbox import Outbox
+from erralert.release import detect_release
+from erralert.render import Renderer
+from erralert.request import request_from_asgi, request_from_wsgi
+from erralert.scrub import Scrubber
+from erralert.stores import Store, open_store
+from erralert.stores.base import Due
+from erralert.throttle import Throttle
+
+__all__ = ["Alerter", "RequestLike"]
+
+logger = logging.getLogger("erralert")
+
+RequestLike = Request | Mapping[str, Any]  # a Request, an ASGI scope or a WSGI environ
+BeforeSend = Callable[[Event], Event | None]
+FingerprintHook = Callable[[Event], str | None]
+IgnoreSpec = type[BaseException] | str
+
+_MARK = "__erralert_captured__"
+_INTERNAL_LOG_INTERVAL = 60.0
+
+
+class _Guard(threading.local):
+    active = False
+
+
+_guard = _Guard()
+
+
+class Alerter:
+    """Catches errors and sends them to chat, grouped per fingerprint and window.
+
+    >>> alerter = Alerter(["slack://T000/B000/XXXX"], service="checkout", window=300)
+    >>> try:
+    ...     1 / 0
+    ... except ZeroDivisionError:
+    ...     alerter.capture_exception()
+
+    Configuration mistakes raise :class:`erralert.ConfigError` here; nothing at capture
+    time ever raises into the application.
+    """
+
+    # erralert.testing.capture_alerts() registers recorders here: while one is active,
+    # notices are rendered and recorded instead of sent
+    _recorders: ClassVar[list[Callable[[Alerter, Notice], None]]] = []
+
+    def __init__(
+        self,
+        webhooks: Iterable[str | Channel] | str = (),
+        *,
+        service: str | None = None,
+        environment: str | None = None,
+        release: str | None = None,
+        window: float = 300.0,
+        store: str | Store = "memory://",
+        template_dir: str | os.PathLike[str] | None = None,
+        spool: str | os.PathLike[str] | None = None,
+        include_locals: bool = False,
+        scrub_keys: Iterable[str] = (),
+        ignore: Iterable[IgnoreSpec] = (),
+        before_send: BeforeSend | None = None,
+        fingerprint: FingerprintHook | None = None,
+        max_queue: int = 1000,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
+        enabled: bool = True,
+        max_delay: float = 60.0,
+        shutdown_timeout: float = 2.0,
+    ) -> None:
+        _check_positive(window=window, timeout=timeout, max_delay=max_delay)
+        if max_queue < 1:
+            raise ConfigError(f"max_queue must be at least 1, got {max_queue}")
+        if spool is not None:
+            raise ConfigError(
+                "spool (the durable outbox) is not available in this version of erralert"
+            )
+        for name, hook in (("before_send", before_send), ("fingerprint", fingerprint)):
+            if hook is not None and not callable(hook):
+                raise ConfigError(f"{name} must be callable, got {type(hook).__name__}")
+        self.enabled = bool(enabled)
+        self.service = service
+        self.environment = environment
+        self.release = release if release is not None else detect_release()
+        self.window = float(window)
+        self.include_locals = include_locals
+        self.shutdown_timeout = shutdown_timeout
+        self._before_send = before_send
+        self._fingerprint = fingerprint
+        self._ignore = _IgnoreList(ignore)
+        self._scrubber = Scrubber(scrub_keys)
+        self.channels: tuple[Channel, ...] = _channels(webhooks)
+        self._renderer = Renderer(template_dir)
+        for channel in self.channels:
+            if channel.options.template:
+                try:
+                    self._renderer.check(channel.options.template)
+                except ConfigError as exc:
+                    raise ConfigError(f"{channel.name}: {exc}") from None
+        self._throttle = Throttle(open_store(store), self.window)
+        self._outbox = Outbox(
+            self.channels,
+            self._renderer.render,
+            transport=transport,
+            timeout=timeout,
+            max_queue=max_queue,
+            max_delay=max_delay,
+            tick=self._emit_due,
+        )
+        self._closed = False
+        self._internal_errors: dict[str, float] = {}
+        _live_alerters.add(self)
+
+    # -- public API ---------------------------------------------------------------------------
+    def capture_exception(
+        self,
+        exc: BaseException | None = None,
+        *,
+        request: RequestLike | None = None,
+        tags: Mapping[str, Any] | None = None,
+        extra: Mapping[str, Any] | None = None,
+        level: str = "error",
+        logger_name: str | None = None,
+        message: str | None = None,
+    ) -> str | None:
+        """Report ``exc`` (default: the exception being handled). Returns the event id, or
+        None when the exception was ignored, dropped by ``before_send``, already captured
+        or erralert is disabled."""
+        if not self.enabled or self._closed or _guard.active:
+            return None
+        _guard.active = True
+        try:
+            if exc is None:
+                exc = sys.exc_info()[1]
+                if exc is None:
+                    return None
+            return self._capture_exception(exc, request, tags, extra, level, logger_name, message)
+        except Exception as error:
+            self._internal_error("capture", error)
+            return None
+        finally:
+            _guard.active = False
+
+    def capture_message(
+        self,
+        text: str,
+        level: str = "error",
+        *,
+        request: RequestLike | None = None,
+        tags: Mapping[str, Any] | None = None,
+        extra: Mapping[str, Any] | None = None,
+        logger_name: str | None = None,
+        template: str | None = None,
+        culprit: str | None = None,
+    ) -> str | None:
+        """Report a message. Messages that differ only in numbers, ids or hex group together
+        (``template``, e.g. a log record's unformatted ``msg``, groups exactly)."""
+        if not self.enabled or self._closed or _guard.active:
+            return None
+        _guard.active = True
+        try:
+            return self._capture_message(
+                text, level, request, tags, extra, logger_name, template, culprit
+            )
+        except Exception as error:
+            self._internal_error("capture", error)
+            return None
+        finally:
+            _guard.active = False
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Send every digest whose window has ended, then wait (at most ``timeout`` seconds)
+        until everything queued is delivered. True when nothing is left."""
+        try:
+            self._emit_due(time.time())
+            return self._outbox.flush(timeout)
+        except Exception as error:
+            self._internal_error("flush", error)
+            return False
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Emit pending counts early (in-memory store), flush, stop the worker."""
+        if self._closed:
+            return True
+        timeout = self.shutdown_timeout if timeout is None else timeout
+        try:
+            now = time.time()
+            self._emit_due(now)
+            self._emit(self._throttle.drain(now), now)
+            self._closed = True
+            done = self._outbox.close(timeout)
+            self._throttle.close()
+            return done
+        except Exception as error:
+            self._closed = True
+            self._internal_error("close", error)
+            return False
+        finally:
+            _live_alerters.discard(self)
+
+    def __enter__(self) -> Alerter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is not None and isinstance(exc, Exception):
+            self.capture_exception(exc)
+        self.close()
+
+    def __repr__(self) -> str:
+        names = ", ".join(c.name for c in self.channels)
+        return f"<Alerter service={self.service!r} channels=[{names}]>"
+
+    # -- the pipeline ---------------------------------------------------------------------------
+    def _capture_exception(
+        self,
+        exc: BaseException,
+        request: RequestLike | None,
+        tags: Mapping[str, Any] | None,
+        extra: Mapping[str, Any] | None,
+        level: str,
+        logger_name: str | None,
+        message: str | None,
+    ) -> str | None:
+        if _already_captured(exc) or self._ignore.matches(type(exc)):
+            return None
+        now = time.time()
+
+        def build() -> Event:
+            event = build_exception_event(
+                exc,
+                level=level,
+                message=message,
+                request=_as_request(request),
+                tags=tags,
+                extra=extra,
+                logger=logger_name,
+                service=self.service,
+                environment=self.environment,
+                release=self.release,
+                include_locals=self.include_locals,
+                now=now,
+            )
+            return self._scrubber.event(event)
+
+        return self._decide(build, lambda: exception_fingerprint(exc), now)
+
+    def _capture_message(
+        self,
+        text: str,
+        level: str,
+        request: RequestLike | None,
+        tags: Mapping[str, Any] | None,
+        extra: Mapping[str, Any] | None,
+        logger_name: str | None,
+        template: str | None,
+        culprit: str | None,
+    ) -> str | None:
+        now = time.time()
+        caller = sys._getframe(1)  # the culprit is the innermost in-app frame above it
+        text = self._scrubber.text(str(text))
+        grouping = self._scrubber.text(template) if template is not None else text
+
+        def build() -> Event:
+            event = build_message_event(
+                text,
+                level=level,
+                request=_as_request(request),
+                tags=tags,
+                extra=extra,
+                logger=logger_name,
+                service=self.service,
+                environment=self.environment,
+                release=self.release,
+                stack=None if culprit else _stack_of(caller),
+                culprit=culprit,
+                now=now,
+            )
+            return self._scrubber.event(event)
+
+        return self._decide(build, lambda: message_fingerprint(grouping, logger_name, level), now)
+
+    def _decide(
+        self, build: Callable[[], Event], default_fingerprint: Callable[[], str], now: float
+    ) -> str | None:
+        event: Event | None = None
+        if self._before_send is not None or self._fingerprint is not None:
+            # the hooks see every occurrence, so they need the full event every time
+            event = build()
+            if self._before_send is not None:
+                event = self._before_send(event)
+                if event is None:
+                    return None
+            custom = self._fingerprint(event) if self._fingerprint is not None else None
+            key = str(custom) if custom else default_fingerprint()
+        else:
+            key = default_fingerprint()
+        hit = self._throttle.hit(key, now)
+        if not hit.alert:
+            return event.event_id if event is not None else os.urandom(16).hex()
+        if event is None:
+            event = build()
+        event = dataclasses.replace(event, fingerprint=key)
+        self._throttle.put_sample(key, event)
+        notice = Notice(
+            "alert", event, hit.occurrences, created_at=now, mentions=hit.occurrences.is_new
+        )
+        self._dispatch(notice)
+        return event.event_id
+
+    def _emit_due(self, now: float) -> None:
+        if self._closed:
+            return
+        self._emit(self._throttle.due(now), now)
+
+    def _emit(self, dues: Sequence[Due], now: float) -> None:
+        for due in dues:
+            event = due.sample or _placeholder_event(due.key, due.occurrences, self)
+            self._dispatch(Notice("digest", event, due.occurrences, created_at=now))
+
+    def _dispatch(self, notice: Notice) -> None:
+        if Alerter._recorders:
+            for record in list(Alerter._recorders):
+                record(self, notice)
+            return
+        self._outbox.submit(notice)
+
+    def _internal_error(self, where: str, error: BaseException) -> None:
+        """erralert's own failures go to the `erralert` logger, once per interval per kind."""
+        key = f"{where}:{type(error).__name__}"
+        now = time.monotonic()
+        if now - self._internal_errors.get(key, -_INTERNAL_LOG_INTERVAL) < _INTERNAL_LOG_INTERVAL:
+            return
+        self._internal_errors[key] = now
+        logger.error("erralert: %s failed: %s: %s", where, type(error).__name__, error)
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def _check_positive(**values: float) -> None:
+    for name, value in values.items():
+        if not isinstance(value, int | float) or value <= 0:
+            raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
+
+
+def _channels(webhooks: Iterable[str | Channel] | str) -> tuple[Channel, ...]:
+    if isinstance(webhooks, str):
+        from erralert.config import split_webhooks
+
+        webhooks = split_webhooks(webhooks)
+    channels: list[Channel] = []
+    for spec in webhooks:
+        if isinstance(spec, Channel):
+            channels.append(spec)
+        elif isinstance(spec, str):
+            channels.append(parse_webhook(spec))
+        else:
+            raise ConfigError(f"webhooks: expected URL strings or channels, got {spec!r}")
+    if not channels:
+        _warn_console_once()
+        channels.append(ConsoleChannel("console://"))
+    return tuple(channels)
+
+
+_console_warned = False
+
+
+def _warn_console_once() -> None:
+    global _console_warned
+    if not _console_warned:
+        _console_warned = True
+        logger.warning(
+            "erralert: no webhooks configured (ERRALERT_WEBHOOKS or webhooks=); "
+            "alerts go to stderr"
+        )
+
+
+def _already_captured(exc: BaseException) -> bool:
+    """The same exception object seen by two hooks (middleware + logging + framework signal)
+    is alerted once. Exceptions don't support weak references, so mark the object."""
+    if getattr(exc, _MARK, False):
+        return True
+    try:
+        setattr(exc, _MARK, True)
+    except Exception:  # __slots__ or a read-only exception: accept a possible duplicate
+        pass
+    return False
+
+
+def _stack_of(frame: FrameType | None) -> list[tuple[FrameType, int]]:
+    stack: list[tuple[FrameType, int]] = []
+    while frame is not None:
+        stack.append((frame, frame.f_lineno))
+        frame = frame.f_back
+    stack.reverse()
+    return stack
+
+
+def _as_request(request: RequestLike | None) -> Request | None:
+    if request is None or isinstance(request, Request):
+        return request
+    if "REQUEST_METHOD" in request or "wsgi.version" in request:
+        return request_from_wsgi(request)
+    if "type" in request:
+        return request_from_asgi(request)
+    return None
+
+
+def _placeholder_event(key: str, occurrences: Occurrences, alerter: Alerter) -> Event:
+    # the sample was lost (evicted or never stored): still report the count
+    return Event(
+        event_id=os.urandom(16).hex(),
+        timestamp=occurrences.last_seen,
+        level="error",
+        title=f"error {key[:12]}",
+        message=None,
+        exceptions=(),
+        culprit="",
+        traceback="",
+        request=None,
+        service=alerter.service,
+        environment=alerter.environment,
+        release=alerter.release,
+        host="",
+        pid=os.getpid(),
+        fingerprint=key,
+    )
+
+
+class _IgnoreList:
+    """``ignore=``: classes (subclasses match) or dotted names, decided once per type."""
+
+    def __init__(self, specs: Iterable[IgnoreSpec]) -> None:
+        self._classes: list[type[BaseException]] = []
+        self._names: set[str] = set()
+        for spec in specs:
+            if isinstance(spec, str):
+                self._names.add(spec)
+            elif isinstance(spec, type) and issubclass(spec, BaseException):
+                self._classes.append(spec)
+            else:
+                raise ConfigError(f"ignore: expected exception classes or names, got {spec!r}")
+        self._cache: dict[type[BaseException], bool] = {}
+
+    def matches(self, cls: type[BaseException]) -> bool:
+        try:
+            return self._cache[cls]
+        except KeyError:
+            pass
+        hit = any(issubclass(cls, c) for c in self._classes) or any(
+            f"{k.__module__}.{k.__qualname__}" in self._names or k.__qualname__ in self._names
+            for k in cls.__mro__
+        )
+        if len(self._cache) < 10_000:
+            self._cache[cls] = hit
+        return hit
+
+
+_live_alerters: weakref.WeakSet[Alerter] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    # the last errors of a crashing script must still reach chat (bounded wait)
+    for alerter in list(_live_alerters):
+        alerter.close()
