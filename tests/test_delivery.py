@@ -1,0 +1,180 @@
+"""The delivery worker against a real local receiver: verdicts, retries, pacing, storms,
+shutdown."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+import erralert
+from tests.receiver import Answer, Receiver
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def boom(alerter: erralert.Alerter, text: str = "boom") -> None:
+    try:
+        raise RuntimeError(text)
+    except RuntimeError as exc:
+        alerter.capture_exception(exc)
+
+
+def test_slack_429_retry_after_is_honoured(receiver: Receiver) -> None:
+    receiver.answers = [Answer(429, "rate_limited", headers={"Retry-After": "2"})]
+    alerter = erralert.Alerter([f"slack+{receiver.base}/services/T/B/X"])
+    boom(alerter)
+    assert alerter.flush(15)
+    first, second = receiver.wait_for(2)
+    assert second.at - first.at >= 2.0
+    assert first.body == second.body
+    alerter.close(1)
+
+
+def test_slack_400_is_not_retried(receiver: Receiver, caplog: pytest.LogCaptureFixture) -> None:
+    receiver.default = Answer(400, "invalid_payload")
+    alerter = erralert.Alerter([f"slack+{receiver.base}/services/T/B/X"])
+    with caplog.at_level(logging.ERROR, logger="erralert"):
+        boom(alerter)
+        assert alerter.flush(10)
+    assert len(receiver.requests) == 1
+    assert "invalid_payload" in caplog.text
+    alerter.close(1)
+
+
+def test_dingtalk_sign_mismatch_not_retried(
+    receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    receiver.default = Answer(body={"errcode": 310000, "errmsg": "sign not match"})
+    alerter = erralert.Alerter([f"dingtalk+{receiver.base}/robot/send?access_token=t&secret=S"])
+    with caplog.at_level(logging.ERROR, logger="erralert"):
+        boom(alerter)
+        assert alerter.flush(10)
+    assert len(receiver.requests) == 1
+    assert "sign not match" in caplog.text
+    assert "access_token=t" not in caplog.text  # the token is masked in logs
+    alerter.close(1)
+
+
+def test_dingtalk_throttled_is_retried_later(
+    receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    receiver.default = Answer(body={"errcode": 130101, "errmsg": "send too fast"})
+    alerter = erralert.Alerter([f"dingtalk+{receiver.base}/robot/send?access_token=t"])
+    with caplog.at_level(logging.WARNING, logger="erralert"):
+        boom(alerter)
+        assert alerter.flush(1.5) is False  # still queued: waiting out the throttle
+    assert len(receiver.requests) == 1
+    assert "retrying in 60" in caplog.text
+    assert alerter._outbox.outstanding == 1
+    alerter.close(0.1)
+
+
+def test_dingtalk_ok(receiver: Receiver) -> None:
+    receiver.default = Answer(body={"errcode": 0, "errmsg": "ok"})
+    alerter = erralert.Alerter([f"dingtalk+{receiver.base}/robot/send?access_token=t"])
+    boom(alerter)
+    assert alerter.flush(10)
+    assert alerter._outbox.delivered == 1
+    assert alerter._outbox.failed == 0
+    alerter.close(1)
+
+
+def test_storm_folds_the_surplus_into_one_summary(receiver: Receiver) -> None:
+    """DingTalk allows 20 per rolling minute: 30 distinct errors at once become 19 alerts
+    and one storm summary of the other 11; the platform's limit is never hit."""
+    receiver.default = Answer(body={"errcode": 0, "errmsg": "ok"})
+    alerter = erralert.Alerter([f"dingtalk+{receiver.base}/robot/send?access_token=t"])
+    code = "\n".join(f"def f{i}():\n    raise ValueError('e{i}')" for i in range(30))
+    namespace: dict[str, object] = {}
+    exec(compile(code, "storm_app.py", "exec"), namespace)
+    for i in range(30):
+        try:
+            namespace[f"f{i}"]()  # type: ignore[operator]
+        except ValueError as exc:
+            alerter.capture_exception(exc)
+    assert alerter.flush(15)
+    requests = receiver.wait_for(20)
+    assert len(requests) == 20
+    texts = [r.json["markdown"]["text"] for r in requests]
+    storm = texts[-1]
+    assert "11" in storm
+    assert all(f"e{i}" in storm for i in range(19, 30))
+    alerter.close(0.5)
+    assert len(receiver.requests) == 20
+
+
+def test_one_channel_down_does_not_delay_another(receiver: Receiver) -> None:
+    receiver.answer_for = lambda got: Answer(delay=5.0) if got.path.startswith("/slow") else None
+    alerter = erralert.Alerter(
+        [f"webhook+{receiver.base}/slow", f"webhook+{receiver.base}/fast"]
+    )
+    boom(alerter)
+    requests = receiver.wait_for(2, timeout=3)
+    fast = [r for r in requests if r.path == "/fast"]
+    assert len(fast) == 1
+    alerter.close(6)
+
+
+def test_delivered_after_exit_without_flush(receiver: Receiver) -> None:
+    script = textwrap.dedent(
+        f"""
+        import erralert
+        erralert.init(webhooks=["webhook+{receiver.base}/hook"])
+        try:
+            raise ValueError("last words")
+        except ValueError:
+            erralert.capture_exception()
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ERRALERT_")}
+    env["PYTHONPATH"] = str(ROOT)
+    subprocess.run([sys.executable, "-c", script], check=True, env=env, timeout=30)
+    requests = receiver.wait_for(1, timeout=5)
+    assert len(requests) == 1
+    assert requests[0].json["event"]["exceptions"][-1]["message"] == "last words"
+
+
+def test_no_thread_at_shutdown_delivers_inline(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python 3.12+ refuses to start threads during interpreter shutdown."""
+
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    alerter = erralert.Alerter([f"webhook+{receiver.base}/hook"])
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    boom(alerter)
+    assert alerter.close(5)
+    assert len(receiver.wait_for(1)) == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_worker_restarts_after_fork(receiver: Receiver) -> None:
+    alerter = erralert.Alerter([f"webhook+{receiver.base}/hook"])
+    boom(alerter, "parent")
+    assert alerter.flush(5)
+    pid = os.fork()
+    if pid == 0:  # the child: its own worker thread must deliver
+        try:
+            boom(alerter, "child")  # same call site, but the child's store copy has a window
+            try:
+                raise LookupError("child only")
+            except LookupError as exc:
+                alerter.capture_exception(exc)
+            ok = alerter.flush(5)
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    titles = [r.json["title"] for r in receiver.wait_for(2)]
+    assert len(titles) == 2
+    assert "child only" in titles[1]
+    alerter.close(1)
