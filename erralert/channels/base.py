@@ -6,17 +6,23 @@ the platform's ``httpx.Response``. Channels do no I/O themselves; one delivery w
 from __future__ import annotations
 
 import email.utils
+import importlib.metadata
+import json
 import re
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any, ClassVar, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
+from erralert.errors import ConfigError
 from erralert.notice import Kind
 
 __all__ = [
+    "USER_AGENT",
     "Channel",
     "ChannelOptions",
     "Judgement",
@@ -24,7 +30,12 @@ __all__ = [
     "Message",
     "Rate",
     "Verdict",
+    "accent_colour",
+    "json_body",
+    "judge_http_status",
+    "mask_url",
     "parse_retry_after",
+    "post_json",
 ]
 
 LengthUnit = Literal["chars", "bytes"]
@@ -80,7 +91,7 @@ class Judgement:
 class ChannelOptions:
     """The erralert options that ride in a webhook URL's query string."""
 
-    secret: str | None = None
+    secret: str | None = field(default=None, repr=False)  # a credential: never in a repr
     mention: tuple[str, ...] = ()
     template: str | None = None
     keyword: str | None = None
@@ -98,10 +109,21 @@ class Channel:
     length_unit: ClassVar[LengthUnit] = "chars"
     rates: ClassVar[tuple[Rate, ...]] = ()  # the platform's documented pacing
     local: ClassVar[bool] = False  # True: delivered by `deliver_locally`, not over HTTP
+    # the ChannelOptions fields this platform can honour; any other one set is a ConfigError,
+    # so that e.g. a `secret` on a platform without signing never silently does nothing
+    supported_options: ClassVar[frozenset[str]] = frozenset({"template", "rate", "name"})
 
     def __init__(self, url: str, options: ChannelOptions | None = None) -> None:
         self.url = url  # where requests go, erralert's own options removed
         self.options = options or ChannelOptions()
+        default = ChannelOptions()
+        for option in fields(ChannelOptions):
+            given = getattr(self.options, option.name) != getattr(default, option.name)
+            if given and option.name not in self.supported_options:
+                raise ConfigError(
+                    f"webhook URL {self.masked_url}: option {option.name!r} is not supported "
+                    f"by {self.platform} (it supports: {', '.join(sorted(self.supported_options))})"
+                )
 
     # -- identity -------------------------------------------------------------------------
     @property
@@ -136,6 +158,57 @@ class Channel:
     def deliver_locally(self, message: Message) -> None:
         """Local channels (console) write the message themselves."""
         raise NotImplementedError  # pragma: no cover - only local channels override it
+
+
+# -- helpers the platform modules share -----------------------------------------------------
+
+
+def _package_version() -> str:
+    try:
+        return importlib.metadata.version("erralert")
+    except importlib.metadata.PackageNotFoundError:  # a source tree that was never installed
+        return "0"
+
+
+USER_AGENT = f"erralert/{_package_version()}"
+
+
+def json_body(payload: object) -> bytes:
+    """Compact UTF-8 JSON. Non-ASCII text is written as is, not as ``\\uXXXX`` escapes: the
+    platforms that count bytes (DingTalk, WeCom) then see each character once, at its size."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def post_json(
+    url: str | httpx.URL, body: bytes, headers: Mapping[str, str] | None = None
+) -> httpx.Request:
+    """The POST every HTTP channel sends: ``body`` from ``json_body``, erralert's headers."""
+    return httpx.Request(
+        "POST",
+        url,
+        content=body,
+        headers={
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": USER_AGENT,
+            **(headers or {}),
+        },
+    )
+
+
+# the colour bar of a message (Slack attachments, Discord embeds, Mattermost, Rocket.Chat):
+# the kind of message first, then the severity of an alert
+_KIND_COLOURS = {"storm": "#7C3AED", "digest": "#ECB22E"}  # purple, amber
+_LEVEL_COLOURS = {"warning": "#F2C744", "info": "#36C5F0", "debug": "#9CA3AF"}  # yellow, blue, grey
+_ALERT_COLOUR = "#E01E5A"  # red: errors, critical, fatal and any level not listed
+
+
+def accent_colour(message: Message) -> str:
+    """``"#RRGGBB"`` for a message: storm purple, digest amber, alert by level (red for
+    errors, yellow for warnings)."""
+    kind_colour = _KIND_COLOURS.get(message.kind)
+    if kind_colour:
+        return kind_colour
+    return _LEVEL_COLOURS.get(message.level.lower(), _ALERT_COLOUR)
 
 
 def judge_http_status(response: httpx.Response) -> Judgement:
@@ -175,18 +248,33 @@ def parse_retry_after(response: httpx.Response, now: float | None = None) -> flo
 
 def mask_url(url: str) -> str:
     """Hide everything that can be a credential: user info, every path segment that is not
-    a plain word, and every query value. ``https://hooks.slack.com/services/T0AB/B0CD/XYZ``
-    becomes ``https://hooks.slack.com/services/***/***/***``."""
+    a plain word, every query value and the fragment. ``https://hooks.slack.com/services/T0AB/B0CD/XYZ``
+    becomes ``https://hooks.slack.com/services/***/***/***``; in short forms such as
+    ``dingtalk://<token>`` the host is the token, so a one-label host that is not a plain word
+    is hidden too (``dingtalk://***``, but ``console://stdout`` and ``redis://localhost``)."""
     try:
-        parsed = httpx.URL(url)
-    except Exception:
+        parts = urlsplit(url.strip())
+    except ValueError:
         return "<unparsable url>"
-    path = "/".join(s if _STRUCTURAL.fullmatch(s) else "***" for s in parsed.path.split("/"))
-    query = "&".join(f"{k}=***" for k in parsed.params)
-    host = parsed.host + (f":{parsed.port}" if parsed.port else "")
-    text = f"{parsed.scheme}://{host}{path}"
+    userinfo, _, host = parts.netloc.rpartition("@")
+    try:
+        port = parts.port
+    except ValueError:  # not host:port but a token with a colon (Telegram's "123:AbC")
+        port, host = None, "***"
+    host = host.rsplit(":", 1)[0] if port is not None else host
+    if _ONE_LABEL.fullmatch(host) and not _STRUCTURAL.fullmatch(host):
+        host = "***"
+    netloc = ("***@" if userinfo else "") + host + (f":{port}" if port is not None else "")
+    path = "/".join(s if _STRUCTURAL.fullmatch(s) else "***" for s in parts.path.split("/"))
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    query = "&".join(f"{k if _QUERY_KEY.fullmatch(k) else '***'}=***" for k, _ in pairs)
+    text = f"{parts.scheme}://{netloc}{path}" if parts.scheme else path
     return f"{text}?{query}" if query else text
 
 
 # path segments that carry structure, not secrets: "services", "api", "open-apis", "v2"
 _STRUCTURAL = re.compile(r"[a-z][a-z-]{0,19}|v\d{1,2}|")
+# query keys are names ("access_token", "api-version", "sig"); a key with digits may be a token
+_QUERY_KEY = re.compile(r"[A-Za-z][A-Za-z_.-]{0,29}")
+# a host without dots or colons: "localhost", or a token in an apprise-style short form
+_ONE_LABEL = re.compile(r"[\w-]+")

@@ -51,7 +51,9 @@ def expected_sign(timestamp: str) -> str:
     """DingTalk's algorithm, written out again from its documentation."""
     key = SECRET.encode("utf-8")
     string_to_sign = f"{timestamp}\n{SECRET}".encode()
-    return base64.b64encode(hmac.new(key, string_to_sign, digestmod=hashlib.sha256).digest()).decode()
+    return base64.b64encode(
+        hmac.new(key, string_to_sign, digestmod=hashlib.sha256).digest()
+    ).decode()
 
 
 def test_class_facts() -> None:
@@ -117,8 +119,16 @@ def test_keyword_is_guaranteed(body: str, text: str) -> None:
 @pytest.mark.parametrize(
     ("ids", "at", "tail"),
     [
-        (("13800000000",), {"atMobiles": ["13800000000"], "atUserIds": [], "isAtAll": False}, "@13800000000"),
-        (("manager01",), {"atMobiles": [], "atUserIds": ["manager01"], "isAtAll": False}, "@manager01"),
+        (
+            ("13800000000",),
+            {"atMobiles": ["13800000000"], "atUserIds": [], "isAtAll": False},
+            "@13800000000",
+        ),
+        (
+            ("manager01",),
+            {"atMobiles": [], "atUserIds": ["manager01"], "isAtAll": False},
+            "@manager01",
+        ),
         (("all",), {"atMobiles": [], "atUserIds": [], "isAtAll": True}, None),
         (
             ("13800000000", "all", "ops1", "13900000000"),
@@ -206,7 +216,9 @@ def answer(status: int = 200, **kwargs: Any) -> httpx.Response:
         ),
         (
             answer(json={"errcode": 130101, "errmsg": "send too fast, exceed 20 times per minute"}),
-            Judgement(Verdict.RETRY, "errcode 130101: send too fast, exceed 20 times per minute", 60.0),
+            Judgement(
+                Verdict.RETRY, "errcode 130101: send too fast, exceed 20 times per minute", 60.0
+            ),
         ),
         (
             answer(json={"errcode": -1, "errmsg": "系统繁忙"}),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from erralert.channels.base import ChannelOptions, Rate, mask_url
+from erralert.channels.base import Channel, ChannelOptions, Rate, mask_url
 from erralert.channels.console import ConsoleChannel
 from erralert.channels.dingtalk import DingTalkChannel
 from erralert.channels.registry import NATIVE_URLS, PLANNED, PLATFORMS, parse_webhook
@@ -36,7 +36,12 @@ VALID = [
         ChannelOptions(secret=SECRET, keyword="报警", mention=("13800000000", "all")),
     ),
     # unknown query parameters are the platform's: kept, byte for byte, and sent
-    (f"{DING}&foo=a+b%2Fc&name=ops", DingTalkChannel, f"{DING}&foo=a+b%2Fc", ChannelOptions(name="ops")),
+    (
+        f"{DING}&foo=a+b%2Fc&name=ops",
+        DingTalkChannel,
+        f"{DING}&foo=a+b%2Fc",
+        ChannelOptions(name="ops"),
+    ),
     # <platform>+https:// sends that platform's payload to exactly that URL
     (
         "slack+https://chat.example.com/hooks/abc?x=1&mention=U0123,here",
@@ -54,7 +59,12 @@ VALID = [
     ("WEBHOOK+HTTPS://ops.example.com/x", WebhookChannel, "https://ops.example.com/x", None),
     # short forms
     (f"slack://{SLACK_TOKEN}", SlackChannel, SLACK, ChannelOptions()),
-    (f"slack://{SLACK_TOKEN}?template=short", SlackChannel, SLACK, ChannelOptions(template="short")),
+    (
+        f"slack://{SLACK_TOKEN}?template=short",
+        SlackChannel,
+        SLACK,
+        ChannelOptions(template="short"),
+    ),
     (f"dingtalk://{DING_TOKEN}", DingTalkChannel, DING, ChannelOptions()),
     (f"dingtalk://{SECRET}@{DING_TOKEN}", DingTalkChannel, DING, ChannelOptions(secret=SECRET)),
     (
@@ -65,17 +75,22 @@ VALID = [
     ),
     ("console://", ConsoleChannel, "console://stderr", ChannelOptions()),
     ("console://stdout", ConsoleChannel, "console://stdout", ChannelOptions()),
-    ("  console://stderr?name=dev  ", ConsoleChannel, "console://stderr", ChannelOptions(name="dev")),
+    (
+        "  console://stderr?name=dev  ",
+        ConsoleChannel,
+        "console://stderr",
+        ChannelOptions(name="dev"),
+    ),
 ]
 
 
 @pytest.mark.parametrize(("spec", "cls", "url", "options"), VALID)
 def test_valid_urls(
-    spec: str, cls: type, url: str | None, options: ChannelOptions | None
+    spec: str, cls: type[Channel], url: str | None, options: ChannelOptions | None
 ) -> None:
     channel = parse_webhook(spec)
     assert type(channel) is cls
-    assert channel.platform == cls.platform  # type: ignore[attr-defined]
+    assert channel.platform == cls.platform
     if url is not None:
         assert channel.url == url
     if options is not None:
@@ -83,21 +98,27 @@ def test_valid_urls(
 
 
 def test_platforms_registry() -> None:
-    assert PLATFORMS == {
+    expected = {
         "console": ConsoleChannel,
         "dingtalk": DingTalkChannel,
         "slack": SlackChannel,
         "webhook": WebhookChannel,
     }
+    assert expected == PLATFORMS
     for name, cls in PLATFORMS.items():
         assert cls.platform == name
     assert set(NATIVE_URLS.values()) <= set(PLATFORMS) | set(PLANNED)
 
 
 def test_a_signed_query_value_is_sent_as_pasted() -> None:
-    teams_like = "webhook+https://x.example.com/invoke?api-version=2016-06-01&sig=ab%2Fcd%3D&sp=%2Ftriggers"
+    teams_like = (
+        "webhook+https://x.example.com/invoke?api-version=2016-06-01&sig=ab%2Fcd%3D&sp=%2Ftriggers"
+    )
     channel = parse_webhook(teams_like)
-    assert channel.url == "https://x.example.com/invoke?api-version=2016-06-01&sig=ab%2Fcd%3D&sp=%2Ftriggers"
+    assert (
+        channel.url
+        == "https://x.example.com/invoke?api-version=2016-06-01&sig=ab%2Fcd%3D&sp=%2Ftriggers"
+    )
 
 
 @pytest.mark.parametrize("platform", PLANNED)
@@ -137,7 +158,10 @@ INVALID = [
     ("https://[::1/x", "not a valid URL"),
     ("https://hooks.slack.com:port/services/x", "not a valid URL"),
     # an unknown https host could be anything: ask for the explicit generic form
-    ("https://ops.example.com/hooks/AbC123", "write webhook\\+https://ops.example.com/hooks/\\*\\*\\*"),
+    (
+        "https://ops.example.com/hooks/AbC123",
+        "write webhook\\+https://ops.example.com/hooks/\\*\\*\\*",
+    ),
     ("https://hooks.slack.com/triggers/T0AB12CD/Zz9", "not its webhook path"),
     ("https://hooks.slack.com/services/T0AB12CD/B0EF34GH", "three parts"),
     ("https://oapi.dingtalk.com/robot/send", "no access_token"),
@@ -210,8 +234,14 @@ def test_errors_never_show_credentials(spec: str) -> None:
     [
         (f"{SLACK}?mention=here", "https://hooks.slack.com/services/***/***/***"),
         (f"{DING}&secret={SECRET}", "https://oapi.dingtalk.com/robot/send?access_token=***"),
-        (f"dingtalk://{SECRET}@{DING_TOKEN}", "https://oapi.dingtalk.com/robot/send?access_token=***"),
-        ("webhook+https://ops.example.com/hooks/Ab12?secret=x&y=1", "https://ops.example.com/hooks/***?y=***"),
+        (
+            f"dingtalk://{SECRET}@{DING_TOKEN}",
+            "https://oapi.dingtalk.com/robot/send?access_token=***",
+        ),
+        (
+            "webhook+https://ops.example.com/hooks/Ab12?secret=x&y=1",
+            "https://ops.example.com/hooks/***?y=***",
+        ),
     ],
 )
 def test_repr_and_name_hide_credentials(spec: str, shown: str) -> None:

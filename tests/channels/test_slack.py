@@ -29,9 +29,7 @@ def message(
     mention: bool = False,
     payload: dict[str, Any] | None = None,
 ) -> Message:
-    return Message(
-        kind=kind, title=title, body=body, level=level, mention=mention, payload=payload
-    )
+    return Message(kind=kind, title=title, body=body, level=level, mention=mention, payload=payload)
 
 
 def sent(channel: SlackChannel, msg: Message) -> Any:
@@ -205,7 +203,12 @@ def test_masked_url_hides_every_token_segment() -> None:
     ("status", "text", "headers", "expected"),
     [
         (200, "ok", {}, Judgement(Verdict.OK)),
-        (429, "rate_limited", {"Retry-After": "2"}, Judgement(Verdict.RETRY, "HTTP 429: rate_limited", 2.0)),
+        (
+            429,
+            "rate_limited",
+            {"Retry-After": "2"},
+            Judgement(Verdict.RETRY, "HTTP 429: rate_limited", 2.0),
+        ),
         (500, "", {}, Judgement(Verdict.RETRY, "HTTP 500: ")),
         (503, "service_unavailable", {}, Judgement(Verdict.RETRY, "HTTP 503: service_unavailable")),
         (400, "invalid_payload", {}, Judgement(Verdict.FAIL, "HTTP 400: invalid_payload")),

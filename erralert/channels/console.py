@@ -1,0 +1,47 @@
+"""``console://`` (standard error) and ``console://stdout``: messages written to the terminal.
+
+The fallback when no webhook is configured, and handy while developing.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+from urllib.parse import urlsplit
+
+from erralert.channels.base import Channel, ChannelOptions, Message, mask_url
+from erralert.errors import ConfigError
+
+__all__ = ["ConsoleChannel"]
+
+_STREAMS = ("stderr", "stdout")
+_RULE_WIDTH = 72
+
+
+class ConsoleChannel(Channel):
+    platform = "console"
+    dialect = "plain"
+    max_length = 100000
+    local = True
+
+    def __init__(self, url: str = "console://", options: ChannelOptions | None = None) -> None:
+        parts = urlsplit(url)
+        target = parts.netloc or "stderr"
+        if target not in _STREAMS or parts.path.strip("/") or parts.query:
+            raise ConfigError(
+                f"webhook URL {mask_url(url)}: the console takes console://, console://stderr "
+                "or console://stdout"
+            )
+        super().__init__(f"console://{target}", options)
+        self.stream_name = target
+
+    @property
+    def masked_url(self) -> str:
+        return self.url  # no credentials in it
+
+    def deliver_locally(self, message: Message) -> None:
+        # looked up at each call: tests and tools replace sys.stderr after import
+        stream: TextIO = getattr(sys, self.stream_name)
+        rule = "-" * min(max(len(message.title), 3), _RULE_WIDTH)
+        stream.write(f"{message.title}\n{rule}\n{message.body.rstrip()}\n\n")
+        stream.flush()

@@ -1,0 +1,146 @@
+"""DingTalk custom robots (钉钉自定义机器人): ``https://oapi.dingtalk.com/robot/send?access_token=…``.
+
+A robot may be protected by a signing secret (``?secret=SEC…``: every request carries
+``timestamp`` and ``sign`` query parameters), by keywords (``?keyword=…``: one must appear in
+every message, so erralert appends it when the text lacks it) and by an IP allow-list.
+DingTalk answers HTTP 200 to refusals too: the verdict is the ``errcode`` of the body.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+
+import httpx
+
+from erralert.channels.base import (
+    Channel,
+    Judgement,
+    Message,
+    Rate,
+    Verdict,
+    json_body,
+    judge_http_status,
+    post_json,
+)
+
+__all__ = ["DingTalkChannel", "sign"]
+
+BODY_LIMIT = 20000  # bytes of the whole request body; errcode 460101 past it
+THROTTLED = 130101  # "send too fast, exceed 20 times per minute"
+BUSY = -1  # DingTalk's "system busy, try again later" (from its global code table)
+GATEWAY_BUSY = 1111  # `{"status": 1111, "wait": N}` from the gateway in front of the robots
+_TRUNCATED = "\n\n…(truncated)"
+
+
+def sign(secret: str, timestamp_ms: int) -> str:
+    """DingTalk's request signature: base64 of HMAC-SHA256 keyed with the secret over
+    ``"<timestamp in ms>\\n<secret>"``. It travels URL-encoded in the ``sign`` parameter."""
+    digest = hmac.new(
+        secret.encode(), f"{timestamp_ms}\n{secret}".encode(), hashlib.sha256
+    ).digest()
+    return base64.b64encode(digest).decode()
+
+
+class DingTalkChannel(Channel):
+    platform = "dingtalk"
+    dialect = "markdown"
+    length_unit = "bytes"
+    max_length = 18000  # of the text; the JSON envelope, mentions and keyword take the rest
+    rates = (Rate(20, 60.0),)  # 20 per robot in any minute, else errcode 130101
+    supported_options = Channel.supported_options | {"secret", "keyword", "mention"}
+
+    def build_request(self, message: Message, now: float | None = None) -> httpx.Request:
+        url = httpx.URL(self.url)
+        if self.options.secret:
+            timestamp = int((time.time() if now is None else now) * 1000)
+            # merged, not appended: a pasted URL may carry a stale timestamp and sign
+            url = url.copy_merge_params(
+                {"timestamp": str(timestamp), "sign": sign(self.options.secret, timestamp)}
+            )
+        if message.payload is not None:
+            return post_json(url, json_body(message.payload))
+        return post_json(url, self._body(message))
+
+    def _body(self, message: Message) -> bytes:
+        mobiles: list[str] = []
+        user_ids: list[str] = []
+        at_all = False
+        if message.mention:
+            for mention in self.options.mention:
+                if mention.lower() == "all":
+                    at_all = True
+                elif mention.isdigit():
+                    mobiles.append(mention)
+                else:
+                    user_ids.append(mention)
+        # DingTalk highlights a mention only when its @ is in the text too
+        tail = " ".join(f"@{m}" for m in (*mobiles, *user_ids))
+        tail = f"\n\n{tail}" if tail else ""
+        keyword = self.options.keyword
+        if keyword and keyword not in message.body + tail:
+            # checked against the text alone: whether DingTalk also searches the title is
+            # not documented, and a refused alert costs more than a repeated word
+            tail += f"\n\n{keyword}"
+
+        def encode(text: str) -> bytes:
+            return json_body(
+                {
+                    "msgtype": "markdown",
+                    "markdown": {"title": message.title, "text": text + tail},
+                    "at": {"atMobiles": mobiles, "atUserIds": user_ids, "isAtAll": at_all},
+                }
+            )
+
+        body = encode(message.body)
+        text = message.body
+        while len(body) > BODY_LIMIT and text:
+            # the renderer keeps the text under max_length; this guards against one that did
+            # not. JSON escapes only add bytes, so cutting the excess from the text is enough.
+            excess = len(body) - BODY_LIMIT + len(_TRUNCATED.encode())
+            kept = text.encode()[: max(0, len(text.encode()) - excess)]
+            text = kept.decode(errors="ignore")  # drops a character cut in half
+            body = encode(text + _TRUNCATED)
+        return body
+
+    def judge(self, response: httpx.Response) -> Judgement:
+        if not response.is_success:  # the robot answers 200; anything else is the HTTP layer's
+            return judge_http_status(response)
+        try:
+            answer = json.loads(response.content)
+        except ValueError:
+            # an HTML page from a gateway or proxy: DingTalk did not see the message
+            return Judgement(Verdict.RETRY, f"not a DingTalk answer: {response.text[:300]!r}")
+        if not isinstance(answer, dict):
+            return Judgement(Verdict.RETRY, f"not a DingTalk answer: {answer!r:.300}")
+        if answer.get("status") == GATEWAY_BUSY:
+            return Judgement(
+                Verdict.RETRY, f"gateway busy: {answer!r:.300}", _number(answer.get("wait"))
+            )
+        code = _number(answer.get("errcode"))
+        if code is None:
+            return Judgement(Verdict.RETRY, f"no errcode in the answer: {answer!r:.300}")
+        if code == 0:
+            return Judgement.ok()
+        reason = f"errcode {answer['errcode']}: {answer.get('errmsg', '')}"
+        if code == THROTTLED:
+            # the robot stays refused for the rest of the minute (or is throttled for 10)
+            return Judgement(Verdict.RETRY, reason, 60.0)
+        if code == BUSY:
+            return Judgement(Verdict.RETRY, reason)
+        # 310000 (sign not match, invalid timestamp, keywords not in content, ip not in
+        # whitelist), 460101 (too large) and the rest: this message will never be accepted
+        return Judgement(Verdict.FAIL, reason)
+
+
+def _number(value: object) -> float | None:
+    """A number from a JSON answer, which may spell it as a string."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None

@@ -1,0 +1,284 @@
+"""Webhook URLs to channels: ``parse_webhook("https://hooks.slack.com/services/T…/B…/…")``.
+
+Three forms name a channel:
+
+1. a native URL, pasted as the platform gives it, recognised by host and path
+   (``https://hooks.slack.com/services/T…/B…/…``, ``https://oapi.dingtalk.com/robot/send?access_token=…``);
+2. ``<platform>+https://…`` (or ``+http://``): that platform's payload to exactly that URL,
+   for proxies, self-hosted servers and test servers (``webhook+https://…`` is the generic
+   JSON webhook);
+3. a short form: ``slack://T…/B…/…``, ``dingtalk://[secret@]access_token``, ``console://``
+   (standard error) or ``console://stdout``.
+
+erralert's options ride in the query string and are removed before sending; every other
+query parameter is kept and sent, since platforms need theirs (``access_token``, Teams'
+``sig``). Option values are percent-decoded; a ``+`` stays a ``+`` (secrets contain them).
+
+- ``secret``: DingTalk request signing; generic webhook body signature (HMAC-SHA256).
+- ``mention``: comma list of ids, mobiles or ``all``, mentioned on alerts of new errors.
+- ``template``: the template name for this channel (``NAME.j2``).
+- ``keyword``: DingTalk keyword security; guaranteed to appear in every message.
+- ``rate``: ``N/S``, at most N messages in any S seconds (``20/60``), instead of the platform's.
+- ``name``: the channel's label in logs.
+
+Anything wrong raises ``ConfigError`` naming the URL with its credentials masked.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import fields
+from urllib.parse import SplitResult, unquote, urlsplit
+
+from erralert.channels.base import Channel, ChannelOptions, Rate, mask_url
+from erralert.channels.console import ConsoleChannel
+from erralert.channels.dingtalk import DingTalkChannel
+from erralert.channels.slack import SlackChannel
+from erralert.channels.webhook import WebhookChannel
+from erralert.errors import ConfigError
+
+__all__ = ["NATIVE_URLS", "PLANNED", "PLATFORMS", "parse_webhook"]
+
+PLATFORMS: dict[str, type[Channel]] = {
+    "console": ConsoleChannel,
+    "dingtalk": DingTalkChannel,
+    "slack": SlackChannel,
+    "webhook": WebhookChannel,
+}
+
+# in the URL grammar but not built yet: their URLs fail loudly instead of half-working
+PLANNED: tuple[str, ...] = (
+    "discord",
+    "teams",
+    "googlechat",
+    "mattermost",
+    "rocketchat",
+    "telegram",
+    "wecom",
+    "feishu",
+    "lark",
+)
+
+# (host, path prefix) of a pasted native URL -> platform; "*.example.com" matches subdomains
+NATIVE_URLS: dict[tuple[str, str], str] = {
+    ("hooks.slack.com", "/services/"): "slack",
+    ("hooks.slack-gov.com", "/services/"): "slack",
+    ("oapi.dingtalk.com", "/robot/send"): "dingtalk",
+    ("discord.com", "/api/webhooks/"): "discord",
+    ("discordapp.com", "/api/webhooks/"): "discord",
+    ("*.logic.azure.com", "/workflows/"): "teams",
+    ("*.api.powerplatform.com", "/powerautomate/"): "teams",
+    ("chat.googleapis.com", "/v1/spaces/"): "googlechat",
+    ("api.telegram.org", "/bot"): "telegram",
+    ("qyapi.weixin.qq.com", "/cgi-bin/webhook/send"): "wecom",
+    ("open.feishu.cn", "/open-apis/bot/v2/hook/"): "feishu",
+    ("open.larksuite.com", "/open-apis/bot/v2/hook/"): "lark",
+}
+
+_OPTIONS = frozenset(f.name for f in fields(ChannelOptions))
+_RATE = re.compile(r"(\d+)/(\d+(?:\.\d*)?|\.\d+)s?")
+# "my-alerts", "zh/dingtalk": names below the template folder, never ".." or absolute paths
+_TEMPLATE_NAME = re.compile(r"\w[\w-]*(?:[./]\w[\w-]*)*")
+
+
+def parse_webhook(spec: str) -> Channel:
+    """The channel a webhook URL names (see the module docstring for the grammar).
+
+    >>> parse_webhook("dingtalk://0123abcd?secret=SEC99&keyword=alert").url
+    'https://oapi.dingtalk.com/robot/send?access_token=0123abcd'
+    """
+    text = spec.strip()
+    if not text:
+        raise ConfigError("webhook URL is empty")
+    where = f"webhook URL {mask_url(text)}"
+    try:
+        parts = urlsplit(text)
+        if parts.scheme.lower().rpartition("+")[2] in ("http", "https"):
+            parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        raise ConfigError(f"{where}: not a valid URL") from None
+    if "://" not in text or not parts.scheme:
+        raise ConfigError(
+            f"{where}: not a URL; write https://…, <platform>+https://… or a short form "
+            "such as slack://T…/B…/…"
+        )
+    found, query = _take_options(parts.query, where)
+    rest = parts._replace(query=query)
+    scheme = parts.scheme.lower()
+    platform, plus, transport = scheme.partition("+")
+    if plus:
+        url = _explicit(platform, transport, rest, where)
+    elif scheme in ("http", "https"):
+        platform, url = _native(rest, where)
+    else:
+        url, userinfo = _short(scheme, rest, where)
+        if userinfo:  # apprise's dingtalk://secret@token
+            if "secret" in found:
+                raise ConfigError(f"{where}: the secret is given twice (before @ and ?secret=)")
+            found["secret"] = userinfo
+    return PLATFORMS[platform](url, _options(found, where))
+
+
+def _take_options(query: str, where: str) -> tuple[dict[str, str], str]:
+    """erralert's options out of a raw query string, and the rest of it untouched."""
+    found: dict[str, str] = {}
+    kept: list[str] = []
+    for pair in query.split("&"):
+        key, _, value = pair.partition("=")
+        if key not in _OPTIONS:
+            if pair:
+                kept.append(pair)  # byte for byte: re-encoding could change a signed value
+            continue
+        if key in found:
+            raise ConfigError(f"{where}: option {key!r} is given twice")
+        found[key] = unquote(value).strip()
+        if not found[key]:
+            raise ConfigError(f"{where}: option {key!r} is empty")
+    return found, "&".join(kept)
+
+
+def _options(found: dict[str, str], where: str) -> ChannelOptions:
+    mention = tuple(m.strip() for m in found.get("mention", "").split(",") if m.strip())
+    if "mention" in found and not mention:
+        raise ConfigError(f"{where}: option 'mention' names nobody")
+    template = found.get("template")
+    if template is not None and not _TEMPLATE_NAME.fullmatch(template):
+        raise ConfigError(
+            f"{where}: template {template!r} is not a template name (letters, digits, _ - . /)"
+        )
+    rate = found.get("rate")
+    return ChannelOptions(
+        secret=found.get("secret"),
+        mention=mention,
+        template=template,
+        keyword=found.get("keyword"),
+        rate=None if rate is None else _rate(rate, where),
+        name=found.get("name"),
+    )
+
+
+def _rate(text: str, where: str) -> Rate:
+    match = _RATE.fullmatch(text)
+    if match:
+        rate = Rate(int(match[1]), float(match[2]))
+        if rate.limit > 0 and rate.period > 0:
+            return rate
+    raise ConfigError(
+        f"{where}: rate {text!r} is not N/S (at most N messages in any S seconds, "
+        "both above 0, e.g. rate=20/60)"
+    )
+
+
+def _platform(name: str, where: str) -> str:
+    if name in PLATFORMS:
+        return name
+    if name in PLANNED:
+        raise ConfigError(f"{where}: platform {name} is not supported yet")
+    known = ", ".join(sorted(PLATFORMS))
+    raise ConfigError(f"{where}: unknown platform {name!r} (known: {known})")
+
+
+def _explicit(platform: str, transport: str, parts: SplitResult, where: str) -> str:
+    if transport not in ("http", "https"):
+        raise ConfigError(f"{where}: write {platform}+https://… or {platform}+http://…")
+    if PLATFORMS[_platform(platform, where)].local:
+        raise ConfigError(f"{where}: {platform} is not sent over HTTP; write {platform}://")
+    if not parts.hostname:
+        raise ConfigError(f"{where}: the URL has no host")
+    return parts._replace(scheme=transport).geturl()
+
+
+def _native(parts: SplitResult, where: str) -> tuple[str, str]:
+    host = parts.hostname or ""
+    on_host = {
+        prefix: platform
+        for (pattern, prefix), platform in NATIVE_URLS.items()
+        if host == pattern or (pattern.startswith("*.") and host.endswith(pattern[1:]))
+    }
+    if not on_host:
+        raise ConfigError(
+            f"{where}: not a chat platform's webhook URL; to POST erralert's JSON document "
+            f"to it, write webhook+{mask_url(parts.geturl())}"
+        )
+    platform = next((p for prefix, p in on_host.items() if parts.path.startswith(prefix)), None)
+    if platform is None:
+        platform = next(iter(on_host.values()))
+        expected = " or ".join(f"{prefix}…" for prefix in on_host)
+        raise ConfigError(
+            f"{where}: a {platform} host, but not its webhook path (expected {expected})"
+        )
+    _platform(platform, where)
+    check = _NATIVE_CHECKS.get(platform)
+    problem = check(parts) if check else None
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
+    return platform, parts.geturl()
+
+
+def _check_slack(parts: SplitResult) -> str | None:
+    tokens = parts.path.removeprefix("/services/").strip("/").split("/")
+    if len(tokens) != 3 or not all(tokens):
+        return "a Slack webhook URL ends in /services/T…/B…/… (three parts)"
+    return None
+
+
+def _check_dingtalk(parts: SplitResult) -> str | None:
+    if parts.path.rstrip("/") != "/robot/send":
+        return "a DingTalk robot URL is https://oapi.dingtalk.com/robot/send?access_token=…"
+    if not any(p.startswith("access_token=") and p[13:] for p in parts.query.split("&")):
+        return "the DingTalk URL has no access_token"
+    return None
+
+
+# what a native URL must carry besides its host and path prefix
+_NATIVE_CHECKS: dict[str, Callable[[SplitResult], str | None]] = {
+    "slack": _check_slack,
+    "dingtalk": _check_dingtalk,
+}
+
+
+def _short(scheme: str, parts: SplitResult, where: str) -> tuple[str, str | None]:
+    """The native URL a short form stands for, and the secret written before ``@``."""
+    form = _SHORT_FORMS.get(scheme)
+    if form is None:
+        if scheme == "webhook":
+            raise ConfigError(f"{where}: the generic webhook is written webhook+https://host/path")
+        if scheme in PLANNED:
+            _platform(scheme, where)  # "not supported yet"
+        forms = ", ".join(f"{name}://" for name in _SHORT_FORMS)
+        raise ConfigError(
+            f"{where}: unknown scheme {scheme}:// (write https://…, <platform>+https://… "
+            f"or a short form: {forms})"
+        )
+    userinfo, _, host = parts.netloc.rpartition("@")
+    url = form(host, parts.path, where)
+    if parts.query:
+        if scheme == "console":
+            raise ConfigError(f"{where}: console:// takes no parameters but erralert's options")
+        url += ("&" if "?" in url else "?") + parts.query
+    return url, unquote(userinfo) or None
+
+
+def _slack_short(host: str, path: str, where: str) -> str:
+    tokens = [host, *path.strip("/").split("/")]
+    if len(tokens) != 3 or not all(tokens):
+        raise ConfigError(f"{where}: the Slack short form is slack://T…/B…/… (three parts)")
+    return "https://hooks.slack.com/services/" + "/".join(tokens)
+
+
+def _dingtalk_short(host: str, path: str, where: str) -> str:
+    if not host or path.strip("/"):
+        raise ConfigError(f"{where}: the DingTalk short form is dingtalk://[secret@]access_token")
+    return f"https://oapi.dingtalk.com/robot/send?access_token={host}"
+
+
+def _console_short(host: str, path: str, where: str) -> str:
+    return f"console://{host}{path}"  # ConsoleChannel checks the stream name
+
+
+_SHORT_FORMS: dict[str, Callable[[str, str, str], str]] = {
+    "slack": _slack_short,
+    "dingtalk": _dingtalk_short,
+    "console": _console_short,
+}

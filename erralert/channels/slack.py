@@ -1,0 +1,168 @@
+"""Slack incoming webhooks (``https://hooks.slack.com/services/T…/B…/…``).
+
+The message is a header block with the title, an optional line of mentions, and the body
+in ``mrkdwn`` sections inside an attachment, whose colour bar tells alert, digest and storm
+apart at a glance. Slack answers ``200 ok`` on success and a plain-text error word
+(``invalid_payload``, ``channel_not_found``…) with a 4xx status otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+
+from erralert.channels.base import (
+    Channel,
+    ChannelOptions,
+    Message,
+    Rate,
+    accent_colour,
+    json_body,
+    mask_url,
+    post_json,
+)
+from erralert.errors import ConfigError
+
+__all__ = ["SlackChannel"]
+
+HEADER_LIMIT = 150  # plain_text of a header block
+SECTION_LIMIT = 3000  # mrkdwn text of a section block
+_FENCE = "```"
+
+# `here`, `channel` and `everyone` are Slack's own broadcast words; `all` is erralert's
+# platform-neutral spelling of "everybody in this channel"
+_BROADCASTS = {"here": "<!here>", "channel": "<!channel>", "everyone": "<!everyone>"}
+_BROADCASTS["all"] = _BROADCASTS["channel"]
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+_GROUP_ID = re.compile(r"S[A-Z0-9]{2,}")
+
+
+class SlackChannel(Channel):
+    platform = "slack"
+    dialect = "mrkdwn"
+    # the envelope stays below the ~13k characters Slack refused with msg_blocks_too_long
+    max_length = 11000
+    # "about 1 message per second per webhook, short bursts allowed": any 3 s hold at most 3,
+    # so a burst of 3 leaves at once and the rate over any longer stretch stays at 1/s
+    rates = (Rate(3, 3.0),)
+    supported_options = Channel.supported_options | {"mention"}
+
+    def __init__(self, url: str, options: ChannelOptions | None = None) -> None:
+        super().__init__(url, options)
+        # checked here, at configuration time, so a typo fails at init() and not on the
+        # first alert of a new error
+        self._mentions = tuple(self._mention_markup(m) for m in self.options.mention)
+
+    def _mention_markup(self, mention: str) -> str:
+        if mention.lower() in _BROADCASTS:
+            return _BROADCASTS[mention.lower()]
+        if _USER_ID.fullmatch(mention):
+            return f"<@{mention}>"
+        if _GROUP_ID.fullmatch(mention):
+            return f"<!subteam^{mention}>"
+        raise ConfigError(
+            f"webhook URL {self.masked_url}: Slack mention {mention!r} is not a member id "
+            "(U…/W…), a user-group id (S…), here, channel, everyone or all"
+        )
+
+    @property
+    def masked_url(self) -> str:
+        # every segment after /services/ is part of the token, even one that looks like a word
+        head, sep, _ = self.url.partition("/services/")
+        return f"{mask_url(head)}/services/***/***/***" if sep else mask_url(self.url)
+
+    def build_request(self, message: Message, now: float | None = None) -> httpx.Request:
+        payload = message.payload if message.payload is not None else self.payload(message)
+        return post_json(self.url, json_body(payload))
+
+    def payload(self, message: Message) -> dict[str, Any]:
+        """The JSON body for a rendered message (without a custom payload template)."""
+        title = message.title or message.kind
+        mentions = " ".join(self._mentions) if message.mention else ""
+        blocks: list[dict[str, Any]] = [
+            {"type": "header", "text": {"type": "plain_text", "text": _cut(title), "emoji": True}}
+        ]
+        if mentions:
+            blocks.append(_section(mentions))
+        payload: dict[str, Any] = {
+            # the notification and screen-reader text; mrkdwn, so the plain title is escaped
+            "text": " ".join(filter(None, (mentions, escape(title)))),
+            "blocks": blocks,
+            # the app's URLs in a traceback must not be fetched for previews
+            "unfurl_links": False,
+            "unfurl_media": False,
+        }
+        sections = split_sections(_fit(message.body, self.max_length))
+        if sections:
+            payload["attachments"] = [
+                {"color": accent_colour(message), "blocks": [_section(s) for s in sections]}
+            ]
+        return payload
+
+
+def escape(text: str) -> str:
+    """Escape plain text for mrkdwn: without a raw ``<`` nothing can mention or link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def split_sections(text: str, limit: int = SECTION_LIMIT) -> list[str]:
+    """Cut mrkdwn into pieces of at most ``limit`` characters, at line ends where it can.
+    A ````` ``` ````` block cut in two is closed and reopened, so both halves render as code."""
+    budget = limit - 2 * (len(_FENCE) + 1)  # room to close and reopen a code block
+    pieces: list[str] = []
+    lines: list[str] = []
+    size = -1  # the newline joining the first line is not there
+    for line in _short_lines(text.split("\n"), budget):
+        if lines and size + 1 + len(line) > budget:
+            pieces.append("\n".join(lines))
+            lines, size = [], -1
+        lines.append(line)
+        size += 1 + len(line)
+    if lines:
+        pieces.append("\n".join(lines))
+
+    sections: list[str] = []
+    in_code = False
+    for piece in pieces:
+        if in_code:
+            piece = f"{_FENCE}\n{piece}"
+        in_code = piece.count(_FENCE) % 2 == 1
+        if in_code:
+            piece = f"{piece}\n{_FENCE}"
+        if piece.strip():  # Slack refuses a section with blank text
+            sections.append(piece)
+    return sections
+
+
+def _short_lines(lines: list[str], limit: int) -> list[str]:
+    """Lines longer than ``limit`` cut into pieces, never inside an ``&amp;``-style entity."""
+    out: list[str] = []
+    for line in lines:
+        while len(line) > limit:
+            cut = limit
+            amp = line.rfind("&", limit - 5, limit)
+            if amp > 0 and ";" not in line[amp:limit]:
+                cut = amp
+            out.append(line[:cut])
+            line = line[cut:]
+        out.append(line)
+    return out
+
+
+def _fit(body: str, limit: int) -> str:
+    # the renderer cuts the body to max_length; this only guards against a body that was not
+    if len(body) <= limit:
+        return body
+    note = "\n_… truncated_"
+    head = body[: limit - len(note)]
+    return head[: head.rfind("\n")] + note if "\n" in head else head + note
+
+
+def _cut(text: str, limit: int = HEADER_LIMIT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
