@@ -439,7 +439,7 @@ class Outbox:
 
 def _backoff(attempt: int) -> float:
     """Exponential backoff with full jitter in its upper half: 1, 2, 4 … capped."""
-    base = min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** max(0, attempt - 1))
+    base: float = min(_BACKOFF_CAP, _BACKOFF_BASE * 2.0 ** max(0, attempt - 1))
     return base * random.uniform(0.5, 1.0)
 
 

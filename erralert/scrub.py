@@ -1,0 +1,303 @@
+"""Secret scrubbing, applied to every event before anything leaves the process.
+
+Two mechanisms: values under *sensitive keys* (headers, query parameters, locals, extra,
+``key=value`` pairs in text) are replaced by ``[Filtered]``, and secret-shaped text (URL
+passwords, ``Bearer``/``Basic`` credentials, JWTs) is filtered wherever it appears.
+
+Most strings hold nothing to scrub, so :meth:`Scrubber.text` first looks for fragments of
+anything that could start a secret and returns the string untouched when there are none.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import unquote_plus
+
+from erralert.capture import format_traceback
+from erralert.event import Event, ExceptionInfo, Frame, Request
+
+__all__ = ["FILTERED", "SENSITIVE_KEYS", "Scrubber"]
+
+FILTERED = "[Filtered]"
+
+SENSITIVE_KEYS: tuple[str, ...] = (
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "auth",
+    "cookie",
+    "session",
+    "csrf",
+    "api_key",
+    "apikey",
+    "private_key",
+    "credential",
+)
+
+# Fragments covering every SENSITIVE_KEYS entry (in "_" and "-" spellings), "://" for URL
+# passwords, "eyj" for JWTs and the authorization schemes.
+_PRECHECK = (
+    "pass",
+    "secret",
+    "token",
+    "auth",
+    "cookie",
+    "session",
+    "csrf",
+    "api",
+    "private",
+    "credential",
+    "://",
+    "eyj",
+    "bearer",
+    "basic",
+)
+
+_MAX_DEPTH = 10  # nesting followed by mapping(); deeper values are replaced, not walked
+_KEY_CACHE_MAX = 10_000
+
+# `scheme://user:password@host`: the password may itself contain "@" (unencoded), so it
+# runs to the last "@" before the host ends. A repr cut short by reprlib ("...") may have
+# lost the "@": a `user:` followed by the cut is still a password.
+_URL_CREDENTIALS = re.compile(
+    r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*):(?:[^\s/?#]*(?P<at>@)|[^\s/?#@]*?(?=\.\.\.))"
+)
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_\-]+\.eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*")
+_AUTH_SCHEME = re.compile(
+    r"\b(?P<scheme>(?i:bearer|basic))(?P<sp>[\x20\t]+)(?P<cred>[A-Za-z0-9\-._~+/]+=*)"
+)
+# A Cookie header's value is a list of pairs whose names are arbitrary ("sid=..."): the
+# whole rest of the line goes.
+_COOKIE_HEADER = re.compile(r"(?P<head>\b(?i:set-cookie|cookie)[\x20\t]*:[\x20\t]*)[^\r\n]+")
+# "TokenExpiredError: ..." is an exception's type and message, not a secret's key and value
+_EXCEPTION_NAME = re.compile(r"[A-Z]\w*(?:Error|Exception|Warning|Exit|Interrupt|Failure)$")
+_QUERY_SEPARATORS = re.compile(r"([&;])")
+
+# The value of a `key=value` / `key: value` pair: a quoted string (optionally a bytes
+# literal), an authorization value ("Bearer xyz" as one value), or a bare token. The bare
+# token is possessive and must not be followed by "(" or "[" so that source code such as
+# `token = get_token()` or `password = form["password"]` is left alone.
+_VALUE = r"""
+    (?P<value>
+        [bB]?"(?:[^"\\\n]|\\.)*"
+      | [bB]?'(?:[^'\\\n]|\\.)*'
+      | (?:(?i:bearer|basic|token|digest|negotiate|apikey)[\x20\t]+)?
+        [^\s,;&'"()\[\]{}<>]++(?![(\[])
+    )
+"""
+# "key": value and 'key': value (JSON, Python dict reprs)
+_QUOTED_PAIR = re.compile(
+    r"""(?P<q>["'])(?P<key>[^"'\\\s]{1,100})(?P=q)(?P<sep>\s*[:=]\s*)""" + _VALUE,
+    re.VERBOSE,
+)
+# key=value and key: value (logs, query strings, headers, kwargs reprs)
+_BARE_PAIR = re.compile(
+    r"""(?<![\w.\-])(?P<key>[A-Za-z_][\w.\-]{0,99})(?P<sep>[\x20\t]*(?:=|:(?!//))[\x20\t]*)"""
+    + _VALUE,
+    re.VERBOSE,
+)
+
+
+def _normalise_key(key: str) -> str:
+    return key.lower().replace("-", "_")
+
+
+def _quoted(value: str) -> str:
+    """``[Filtered]`` in the quoting style of the value it replaces."""
+    prefix = ""
+    if value[:1] in "bB" and value[1:2] in ("'", '"'):
+        prefix, value = value[0], value[1:]
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in ("'", '"'):
+        return f"{prefix}{value[0]}{FILTERED}{value[0]}"
+    return FILTERED
+
+
+def _credentials(match: re.Match[str]) -> str:
+    return f"{match['head']}:{FILTERED}{match['at'] or ''}"
+
+
+def _looks_like_basic_credential(cred: str) -> bool:
+    # "Basic" is also an English word: only filter what looks like base64
+    # ("Basic dXNlcjpwYXNz"), not "Basic Information".
+    if len(cred) < 8:
+        return False
+    return any(c.isdigit() or c in "+/=" for c in cred) or any(c.isupper() for c in cred[1:])
+
+
+class Scrubber:
+    """Filters secrets out of strings, mappings, URLs, requests and whole events.
+
+    A key is sensitive when, lower-cased with ``-`` read as ``_``, it contains one of
+    :data:`SENSITIVE_KEYS` or one of ``extra_keys`` (normalised the same way)."""
+
+    def __init__(self, extra_keys: Iterable[str] = ()) -> None:
+        extra = tuple(_normalise_key(str(k)) for k in extra_keys if str(k))
+        self._needles: tuple[str, ...] = tuple(dict.fromkeys(SENSITIVE_KEYS + extra))
+        self._key_cache: dict[str, bool] = {}
+        # Lower-case fragments of anything that can start a secret: a sensitive word (a
+        # pair's key), a URL, a JWT, an authorization scheme. Strings without any of them are
+        # returned as they are. (Substring tests on the lower-cased text: a regex alternation
+        # is ten times slower here.)
+        extra_forms = {form for k in extra for form in (k, k.replace("_", "-"))}
+        self._precheck: tuple[str, ...] = tuple(dict.fromkeys((*_PRECHECK, *extra_forms)))
+
+    def is_sensitive(self, key: str) -> bool:
+        """Whether the value under ``key`` must be filtered."""
+        cached = self._key_cache.get(key)
+        if cached is not None:
+            return cached
+        normalised = _normalise_key(key)
+        result = any(needle in normalised for needle in self._needles)
+        if len(self._key_cache) >= _KEY_CACHE_MAX:
+            self._key_cache.clear()
+        self._key_cache[key] = result
+        return result
+
+    # -- text ----------------------------------------------------------------------------------
+    def text(self, s: str) -> str:
+        """``s`` with URL passwords, ``Bearer``/``Basic`` credentials, JWTs and the values
+        of sensitive ``key=value`` / ``key: value`` / ``"key": "value"`` pairs filtered."""
+        if not s:
+            return s
+        lower = s.lower()
+        for needle in self._precheck:
+            if needle in lower:
+                break
+        else:
+            return s
+        s = _URL_CREDENTIALS.sub(_credentials, s)
+        s = _JWT.sub(FILTERED, s)
+        s = _COOKIE_HEADER.sub(r"\g<head>" + FILTERED, s)
+        s = _QUOTED_PAIR.sub(self._pair, s)
+        s = _BARE_PAIR.sub(self._pair, s)
+        return _AUTH_SCHEME.sub(self._auth, s)
+
+    def _pair(self, match: re.Match[str]) -> str:
+        key = match["key"]
+        if not self.is_sensitive(key):
+            return match[0]
+        sep = match["sep"]
+        if ":" in sep:
+            if _EXCEPTION_NAME.match(key.rpartition(".")[2]):
+                return match[0]
+            # "app/auth.py:42" and "session.cache.local:6379" are a place, not a secret
+            if sep == ":" and "." in key and match["value"].isdigit():
+                return match[0]
+        start = match.start("value") - match.start()
+        return match[0][:start] + _quoted(match["value"])
+
+    @staticmethod
+    def _auth(match: re.Match[str]) -> str:
+        cred = match["cred"]
+        if match["scheme"].lower() == "basic" and not _looks_like_basic_credential(cred):
+            return match[0]
+        return f"{match['scheme']}{match['sp']}{FILTERED}"
+
+    # -- structures ----------------------------------------------------------------------------
+    def mapping(self, d: Mapping[Any, Any]) -> dict[Any, Any]:
+        """A copy of ``d`` with values under sensitive keys filtered and other strings
+        text-scrubbed, recursing into nested mappings, lists and tuples (cycle-safe; below
+        10 levels a container is replaced by ``"[...]"``)."""
+        result = self._value(d, 0, set())
+        return result if isinstance(result, dict) else {}
+
+    def _value(self, value: Any, depth: int, active: set[int]) -> Any:
+        if isinstance(value, str):
+            return self.text(value)
+        if not isinstance(value, Mapping | list | tuple):
+            return value
+        if id(value) in active:
+            return "[Circular]"
+        if depth >= _MAX_DEPTH:
+            return "[...]"
+        active.add(id(value))
+        try:
+            if isinstance(value, Mapping):
+                return {
+                    k: FILTERED if self._sensitive_any(k) else self._value(v, depth + 1, active)
+                    for k, v in value.items()
+                }
+            items = [self._value(v, depth + 1, active) for v in value]
+            return tuple(items) if isinstance(value, tuple) else items
+        finally:
+            active.discard(id(value))
+
+    def _sensitive_any(self, key: object) -> bool:
+        if isinstance(key, str):
+            return self.is_sensitive(key)
+        if isinstance(key, bytes):
+            return self.is_sensitive(key.decode("latin-1"))
+        return False
+
+    def _strings(self, d: Mapping[str, str]) -> dict[str, str]:
+        return {k: FILTERED if self.is_sensitive(k) else self.text(v) for k, v in d.items()}
+
+    def url(self, u: str) -> str:
+        """``u`` with its password and the values of sensitive query parameters filtered
+        (the rest of the URL is text-scrubbed too: a JWT in a path is still a JWT)."""
+        if not u:
+            return u
+        base, hash_, fragment = u.partition("#")
+        path, question, query = base.partition("?")
+        if question:
+            pairs: list[str] = []
+            for pair in _QUERY_SEPARATORS.split(query):
+                key, eq, _value = pair.partition("=")
+                if eq and self.is_sensitive(unquote_plus(key)):
+                    pairs.append(f"{key}={FILTERED}")
+                else:
+                    pairs.append(pair)
+            query = "".join(pairs)
+        return self.text(f"{path}{question}{query}{hash_}{fragment}")
+
+    def request(self, r: Request) -> Request:
+        """A copy of ``r`` with the URL, query, headers and user agent scrubbed; headers
+        such as ``Cookie`` and ``Authorization`` are filtered by their name."""
+        return dataclasses.replace(
+            r,
+            url=self.url(r.url) if r.url else r.url,
+            path=self.text(r.path) if r.path else r.path,
+            query=self._strings(r.query),
+            headers=self._strings(r.headers),
+            user_agent=self.text(r.user_agent) if r.user_agent else r.user_agent,
+        )
+
+    def frame(self, f: Frame) -> Frame:
+        """A copy of ``f`` with its source line and locals scrubbed (sensitive names
+        filtered, other values text-scrubbed)."""
+        locals_ = f.locals
+        context_line = self.text(f.context_line) if f.context_line else f.context_line
+        if locals_ is None and context_line is f.context_line:
+            return f
+        return dataclasses.replace(
+            f,
+            context_line=context_line,
+            locals=None if locals_ is None else self._strings(locals_),
+        )
+
+    def exception(self, e: ExceptionInfo) -> ExceptionInfo:
+        """A copy of ``e`` with its message and frames scrubbed."""
+        return dataclasses.replace(
+            e, message=self.text(e.message), frames=tuple(self.frame(f) for f in e.frames)
+        )
+
+    def event(self, e: Event) -> Event:
+        """A copy of ``e`` with every text field scrubbed. The traceback is re-rendered from
+        the scrubbed exceptions, so it cannot keep what the parts lost."""
+        exceptions = tuple(self.exception(x) for x in e.exceptions)
+        traceback = format_traceback(exceptions) if exceptions else self.text(e.traceback)
+        return dataclasses.replace(
+            e,
+            title=self.text(e.title),
+            message=self.text(e.message) if e.message else e.message,
+            culprit=self.text(e.culprit),
+            exceptions=exceptions,
+            traceback=traceback,
+            request=self.request(e.request) if e.request is not None else None,
+            tags=self._strings(e.tags),
+            extra=self.mapping(e.extra),
+        )
