@@ -39,6 +39,9 @@ _Sender = Callable[[httpx.Request], Awaitable[httpx.Response]]
 Tick = Callable[[float], None]
 
 _TICK_SECONDS = 1.0  # how often the worker asks the throttle for due digests
+# a storm summary waits this long for more of the burst before it goes out, so that one
+# summary covers the storm instead of a summary of one error followed by another
+_STORM_GATHER = 3.0
 _BACKOFF_BASE = 1.0
 _BACKOFF_CAP = 120.0
 
@@ -315,7 +318,8 @@ class Outbox:
             lane.queue.append(_Item(notice, units=1, enqueued=now))
         else:
             if lane.storm is None:
-                lane.storm = _Item(None, units=0, enqueued=now, fold=_Fold())
+                gather = min(_STORM_GATHER, self._max_delay)
+                lane.storm = _Item(None, 0, now, fold=_Fold(), not_before=now + gather)
                 lane.queue.append(lane.storm)
             assert lane.storm.fold is not None
             lane.storm.fold.add(notice)

@@ -160,12 +160,19 @@ def test_hostile_text_reaches_chat_defused(receiver: Receiver) -> None:
         body = received.body.decode()
         assert "abc123" not in body
         assert "hunter2" not in body
-        assert "<!channel>" not in body
-        assert "[x](http://evil.example)" not in body
-        assert "](http" not in body
     dingtalk = next(r for r in requests if r.path == "/robot/send").json
+    # DingTalk mentions only through `at`; the markdown text can neither link nor @
     assert dingtalk["at"] == {"atMobiles": [], "atUserIds": [], "isAtAll": False}
-    assert "@all" not in dingtalk["markdown"]["text"]
-    slack = next(r for r in requests if r.path.startswith("/services")).body.decode()
-    assert "&lt;!channel&gt;" in slack
+    text = dingtalk["markdown"]["text"]
+    assert "RuntimeError" in text
+    for live in ("@all", "](http", "[x](", "http://evil"):
+        assert live not in text
+    slack = next(r for r in requests if r.path.startswith("/services")).json
+    rendered = [slack["text"]] + [
+        block["text"]["text"] for block in slack["attachments"][0]["blocks"]
+    ]
+    for text in rendered:
+        assert "<!channel>" not in text  # Slack mentions need a raw "<"
+        assert "&lt;!channel&gt;" in text or "channel" not in text
+    assert "http://evil" not in rendered[1]  # no auto-link in the message body
     alerter.close(1)
