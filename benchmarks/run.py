@@ -7,6 +7,7 @@ The app is called in-process (no network): what is measured is erralert's own co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import platform
 import statistics
@@ -88,10 +89,8 @@ def capture_runner(alerter: erralert.Alerter, depth: int = 20) -> Callable[[int]
 def raise_only(depth: int = 20) -> Callable[[int], None]:
     def run(n: int) -> None:
         for _ in range(n):
-            try:
+            with contextlib.suppress(ValueError):
                 deep(depth)
-            except ValueError:
-                pass
 
     return run
 

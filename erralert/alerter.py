@@ -9,6 +9,7 @@ and network I/O happen on the outbox's worker thread.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import logging
 import os
@@ -404,8 +405,7 @@ def _warn_console_once() -> None:
     if not _console_warned:
         _console_warned = True
         logger.warning(
-            "erralert: no webhooks configured (ERRALERT_WEBHOOKS or webhooks=); "
-            "alerts go to stderr"
+            "erralert: no webhooks configured (ERRALERT_WEBHOOKS or webhooks=); alerts go to stderr"
         )
 
 
@@ -414,10 +414,9 @@ def _already_captured(exc: BaseException) -> bool:
     is alerted once. Exceptions don't support weak references, so mark the object."""
     if getattr(exc, _MARK, False):
         return True
-    try:
+    # __slots__ or a read-only exception: accept a possible duplicate
+    with contextlib.suppress(Exception):
         setattr(exc, _MARK, True)
-    except Exception:  # __slots__ or a read-only exception: accept a possible duplicate
-        pass
     return False
 
 

@@ -84,7 +84,12 @@ def document(notice: Notice) -> dict[str, object]:
         if storm is None
         else {
             "groups": [
-                {"title": g.title, "culprit": g.culprit, "count": g.count, "fingerprint": g.fingerprint}
+                {
+                    "title": g.title,
+                    "culprit": g.culprit,
+                    "count": g.count,
+                    "fingerprint": g.fingerprint,
+                }
                 for g in storm.groups
             ],
             "total": storm.total,

@@ -87,7 +87,10 @@ class _Fold:
     def notice(self) -> Notice:
         assert self.first is not None
         groups = sorted(
-            (StormGroup(g.title, g.culprit, g.count, fingerprint=k) for k, g in self.groups.items()),
+            (
+                StormGroup(g.title, g.culprit, g.count, fingerprint=k)
+                for k, g in self.groups.items()
+            ),
             key=lambda g: -g.count,
         )
         occ = Occurrences(

@@ -53,7 +53,9 @@ def _make_sites() -> list[Callable[[Request], Awaitable[PlainTextResponse]]]:
     for i in range(12):
         namespace: dict[str, Any] = {}
         # one function per error, so each error has its own call site and fingerprint
-        exec(f"async def stock_{i}(request):\n    raise LookupError('warehouse {i} down')", namespace)
+        exec(
+            f"async def stock_{i}(request):\n    raise LookupError('warehouse {i} down')", namespace
+        )
         sites.append(namespace[f"stock_{i}"])
     return sites
 
@@ -83,7 +85,8 @@ def main() -> None:
     # uvicorn closes a connection after an unhandled error: one connection per request
     with httpx.Client(base_url=base, headers={"Connection": "close"}) as client:
         statuses = [client.post(f"/pay/{1000 + i}").status_code for i in range(30)]
-        print(f"→ 30 × POST /pay/…: {statuses.count(500)} answered 500; waiting for the window")
+        failed = statuses.count(500)
+        print(f"→ 30 requests to POST /pay/…: {failed} answered 500; the window runs")
         time.sleep(WINDOW + 0.5)
         erralert.flush(5)
         print("→ 12 different errors at once")

@@ -112,9 +112,7 @@ def test_storm_folds_the_surplus_into_one_summary(receiver: Receiver) -> None:
 
 def test_one_channel_down_does_not_delay_another(receiver: Receiver) -> None:
     receiver.answer_for = lambda got: Answer(delay=5.0) if got.path.startswith("/slow") else None
-    alerter = erralert.Alerter(
-        [f"webhook+{receiver.base}/slow", f"webhook+{receiver.base}/fast"]
-    )
+    alerter = erralert.Alerter([f"webhook+{receiver.base}/slow", f"webhook+{receiver.base}/fast"])
     boom(alerter)
     requests = receiver.wait_for(2, timeout=3)
     fast = [r for r in requests if r.path == "/fast"]

@@ -48,9 +48,7 @@ def starlette_app(alerter: erralert.Alerter) -> Any:
 def assert_signed(received: Any) -> None:
     timestamp = received.query["timestamp"]
     assert abs(int(timestamp) / 1000 - time.time()) < 60  # milliseconds
-    digest = hmac.new(
-        SECRET.encode(), f"{timestamp}\n{SECRET}".encode(), hashlib.sha256
-    ).digest()
+    digest = hmac.new(SECRET.encode(), f"{timestamp}\n{SECRET}".encode(), hashlib.sha256).digest()
     assert received.query["sign"] == base64.b64encode(digest).decode()
     assert received.query["access_token"] == "tok123"
     assert "secret" not in received.query
@@ -144,9 +142,7 @@ def test_hostile_text_reaches_chat_defused(receiver: Receiver) -> None:
     )
 
     async def evil(request: Request) -> PlainTextResponse:
-        raise RuntimeError(
-            "<!channel> @all [x](http://evil.example) postgresql://u:hunter2@db/x"
-        )
+        raise RuntimeError("<!channel> @all [x](http://evil.example) postgresql://u:hunter2@db/x")
 
     app = Starlette(routes=[Route("/evil", evil)])
     app.add_middleware(erralert.ASGIMiddleware, alerter=alerter)
