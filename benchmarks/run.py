@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
+
 import erralert
 from erralert.asgi import ASGIMiddleware
 
@@ -69,6 +71,17 @@ def asgi_runner(app: Any) -> Callable[[int], None]:
     return lambda n: loop.run_until_complete(many(n))
 
 
+def starlette_app() -> Any:
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def hello(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    return Starlette(routes=[Route("/", hello)])
+
+
 def deep(depth: int) -> None:
     if depth <= 1:
         raise ValueError("order 42 failed")
@@ -102,24 +115,45 @@ def main() -> None:
     bare = median_time(asgi_runner(trivial_app), 20_000)
     wrapped = median_time(asgi_runner(ASGIMiddleware(trivial_app, alerter=alerter)), 20_000)
 
+    star = starlette_app()
+    star_bare = median_time(asgi_runner(star), 5_000)
+    star_wrapped = median_time(asgi_runner(ASGIMiddleware(star, alerter=alerter)), 5_000)
+
     raising = median_time(raise_only(), 20_000)
-    with erralert.testing.capture_alerts():
-        captured = median_time(capture_runner(alerter), 20_000)
+    captured = median_time(capture_runner(alerter), 20_000)
     capture_cost = captured - raising
+
+    # every capture a new fingerprint: the alert path (full event, scrub, enqueue)
+    counter = iter(range(10**9))
+    alerting = erralert.Alerter(
+        ["webhook+http://127.0.0.1:9/discard"],
+        fingerprint=lambda event: str(next(counter)),
+        transport=httpx.MockTransport(lambda request: httpx.Response(200)),
+    )
+    alert_cost = median_time(capture_runner(alerting), 2_000) - raising
+    alerting.close(0.1)
 
     rows = [
         ("ASGI request, bare app", bare * 1e6, "µs", "1.00"),
         ("ASGI request, ASGIMiddleware", wrapped * 1e6, "µs", f"{wrapped / bare:.3f}"),
+        ("Starlette route, bare", star_bare * 1e6, "µs", "1.00"),
+        (
+            "Starlette route, ASGIMiddleware",
+            star_wrapped * 1e6,
+            "µs",
+            f"{star_wrapped / star_bare:.3f}",
+        ),
         ("raise + catch, 20-frame stack (baseline)", raising * 1e6, "µs", ""),
-        ("capture_exception, repeat in window", capture_cost * 1e6, "µs", "(on top of raising)"),
+        ("capture_exception, repeat in window", capture_cost * 1e6, "µs", "on top of raising"),
+        ("capture_exception, new error (alert)", alert_cost * 1e6, "µs", "on top of raising"),
     ]
     print(f"erralert {erralert.__version__} — python {platform.python_version()}")
     print(f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform(terse=True)}")
     print(f"{'scenario':45} {'median':>10}  ratio")
     for name, value, unit, ratio in rows:
         print(f"{name:45} {value:8.2f} {unit}  {ratio}")
-    overhead = (wrapped / bare - 1) * 100
-    print(f"\nASGI happy-path overhead: {overhead:+.1f} %")
+    overhead = (star_wrapped / star_bare - 1) * 100
+    print(f"\nASGI happy-path overhead on a Starlette route: {overhead:+.1f} %")
     print(f"error path: {capture_cost * 1e6:.1f} µs per captured exception (target ≤ 50 µs)")
     alerter.close(0.1)
     erralert.close(0.1)

@@ -33,11 +33,10 @@ class ASGIMiddleware(Reporter):
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
         try:
             await self.app(scope, receive, send)
         except Exception as exc:
-            self.report(exc, scope)
+            # lifespan failures are the server's business (it reports them at start-up)
+            if scope["type"] in ("http", "websocket"):
+                self.report(exc, scope)
             raise

@@ -23,7 +23,9 @@ from erralert.channels.base import (
     mask_url,
     post_json,
 )
+from erralert.dialects import DIALECTS
 from erralert.errors import ConfigError
+from erralert.truncate import truncate
 
 __all__ = ["SlackChannel"]
 
@@ -88,13 +90,13 @@ class SlackChannel(Channel):
             blocks.append(_section(mentions))
         payload: dict[str, Any] = {
             # the notification and screen-reader text; mrkdwn, so the plain title is escaped
-            "text": " ".join(filter(None, (mentions, escape(title)))),
+            "text": " ".join(filter(None, (mentions, _MRKDWN.escape(title)))),
             "blocks": blocks,
             # the app's URLs in a traceback must not be fetched for previews
             "unfurl_links": False,
             "unfurl_media": False,
         }
-        sections = split_sections(_fit(message.body, self.max_length))
+        sections = split_sections(truncate(message.body, self.max_length))
         if sections:
             payload["attachments"] = [
                 {"color": accent_colour(message), "blocks": [_section(s) for s in sections]}
@@ -102,9 +104,7 @@ class SlackChannel(Channel):
         return payload
 
 
-def escape(text: str) -> str:
-    """Escape plain text for mrkdwn: without a raw ``<`` nothing can mention or link."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+_MRKDWN = DIALECTS["mrkdwn"]
 
 
 def split_sections(text: str, limit: int = SECTION_LIMIT) -> list[str]:
@@ -149,15 +149,6 @@ def _short_lines(lines: list[str], limit: int) -> list[str]:
             line = line[cut:]
         out.append(line)
     return out
-
-
-def _fit(body: str, limit: int) -> str:
-    # the renderer cuts the body to max_length; this only guards against a body that was not
-    if len(body) <= limit:
-        return body
-    note = "\n_… truncated_"
-    head = body[: limit - len(note)]
-    return head[: head.rfind("\n")] + note if "\n" in head else head + note
 
 
 def _cut(text: str, limit: int = HEADER_LIMIT) -> str:
