@@ -323,7 +323,7 @@ def _frame(frame: FrameType, lineno: int, include_locals: bool, checked: set[str
     f_globals = frame.f_globals
     module = f_globals.get("__name__")
     return Frame(
-        filename=filename,
+        filename=_display_path(filename),
         abs_path=_abs_path(filename),
         lineno=lineno,
         function=function,
@@ -366,6 +366,7 @@ def _exception_info(
 
 
 # -- culprit -----------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=4096)
 def _display_path(path: str) -> str:
     """``path`` relative to the working directory when under it, else without the
     site-packages prefix (``"starlette/routing.py"``), else unchanged."""
@@ -394,7 +395,7 @@ def _culprit(frames: Sequence[Frame]) -> str:
     if not frames:
         return ""
     frame = next((f for f in reversed(frames) if f.in_app), frames[-1])
-    return _culprit_of(frame.module, frame.function, frame.filename, frame.lineno)
+    return _culprit_of(frame.module, frame.function, frame.abs_path, frame.lineno)
 
 
 def _stack_culprit(stack: Sequence[tuple[FrameType, int]]) -> str:
@@ -456,7 +457,7 @@ class _Printer:
         for n, frame in enumerate(exc.frames):
             if exc.frames_omitted and n == min(HEAD_FRAMES, len(exc.frames)):
                 self.emit(f"  [... {exc.frames_omitted} frames omitted ...]")
-            self.emit(f'  File "{frame.filename}", line {frame.lineno}, in {frame.function}')
+            self.emit(f'  File "{frame.abs_path}", line {frame.lineno}, in {frame.function}')
             if frame.context_line:
                 self.emit(f"    {frame.context_line}")
 

@@ -15,8 +15,8 @@ __all__ = ["Event", "ExceptionInfo", "Frame", "Request"]
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    filename: str  # as the code object names it (absolute path or "<string>")
-    abs_path: str
+    filename: str  # for display: relative to the working directory or to site-packages
+    abs_path: str  # absolute, as Python's own tracebacks show it
     lineno: int
     function: str  # co_qualname
     module: str  # f_globals["__name__"]

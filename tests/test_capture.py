@@ -122,7 +122,7 @@ def test_exception_fields() -> None:
     assert [f.function for f in raised.frames] == ["_catch", "cause_chain"]
     assert [f.function for f in root.frames] == ["cause_chain", "fail_value"]
     frame = root.frames[-1]
-    assert frame.filename == __file__
+    assert frame.filename == os.path.relpath(__file__)  # for display: relative to cwd
     assert frame.abs_path == os.path.abspath(__file__)
     assert frame.lineno == _line_of(fail_value, 1)
     assert frame.module == __name__
@@ -402,7 +402,7 @@ def test_recursion_error_keeps_first_20_and_last_80_frames(
     lines = event.traceback.splitlines()
     omitted_at = lines.index(f"  [... {total - 100} frames omitted ...]")
     assert lines[1:omitted_at:2] == [
-        f'  File "{f.filename}", line {f.lineno}, in {f.function}' for f in info.frames[:20]
+        f'  File "{f.abs_path}", line {f.lineno}, in {f.function}' for f in info.frames[:20]
     ]
     assert len(lines) == 1 + 1 + 100 * 2 + 1  # header, omitted line, frames, exception
     assert event.title.startswith("RecursionError: maximum recursion depth exceeded")
