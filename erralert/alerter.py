@@ -30,7 +30,7 @@ from erralert.channels.registry import parse_webhook
 from erralert.errors import ConfigError
 from erralert.event import Event, Request
 from erralert.fingerprint import exception_fingerprint, message_fingerprint
-from erralert.notice import Notice, Occurrences
+from erralert.notice import Notice
 from erralert.outbox import Outbox
 from erralert.release import detect_release
 from erralert.render import Renderer
@@ -267,15 +267,9 @@ class Alerter:
                 exc,
                 level=level,
                 message=message,
-                request=_as_request(request),
-                tags=tags,
-                extra=extra,
-                logger=logger_name,
-                service=self.service,
-                environment=self.environment,
-                release=self.release,
                 include_locals=self.include_locals,
                 now=now,
+                **self._context(request, tags, extra, logger_name),
             )
             return self._scrubber.event(event)
 
@@ -301,20 +295,32 @@ class Alerter:
             event = build_message_event(
                 text,
                 level=level,
-                request=_as_request(request),
-                tags=tags,
-                extra=extra,
-                logger=logger_name,
-                service=self.service,
-                environment=self.environment,
-                release=self.release,
                 stack=None if culprit else _stack_of(caller),
                 culprit=culprit,
                 now=now,
+                **self._context(request, tags, extra, logger_name),
             )
             return self._scrubber.event(event)
 
         return self._decide(build, lambda: message_fingerprint(grouping, logger_name, level), now)
+
+    def _context(
+        self,
+        request: RequestLike | None,
+        tags: Mapping[str, Any] | None,
+        extra: Mapping[str, Any] | None,
+        logger_name: str | None,
+    ) -> dict[str, Any]:
+        """What every event of this alerter carries besides the error itself."""
+        return {
+            "request": _as_request(request),
+            "tags": tags,
+            "extra": extra,
+            "logger": logger_name,
+            "service": self.service,
+            "environment": self.environment,
+            "release": self.release,
+        }
 
     def _decide(
         self, build: Callable[[], Event], default_fingerprint: Callable[[], str], now: float
@@ -351,7 +357,13 @@ class Alerter:
 
     def _emit(self, dues: Sequence[Due], now: float) -> None:
         for due in dues:
-            event = due.sample or _placeholder_event(due.key, due.occurrences, self)
+            # the sample can be lost (evicted, or never stored): still report the count
+            event = due.sample or build_message_event(
+                f"error {due.key[:12]}",
+                now=due.occurrences.last_seen,
+                fingerprint=due.key,
+                **self._context(None, None, None, None),
+            )
             self._dispatch(Notice("digest", event, due.occurrences, created_at=now))
 
     def _dispatch(self, notice: Notice) -> None:
@@ -437,27 +449,6 @@ def _as_request(request: RequestLike | None) -> Request | None:
     if "type" in request:
         return request_from_asgi(request)
     return None
-
-
-def _placeholder_event(key: str, occurrences: Occurrences, alerter: Alerter) -> Event:
-    # the sample was lost (evicted or never stored): still report the count
-    return Event(
-        event_id=os.urandom(16).hex(),
-        timestamp=occurrences.last_seen,
-        level="error",
-        title=f"error {key[:12]}",
-        message=None,
-        exceptions=(),
-        culprit="",
-        traceback="",
-        request=None,
-        service=alerter.service,
-        environment=alerter.environment,
-        release=alerter.release,
-        host="",
-        pid=os.getpid(),
-        fingerprint=key,
-    )
 
 
 class _IgnoreList:

@@ -648,6 +648,7 @@ def build_message_event(
     release: str | None = None,
     stack: Sequence[tuple[FrameType, int]] | None = None,
     culprit: str | None = None,
+    fingerprint: str = "",
     now: float | None = None,
 ) -> Event:
     """The event of a message (``capture_message``, a log record without exception).
@@ -677,4 +678,5 @@ def build_message_event(
         logger=logger,
         tags=_tags(tags),
         extra=_extra(extra),
+        fingerprint=fingerprint,
     )

@@ -252,3 +252,24 @@ def test_capture_without_exception_returns_none() -> None:
     alerter = erralert.Alerter([SLACK])
     assert alerter.capture_exception() is None
     alerter.close(0.1)
+
+
+def test_digest_without_a_sample_still_reports_the_count() -> None:
+    from erralert.stores.memory import MemoryStore
+
+    class Forgetful(MemoryStore):
+        def put_sample(self, key: str, sample: object) -> None:  # type: ignore[override]
+            pass  # e.g. a shared store that lost it
+
+    alerter = erralert.Alerter([SLACK], window=60, store=Forgetful())
+    with freeze_time("2026-01-01 00:00:00") as frozen, capture_alerts() as alerts:
+        for i in range(3):
+            capture(alerter, n=i)
+        frozen.tick(61)
+        alerter.flush(1)
+    assert [a.kind for a in alerts] == ["alert", "digest"]
+    digest = alerts[1]
+    assert digest.notice.occurrences.count == 2
+    assert digest.notice.event.fingerprint == alerts[0].notice.event.fingerprint
+    assert digest.notice.event.title.startswith("error ")
+    alerter.close(0.1)
