@@ -368,6 +368,8 @@ class Outbox:
             self.delivered += 1
             self._done(item.units)
             return
+        # waits count from the answer, not from the attempt: Retry-After is relative to it
+        now = asyncio.get_running_loop().time()
         age = now - item.enqueued
         if judgement.verdict is Verdict.RETRY and age < self._max_age:
             delay = _backoff(item.attempts)
