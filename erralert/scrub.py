@@ -280,16 +280,24 @@ class Scrubber:
         )
 
     def exception(self, e: ExceptionInfo) -> ExceptionInfo:
-        """A copy of ``e`` with its message and frames scrubbed."""
-        return dataclasses.replace(
-            e, message=self.text(e.message), frames=tuple(self.frame(f) for f in e.frames)
-        )
+        """A copy of ``e`` with its message and frames scrubbed (``e`` itself when there was
+        nothing to scrub)."""
+        message = self.text(e.message)
+        frames = tuple(self.frame(f) for f in e.frames)
+        if message is e.message and all(a is b for a, b in zip(frames, e.frames, strict=True)):
+            return e
+        return dataclasses.replace(e, message=message, frames=frames)
 
     def event(self, e: Event) -> Event:
         """A copy of ``e`` with every text field scrubbed. The traceback is re-rendered from
         the scrubbed exceptions, so it cannot keep what the parts lost."""
         exceptions = tuple(self.exception(x) for x in e.exceptions)
-        traceback = format_traceback(exceptions) if exceptions else self.text(e.traceback)
+        if not exceptions:
+            traceback = self.text(e.traceback)
+        elif all(a is b for a, b in zip(exceptions, e.exceptions, strict=True)):
+            traceback = e.traceback  # built from these very parts: nothing to re-render
+        else:
+            traceback = format_traceback(exceptions)
         return dataclasses.replace(
             e,
             title=self.text(e.title),
