@@ -120,7 +120,10 @@ def raise_only(depth: int = 20) -> Callable[[int], None]:
 
 
 def main() -> None:
-    alerter = erralert.Alerter(["webhook+http://127.0.0.1:9/discard"], window=3600)
+    discard = httpx.MockTransport(lambda request: httpx.Response(200))
+    alerter = erralert.Alerter(
+        ["webhook+http://127.0.0.1:9/discard"], window=3600, transport=discard
+    )
 
     bare, wrapped = measure(
         20_000, asgi_runner(trivial_app), asgi_runner(ASGIMiddleware(trivial_app, alerter=alerter))
@@ -137,7 +140,7 @@ def main() -> None:
     alerting = erralert.Alerter(
         ["webhook+http://127.0.0.1:9/discard"],
         fingerprint=lambda event: str(next(counter)),
-        transport=httpx.MockTransport(lambda request: httpx.Response(200)),
+        transport=discard,
     )
     (alert,) = measure(1_000, capture_runner(alerting))
     alerting.close(0.1)
