@@ -34,9 +34,13 @@ def test_websocket_errors_are_reported(alerter: erralert.Alerter) -> None:
 
     app = Starlette(routes=[WebSocketRoute("/feed", feed)])
     app.add_middleware(erralert.ASGIMiddleware, alerter=alerter)
-    with capture_alerts() as alerts, TestClient(app) as client:
-        with pytest.raises(ConnectionError), client.websocket_connect("/feed") as ws:
-            ws.receive_text()
+    with (
+        capture_alerts() as alerts,
+        TestClient(app) as client,
+        pytest.raises(ConnectionError),
+        client.websocket_connect("/feed") as ws,
+    ):
+        ws.receive_text()
     assert len(alerts) == 1
     request = alerts[0].notice.event.request
     assert request is not None
