@@ -205,6 +205,13 @@ class Outbox:
         if self._closed:
             return self._outstanding == 0
         done = self.flush(timeout)
+        if not done:
+            # nothing is dropped silently: say what a shutdown leaves undelivered
+            logger.warning(
+                "erralert: closing with %d message(s) undelivered after %.1f s",
+                self._outstanding,
+                timeout,
+            )
         self._closed = True
         self._stopping = True
         self._poke()
@@ -314,7 +321,10 @@ class Outbox:
 
     def _enqueue(self, lane: _Lane, notice: Notice, now: float) -> None:
         waiting = len(lane.queue) - (1 if lane.storm is not None else 0)
-        capacity = lane.limiter.capacity(max(now, lane.blocked_until), self._max_delay)
+        # what the channel can still send within max_delay from now, after any wait the
+        # platform imposed (a 429) has passed
+        blocked = max(0.0, lane.blocked_until - now)
+        capacity = lane.limiter.capacity(now + blocked, max(0.0, self._max_delay - blocked))
         # keep one slot for the storm summary itself
         room = min(capacity, self._max_queue) - 1
         if waiting < room:
