@@ -18,7 +18,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any, ClassVar
 
 import httpx
@@ -30,6 +30,7 @@ from erralert.channels.registry import parse_webhook
 from erralert.errors import ConfigError
 from erralert.event import Event, Request
 from erralert.fingerprint import exception_fingerprint, message_fingerprint
+from erralert.frames import walk_stack
 from erralert.notice import Notice
 from erralert.outbox import Outbox
 from erralert.release import detect_release
@@ -295,7 +296,7 @@ class Alerter:
             event = build_message_event(
                 text,
                 level=level,
-                stack=None if culprit else _stack_of(caller),
+                stack=None if culprit else walk_stack(caller),
                 culprit=culprit,
                 now=now,
                 **self._context(request, tags, extra, logger_name),
@@ -430,15 +431,6 @@ def _already_captured(exc: BaseException) -> bool:
     with contextlib.suppress(Exception):
         setattr(exc, _MARK, True)
     return False
-
-
-def _stack_of(frame: FrameType | None) -> list[tuple[FrameType, int]]:
-    stack: list[tuple[FrameType, int]] = []
-    while frame is not None:
-        stack.append((frame, frame.f_lineno))
-        frame = frame.f_back
-    stack.reverse()
-    return stack
 
 
 def _as_request(request: RequestLike | None) -> Request | None:

@@ -10,7 +10,7 @@ import os
 import sysconfig
 from types import CodeType, FrameType, TracebackType
 
-__all__ = ["code_info", "is_in_app", "walk_traceback"]
+__all__ = ["code_info", "is_in_app", "walk_stack", "walk_traceback"]
 
 # Bounds of the caches below: a long-running process that keeps compiling code (templates,
 # exec) must not grow them forever; clearing is cheap and they refill on the next errors.
@@ -103,4 +103,15 @@ def walk_traceback(tb: TracebackType | None) -> list[tuple[FrameType, int]]:
         lineno = tb.tb_lineno
         result.append((tb.tb_frame, lineno if isinstance(lineno, int) and lineno >= 0 else 0))
         tb = tb.tb_next
+    return result
+
+
+def walk_stack(frame: FrameType | None) -> list[tuple[FrameType, int]]:
+    """``(frame, lineno)`` of ``frame`` and its callers, outermost first: the stack of a
+    message captured without an exception."""
+    result: list[tuple[FrameType, int]] = []
+    while frame is not None:
+        result.append((frame, frame.f_lineno or 0))
+        frame = frame.f_back
+    result.reverse()
     return result

@@ -24,6 +24,7 @@ from erralert.capture import (
     safe_str,
 )
 from erralert.event import Event, Request
+from erralert.frames import walk_stack
 
 HERE = os.path.relpath(__file__)
 
@@ -633,13 +634,7 @@ def test_event_round_trips_through_json() -> None:
 
 # -- messages -----------------------------------------------------------------------------------
 def _stack_here() -> list[tuple[FrameType, int]]:
-    frame: FrameType | None = sys._getframe(1)
-    stack: list[tuple[FrameType, int]] = []
-    while frame is not None:
-        stack.append((frame, frame.f_lineno))
-        frame = frame.f_back
-    stack.reverse()
-    return stack
+    return walk_stack(sys._getframe(1))
 
 
 def test_message_event() -> None:
