@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any, ClassVar, Literal
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 import httpx
 
@@ -112,6 +112,22 @@ class Channel:
     # the ChannelOptions fields this platform can honour; any other one set is a ConfigError,
     # so that e.g. a `secret` on a platform without signing never silently does nothing
     supported_options: ClassVar[frozenset[str]] = frozenset({"template", "rate", "name"})
+    # how a pasted native URL is recognised: (host, path prefix); "*.example.com" matches
+    # subdomains. The registry builds its host table from these.
+    native_urls: ClassVar[tuple[tuple[str, str], ...]] = ()
+    # the short form as users write it, e.g. "slack://T…/B…/…"; None: there is none
+    short_form: ClassVar[str | None] = None
+
+    @classmethod
+    def check_native(cls, parts: SplitResult) -> str | None:
+        """What a native URL (host and path prefix already matched) lacks, or None."""
+        return None
+
+    @classmethod
+    def expand_short(cls, host: str, path: str) -> str:
+        """The URL a short form ``<platform>://host/path`` stands for (its query string is
+        appended by the registry). Raises ``ValueError`` saying what is wrong."""
+        raise ValueError(f"{cls.platform} has no short form")
 
     def __init__(self, url: str, options: ChannelOptions | None = None) -> None:
         self.url = url  # where requests go, erralert's own options removed

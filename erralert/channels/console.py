@@ -23,6 +23,11 @@ class ConsoleChannel(Channel):
     dialect = "plain"
     max_length = 100000
     local = True
+    short_form = "console://[stderr|stdout]"
+
+    @classmethod
+    def expand_short(cls, host: str, path: str) -> str:
+        return f"console://{host}{path}"  # __init__ checks the stream name
 
     def __init__(self, url: str = "console://", options: ChannelOptions | None = None) -> None:
         parts = urlsplit(url)

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import time
+from urllib.parse import SplitResult
 
 import httpx
 
@@ -52,6 +53,22 @@ class DingTalkChannel(Channel):
     max_length = 18000  # of the text; the JSON envelope, mentions and keyword take the rest
     rates = (Rate(20, 60.0),)  # 20 per robot in any minute, else errcode 130101
     supported_options = Channel.supported_options | {"secret", "keyword", "mention"}
+    native_urls = (("oapi.dingtalk.com", "/robot/send"),)
+    short_form = "dingtalk://[secret@]access_token"
+
+    @classmethod
+    def check_native(cls, parts: SplitResult) -> str | None:
+        if parts.path.rstrip("/") != "/robot/send":
+            return "a DingTalk robot URL is https://oapi.dingtalk.com/robot/send?access_token=…"
+        if not any(p.startswith("access_token=") and p[13:] for p in parts.query.split("&")):
+            return "the DingTalk URL has no access_token"
+        return None
+
+    @classmethod
+    def expand_short(cls, host: str, path: str) -> str:
+        if not host or path.strip("/"):
+            raise ValueError("the DingTalk short form is dingtalk://[secret@]access_token")
+        return f"https://oapi.dingtalk.com/robot/send?access_token={host}"
 
     def build_request(self, message: Message, now: float | None = None) -> httpx.Request:
         url = httpx.URL(self.url)

@@ -27,7 +27,6 @@ Anything wrong raises ``ConfigError`` naming the URL with its credentials masked
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import fields
 from urllib.parse import SplitResult, unquote, urlsplit
 
@@ -62,18 +61,7 @@ PLANNED: tuple[str, ...] = (
 
 # (host, path prefix) of a pasted native URL -> platform; "*.example.com" matches subdomains
 NATIVE_URLS: dict[tuple[str, str], str] = {
-    ("hooks.slack.com", "/services/"): "slack",
-    ("hooks.slack-gov.com", "/services/"): "slack",
-    ("oapi.dingtalk.com", "/robot/send"): "dingtalk",
-    ("discord.com", "/api/webhooks/"): "discord",
-    ("discordapp.com", "/api/webhooks/"): "discord",
-    ("*.logic.azure.com", "/workflows/"): "teams",
-    ("*.api.powerplatform.com", "/powerautomate/"): "teams",
-    ("chat.googleapis.com", "/v1/spaces/"): "googlechat",
-    ("api.telegram.org", "/bot"): "telegram",
-    ("qyapi.weixin.qq.com", "/cgi-bin/webhook/send"): "wecom",
-    ("open.feishu.cn", "/open-apis/bot/v2/hook/"): "feishu",
-    ("open.larksuite.com", "/open-apis/bot/v2/hook/"): "lark",
+    native: name for name, channel in PLATFORMS.items() for native in channel.native_urls
 }
 
 _OPTIONS = frozenset(f.name for f in fields(ChannelOptions))
@@ -208,77 +196,32 @@ def _native(parts: SplitResult, where: str) -> tuple[str, str]:
         raise ConfigError(
             f"{where}: a {platform} host, but not its webhook path (expected {expected})"
         )
-    _platform(platform, where)
-    check = _NATIVE_CHECKS.get(platform)
-    problem = check(parts) if check else None
+    problem = PLATFORMS[_platform(platform, where)].check_native(parts)
     if problem:
         raise ConfigError(f"{where}: {problem}")
     return platform, parts.geturl()
 
 
-def _check_slack(parts: SplitResult) -> str | None:
-    tokens = parts.path.removeprefix("/services/").strip("/").split("/")
-    if len(tokens) != 3 or not all(tokens):
-        return "a Slack webhook URL ends in /services/T…/B…/… (three parts)"
-    return None
-
-
-def _check_dingtalk(parts: SplitResult) -> str | None:
-    if parts.path.rstrip("/") != "/robot/send":
-        return "a DingTalk robot URL is https://oapi.dingtalk.com/robot/send?access_token=…"
-    if not any(p.startswith("access_token=") and p[13:] for p in parts.query.split("&")):
-        return "the DingTalk URL has no access_token"
-    return None
-
-
-# what a native URL must carry besides its host and path prefix
-_NATIVE_CHECKS: dict[str, Callable[[SplitResult], str | None]] = {
-    "slack": _check_slack,
-    "dingtalk": _check_dingtalk,
-}
-
-
 def _short(scheme: str, parts: SplitResult, where: str) -> tuple[str, str | None]:
     """The native URL a short form stands for, and the secret written before ``@``."""
-    form = _SHORT_FORMS.get(scheme)
-    if form is None:
+    channel = PLATFORMS.get(scheme)
+    if channel is None or channel.short_form is None:
         if scheme == "webhook":
             raise ConfigError(f"{where}: the generic webhook is written webhook+https://host/path")
         if scheme in PLANNED:
             _platform(scheme, where)  # "not supported yet"
-        forms = ", ".join(f"{name}://" for name in _SHORT_FORMS)
+        forms = ", ".join(c.short_form for c in PLATFORMS.values() if c.short_form)
         raise ConfigError(
             f"{where}: unknown scheme {scheme}:// (write https://…, <platform>+https://… "
             f"or a short form: {forms})"
         )
     userinfo, _, host = parts.netloc.rpartition("@")
-    url = form(host, parts.path, where)
+    try:
+        url = channel.expand_short(host, parts.path)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
     if parts.query:
         if scheme == "console":
             raise ConfigError(f"{where}: console:// takes no parameters but erralert's options")
         url += ("&" if "?" in url else "?") + parts.query
     return url, unquote(userinfo) or None
-
-
-def _slack_short(host: str, path: str, where: str) -> str:
-    tokens = [host, *path.strip("/").split("/")]
-    if len(tokens) != 3 or not all(tokens):
-        raise ConfigError(f"{where}: the Slack short form is slack://T…/B…/… (three parts)")
-    return "https://hooks.slack.com/services/" + "/".join(tokens)
-
-
-def _dingtalk_short(host: str, path: str, where: str) -> str:
-    if not host or path.strip("/"):
-        raise ConfigError(f"{where}: the DingTalk short form is dingtalk://[secret@]access_token")
-    return f"https://oapi.dingtalk.com/robot/send?access_token={host}"
-
-
-def _console_short(host: str, path: str, where: str) -> str:
-    return f"console://{host}{path}"  # ConsoleChannel checks the stream name
-
-
-_SHORT_FORMS: dict[str, Callable[[str, str, str], str]] = {
-    "slack": _slack_short,
-    "dingtalk": _dingtalk_short,
-    "console": _console_short,
-}

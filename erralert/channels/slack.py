@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import SplitResult
 
 import httpx
 
@@ -50,6 +51,22 @@ class SlackChannel(Channel):
     # so a burst of 3 leaves at once and the rate over any longer stretch stays at 1/s
     rates = (Rate(3, 3.0),)
     supported_options = Channel.supported_options | {"mention"}
+    native_urls = (("hooks.slack.com", "/services/"), ("hooks.slack-gov.com", "/services/"))
+    short_form = "slack://T…/B…/…"
+
+    @classmethod
+    def check_native(cls, parts: SplitResult) -> str | None:
+        tokens = parts.path.removeprefix("/services/").strip("/").split("/")
+        if len(tokens) != 3 or not all(tokens):
+            return "a Slack webhook URL ends in /services/T…/B…/… (three parts)"
+        return None
+
+    @classmethod
+    def expand_short(cls, host: str, path: str) -> str:
+        tokens = [host, *path.strip("/").split("/")]
+        if len(tokens) != 3 or not all(tokens):
+            raise ValueError("the Slack short form is slack://T…/B…/… (three parts)")
+        return "https://hooks.slack.com/services/" + "/".join(tokens)
 
     def __init__(self, url: str, options: ChannelOptions | None = None) -> None:
         super().__init__(url, options)
