@@ -73,15 +73,19 @@ def _cut(s: str, limit: int) -> str:
     return s if len(s) <= limit else s[: max(limit - 3, 0)] + "..."
 
 
-def safe_str(obj: object, limit: int = MAX_MESSAGE) -> str:
+def safe_str(obj: object, limit: int = MAX_MESSAGE, *, say_cut: bool = False) -> str:
     """``str(obj)`` that never raises (``"<exception str() failed: TypeName>"`` instead),
-    without NUL characters or lone surrogates, cut to ``limit`` characters."""
+    without NUL characters or lone surrogates, cut to ``limit`` characters (``say_cut``:
+    ending in words that say how much was cut, for the messages chat readers see)."""
     try:
         s = str(obj)
         if type(s) is not str:  # a __str__ returning a str subclass: keep plain data
             s = str.__str__(s)
     except Exception:
         return f"<exception str() failed: {type(obj).__name__}>"
+    if say_cut and len(s) > limit:
+        note = f"… [truncated, {len(s) - limit} more characters]"
+        return _clean(s[: max(limit - len(note), 0)] + note)
     return _clean(_cut(s, limit))
 
 
@@ -357,7 +361,7 @@ def _exception_info(
     return ExceptionInfo(
         type=type_name,
         module=module,
-        message=safe_str(exc),
+        message=safe_str(exc, say_cut=True),
         frames=frames,
         relation=relation,
         parent=parent,
@@ -618,7 +622,7 @@ def build_exception_event(
         timestamp=time.time() if now is None else now,
         level=level,
         title=title,
-        message=None if message is None else safe_str(message),
+        message=None if message is None else safe_str(message, say_cut=True),
         exceptions=exceptions,
         culprit=_culprit(raised.frames),
         traceback=format_traceback(exceptions),
@@ -654,7 +658,7 @@ def build_message_event(
     """The event of a message (``capture_message``, a log record without exception).
     The culprit is ``culprit``, else the innermost in-app frame of ``stack`` (the caller's
     stack, outermost first), else empty."""
-    message = safe_str(text)
+    message = safe_str(text, say_cut=True)
     if not culprit:
         try:
             culprit = _stack_culprit(stack) if stack else ""

@@ -687,3 +687,10 @@ def test_message_event_caps() -> None:
     assert event.message is not None
     assert len(event.message) == 10_000
     assert len(event.title) == 200
+
+
+def test_a_cut_message_says_so() -> None:
+    event = build_exception_event(ValueError("m" * 50_000))
+    message = event.exceptions[-1].message
+    assert len(message) == 10_000
+    assert message.endswith("… [truncated, 40000 more characters]")
