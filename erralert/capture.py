@@ -84,8 +84,11 @@ def safe_str(obj: object, limit: int = MAX_MESSAGE, *, say_cut: bool = False) ->
     except Exception:
         return f"<exception str() failed: {type(obj).__name__}>"
     if say_cut and len(s) > limit:
-        note = f"… [truncated, {len(s) - limit} more characters]"
-        return _clean(s[: max(limit - len(note), 0)] + note)
+        kept = limit
+        for _ in range(2):  # the note's own length moves the cut: settle it
+            note = f"… [truncated, {len(s) - kept} more characters]"
+            kept = max(limit - len(note), 0)
+        return _clean(s[:kept] + note)
     return _clean(_cut(s, limit))
 
 

@@ -692,5 +692,6 @@ def test_message_event_caps() -> None:
 def test_a_cut_message_says_so() -> None:
     event = build_exception_event(ValueError("m" * 50_000))
     message = event.exceptions[-1].message
-    assert len(message) == 10_000
-    assert message.endswith("… [truncated, 40000 more characters]")
+    assert len(message) <= 10_000
+    shown = message.index("…")
+    assert message.endswith(f"… [truncated, {50_000 - shown} more characters]")
