@@ -1,0 +1,37 @@
+"""erralert.channels lists every platform with its limits; bad URLs name what is accepted."""
+
+from __future__ import annotations
+
+import pytest
+
+from erralert.channels import PLATFORMS, catalogue, parse_webhook
+from erralert.errors import ConfigError
+
+
+def test_catalogue_lists_every_platform_with_its_limits() -> None:
+    rows = catalogue()
+    assert [r.name for r in rows] == sorted(PLATFORMS)
+    for row in rows:
+        assert row.max_length > 0
+        assert row.length_unit in ("chars", "bytes")
+        channel = PLATFORMS[row.name]
+        assert row.rates == channel.rates
+        assert {"template", "rate", "name"} <= set(row.options)
+        if not channel.local and row.name != "webhook":
+            assert row.rates, f"{row.name} has no default pacing"
+
+
+def test_unknown_scheme_lists_the_accepted_forms() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_webhook("pigeon://coop/42")
+    message = str(info.value)
+    for row in catalogue():
+        if row.short_form:
+            assert row.short_form in message
+
+
+def test_unknown_platform_lists_the_platforms() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_webhook("pigeon+https://coop.example/42")
+    for name in PLATFORMS:
+        assert name in str(info.value)

@@ -1,0 +1,57 @@
+"""A storm of distinct errors against a paced platform: the platform's rolling limit is
+never exceeded, and every error reaches chat as an alert or inside a storm summary."""
+
+from __future__ import annotations
+
+import pytest
+
+import erralert
+from tests.receiver import Answer, Receiver
+
+
+def raise_distinct(alerter: erralert.Alerter, count: int) -> None:
+    code = "\n".join(
+        f"def f{i}():\n    raise ValueError('storm error {i:02d}')" for i in range(count)
+    )
+    namespace: dict[str, object] = {}
+    exec(compile(code, "storm_source.py", "exec"), namespace)
+    for i in range(count):
+        try:
+            namespace[f"f{i}"]()  # type: ignore[operator]
+        except ValueError as exc:
+            alerter.capture_exception(exc)
+
+
+def max_in_any(times: list[float], period: float) -> int:
+    """The most requests that arrived within any rolling ``period`` seconds."""
+    times = sorted(times)
+    return max(sum(1 for t in times[i:] if t - start < period) for i, start in enumerate(times))
+
+
+STORMS = [
+    # platform URL, success answer, the platform's limits, options
+    ("dingtalk+{base}/robot/send?access_token=t", {"errcode": 0, "errmsg": "ok"}, [(20, 60.0)], {}),
+]
+
+
+@pytest.mark.parametrize(("url", "ok", "limits", "options"), STORMS)
+def test_storm_respects_the_rolling_limit_and_loses_nothing(
+    receiver: Receiver,
+    url: str,
+    ok: dict[str, object],
+    limits: list[tuple[int, float]],
+    options: dict[str, float],
+) -> None:
+    receiver.default = Answer(body=ok)
+    alerter = erralert.Alerter([url.format(base=receiver.base)], **options)  # type: ignore[arg-type]
+    raise_distinct(alerter, 60)
+    assert alerter.flush(30)
+    requests = receiver.requests
+    times = [r.at for r in requests]
+    for limit, period in limits:
+        assert max_in_any(times, period) <= limit
+    text = "\n".join(r.body.decode() for r in requests)
+    missing = [i for i in range(60) if f"storm error {i:02d}" not in text]
+    assert missing == []
+    assert "storm" in text.lower()
+    alerter.close(0.5)
