@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from erralert.channels.base import Channel, Judgement, Message, Verdict
+from erralert.channels.base import Channel, Judgement, Message, Rate, Verdict
 from erralert.notice import Notice, Occurrences, Storm, StormGroup
 from erralert.pacing import RollingLimiter
 
@@ -121,7 +121,7 @@ class _Lane:
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
-        self.limiter = RollingLimiter(channel.pacing)
+        self.limiter = RollingLimiter([_with_margin(rate) for rate in channel.pacing])
         self.queue: collections.deque[_Item] = collections.deque()
         self.storm: _Item | None = None  # the storm item waiting in `queue`, if any
         self.blocked_until = 0.0  # the platform asked us to wait (429 / throttle codes)
@@ -454,6 +454,13 @@ class Outbox:
                     return await asyncio.to_thread(call)
 
                 yield send_sync
+
+
+def _with_margin(rate: Rate) -> Rate:
+    """The platform counts messages when they arrive, we when we send them: a request that
+    is slow to connect lands later than the next one, so keep a little more apart than the
+    limit strictly needs (2 %, at least 0.15 s)."""
+    return Rate(rate.limit, rate.period + max(0.15, rate.period * 0.02))
 
 
 def _backoff(attempt: int) -> float:

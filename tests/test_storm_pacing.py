@@ -31,6 +31,13 @@ def max_in_any(times: list[float], period: float) -> int:
 STORMS = [
     # platform URL, success answer, the platform's limits, options
     ("dingtalk+{base}/robot/send?access_token=t", {"errcode": 0, "errmsg": "ok"}, [(20, 60.0)], {}),
+    # 5 per second: with max_delay 4 s about 20 go out as alerts, the rest in one summary
+    (
+        "feishu+{base}/open-apis/bot/v2/hook/abc",
+        {"code": 0, "msg": "success"},
+        [(5, 1.0), (100, 60.0)],
+        {"max_delay": 4.0},
+    ),
 ]
 
 

@@ -33,8 +33,10 @@ from urllib.parse import SplitResult, unquote, urlsplit
 from erralert.channels.base import Channel, ChannelOptions, Rate, mask_url
 from erralert.channels.console import ConsoleChannel
 from erralert.channels.dingtalk import DingTalkChannel
+from erralert.channels.feishu import FeishuChannel, LarkChannel
 from erralert.channels.slack import SlackChannel
 from erralert.channels.webhook import WebhookChannel
+from erralert.channels.wecom import WeComChannel
 from erralert.errors import ConfigError
 
 __all__ = ["NATIVE_URLS", "PLANNED", "PLATFORMS", "parse_webhook"]
@@ -42,8 +44,11 @@ __all__ = ["NATIVE_URLS", "PLANNED", "PLATFORMS", "parse_webhook"]
 PLATFORMS: dict[str, type[Channel]] = {
     "console": ConsoleChannel,
     "dingtalk": DingTalkChannel,
+    "feishu": FeishuChannel,
+    "lark": LarkChannel,
     "slack": SlackChannel,
     "webhook": WebhookChannel,
+    "wecom": WeComChannel,
 }
 
 # in the URL grammar but not built yet: their URLs fail loudly instead of half-working
@@ -54,9 +59,6 @@ PLANNED: tuple[str, ...] = (
     "mattermost",
     "rocketchat",
     "telegram",
-    "wecom",
-    "feishu",
-    "lark",
 )
 
 # (host, path prefix) of a pasted native URL -> platform; "*.example.com" matches subdomains

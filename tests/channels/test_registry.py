@@ -7,9 +7,11 @@ import pytest
 from erralert.channels.base import Channel, ChannelOptions, Rate, mask_url
 from erralert.channels.console import ConsoleChannel
 from erralert.channels.dingtalk import DingTalkChannel
+from erralert.channels.feishu import FeishuChannel, LarkChannel
 from erralert.channels.registry import NATIVE_URLS, PLANNED, PLATFORMS, parse_webhook
 from erralert.channels.slack import SlackChannel
 from erralert.channels.webhook import WebhookChannel
+from erralert.channels.wecom import WeComChannel
 from erralert.errors import ConfigError
 
 SLACK_TOKEN = "T0AB12CD/B0EF34GH/XyZ0aBcD1eFgH2iJkL3mNoP4"
@@ -101,8 +103,11 @@ def test_platforms_registry() -> None:
     expected = {
         "console": ConsoleChannel,
         "dingtalk": DingTalkChannel,
+        "feishu": FeishuChannel,
+        "lark": LarkChannel,
         "slack": SlackChannel,
         "webhook": WebhookChannel,
+        "wecom": WeComChannel,
     }
     assert expected == PLATFORMS
     for name, cls in PLATFORMS.items():
@@ -132,9 +137,6 @@ def test_planned_platforms_are_not_supported_yet(platform: str) -> None:
     [
         "discord://123456/AbCdEf0123",
         "telegram://123:AbC/42",
-        "wecom://K1",
-        "feishu://0a1b2c",
-        "lark://0a1b2c",
     ],
 )
 def test_recognised_but_planned_short_urls(spec: str) -> None:

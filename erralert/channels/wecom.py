@@ -1,0 +1,162 @@
+"""WeCom group robots (企业微信群机器人): ``https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…``.
+
+The ``key`` is the robot's only credential (WeCom robots have no signing and no keyword
+security), so it is masked wherever the URL is shown. Short form: ``wecom://KEY``.
+
+Messages are ``markdown``: headings, ``**bold**``, ``>`` quotes, `` `code` `` and
+``<font color="warning|info|comment">``, at most 4096 bytes of UTF-8 content.
+
+Mentions: in a markdown message WeCom mentions a member only through ``<@userid>`` in the
+content. ``@all`` and mobile numbers exist only in the ``mentioned_list`` and
+``mentioned_mobile_list`` of *text* messages, which have no formatting and half the room.
+So ``?mention=`` takes userids; ``all`` or a mobile number is a ``ConfigError`` when the
+channel is made, rather than an alert that silently mentions nobody.
+
+WeCom answers HTTP 200 to refusals too: the verdict is the ``errcode`` of the body.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import SplitResult
+
+import httpx
+
+from erralert.channels.base import (
+    Channel,
+    ChannelOptions,
+    Judgement,
+    Message,
+    Rate,
+    Verdict,
+    json_body,
+    judge_http_status,
+    post_json,
+)
+from erralert.dialects import DIALECTS
+from erralert.errors import ConfigError
+from erralert.truncate import truncate
+
+__all__ = ["CONTENT_LIMIT", "WeComChannel"]
+
+CONTENT_LIMIT = 4096  # bytes of markdown.content, UTF-8 ("最长不超过4096个字节")
+# the body is rendered this much shorter, so that the mentions after it fit without cutting
+_MENTION_ROOM = 128
+THROTTLED = 45009  # "api freq out of limit": more than 20 messages in a minute
+BUSY = -1  # WeCom's global "system busy, try again later"
+
+# "1 to 64 bytes of letters, digits and _-@., starting with a letter or a digit"
+_USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_@.-]{0,63}")
+# a Chinese mobile number, the kind DingTalk's atMobiles takes, with or without +86
+_MOBILE = re.compile(r"(?:\+?86)?1\d{10}|\+\d{7,15}")
+# WeCom keys are UUIDs; anything outside URL-safe characters is a paste error
+_KEY = re.compile(r"[A-Za-z0-9_.~-]+")
+_MARKDOWN = DIALECTS["markdown"]
+
+
+class WeComChannel(Channel):
+    """A WeCom group robot; see the module docstring."""
+
+    platform = "wecom"
+    dialect = "markdown"
+    length_unit = "bytes"
+    max_length = CONTENT_LIMIT - _MENTION_ROOM
+    rates = (Rate(20, 60.0),)  # "每个机器人发送的消息不能超过20条/分钟", else errcode 45009
+    supported_options = Channel.supported_options | {"mention"}
+    native_urls = (("qyapi.weixin.qq.com", "/cgi-bin/webhook/send"),)
+    short_form = "wecom://key"
+
+    @classmethod
+    def check_native(cls, parts: SplitResult) -> str | None:
+        if parts.path.rstrip("/") != "/cgi-bin/webhook/send":
+            return "a WeCom robot URL is https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…"
+        if not any(p.startswith("key=") and p[4:] for p in parts.query.split("&")):
+            return "the WeCom URL has no key"
+        return None
+
+    @classmethod
+    def expand_short(cls, host: str, path: str) -> str:
+        if not _KEY.fullmatch(host) or path.strip("/"):
+            raise ValueError("the WeCom short form is wecom://key (the key of the robot's URL)")
+        return f"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={host}"
+
+    def __init__(self, url: str, options: ChannelOptions | None = None) -> None:
+        super().__init__(url, options)
+        # checked here, at configuration time, so a mention WeCom cannot make fails at
+        # init() and not on the first alert of a new error
+        self._mentions = tuple(self._mention_markup(m) for m in self.options.mention)
+
+    def _mention_markup(self, mention: str) -> str:
+        where = f"webhook URL {self.masked_url}"
+        if mention.lower() in ("all", "@all"):
+            raise ConfigError(
+                f"{where}: WeCom markdown messages cannot mention everyone (@all exists only "
+                "in plain-text messages); mention members by userid instead"
+            )
+        if _MOBILE.fullmatch(mention):
+            raise ConfigError(
+                f"{where}: WeCom mention {mention!r} looks like a mobile number; markdown "
+                "messages mention members by userid only (<@userid>)"
+            )
+        if not _USER_ID.fullmatch(mention):
+            raise ConfigError(
+                f"{where}: WeCom mention {mention!r} is not a userid (1 to 64 letters, "
+                "digits, _ - @ . starting with a letter or digit)"
+            )
+        return f"<@{mention}>"
+
+    def build_request(self, message: Message, now: float | None = None) -> httpx.Request:
+        payload = message.payload if message.payload is not None else self.payload(message)
+        return post_json(self.url, json_body(payload))
+
+    def payload(self, message: Message) -> dict[str, Any]:
+        """The JSON body for a rendered message (without a custom payload template)."""
+        tail = ""
+        if message.mention and self._mentions:
+            tail = "\n\n" + " ".join(self._mentions)
+        content = message.body
+        if not content.strip():
+            # WeCom refuses empty content; the title is plain text, so escape it
+            content = _MARKDOWN.escape(message.title) or message.kind
+        room = CONTENT_LIMIT - len(tail.encode())
+        # the renderer keeps the body under max_length; this guards against a body that is
+        # not (a custom renderer) and against mentions longer than the room kept for them
+        content = truncate(content, room, "bytes")
+        return {"msgtype": "markdown", "markdown": {"content": content + tail}}
+
+    def judge(self, response: httpx.Response) -> Judgement:
+        if not response.is_success:  # the robot answers 200; anything else is the HTTP layer's
+            return judge_http_status(response)
+        try:
+            answer = json.loads(response.content)
+        except ValueError:
+            # an HTML page from a gateway or proxy: WeCom did not see the message
+            return Judgement(Verdict.RETRY, f"not a WeCom answer: {response.text[:300]!r}")
+        if not isinstance(answer, dict):
+            return Judgement(Verdict.RETRY, f"not a WeCom answer: {answer!r:.300}")
+        code = _integer(answer.get("errcode"))
+        if code is None:
+            return Judgement(Verdict.RETRY, f"no errcode in the answer: {answer!r:.300}")
+        if code == 0:
+            return Judgement.ok()
+        reason = f"errcode {code}: {str(answer.get('errmsg', ''))[:300]}"
+        if code == THROTTLED:
+            # the limit is counted per minute: within one the robot stays refused
+            return Judgement(Verdict.RETRY, reason, 60.0)
+        if code == BUSY:
+            return Judgement(Verdict.RETRY, reason)
+        # 93000 (invalid webhook url: a wrong or deleted key), 40058 (a bad field),
+        # 44004 (empty content) and the rest: this message will never be accepted
+        return Judgement(Verdict.FAIL, reason)
+
+
+def _integer(value: object) -> int | None:
+    """An error code from a JSON answer, which may spell it as a string."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
