@@ -34,7 +34,10 @@ from erralert.channels.base import Channel, ChannelOptions, Rate, mask_url
 from erralert.channels.console import ConsoleChannel
 from erralert.channels.dingtalk import DingTalkChannel
 from erralert.channels.feishu import FeishuChannel, LarkChannel
+from erralert.channels.mattermost import MattermostChannel
+from erralert.channels.rocketchat import RocketChatChannel
 from erralert.channels.slack import SlackChannel
+from erralert.channels.telegram import TelegramChannel
 from erralert.channels.webhook import WebhookChannel
 from erralert.channels.wecom import WeComChannel
 from erralert.errors import ConfigError
@@ -46,7 +49,10 @@ PLATFORMS: dict[str, type[Channel]] = {
     "dingtalk": DingTalkChannel,
     "feishu": FeishuChannel,
     "lark": LarkChannel,
+    "mattermost": MattermostChannel,
+    "rocketchat": RocketChatChannel,
     "slack": SlackChannel,
+    "telegram": TelegramChannel,
     "webhook": WebhookChannel,
     "wecom": WeComChannel,
 }
@@ -56,9 +62,6 @@ PLANNED: tuple[str, ...] = (
     "discord",
     "teams",
     "googlechat",
-    "mattermost",
-    "rocketchat",
-    "telegram",
 )
 
 # (host, path prefix) of a pasted native URL -> platform; "*.example.com" matches subdomains

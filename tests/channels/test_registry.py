@@ -8,8 +8,11 @@ from erralert.channels.base import Channel, ChannelOptions, Rate, mask_url
 from erralert.channels.console import ConsoleChannel
 from erralert.channels.dingtalk import DingTalkChannel
 from erralert.channels.feishu import FeishuChannel, LarkChannel
+from erralert.channels.mattermost import MattermostChannel
 from erralert.channels.registry import NATIVE_URLS, PLANNED, PLATFORMS, parse_webhook
+from erralert.channels.rocketchat import RocketChatChannel
 from erralert.channels.slack import SlackChannel
+from erralert.channels.telegram import TelegramChannel
 from erralert.channels.webhook import WebhookChannel
 from erralert.channels.wecom import WeComChannel
 from erralert.errors import ConfigError
@@ -105,7 +108,10 @@ def test_platforms_registry() -> None:
         "dingtalk": DingTalkChannel,
         "feishu": FeishuChannel,
         "lark": LarkChannel,
+        "mattermost": MattermostChannel,
+        "rocketchat": RocketChatChannel,
         "slack": SlackChannel,
+        "telegram": TelegramChannel,
         "webhook": WebhookChannel,
         "wecom": WeComChannel,
     }
@@ -136,7 +142,6 @@ def test_planned_platforms_are_not_supported_yet(platform: str) -> None:
     "spec",
     [
         "discord://123456/AbCdEf0123",
-        "telegram://123:AbC/42",
     ],
 )
 def test_recognised_but_planned_short_urls(spec: str) -> None:

@@ -1,0 +1,184 @@
+"""Mattermost incoming webhooks (self-hosted): ``mattermost+https://chat.example.com/hooks/<key>``.
+
+Mattermost has no host of its own to recognise a pasted URL by, so it is named either
+explicitly (``mattermost+https://…``, ``mattermost+http://…`` for a server without TLS) or
+by the short form ``mattermost://host[:port][/path]/<key>`` (apprise: ``mmost://``), which
+stands for ``https://host[:port][/path]/hooks/<key>``.
+
+The message is the title in bold (with the mentions under it: the notification text),
+and the body in a Slack-style attachment whose colour bar tells alert, digest and storm
+apart. Mattermost renders an attachment's text as markdown and, like the post's own text,
+looks for @-mentions in it; ``@channel``, ``@all`` and ``@here`` have no escape there, so
+every value is escaped with the markdown dialect, whose U+200B after each ``@`` names
+nobody. Mattermost answers ``200 ok``; errors are JSON ``{"id", "message", …}``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import httpx
+
+from erralert.channels.base import (
+    Channel,
+    ChannelOptions,
+    Judgement,
+    Message,
+    Rate,
+    Verdict,
+    accent_colour,
+    json_body,
+    mask_url,
+    parse_retry_after,
+    post_json,
+)
+from erralert.dialects import DIALECTS
+from erralert.errors import ConfigError
+from erralert.truncate import truncate
+
+__all__ = ["POST_LIMIT", "MattermostChannel"]
+
+# characters of a post's message (model.PostMessageMaxRunesV2); erralert holds the whole
+# request to it, so the message fits even if a server counted the attachment too
+POST_LIMIT = 16383
+TITLE_LIMIT = 250  # the renderer's limit; a Message built by hand is held to it too
+USERNAME = "erralert"  # shown only where "integrations may override usernames" is on
+
+# `channel`, `all` and `here` are Mattermost's own broadcast words
+_BROADCASTS = frozenset({"channel", "all", "here"})
+# usernames and group names: a letter, then letters, digits, ".", "-" and "_"
+_NAME = re.compile(r"@?([A-Za-z][A-Za-z0-9._-]{0,63})")
+_KEY = re.compile(r"[A-Za-z0-9]+")
+_HOST = re.compile(r"[A-Za-z0-9.-]+(?::\d{1,5})?|\[[0-9A-Fa-f:.]+\](?::\d{1,5})?")
+_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
+
+_MARKDOWN = DIALECTS["markdown"]
+
+
+class MattermostChannel(Channel):
+    """A Mattermost channel an incoming webhook posts to."""
+
+    platform = "mattermost"
+    dialect = "markdown"
+    # of the attachment's text; the bold title, the mentions and the JSON around them take
+    # the rest of POST_LIMIT
+    max_length = 15000
+    # Mattermost sets no limit on webhooks, and a server's own rate limiting is off by
+    # default (10 requests per second with bursts of 100 when on). One message a second
+    # with bursts of 10 keeps a channel readable and stays far below that; a storm is
+    # folded into one summary instead.
+    rates = (Rate(10, 10.0),)
+    supported_options = Channel.supported_options | {"mention"}
+    short_form = "mattermost://host[:port][/path]/key"
+
+    @classmethod
+    def expand_short(cls, host: str, path: str) -> str:
+        segments = [s for s in path.split("/") if s]
+        if not host or not segments:
+            raise ValueError(
+                "the Mattermost short form is mattermost://host[:port][/path]/key (the key "
+                "is the end of the webhook URL, https://host/hooks/key)"
+            )
+        if not _HOST.fullmatch(host):
+            raise ValueError(f"the Mattermost short form has no valid host[:port]: {host!r}")
+        *prefix, key = segments
+        if prefix and prefix[-1] == "hooks":  # mattermost://host/hooks/key, as pasted
+            prefix.pop()
+        if not _KEY.fullmatch(key) or not all(_SEGMENT.fullmatch(s) for s in prefix):
+            raise ValueError(
+                "the Mattermost webhook key is the letters and digits at the end of "
+                "https://host/hooks/key"
+            )
+        return f"https://{host}/{'/'.join([*prefix, 'hooks', key])}"
+
+    def __init__(self, url: str, options: ChannelOptions | None = None) -> None:
+        super().__init__(url, options)
+        # checked here, at configuration time, so a typo fails at init() and not on the
+        # first alert of a new error
+        self._mentions = tuple(self._mention_markup(m) for m in self.options.mention)
+
+    def _mention_markup(self, mention: str) -> str:
+        if mention.lower() in _BROADCASTS:
+            return f"@{mention.lower()}"
+        match = _NAME.fullmatch(mention)
+        if match:
+            return f"@{match[1]}"
+        raise ConfigError(
+            f"webhook URL {self.masked_url}: Mattermost mention {mention!r} is not a "
+            "username or group name (a letter, then letters, digits, . - _), channel, all "
+            "or here"
+        )
+
+    @property
+    def masked_url(self) -> str:
+        # the key is the credential, even when it happens to look like a word
+        head, sep, _ = self.url.partition("/hooks/")
+        return f"{mask_url(head)}/hooks/***" if sep else mask_url(self.url)
+
+    def build_request(self, message: Message, now: float | None = None) -> httpx.Request:
+        if message.payload is not None:
+            return post_json(self.url, json_body(message.payload))
+        body = truncate(message.body, self.max_length)
+        encoded = json_body(self.payload(message, body))
+        while len(encoded.decode()) > POST_LIMIT and body:
+            # the renderer keeps the body under max_length; a long title, many mentions
+            # or a body of JSON escapes (quotes, line breaks) can still overflow: cut the
+            # body by the excess, which converges in a step or two
+            excess = len(encoded.decode()) - POST_LIMIT
+            body = truncate(message.body, max(0, len(body) - excess))
+            encoded = json_body(self.payload(message, body))
+        return post_json(self.url, encoded)
+
+    def payload(self, message: Message, body: str | None = None) -> dict[str, Any]:
+        """The JSON body for a rendered message (without a custom payload template);
+        ``body``, when given, stands in for the message's body (``build_request`` passes
+        one cut to fit)."""
+        title = message.title or message.kind
+        if len(title) > TITLE_LIMIT:
+            title = title[: TITLE_LIMIT - 1] + "…"
+        text = f"**{_MARKDOWN.escape(title)}**"
+        if message.mention and self._mentions:
+            text += "\n" + " ".join(self._mentions)
+        payload: dict[str, Any] = {"username": USERNAME, "text": text}
+        body = message.body if body is None else body
+        if body.strip():
+            payload["attachments"] = [
+                {
+                    # plain text for notifications and clients without attachments; the
+                    # title is escaped there too, as nothing says Mattermost never parses it
+                    "fallback": _MARKDOWN.escape(title),
+                    "color": accent_colour(message),
+                    "text": body,
+                }
+            ]
+        return payload
+
+    def judge(self, response: httpx.Response) -> Judgement:
+        status = response.status_code
+        if 200 <= status < 300:
+            return Judgement.ok()
+        reason = f"HTTP {status}: {_error(response)}"
+        if status == 429 or status >= 500 or status == 408:
+            return Judgement(Verdict.RETRY, reason, parse_retry_after(response))
+        # 400 (invalid webhook, bad payload), 403 (webhooks disabled), 404, 413 …: this
+        # message will never be accepted
+        return Judgement(Verdict.FAIL, reason)
+
+
+def _error(response: httpx.Response) -> str:
+    """Mattermost's own words: the ``message`` of its JSON error (with its ``id``), else
+    the start of the body."""
+    try:
+        answer = json.loads(response.content)
+    except ValueError:
+        answer = None
+    if isinstance(answer, dict) and isinstance(answer.get("message"), str):
+        said = " ".join(answer["message"].split())[:300]
+        error_id = answer.get("id")
+        return f"{said} ({error_id})" if isinstance(error_id, str) and error_id else said
+    try:
+        return response.text.strip()[:300]
+    except Exception:  # body not read or undecodable: the status says enough
+        return ""

@@ -1,0 +1,217 @@
+"""Rocket.Chat incoming webhooks (self-hosted): ``rocketchat+https://chat.example.com/hooks/<id>/<token>``.
+
+Rocket.Chat has no host of its own to recognise a pasted URL by, so it is named either
+explicitly (``rocketchat+https://…``, ``rocketchat+http://…`` for a server without TLS)
+or by the short form ``rocketchat://host[:port][/path]/<id>/<token>``, which stands for
+``https://host[:port][/path]/hooks/<id>/<token>``.
+
+The message is the title in bold (with the mentions under it: what notifications show)
+and the body in an attachment whose colour bar tells alert, digest and storm apart; it
+is posted as ``erralert`` with a :rotating_light: avatar. ``@all`` and ``@here`` notify a
+whole room and have no escape, so every value is escaped with the markdown dialect, whose
+U+200B after each ``@`` names nobody. Rocket.Chat answers ``{"success": true}``, and
+``{"success": false, "error": "…"}`` when it refuses.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import httpx
+
+from erralert.channels.base import (
+    Channel,
+    ChannelOptions,
+    Judgement,
+    Message,
+    Rate,
+    Verdict,
+    accent_colour,
+    json_body,
+    mask_url,
+    parse_retry_after,
+    post_json,
+)
+from erralert.dialects import DIALECTS
+from erralert.errors import ConfigError
+from erralert.truncate import truncate
+
+__all__ = ["MESSAGE_LIMIT", "RocketChatChannel"]
+
+# characters of a message: the default of the Message_MaxAllowedSize setting. erralert
+# holds the whole request to it, so the message fits however a server counts it (servers
+# check the text; attachments are not counted today).
+MESSAGE_LIMIT = 5000
+TITLE_LIMIT = 250  # the renderer's limit; a Message built by hand is held to it too
+ALIAS = "erralert"
+EMOJI = ":rotating_light:"
+
+# Rocket.Chat's broadcast words; `channel` is Slack's and Mattermost's word for `all`
+_BROADCASTS = {"all": "@all", "here": "@here", "channel": "@all"}
+# the default of UTF8_User_Names_Validation: [0-9a-zA-Z-_.]+
+_NAME = re.compile(r"@?([0-9A-Za-z._-]+)")
+_PART = re.compile(r"[A-Za-z0-9_-]+")
+_HOST = re.compile(r"[A-Za-z0-9.-]+(?::\d{1,5})?|\[[0-9A-Fa-f:.]+\](?::\d{1,5})?")
+_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
+# "… You must wait 12 seconds before trying this endpoint again. [error-too-many-requests]"
+_WAIT = re.compile(r"wait (\d+(?:\.\d+)?) seconds")
+
+_MARKDOWN = DIALECTS["markdown"]
+
+
+class RocketChatChannel(Channel):
+    """A Rocket.Chat room an incoming webhook integration posts to."""
+
+    platform = "rocketchat"
+    dialect = "markdown"
+    # of the attachment's text; the bold title, the mentions and the JSON around them take
+    # the rest of MESSAGE_LIMIT
+    max_length = 4500
+    # Rocket.Chat's API rate limiter, on by default, applies its default rule to each
+    # webhook since 6.x: 10 calls in any 60 s (API_Enable_Rate_Limiter_Limit_Calls_Default,
+    # API_Enable_Rate_Limiter_Limit_Time_Default); more is refused with 429
+    rates = (Rate(10, 60.0),)
+    supported_options = Channel.supported_options | {"mention"}
+    short_form = "rocketchat://host[:port][/path]/id/token"
+
+    @classmethod
+    def expand_short(cls, host: str, path: str) -> str:
+        segments = [s for s in path.split("/") if s]
+        if not host or len(segments) < 2:
+            raise ValueError(
+                "the Rocket.Chat short form is rocketchat://host[:port][/path]/id/token (the "
+                "end of the webhook URL, https://host/hooks/id/token)"
+            )
+        if not _HOST.fullmatch(host):
+            raise ValueError(f"the Rocket.Chat short form has no valid host[:port]: {host!r}")
+        *prefix, hook_id, token = segments
+        if prefix and prefix[-1] == "hooks":  # rocketchat://host/hooks/id/token, as pasted
+            prefix.pop()
+        if not (_PART.fullmatch(hook_id) and _PART.fullmatch(token)) or not all(
+            _SEGMENT.fullmatch(s) for s in prefix
+        ):
+            raise ValueError(
+                "the Rocket.Chat webhook id and token are the two parts at the end of "
+                "https://host/hooks/id/token"
+            )
+        return f"https://{host}/{'/'.join([*prefix, 'hooks', hook_id, token])}"
+
+    def __init__(self, url: str, options: ChannelOptions | None = None) -> None:
+        super().__init__(url, options)
+        # checked here, at configuration time, so a typo fails at init() and not on the
+        # first alert of a new error
+        self._mentions = tuple(self._mention_markup(m) for m in self.options.mention)
+
+    def _mention_markup(self, mention: str) -> str:
+        broadcast = _BROADCASTS.get(mention.lower())
+        if broadcast:
+            return broadcast
+        match = _NAME.fullmatch(mention)
+        if match and mention.lower() != "everyone":
+            return f"@{match[1]}"
+        raise ConfigError(
+            f"webhook URL {self.masked_url}: Rocket.Chat mention {mention!r} is not a "
+            "username (letters, digits, . - _), all or here"
+        )
+
+    @property
+    def masked_url(self) -> str:
+        # the id and the token together are the credential
+        head, sep, rest = self.url.partition("/hooks/")
+        if not sep:
+            return mask_url(self.url)
+        return f"{mask_url(head)}/hooks/" + "/".join("***" for _ in rest.split("/"))
+
+    def build_request(self, message: Message, now: float | None = None) -> httpx.Request:
+        if message.payload is not None:
+            return post_json(self.url, json_body(message.payload))
+        body = truncate(message.body, self.max_length)
+        encoded = json_body(self.payload(message, body))
+        while len(encoded.decode()) > MESSAGE_LIMIT and body:
+            # the renderer keeps the body under max_length; a long title, many mentions
+            # or a body of JSON escapes (quotes, line breaks) can still overflow: cut the
+            # body by the excess, which converges in a step or two
+            excess = len(encoded.decode()) - MESSAGE_LIMIT
+            body = truncate(message.body, max(0, len(body) - excess))
+            encoded = json_body(self.payload(message, body))
+        return post_json(self.url, encoded)
+
+    def payload(self, message: Message, body: str | None = None) -> dict[str, Any]:
+        """The JSON body for a rendered message (without a custom payload template);
+        ``body``, when given, stands in for the message's body (``build_request`` passes
+        one cut to fit)."""
+        title = message.title or message.kind
+        if len(title) > TITLE_LIMIT:
+            title = title[: TITLE_LIMIT - 1] + "…"
+        # *single* asterisks: bold in both of Rocket.Chat's parsers (the message's and the
+        # attachment's)
+        text = f"*{_MARKDOWN.escape(title)}*"
+        if message.mention and self._mentions:
+            text += "\n" + " ".join(self._mentions)
+        payload: dict[str, Any] = {
+            "alias": ALIAS,
+            "emoji": EMOJI,
+            "text": text,
+            # the app's URLs in a traceback must not be fetched for previews
+            "parseUrls": False,
+        }
+        body = message.body if body is None else body
+        if body.strip():
+            payload["attachments"] = [{"color": accent_colour(message), "text": body}]
+        return payload
+
+    def judge(self, response: httpx.Response) -> Judgement:
+        status = response.status_code
+        answer = _json_object(response)
+        said = _error(answer, response)
+        if 200 <= status < 300:
+            if answer is None:
+                # Rocket.Chat's web app answers 200 with its HTML page for any path it
+                # has no route for: the URL is not the integration's webhook URL
+                return Judgement(
+                    Verdict.FAIL,
+                    f"HTTP {status} but not a Rocket.Chat answer (is this the integration's "
+                    f"webhook URL?): {said}",
+                )
+            if answer.get("success") is True:
+                return Judgement.ok()
+            return Judgement(Verdict.FAIL, f"Rocket.Chat: {said}")
+        reason = f"HTTP {status}: {said}"
+        if status == 429:
+            wait = parse_retry_after(response)
+            if wait is None:
+                match = _WAIT.search(said)
+                wait = float(match[1]) if match else None
+            return Judgement(Verdict.RETRY, reason, wait)
+        if status >= 500 or status == 408:
+            if status == 503:
+                # what Rocket.Chat answers for a disabled integration, too
+                reason += " (is the integration enabled?)"
+            return Judgement(Verdict.RETRY, reason, parse_retry_after(response))
+        # 400 (invalid-channel, a script's error), 401/403 (wrong id or token), 404 …:
+        # this message will never be accepted
+        return Judgement(Verdict.FAIL, reason)
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        answer = json.loads(response.content)
+    except ValueError:
+        return None
+    return answer if isinstance(answer, dict) else None
+
+
+def _error(answer: dict[str, Any] | None, response: httpx.Response) -> str:
+    """Rocket.Chat's own words: ``error`` (the webhook API) or ``message`` (its
+    authentication layer), else the start of the body."""
+    if answer is not None:
+        for key in ("error", "message"):
+            value = answer.get(key)
+            if isinstance(value, str) and value.strip():
+                return " ".join(value.split())[:300]
+    try:
+        return response.text.strip()[:300]
+    except Exception:  # body not read or undecodable: the status says enough
+        return ""
