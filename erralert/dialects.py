@@ -7,10 +7,10 @@ or forge the structure of the alert (a ``# heading`` or ``> quote`` that looks l
 
 Each ``Dialect`` turns such text into markup that *displays* the same characters and
 *means* nothing. Where a platform has a real escape (Slack's three entities, HTML
-entities) it is used; where it has none we can rely on (DingTalk's markdown documents no
-backslash escapes), an invisible U+200B ZERO WIDTH SPACE is inserted to break the syntax,
-or a look-alike character is substituted. Templates never call these directly: the
-renderer escapes every ``{{ … }}`` output for the channel's dialect.
+entities, Discord's backslash) it is used; where it has none we can rely on (DingTalk's
+markdown documents no backslash escapes), an invisible U+200B ZERO WIDTH SPACE is inserted
+to break the syntax, or a look-alike character is substituted. Templates never call these
+directly: the renderer escapes every ``{{ … }}`` output for the channel's dialect.
 """
 
 from __future__ import annotations
@@ -155,6 +155,74 @@ def _markdown(text: str) -> str:
     return _neutralise_mentions(_neutralise_links(text))
 
 
+# -- Discord markdown ----------------------------------------------------------------------
+
+# Discord's markdown takes a backslash before any punctuation as an escape ("\*" shows
+# "*", "\\" shows "\"), so formatting characters get the platform's own escape. The
+# markdown dialect's U+200B after a backslash would not do here: Discord escapes the U+200B
+# itself and the backslash vanishes from a Windows path. And "a_b_ c" is emphasis on Discord
+# even with U+200B after each "_", which CommonMark would not make of it.
+_DISCORD = str.maketrans(
+    {
+        "\\": "\\\\",
+        "*": "\\*",
+        "~": "\\~",  # ~~strike~~
+        "|": "\\|",  # ||spoiler||
+        "[": "\\[",  # [label](url): a masked link
+        # "\`" is reported not to escape a backtick everywhere: the look-alike always works
+        "`": "\u02cb",
+        # <@id>, <@&role>, <#channel>, <t:…>, <:emoji:id>, </command:id> and <https://…> all
+        # need a raw "<" right before their first character; U+200B breaks every one of them
+        "<": "<" + ZWSP,
+    }
+)
+_DISCORD_CODE = str.maketrans({"`": "\u02cb", "<": "<" + ZWSP})
+# a block marker at the start of a line: heading (# to ###), subtext (-#), quote (> and >>>),
+# list item (- * +, "1." and "1)"); "*" is escaped everywhere already
+_DISCORD_LINE_START = re.compile(r"^([ \t]*)([#>+\-]|\d{1,9}(?=[.)]))", re.MULTILINE)
+_DISCORD_MARKERS = frozenset("#>+-0123456789")
+# Discord's "_" emphasis needs a word boundary outside each "_", as JavaScript's \b sees it
+# (ASCII letters, digits and "_"): a run between two ASCII letters or digits stays as it is
+_ASCII_WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+
+
+def _discord_line_start(match: re.Match[str]) -> str:
+    indent, marker = match.group(1), match.group(2)
+    if marker[0].isdigit():
+        return f"{indent}{marker}\\"  # "1\\. x": the escape goes before the "." or ")"
+    return f"{indent}\\{marker}"
+
+
+def _discord_underscores(match: re.Match[str]) -> str:
+    text, start, end = match.string, match.start(), match.end()
+    if (
+        start > 0
+        and end < len(text)
+        and text[start - 1] in _ASCII_WORD
+        and text[end] in _ASCII_WORD
+    ):
+        return match.group()  # checkout_failed, order__id: searchable as written
+    return match.group().replace("_", "\\_")
+
+
+def _discord(text: str) -> str:
+    text = _strip_controls(text)
+    text = text.translate(_DISCORD)
+    if "_" in text:
+        text = _UNDERSCORES.sub(_discord_underscores, text)
+    if "\n" in text or text.lstrip(" \t")[:1] in _DISCORD_MARKERS:
+        text = _DISCORD_LINE_START.sub(_discord_line_start, text)
+    return _neutralise_mentions(_neutralise_links(text))
+
+
+def _discord_code(text: str) -> str:
+    # inside a code span or block Discord takes every character literally, backslashes
+    # included: only a backtick could end it. "<…>" constructs, links and mentions are
+    # broken all the same, invisibly, so the text stays inert wherever a template puts it.
+    text = _strip_controls(text).translate(_DISCORD_CODE)
+    return _neutralise_mentions(_neutralise_links(text))
+
+
 # -- HTML (Telegram, Google Chat card text) ------------------------------------------------
 
 # the single quote is left alone: templates quote attributes with ", and Telegram documents
@@ -197,4 +265,6 @@ DIALECTS: dict[str, Dialect] = {
     # text meant for one must be inert as ordinary text too
     "markdown": Dialect("markdown", _markdown, _markdown),
     "html": Dialect("html", _html, _html),
+    # Discord: backslash escapes in text; code spans and blocks take text literally
+    "discord": Dialect("discord", _discord, _discord_code),
 }

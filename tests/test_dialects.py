@@ -38,16 +38,22 @@ BLOCKS = "\n".join(
 )
 
 
+# Discord shows any ASCII punctuation after a backslash as itself
+_BACKSLASH_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
 def visible(dialect: str, text: str) -> str:
     """What a reader sees: entities decoded, invisible characters and look-alikes undone."""
     if dialect in ("mrkdwn", "html"):
         text = html.unescape(text)
+    if dialect == "discord":
+        text = _BACKSLASH_ESCAPE.sub(r"\1", text)
     text = text.replace(ZWSP, "")
     return text.replace("\u2217", "*").replace("\u223c", "~").replace("\u02cb", "`")
 
 
 def test_the_registry() -> None:
-    assert set(DIALECTS) == {"plain", "mrkdwn", "markdown", "html"}
+    assert set(DIALECTS) == {"plain", "mrkdwn", "markdown", "html", "discord"}
     for name, dialect in DIALECTS.items():
         assert isinstance(dialect, Dialect)
         assert dialect.name == name
@@ -188,3 +194,89 @@ def test_escaping_is_linear(dialect: str) -> None:
     started = time.perf_counter()
     DIALECTS[dialect].escape(text)
     assert time.perf_counter() - started < 5.0
+
+
+# -- discord ---------------------------------------------------------------------------------
+
+
+def unescaped(text: str) -> list[str]:
+    """The characters of ``text`` that Discord reads as themselves, not as escaped: a
+    backslash takes the punctuation after it out of play."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        if text[i] == "\\" and i + 1 < len(text) and not text[i + 1].isalnum():
+            i += 2
+            continue
+        out.append(text[i])
+        i += 1
+    return out
+
+
+def test_discord_hostile_text_is_neutralised() -> None:
+    escaped = DIALECTS["discord"].escape(HOSTILE)
+    for sequence in ["<!", "<@", "<s", "://", "@all"]:
+        assert sequence not in escaped, (sequence, escaped)
+    assert "[" not in unescaped(escaped)  # no masked link can open
+    assert visible("discord", escaped) == HOSTILE
+
+
+def test_discord_formatting_cannot_form() -> None:
+    text = "a*b*c **bold** ***x*** ~~gone~~ ||spoiler|| __under__ _it_ a_b_ c `code`"
+    escaped = DIALECTS["discord"].escape(text)
+    live = unescaped(escaped)
+    for char in "*~|`[":
+        assert char not in live, (char, escaped)
+    # an "_" Discord could pair is escaped; only a run between ASCII letters/digits is not
+    assert escaped.count("_") - escaped.count("\\_") == 1  # the one in a_b
+    assert visible("discord", escaped) == text
+
+
+def test_discord_block_markers_are_escaped_at_every_line_start() -> None:
+    escaped = DIALECTS["discord"].escape(BLOCKS + "\n-# subtext\n>>> quote\n1) one")
+    for line in escaped.split("\n"):
+        assert not re.match(r"[ \t]*(?:[#>+\-*|~\[`]|\d+[.)])", line), line
+
+
+def test_discord_markers_inside_a_line_are_left_alone() -> None:
+    assert DIALECTS["discord"].escape("a # b - c 1. d > e") == "a # b - c 1. d > e"
+
+
+def test_discord_backslashes_are_kept() -> None:
+    discord = DIALECTS["discord"]
+    # a Windows path reads as written (U+200B after a backslash would hide the backslash)
+    assert discord.escape("C:\\Users\\app") == "C:\\\\Users\\\\app"
+    # a trailing backslash cannot escape the template's markup after the value
+    assert discord.escape("x\\") == "x\\\\"
+    assert unescaped("**" + discord.escape("x\\") + "**").count("*") == 4
+
+
+def test_discord_keeps_identifiers_searchable() -> None:
+    text = "app.views.checkout_failed order_id x__y v1_2 step_5.step_5"
+    assert DIALECTS["discord"].escape(text) == text
+    # Discord's word boundary is ASCII: "é_x_é" could be emphasis there
+    assert DIALECTS["discord"].escape("é_x_é") == "é\\_x\\_é"
+
+
+def test_discord_code_is_literal_but_inert() -> None:
+    code = DIALECTS["discord"].code("a ` b ``` \\n *x* <@123> @here http://evil.example")
+    assert "`" not in code
+    assert "\\n *x*" in code  # no backslash escapes inside code: they would show
+    assert "<@1" not in code
+    assert "@here" not in code
+    assert "://" not in code
+    assert visible("markdown", code) == "a ` b ``` \\n *x* <@123> @here http://evil.example"
+
+
+@pytest.mark.parametrize("word", ["@channel", "@here", "@everyone", "@all", "@someone"])
+def test_discord_mentions_are_neutralised(word: str) -> None:
+    escaped = DIALECTS["discord"].escape(f"hi {word}!")
+    assert word not in escaped
+    assert "@" + ZWSP + word[1:] in escaped
+
+
+@pytest.mark.parametrize("url", ["http://evil.example", "https://e.x/a", "www.evil.com"])
+def test_discord_bare_urls_do_not_autolink(url: str) -> None:
+    escaped = DIALECTS["discord"].escape(f"see {url} now")
+    assert url not in escaped
+    assert visible("discord", escaped) == f"see {url} now"

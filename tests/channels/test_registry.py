@@ -7,11 +7,14 @@ import pytest
 from erralert.channels.base import Channel, ChannelOptions, Rate, mask_url
 from erralert.channels.console import ConsoleChannel
 from erralert.channels.dingtalk import DingTalkChannel
+from erralert.channels.discord import DiscordChannel
 from erralert.channels.feishu import FeishuChannel, LarkChannel
+from erralert.channels.googlechat import GoogleChatChannel
 from erralert.channels.mattermost import MattermostChannel
-from erralert.channels.registry import NATIVE_URLS, PLANNED, PLATFORMS, parse_webhook
+from erralert.channels.registry import NATIVE_URLS, PLATFORMS, parse_webhook
 from erralert.channels.rocketchat import RocketChatChannel
 from erralert.channels.slack import SlackChannel
+from erralert.channels.teams import TeamsChannel
 from erralert.channels.telegram import TelegramChannel
 from erralert.channels.webhook import WebhookChannel
 from erralert.channels.wecom import WeComChannel
@@ -106,11 +109,14 @@ def test_platforms_registry() -> None:
     expected = {
         "console": ConsoleChannel,
         "dingtalk": DingTalkChannel,
+        "discord": DiscordChannel,
         "feishu": FeishuChannel,
+        "googlechat": GoogleChatChannel,
         "lark": LarkChannel,
         "mattermost": MattermostChannel,
         "rocketchat": RocketChatChannel,
         "slack": SlackChannel,
+        "teams": TeamsChannel,
         "telegram": TelegramChannel,
         "webhook": WebhookChannel,
         "wecom": WeComChannel,
@@ -118,7 +124,7 @@ def test_platforms_registry() -> None:
     assert expected == PLATFORMS
     for name, cls in PLATFORMS.items():
         assert cls.platform == name
-    assert set(NATIVE_URLS.values()) <= set(PLATFORMS) | set(PLANNED)
+    assert set(NATIVE_URLS.values()) <= set(PLATFORMS)
 
 
 def test_a_signed_query_value_is_sent_as_pasted() -> None:
@@ -132,21 +138,30 @@ def test_a_signed_query_value_is_sent_as_pasted() -> None:
     )
 
 
-@pytest.mark.parametrize("platform", PLANNED)
-def test_planned_platforms_are_not_supported_yet(platform: str) -> None:
-    with pytest.raises(ConfigError, match=f"platform {platform} is not supported yet"):
-        parse_webhook(f"{platform}+https://example.com/hook")
+def test_a_platform_without_short_form_says_what_to_write() -> None:
+    with pytest.raises(ConfigError, match=r"teams has no short form.*teams\+https://"):
+        parse_webhook("teams://tenant/flow")
 
 
-@pytest.mark.parametrize(
-    "spec",
-    [
-        "discord://123456/AbCdEf0123",
-    ],
-)
-def test_recognised_but_planned_short_urls(spec: str) -> None:
-    with pytest.raises(ConfigError, match="is not supported yet"):
-        parse_webhook(spec)
+NATIVE = [
+    ("https://discord.com/api/webhooks/123456/AbCdEf0123", "discord"),
+    ("https://discordapp.com/api/webhooks/123456/AbCdEf0123", "discord"),
+    (
+        "https://prod-12.westus.logic.azure.com:443/workflows/ab12/triggers/manual/paths/invoke"
+        "?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=Z9",
+        "teams",
+    ),
+    ("https://chat.googleapis.com/v1/spaces/AAA/messages?key=K1&token=T1", "googlechat"),
+    ("https://api.telegram.org/bot123:AbC/sendMessage?chat_id=42", "telegram"),
+    ("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=K1", "wecom"),
+    ("https://open.feishu.cn/open-apis/bot/v2/hook/0a1b2c", "feishu"),
+    ("https://open.larksuite.com/open-apis/bot/v2/hook/0a1b2c", "lark"),
+]
+
+
+@pytest.mark.parametrize(("spec", "platform"), NATIVE)
+def test_every_platform_is_recognised_by_its_native_url(spec: str, platform: str) -> None:
+    assert parse_webhook(spec).platform == platform
 
 
 INVALID = [

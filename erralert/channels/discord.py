@@ -1,0 +1,296 @@
+"""Discord webhooks (``https://discord.com/api/webhooks/{id}/{token}``).
+
+The message is one embed: the title, the body as its description (Discord markdown), a
+colour bar that tells alert, digest and storm apart, and a footer and timestamp that every
+reader sees in their own time zone. Mentions go in ``content``, the only place where Discord
+pings; ``allowed_mentions`` is always sent, so only the configured mentions can ping even if
+a template lets an ``@everyone`` through.
+
+erralert adds ``?wait=true``: Discord then answers 200 with the message it stored, and a
+refused message is reported (``400 {"code": 50035, "message": "Invalid Form Body", ...}``)
+instead of vanishing behind a 204.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import SplitResult
+
+import httpx
+
+from erralert.channels.base import (
+    Channel,
+    ChannelOptions,
+    Judgement,
+    Message,
+    Rate,
+    Verdict,
+    accent_colour,
+    json_body,
+    judge_http_status,
+    mask_url,
+    parse_retry_after,
+    post_json,
+)
+from erralert.dialects import DIALECTS
+from erralert.errors import ConfigError
+from erralert.truncate import truncate
+
+__all__ = ["DiscordChannel"]
+
+# Discord's embed limits (discord-api-docs, "Embed Limits"); past any of them the whole
+# message is refused with 400 / code 50035
+TITLE_LIMIT = 256
+DESCRIPTION_LIMIT = 4096
+FOOTER_LIMIT = 2048
+EMBED_TOTAL_LIMIT = 6000  # title, description, field names and values, footer, author name
+CONTENT_LIMIT = 2000  # the message text, where the mentions go
+MENTION_LIMIT = 100  # ids in allowed_mentions.users, and in .roles
+
+INVALID_FORM_BODY = 50035
+_WEBHOOK_PATH = re.compile(r"/api(?:/v\d+)?/webhooks/(\d+)/([\w-]+)/?")
+_SNOWFLAKE = re.compile(r"\d{15,21}")
+_TOKEN = re.compile(r"[\w-]+")
+# "123…" or "user:123…" (also "@123…") for a user, "role:987…" (also "&987…") for a role
+_MENTION = re.compile(r"(role:|&|user:|@)?(\d{15,21})")
+_DISCORD = DIALECTS["discord"]
+
+
+class DiscordChannel(Channel):
+    platform = "discord"
+    dialect = "discord"
+    max_length = DESCRIPTION_LIMIT  # the body is the embed's description
+    # per webhook 5 requests in any 2 s (the bucket Discord's rate-limit headers report,
+    # discord-api-docs#367), and 30 messages a minute into one channel, which Discord staff
+    # gave in the same thread for webhooks; neither is in the official docs
+    rates = (Rate(5, 2.0), Rate(30, 60.0))
+    supported_options = Channel.supported_options | {"mention"}
+    # "/api/" and not "/api/webhooks/": a versioned path (/api/v10/webhooks/…) is recognised
+    # too, and any other Discord API URL gets check_native's explanation
+    native_urls = (
+        ("discord.com", "/api/"),
+        ("*.discord.com", "/api/"),  # ptb. and canary.
+        ("discordapp.com", "/api/"),
+        ("*.discordapp.com", "/api/"),
+    )
+    short_form = "discord://id/token"
+
+    @classmethod
+    def check_native(cls, parts: SplitResult) -> str | None:
+        if _WEBHOOK_PATH.fullmatch(parts.path):
+            return None
+        tail = parts.path.rstrip("/").rsplit("/", 1)[-1]
+        if tail in ("slack", "github"):
+            return (
+                f"this is Discord's /{tail}-compatible webhook URL; drop the /{tail} at the "
+                "end, erralert sends Discord's own format"
+            )
+        return "a Discord webhook URL is https://discord.com/api/webhooks/{id}/{token}"
+
+    @classmethod
+    def expand_short(cls, host: str, path: str) -> str:
+        token = path.strip("/")
+        if not _SNOWFLAKE.fullmatch(host) or not _TOKEN.fullmatch(token):
+            raise ValueError(
+                "the Discord short form is discord://{id}/{token}: the two parts of "
+                "https://discord.com/api/webhooks/{id}/{token}"
+            )
+        return f"https://discord.com/api/webhooks/{host}/{token}"
+
+    def __init__(self, url: str, options: ChannelOptions | None = None) -> None:
+        super().__init__(url, options)
+        # checked here, at configuration time, so a typo fails at init() and not on the
+        # first alert of a new error
+        users: list[str] = []
+        roles: list[str] = []
+        words: list[str] = []
+        for mention in self.options.mention:
+            kind, ident = self._parse_mention(mention)
+            if kind == "user":
+                users.append(ident)
+            elif kind == "role":
+                roles.append(ident)
+            elif ident not in words:
+                words.append(ident)
+        self._users = tuple(dict.fromkeys(users))
+        self._roles = tuple(dict.fromkeys(roles))
+        self._everyone = bool(words)  # @everyone and @here are both Discord's "everyone" type
+        self._mention_text = " ".join(
+            [*(f"<@{u}>" for u in self._users), *(f"<@&{r}>" for r in self._roles), *words]
+        )
+        too_many = max(len(self._users), len(self._roles)) > MENTION_LIMIT
+        if too_many or len(self._mention_text) > CONTENT_LIMIT:
+            raise ConfigError(
+                f"webhook URL {self.masked_url}: Discord mentions at most {MENTION_LIMIT} users "
+                f"and {MENTION_LIMIT} roles, in at most {CONTENT_LIMIT} characters"
+            )
+
+    def _parse_mention(self, mention: str) -> tuple[str, str]:
+        """``("user", id)``, ``("role", id)`` or ``("everyone", "@everyone" / "@here")``."""
+        lowered = mention.lower()
+        if lowered in ("everyone", "all", "@everyone"):  # `all`: erralert's neutral spelling
+            return "everyone", "@everyone"
+        if lowered in ("here", "@here"):
+            return "everyone", "@here"
+        match = _MENTION.fullmatch(lowered)
+        if match:
+            return ("role" if match[1] in ("role:", "&") else "user"), match[2]
+        raise ConfigError(
+            f"webhook URL {self.masked_url}: Discord mention {mention!r} is not a user id "
+            "(123456789012345678), a role (role:987654321098765432), everyone or here; "
+            "copy ids with Discord's developer mode"
+        )
+
+    @property
+    def masked_url(self) -> str:
+        # the id and token are one credential, even where a segment looks like a plain word
+        masked = mask_url(self.url)
+        head, sep, rest = masked.partition("/webhooks/")
+        if not sep:
+            return masked
+        query = rest.partition("?")[2]
+        return f"{head}/webhooks/***/***" + (f"?{query}" if query else "")
+
+    def build_request(self, message: Message, now: float | None = None) -> httpx.Request:
+        if message.payload is not None:
+            payload = dict(message.payload)
+            # a payload template rarely thinks of it, and any error text it puts in `content`
+            # could then ping: nobody is mentioned unless the template says so itself
+            payload.setdefault("allowed_mentions", {"parse": []})
+        else:
+            payload = self.payload(message, now)
+        return post_json(_wait_url(self.url), json_body(payload))
+
+    def payload(self, message: Message, now: float | None = None) -> dict[str, Any]:
+        """The JSON body for a rendered message (without a custom payload template)."""
+        allowed: dict[str, Any] = {"parse": []}
+        payload: dict[str, Any] = {}
+        if message.mention and self._mention_text:
+            payload["content"] = self._mention_text
+            if self._everyone:
+                allowed["parse"] = ["everyone"]
+            if self._users:
+                allowed["users"] = list(self._users)
+            if self._roles:
+                allowed["roles"] = list(self._roles)
+        footer = "erralert" + (f" · event {message.event_id[:12]}" if message.event_id else "")
+        embed: dict[str, Any] = {
+            # an embed title takes markdown: the plain title is escaped like any text
+            "title": _escaped_cut(message.title or message.kind, TITLE_LIMIT),
+            "color": int(accent_colour(message).removeprefix("#"), 16),
+            "footer": {"text": footer[:FOOTER_LIMIT]},
+        }
+        when = message.created_at or now
+        if when:
+            embed["timestamp"] = datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds")
+        # the renderer keeps the body under max_length; this guards against one that did not,
+        # and keeps the embed's total under Discord's 6000 characters
+        room = min(DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT - len(embed["title"]) - len(footer))
+        description = truncate(message.body, room).strip()
+        if description:  # Discord refuses an empty description
+            embed["description"] = description
+        payload["embeds"] = [embed]
+        payload["allowed_mentions"] = allowed
+        return payload
+
+    def judge(self, response: httpx.Response) -> Judgement:
+        status = response.status_code
+        if response.is_success:
+            return Judgement.ok()
+        answer = _answer(response)
+        if answer is None:  # not Discord's JSON: Cloudflare or a proxy answered
+            return judge_http_status(response)
+        reason = f"HTTP {status}: {_describe(answer)}"
+        if status == 429:
+            scope = "global rate limit" if answer.get("global") else "rate limited"
+            return Judgement(Verdict.RETRY, f"{reason} ({scope})", _retry_after(response, answer))
+        if status >= 500 or status == 408:
+            return Judgement(Verdict.RETRY, reason, parse_retry_after(response))
+        hint = _HINTS.get(status)
+        return Judgement(Verdict.FAIL, f"{reason}; {hint}" if hint else reason)
+
+
+_HINTS = {
+    401: "the webhook's token is wrong or was regenerated: copy the webhook URL again",
+    403: "the webhook may not post there (a locked or archived thread, missing permissions)",
+    404: "the webhook was deleted, or the URL is wrong: create one and copy its URL",
+}
+
+
+def _wait_url(url: str) -> str:
+    """``url`` with ``wait=true``, its other query parameters kept byte for byte (a
+    ``thread_id`` posts into a thread)."""
+    base, _, query = url.partition("?")
+    pairs = [p for p in query.split("&") if p and p.partition("=")[0] != "wait"]
+    return f"{base}?{'&'.join([*pairs, 'wait=true'])}"
+
+
+def _escaped_cut(text: str, limit: int) -> str:
+    """``text`` escaped for Discord and cut to ``limit`` characters of markup, never inside
+    an escape (a lone backslash would escape the ellipsis)."""
+    escaped = _DISCORD.escape(text)
+    if len(escaped) <= limit:
+        return escaped
+    # the longest start of the text whose markup and an ellipsis fit: escaping only grows
+    # with the text, so a binary search over the cut finds it
+    low, high = 0, len(text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(_DISCORD.escape(text[:middle])) < limit:
+            low = middle
+        else:
+            high = middle - 1
+    return _DISCORD.escape(text[:low]) + "…"
+
+
+def _answer(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        answer = json.loads(response.content)
+    except ValueError:
+        return None
+    return answer if isinstance(answer, dict) else None
+
+
+def _describe(answer: dict[str, Any]) -> str:
+    """``Invalid Form Body (code 50035): embeds.0.description: Must be 4096 or fewer in
+    length.`` — Discord's message, its code and, for a refused body, which fields and why."""
+    text = str(answer.get("message") or "no message")
+    if "code" in answer and answer["code"] != 0:
+        text += f" (code {answer['code']})"
+    errors = answer.get("errors")
+    if isinstance(errors, dict):
+        problems = list(_field_errors(errors, ""))
+        if problems:
+            text += ": " + "; ".join(problems[:5])
+    return text[:500]
+
+
+def _field_errors(tree: dict[str, Any], path: str) -> Iterator[str]:
+    """``"embeds.0.title: Must be 256 or fewer in length."`` for each error in Discord's
+    nested ``errors`` object, whose leaves are ``{"_errors": [{"code", "message"}]}``."""
+    for key, value in tree.items():
+        if key == "_errors" and isinstance(value, list):
+            for error in value:
+                if isinstance(error, dict):
+                    yield f"{path or 'body'}: {error.get('message') or error.get('code')}"
+        elif isinstance(value, dict):
+            yield from _field_errors(value, f"{path}.{key}" if path else str(key))
+
+
+def _retry_after(response: httpx.Response, answer: dict[str, Any]) -> float | None:
+    """Seconds to wait after a 429. The body's ``retry_after`` is the precise one (a float,
+    in seconds per Discord's docs), but requests without an API version in the URL were
+    reported to get milliseconds (discord-api-docs#4722): when the ``Retry-After`` header
+    (whole seconds) disagrees, the header wins."""
+    header = parse_retry_after(response)
+    value = answer.get("retry_after")
+    body = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if body is None or body < 0:
+        return header
+    if header is None or body <= header + 1.0:
+        return body
+    return header

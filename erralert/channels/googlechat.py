@@ -1,0 +1,232 @@
+"""Google Chat incoming webhooks (``https://chat.googleapis.com/v1/spaces/{SPACE}/messages?key=…&token=…``).
+
+The message is one card: the title in its header, the body as a text paragraph in the small
+HTML subset Chat cards take (``<b> <i> <u> <s> <font color> <a href> <br>``). Each error
+gets a thread of its own: the thread key is the error's fingerprint and erralert adds
+``messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD``, so an alert and the digests
+that follow it stay together; storm summaries share one thread. Mentions (``<users/…>``)
+only work in the message's plain ``text``, which erralert fills with them alone.
+
+Chat answers 200 with the stored message, or a Google JSON error
+(``{"error": {"code": 400, "message": "…", "status": "INVALID_ARGUMENT"}}``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import SplitResult, parse_qsl
+
+import httpx
+
+from erralert.channels.base import (
+    Channel,
+    ChannelOptions,
+    Judgement,
+    Message,
+    Rate,
+    Verdict,
+    json_body,
+    judge_http_status,
+    parse_retry_after,
+    post_json,
+)
+from erralert.errors import ConfigError
+from erralert.truncate import truncate
+
+__all__ = ["ALLOWED_TAGS", "GoogleChatChannel", "well_formed"]
+
+MESSAGE_LIMIT = 32_000  # bytes of a message, text and cards together (Chat API docs)
+STORM_THREAD = "erralert-storm"
+REPLY_OPTION = "messageReplyOption"
+REPLY_IN_THREAD = "REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD"
+# the HTML Chat documents for card text; anything else is shown as text
+ALLOWED_TAGS = frozenset({"b", "i", "u", "s", "strike", "font", "a", "br"})
+_VOID_TAGS = frozenset({"br"})
+_SUBTITLES = {"digest": "Repeated error", "storm": "Error storm"}
+
+_PATH = re.compile(r"/v1/spaces/([^/]+)/messages/?")
+_WORD = re.compile(r"[\w-]+")
+_TOKEN = re.compile(r"[^/?#&\s]+")
+_USER = re.compile(r"(?:users/)?(\d{1,30})")
+# a tag (attributes quoted with ", as the html dialect and the templates write them) or a
+# character reference; a "<" or "&" that starts neither is text
+_MARKUP = re.compile(
+    r"<(/?)([a-zA-Z][a-zA-Z0-9]*)((?:\s+[a-zA-Z-]+\s*=\s*\"[^\"<>]*\")*)\s*/?>"
+    r"|&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z][a-zA-Z0-9]{1,31});"
+)
+
+
+class GoogleChatChannel(Channel):
+    platform = "googlechat"
+    dialect = "html"
+    length_unit = "bytes"
+    # of the body; the card around it, the title and the <br>s take the rest of the 32000
+    max_length = 28_000
+    # 60 writes per minute per space, shared by every app in it (Chat API "usage limits");
+    # the latest version of that page counts per second and says incoming webhooks have
+    # further limits it does not give: at most one a second as well
+    rates = (Rate(1, 1.0), Rate(60, 60.0))
+    supported_options = Channel.supported_options | {"mention"}
+    native_urls = (("chat.googleapis.com", "/v1/spaces/"),)
+    short_form = "googlechat://SPACE/KEY/TOKEN"
+
+    @classmethod
+    def check_native(cls, parts: SplitResult) -> str | None:
+        if not _PATH.fullmatch(parts.path):
+            return (
+                "a Google Chat webhook URL is "
+                "https://chat.googleapis.com/v1/spaces/…/messages?key=…&token=…"
+            )
+        params = dict(parse_qsl(parts.query))
+        missing = [name for name in ("key", "token") if not params.get(name)]
+        if missing:
+            return (
+                f"the Google Chat webhook URL has no {' and no '.join(missing)}: "
+                "copy the whole URL, query string included"
+            )
+        return None
+
+    @classmethod
+    def expand_short(cls, host: str, path: str) -> str:
+        parts = path.strip("/").split("/")
+        if not _WORD.fullmatch(host) or len(parts) != 2 or not all(map(_TOKEN.fullmatch, parts)):
+            raise ValueError(
+                "the Google Chat short form is googlechat://SPACE/KEY/TOKEN, from "
+                "https://chat.googleapis.com/v1/spaces/SPACE/messages?key=KEY&token=TOKEN"
+            )
+        key, token = parts
+        return f"https://chat.googleapis.com/v1/spaces/{host}/messages?key={key}&token={token}"
+
+    def __init__(self, url: str, options: ChannelOptions | None = None) -> None:
+        super().__init__(url, options)
+        # checked here, at configuration time, so a typo fails at init() and not on the
+        # first alert of a new error
+        self._mentions = " ".join(dict.fromkeys(map(self._mention_markup, self.options.mention)))
+
+    def _mention_markup(self, mention: str) -> str:
+        if mention.lower() in ("all", "users/all"):
+            return "<users/all>"
+        match = _USER.fullmatch(mention)
+        if match:
+            return f"<users/{match[1]}>"
+        raise ConfigError(
+            f"webhook URL {self.masked_url}: Google Chat mention {mention!r} is not a user id "
+            "(users/123456789012345678901 or the number alone) or all"
+        )
+
+    def build_request(self, message: Message, now: float | None = None) -> httpx.Request:
+        if message.payload is not None:
+            thread = message.payload.get("thread")
+            return post_json(self._url(bool(thread)), json_body(message.payload))
+        body = message.body
+        encoded = json_body(self.payload(message, body))
+        for _ in range(8):
+            # the renderer keeps the body under max_length; this guards against one that did
+            # not, or whose many short lines grew too much as <br>s. The body is cut by the
+            # excess or in proportion, whichever keeps more, and again if that was not enough.
+            if len(encoded) <= MESSAGE_LIMIT:
+                break
+            size = len(body.encode())
+            room = max(size - (len(encoded) - MESSAGE_LIMIT), size * MESSAGE_LIMIT // len(encoded))
+            body = truncate(body, max(0, room - 100), "bytes")
+            encoded = json_body(self.payload(message, body))
+        return post_json(self._url(bool(_thread_key(message))), encoded)
+
+    def _url(self, threaded: bool) -> str:
+        """The webhook URL; a threaded message asks Chat to reply in its thread (or start
+        it), unless the URL already says how to reply."""
+        if not threaded or f"{REPLY_OPTION}=" in self.url:
+            return self.url
+        return f"{self.url}{'&' if '?' in self.url else '?'}{REPLY_OPTION}={REPLY_IN_THREAD}"
+
+    def payload(self, message: Message, body: str | None = None) -> dict[str, Any]:
+        """The JSON body for a rendered message (without a custom payload template)."""
+        title = message.title or message.kind
+        text = well_formed(message.body if body is None else body).replace("\n", "<br>")
+        card: dict[str, Any] = {
+            # the header shows text as it is: the plain title needs no escaping
+            "header": {"title": title, "subtitle": _subtitle(message)},
+            # a card needs a section with a widget: an empty body still gets a paragraph
+            "sections": [{"widgets": [{"textParagraph": {"text": text or "—"}}]}],
+        }
+        payload: dict[str, Any] = {}
+        if message.mention and self._mentions:
+            payload["text"] = self._mentions  # the only place a mention notifies anyone
+        payload["fallbackText"] = title  # what notifications show for a card
+        payload["cardsV2"] = [{"cardId": f"erralert-{message.kind}", "card": card}]
+        key = _thread_key(message)
+        if key:
+            payload["thread"] = {"threadKey": key}
+        return payload
+
+    def judge(self, response: httpx.Response) -> Judgement:
+        if response.is_success:
+            return Judgement.ok()
+        status = response.status_code
+        error = _error(response)
+        if error is None:  # not Google's JSON: a proxy or load balancer answered
+            return judge_http_status(response)
+        reason = f"HTTP {status}: {error}"
+        if status == 429 or status >= 500 or status == 408:
+            # Google promises no Retry-After: the outbox's backoff decides, unless one came
+            return Judgement(Verdict.RETRY, reason, parse_retry_after(response))
+        return Judgement(Verdict.FAIL, reason)
+
+
+def well_formed(text: str) -> str:
+    """``text`` as HTML Chat renders as meant: allowed tags balanced (a tag left open by a
+    cut is closed, a stray closing tag dropped), any other tag and any ``<`` or ``&`` that
+    starts no tag or character reference shown as text."""
+    out: list[str] = []
+    open_tags: list[str] = []
+    pos = 0
+    for match in _MARKUP.finditer(text):
+        out.append(_as_text(text[pos : match.start()]))
+        pos = match.end()
+        token, name = match.group(), (match.group(2) or "").lower()
+        if not name:  # a character reference
+            out.append(token)
+        elif name not in ALLOWED_TAGS:
+            out.append(_as_text(token))
+        elif name in _VOID_TAGS:
+            out.append(f"<{name}>")
+        elif not match.group(1):
+            open_tags.append(name)
+            out.append(token)
+        elif name in open_tags:
+            while open_tags:  # close what was opened inside it, then the tag itself
+                inner = open_tags.pop()
+                out.append(f"</{inner}>")
+                if inner == name:
+                    break
+        # else: a closing tag with nothing open to close: dropped
+    out.append(_as_text(text[pos:]))
+    out.extend(f"</{name}>" for name in reversed(open_tags))
+    return "".join(out)
+
+
+def _as_text(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _thread_key(message: Message) -> str:
+    return STORM_THREAD if message.kind == "storm" else message.fingerprint
+
+
+def _subtitle(message: Message) -> str:
+    return _SUBTITLES.get(message.kind) or f"{message.level.capitalize() or 'Error'} alert"
+
+
+def _error(response: httpx.Response) -> str | None:
+    """``"INVALID_ARGUMENT: Invalid JSON payload received…"`` from a Google JSON error."""
+    try:
+        answer = json.loads(response.content)
+    except ValueError:
+        return None
+    error = answer.get("error") if isinstance(answer, dict) else None
+    if not isinstance(error, dict):
+        return None
+    words = ": ".join(str(part) for part in (error.get("status"), error.get("message")) if part)
+    return words[:500] or json.dumps(error)[:500]
