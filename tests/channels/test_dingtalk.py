@@ -247,3 +247,26 @@ def test_judge_http(response: httpx.Response, verdict: Verdict, retry_after: flo
     assert judgement.verdict is verdict
     assert judgement.retry_after == retry_after
     assert judgement.reason
+
+
+# -- the acceptance checks every platform passes -------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["alert", "digest", "storm"])
+def test_hostile_error_stays_inert(kind: str) -> None:
+    from tests import samples
+    from tests.channels import conformance
+
+    channel = DingTalkChannel(URL, ChannelOptions(secret="SECabc", keyword="alert"))
+    body = conformance.payload(conformance.render(channel, kind, message=samples.HOSTILE))
+    # markdown.title is the plain notification preview; the text is rendered markdown
+    conformance.assert_inert([body["markdown"]["text"]])
+    assert body["at"] == {"atMobiles": [], "atUserIds": [], "isAtAll": False}
+
+
+def test_huge_error_fits_dingtalk() -> None:
+    from tests.channels import conformance
+
+    request = conformance.huge_request(DingTalkChannel(URL))
+    body = conformance.payload(request)
+    conformance.assert_huge_error_fits(request, 20_000, "bytes", [body["markdown"]["text"]])

@@ -216,3 +216,29 @@ def test_masked_url_hides_every_token_segment() -> None:
 )
 def test_judge(status: int, text: str, headers: dict[str, str], expected: Judgement) -> None:
     assert slack().judge(httpx.Response(status, text=text, headers=headers)) == expected
+
+
+# -- the acceptance checks every platform passes -------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["alert", "digest"])
+def test_hostile_error_stays_inert(kind: str) -> None:
+    from tests import samples
+    from tests.channels import conformance
+
+    body = conformance.payload(conformance.render(slack(), kind, message=samples.HOSTILE))
+    # the header block is plain_text: Slack shows it verbatim and parses nothing in it
+    parsed = [body["text"]] + [b["text"]["text"] for b in body["attachments"][0]["blocks"]]
+    conformance.assert_inert(parsed)
+    assert "&lt;!channel&gt;" in "".join(parsed)  # shown, as text
+
+
+def test_huge_error_fits_slack() -> None:
+    from tests.channels import conformance
+
+    request = conformance.huge_request(slack())
+    body = conformance.payload(request)
+    shown = [body["text"]] + [b["text"]["text"] for b in body["attachments"][0]["blocks"]]
+    # Slack refused payloads near 13k characters with msg_blocks_too_long
+    conformance.assert_huge_error_fits(request, 13_000, "chars", shown)
+    assert all(len(s) <= SECTION_LIMIT for s in shown[1:])
