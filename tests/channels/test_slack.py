@@ -230,7 +230,8 @@ def test_hostile_error_stays_inert(kind: str) -> None:
     # the header block is plain_text: Slack shows it verbatim and parses nothing in it
     parsed = [body["text"]] + [b["text"]["text"] for b in body["attachments"][0]["blocks"]]
     conformance.assert_inert(parsed)
-    assert "&lt;!channel&gt;" in "".join(parsed)  # shown, as text
+    if kind == "alert":  # the digest names the error by its type only
+        assert "&lt;!channel&gt;" in "".join(parsed)  # shown, as text
 
 
 def test_huge_error_fits_slack() -> None:
