@@ -32,6 +32,8 @@ __all__ = [
     "Verdict",
     "accent_colour",
     "json_body",
+    "json_code",
+    "json_number",
     "judge_http_status",
     "mask_url",
     "parse_retry_after",
@@ -294,3 +296,19 @@ _STRUCTURAL = re.compile(r"[a-z][a-z-]{0,19}|v\d{1,2}|")
 _QUERY_KEY = re.compile(r"[A-Za-z][A-Za-z_.-]{0,29}")
 # a host without dots or colons: "localhost", or a token in an apprise-style short form
 _ONE_LABEL = re.compile(r"[\w-]+")
+
+
+def json_number(value: object) -> float | None:
+    """A number from a platform's JSON answer, which may spell it as a string."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def json_code(value: object) -> int | None:
+    """An error code from a platform's JSON answer (``0``, ``"45009"``, ``-1``)."""
+    number = json_number(value)
+    return None if number is None or not number.is_integer() else int(number)

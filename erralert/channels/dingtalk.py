@@ -24,6 +24,8 @@ from erralert.channels.base import (
     Rate,
     Verdict,
     json_body,
+    json_code,
+    json_number,
     judge_http_status,
     post_json,
 )
@@ -135,9 +137,9 @@ class DingTalkChannel(Channel):
             return Judgement(Verdict.RETRY, f"not a DingTalk answer: {answer!r:.300}")
         if answer.get("status") == GATEWAY_BUSY:
             return Judgement(
-                Verdict.RETRY, f"gateway busy: {answer!r:.300}", _number(answer.get("wait"))
+                Verdict.RETRY, f"gateway busy: {answer!r:.300}", json_number(answer.get("wait"))
             )
-        code = _number(answer.get("errcode"))
+        code = json_code(answer.get("errcode"))
         if code is None:
             return Judgement(Verdict.RETRY, f"no errcode in the answer: {answer!r:.300}")
         if code == 0:
@@ -151,13 +153,3 @@ class DingTalkChannel(Channel):
         # 310000 (sign not match, invalid timestamp, keywords not in content, ip not in
         # whitelist), 460101 (too large) and the rest: this message will never be accepted
         return Judgement(Verdict.FAIL, reason)
-
-
-def _number(value: object) -> float | None:
-    """A number from a JSON answer, which may spell it as a string."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return None

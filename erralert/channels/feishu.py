@@ -38,6 +38,7 @@ from erralert.channels.base import (
     Rate,
     Verdict,
     json_body,
+    json_code,
     judge_http_status,
     mask_url,
     parse_retry_after,
@@ -225,7 +226,7 @@ class FeishuChannel(Channel):
         # "code" is the documented field; "StatusCode" is the older one, which some answers
         # still carry alongside it
         key = "code" if "code" in answer else "StatusCode"
-        code = _integer(answer.get(key))
+        code = json_code(answer.get(key))
         if code is None:
             if not response.is_success:
                 return judge_http_status(response)
@@ -298,13 +299,3 @@ def _with_reset(judgement: Judgement, response: httpx.Response) -> Judgement:
     if judgement.verdict is Verdict.RETRY and judgement.retry_after is None:
         return Judgement(judgement.verdict, judgement.reason, _reset(response))
     return judgement
-
-
-def _integer(value: object) -> int | None:
-    """A code from a JSON answer, which may spell it as a string."""
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        return None

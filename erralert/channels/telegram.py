@@ -35,6 +35,8 @@ from erralert.channels.base import (
     Rate,
     Verdict,
     json_body,
+    json_code,
+    json_number,
     judge_http_status,
     mask_url,
     parse_retry_after,
@@ -223,7 +225,7 @@ class TelegramChannel(Channel):
             return judge_http_status(response)
         if answer.get("ok") is True:
             return Judgement.ok()
-        code = _integer(answer.get("error_code")) or response.status_code
+        code = json_code(answer.get("error_code")) or response.status_code
         said = " ".join(str(answer.get("description") or "").split())[:300] or f"HTTP {code}"
         parameters = answer.get("parameters")
         parameters = parameters if isinstance(parameters, dict) else {}
@@ -233,7 +235,7 @@ class TelegramChannel(Channel):
                 Verdict.FAIL,
                 f"the group became a supergroup: use chat_id {new_chat} (Telegram: {said})",
             )
-        retry_after = _number(parameters.get("retry_after"))
+        retry_after = json_number(parameters.get("retry_after"))
         if code == 429 or retry_after is not None:
             wait = retry_after if retry_after is not None else parse_retry_after(response)
             return Judgement(Verdict.RETRY, f"Telegram: {said}", wait)
@@ -430,17 +432,3 @@ def _json_object(response: httpx.Response) -> dict[str, Any] | None:
     except ValueError:
         return None
     return answer if isinstance(answer, dict) else None
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
-
-
-def _integer(value: object) -> int | None:
-    number = _number(value)
-    return None if number is None else int(number)

@@ -32,6 +32,7 @@ from erralert.channels.base import (
     Rate,
     Verdict,
     json_body,
+    json_code,
     judge_http_status,
     post_json,
 )
@@ -136,7 +137,7 @@ class WeComChannel(Channel):
             return Judgement(Verdict.RETRY, f"not a WeCom answer: {response.text[:300]!r}")
         if not isinstance(answer, dict):
             return Judgement(Verdict.RETRY, f"not a WeCom answer: {answer!r:.300}")
-        code = _integer(answer.get("errcode"))
+        code = json_code(answer.get("errcode"))
         if code is None:
             return Judgement(Verdict.RETRY, f"no errcode in the answer: {answer!r:.300}")
         if code == 0:
@@ -150,13 +151,3 @@ class WeComChannel(Channel):
         # 93000 (invalid webhook url: a wrong or deleted key), 40058 (a bad field),
         # 44004 (empty content) and the rest: this message will never be accepted
         return Judgement(Verdict.FAIL, reason)
-
-
-def _integer(value: object) -> int | None:
-    """An error code from a JSON answer, which may spell it as a string."""
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        return None
