@@ -646,8 +646,8 @@ class Renderer:
         return dialect
 
     def _pick(self, channel: Channel) -> jinja2.Template | None:
-        for name in (f"{channel.template}.j2", f"{channel.platform}.j2"):
-            template = self._templates.get(name)
+        for name in channel.template_names:
+            template = self._templates.get(f"{name}.j2")
             if template is not None:
                 return template
         return None  # a platform without a template: the built-in one

@@ -119,6 +119,8 @@ class Channel:
     native_urls: ClassVar[tuple[tuple[str, str], ...]] = ()
     # the short form as users write it, e.g. "slack://T…/B…/…"; None: there is none
     short_form: ClassVar[str | None] = None
+    # a platform that shares another's templates (Lark: "feishu")
+    template_family: ClassVar[str | None] = None
 
     @classmethod
     def check_native(cls, parts: SplitResult) -> str | None:
@@ -154,8 +156,11 @@ class Channel:
         return mask_url(self.url)
 
     @property
-    def template(self) -> str:
-        return self.options.template or self.platform
+    def template_names(self) -> tuple[str, ...]:
+        """The templates to render with, first found wins: ``?template=``, the platform's
+        own, then its family's (Lark renders with ``feishu`` unless a ``lark.j2`` exists)."""
+        names = (self.options.template, self.platform, self.template_family)
+        return tuple(dict.fromkeys(n for n in names if n))
 
     @property
     def pacing(self) -> tuple[Rate, ...]:

@@ -253,10 +253,7 @@ class LarkChannel(FeishuChannel):
     native_urls = (("open.larksuite.com", _PATH),)
     short_form = "lark://[secret@]hook_id"
 
-    @property
-    def template(self) -> str:
-        # Lark renders with feishu.j2: the same cards, the same lark_md
-        return self.options.template or FeishuChannel.platform
+    template_family = FeishuChannel.platform  # the same cards, the same lark_md
 
 
 def _header_template(message: Message) -> str:

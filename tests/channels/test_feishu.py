@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -349,13 +350,23 @@ def test_oversized_body_is_cut_to_fit() -> None:
 @BOTH
 def test_lark_and_feishu_use_feishu_j2(cls: type[FeishuChannel], url: str) -> None:
     channel = cls(url)
-    assert channel.template == "feishu"
+    assert channel.template_names[-1] == "feishu"
     body = texts(conformance.payload(conformance.render(channel)))[0]
     assert body.startswith("**Culprit:** ")
 
 
 def test_a_template_option_still_wins_on_lark() -> None:
-    assert LarkChannel(LARK_URL, ChannelOptions(template="mine")).template == "mine"
+    names = LarkChannel(LARK_URL, ChannelOptions(template="mine")).template_names
+    assert names == ("mine", "lark", "feishu")
+
+
+def test_a_lark_template_in_template_dir_beats_feishu_j2(tmp_path: Path) -> None:
+    (tmp_path / "lark.j2").write_text(
+        '{% extends "_base.j2" %}{% block body %}lark only{% endblock %}'
+    )
+    notice = samples.notice("alert")
+    assert Renderer(tmp_path).render(notice, LarkChannel(LARK_URL)).body == "lark only"
+    assert Renderer(tmp_path).render(notice, FeishuChannel(FEISHU_URL)).body != "lark only"
 
 
 KIND_COLOURS = {"alert": "red", "digest": "yellow", "storm": "purple"}
