@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
@@ -58,3 +64,78 @@ def wsgi_server(app: Callable[..., Any]) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def wait_for_port(port: int, timeout: float = 20.0, process: Any = None) -> None:
+    """Until something listens on 127.0.0.1:``port`` (or ``process`` died)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
+
+
+@contextmanager
+def server_process(
+    argv: list[str], port: int, env: dict[str, str] | None = None, cwd: str | None = None
+) -> Iterator[str]:
+    """A server started as a subprocess (gunicorn, uvicorn, a celery worker's broker …),
+    stopped with SIGTERM (then SIGKILL) at the end. Its output goes to a temporary file that
+    is printed if the server fails to start."""
+    full_env = {**os.environ, **(env or {})}
+    root = str(Path(__file__).resolve().parent.parent)
+    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, full_env.get("PYTHONPATH")]))
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            argv, env=full_env, cwd=cwd or root, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            try:
+                wait_for_port(port, process=process)
+            except RuntimeError:
+                log.seek(0)
+                sys.stderr.write(log.read().decode(errors="replace"))
+                raise
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+
+@contextmanager
+def gunicorn(app: str, *, workers: int = 2, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``gunicorn app`` (``module:callable``) with ``workers`` sync workers on a free port."""
+    port = free_port()
+    argv = [sys.executable, "-m", "gunicorn", app, "-b", f"127.0.0.1:{port}"]
+    argv += ["-w", str(workers), "--graceful-timeout", "5", "--log-level", "warning"]
+    with server_process(argv, port, env) as url:
+        yield url
+
+
+@contextmanager
+def uvicorn_process(app: str, *, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``uvicorn app`` (``module:attribute``) as a subprocess on a free port."""
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
+    with server_process([*argv, "--log-level", "warning"], port, env) as url:
+        yield url
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    """A throwaway ``redis-server`` on a free port, no persistence; yields its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed (.ci/run installs it)")
+    port = free_port()
+    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    with server_process(argv, port):
+        yield f"redis://127.0.0.1:{port}/0"
