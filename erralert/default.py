@@ -27,9 +27,15 @@ _default: Alerter | None = None
 _OPTIONS = frozenset(inspect.signature(Alerter).parameters)
 
 
-def init(**options: Any) -> Alerter:
+def init(*, excepthooks: bool = False, **options: Any) -> Alerter:
     """Build the process-wide alerter and install it as the default. Keyword options win
-    over the ``ERRALERT_*`` environment variables. A previous default is closed."""
+    over the ``ERRALERT_*`` environment variables. A previous default is closed.
+
+    ``excepthooks=True`` also reports what nothing else catches — uncaught exceptions of
+    the main thread, of other threads and of asyncio tasks — for scripts and cron jobs:
+
+    >>> erralert.init(excepthooks=True)
+    """
     global _default
     unknown = sorted(set(options) - _OPTIONS)
     if unknown:
@@ -39,6 +45,10 @@ def init(**options: Any) -> Alerter:
         previous, _default = _default, alerter
     if previous is not None:
         previous.close()
+    if excepthooks:
+        from erralert.integrations.excepthook import install
+
+        install(alerter)
     return alerter
 
 
