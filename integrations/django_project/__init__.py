@@ -1,0 +1,1 @@
+"""A minimal Django shop with erralert: see settings.py (the one line) and views.py."""
