@@ -48,7 +48,7 @@ def init(*, excepthooks: bool = False, **options: Any) -> Alerter:
     if excepthooks:
         from erralert.integrations.excepthook import install
 
-        install(alerter)
+        install()  # the hooks report to whatever the default alerter is at the time
     return alerter
 
 
