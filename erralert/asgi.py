@@ -2,23 +2,47 @@
 
 State lives in locals; the exception is always re-raised after it is captured, so the
 server and outer middleware (Starlette's ServerErrorMiddleware) answer exactly as before.
+
+At the end of the ASGI lifespan (the server shutting down) the middleware flushes its
+alerter, so that alerts still queued are delivered before the process goes.
+
+A client that goes away is not a bug of the app: Starlette's ``ClientDisconnect`` and
+``WebSocketDisconnect``, uvicorn's ``ClientDisconnected`` are re-raised without an alert
+(``asyncio.CancelledError`` is a ``BaseException`` and is never caught at all).
+
+Scopes that Starlette or FastAPI routed are reported with the full route template
+(``/api/{version}/items/{item_id}``, mounts included), worked out by
+:func:`erralert.integrations.starlette.route_template` only when the alerter builds the
+request, i.e. for the first occurrence of a window, not for every repeat.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
+from typing import Any, NamedTuple
 
+from erralert import default as defaults
 from erralert.alerter import Alerter
 from erralert.default import Reporter
 
-__all__ = ["ASGIMiddleware"]
+__all__ = ["ASGIMiddleware", "ReportedScope", "client_disconnected", "flush_at_shutdown"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+ScopeReader = Callable[[Mapping[str, Any]], "str | None"]
+
+# exceptions that mean "the client went away", by qualified name so that checking them
+# imports nothing (the servers and frameworks that define them may not be installed)
+_DISCONNECTS = frozenset(
+    {
+        "starlette.requests.ClientDisconnect",
+        "starlette.websockets.WebSocketDisconnect",
+        "uvicorn.protocols.utils.ClientDisconnected",
+    }
+)
 
 
 class ASGIMiddleware(Reporter):
@@ -33,10 +57,97 @@ class ASGIMiddleware(Reporter):
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            # lifespan failures are the server's business (it reports them at start-up)
+            await self.app(scope, receive, self._flush_at_shutdown(send))
+            return
         try:
             await self.app(scope, receive, send)
         except Exception as exc:
-            # lifespan failures are the server's business (it reports them at start-up)
-            if scope["type"] in ("http", "websocket"):
-                self.report(exc, scope)
+            if scope["type"] in ("http", "websocket") and not client_disconnected(exc):
+                self.report(exc, ReportedScope(scope))
             raise
+
+    def _flush_at_shutdown(self, send: Send) -> Send:
+        async def flushing(message: Message) -> None:
+            if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                flush_at_shutdown(self._alerter)
+            await send(message)
+
+        return flushing
+
+
+def flush_at_shutdown(alerter: Alerter | None) -> None:
+    """Deliver what ``alerter`` (None: the default one, if it was built) has queued, within
+    its ``shutdown_timeout``. For the end of an ASGI lifespan: uvicorn ends a SIGTERM'd
+    process by raising the signal again once it has shut down, so atexit hooks never run.
+    Blocking is fine there, no request is left to serve."""
+    if alerter is None:
+        alerter = defaults._default  # not built just for this
+    if alerter is not None:
+        alerter.flush(alerter.shutdown_timeout)
+
+
+def client_disconnected(exc: BaseException) -> bool:
+    """True for the exceptions that only say the client went away (an exception group
+    counts when every member does)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(client_disconnected(member) for member in exc.exceptions)
+    return any(f"{cls.__module__}.{cls.__qualname__}" in _DISCONNECTS for cls in type(exc).__mro__)
+
+
+class _Route(NamedTuple):
+    """Stands for a route object in the scope: the request builder reads its ``path``."""
+
+    path: str
+
+
+def _starlette_route(scope: Mapping[str, Any]) -> str | None:
+    try:
+        from erralert.integrations.starlette import route_template
+    except ImportError:  # pragma: no cover - Starlette is a dependency of erralert
+        return None
+    return route_template(scope)
+
+
+class ReportedScope(Mapping[str, Any]):
+    """A failed request's scope as the alerter reads it: the scope itself, except that
+    ``"route"`` is the full route template, asked of ``route`` (default: Starlette's
+    routing), and ``"path"`` is asked of ``path`` when given (a framework that rewrites the
+    scope's path) — only when the alerter builds the request, which it does for the first
+    occurrence of a window, not for every repeat."""
+
+    __slots__ = ("_path", "_route", "_scope")
+
+    def __init__(
+        self,
+        scope: Mapping[str, Any],
+        route: ScopeReader = _starlette_route,
+        path: ScopeReader | None = None,
+    ) -> None:
+        self._scope = scope
+        self._route = route
+        self._path = path
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "route":
+            template = self._read(self._route)
+            if template:
+                return _Route(template)
+        elif key == "path" and self._path is not None:
+            path = self._read(self._path)
+            if path:
+                return path
+        return self._scope[key]
+
+    def _read(self, reader: ScopeReader) -> str | None:
+        try:
+            return reader(self._scope)
+        except Exception:  # a scope shaped unlike the reader expects: use the scope's own
+            return None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._scope)
+
+    def __len__(self) -> int:
+        return len(self._scope)
