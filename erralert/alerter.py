@@ -41,7 +41,7 @@ from erralert.stores import Store, open_store
 from erralert.stores.base import Due
 from erralert.throttle import Throttle
 
-__all__ = ["Alerter", "RequestLike"]
+__all__ = ["Alerter", "RequestLike", "mark_captured", "was_captured"]
 
 logger = logging.getLogger("erralert")
 
@@ -201,11 +201,18 @@ class Alerter:
         finally:
             _guard.active = False
 
-    def flush(self, timeout: float = 10.0) -> bool:
+    def flush(self, timeout: float = 10.0, *, final: bool = False) -> bool:
         """Send every digest whose window has ended, then wait (at most ``timeout`` seconds)
-        until everything queued is delivered. True when nothing is left."""
+        until everything queued is delivered. True when nothing is left.
+
+        ``final=True`` (the process is about to end, e.g. an ASGI lifespan shutdown under
+        a server that skips atexit) also sends the counts of windows still open, early, as
+        ``close()`` does, while the alerter stays usable."""
         try:
-            self._emit_due(time.time())
+            now = time.time()
+            self._emit_due(now)
+            if final:
+                self._emit(self._throttle.drain(now), now)
             return self._outbox.flush(timeout)
         except Exception as error:
             self._internal_error("flush", error)
@@ -425,12 +432,23 @@ def _warn_console_once() -> None:
 def _already_captured(exc: BaseException) -> bool:
     """The same exception object seen by two hooks (middleware + logging + framework signal)
     is alerted once. Exceptions don't support weak references, so mark the object."""
-    if getattr(exc, _MARK, False):
+    if was_captured(exc):
         return True
+    mark_captured(exc)
+    return False
+
+
+def was_captured(exc: BaseException) -> bool:
+    """Whether an alerter has already seen this very exception object."""
+    return bool(getattr(exc, _MARK, False))
+
+
+def mark_captured(exc: BaseException) -> None:
+    """Count ``exc`` as seen, e.g. a framework's wrapper around an exception already
+    reported, so that a logging hook that sees only the wrapper stays quiet."""
     # __slots__ or a read-only exception: accept a possible duplicate
     with contextlib.suppress(Exception):
         setattr(exc, _MARK, True)
-    return False
 
 
 def _as_request(request: RequestLike | None) -> Request | None:

@@ -78,14 +78,14 @@ class ASGIMiddleware(Reporter):
 
 
 def flush_at_shutdown(alerter: Alerter | None) -> None:
-    """Deliver what ``alerter`` (None: the default one, if it was built) has queued, within
-    its ``shutdown_timeout``. For the end of an ASGI lifespan: uvicorn ends a SIGTERM'd
-    process by raising the signal again once it has shut down, so atexit hooks never run.
-    Blocking is fine there, no request is left to serve."""
+    """Deliver what ``alerter`` (None: the default one, if it was built) has queued and the
+    repeats still counted in open windows, within its ``shutdown_timeout``. For the end of
+    an ASGI lifespan: uvicorn ends a SIGTERM'd process by raising the signal again once it
+    has shut down, so atexit hooks never run. Blocking is fine there, no request is left."""
     if alerter is None:
-        alerter = defaults._default  # not built just for this
+        alerter = defaults.current()  # not built just for this
     if alerter is not None:
-        alerter.flush(alerter.shutdown_timeout)
+        alerter.flush(alerter.shutdown_timeout, final=True)
 
 
 def client_disconnected(exc: BaseException) -> bool:

@@ -16,6 +16,7 @@ __all__ = [
     "capture_exception",
     "capture_message",
     "close",
+    "current",
     "flush",
     "get_alerter",
     "init",
@@ -50,6 +51,11 @@ def init(*, excepthooks: bool = False, **options: Any) -> Alerter:
 
         install()  # the hooks report to whatever the default alerter is at the time
     return alerter
+
+
+def current() -> Alerter | None:
+    """The default alerter if one exists, without building one."""
+    return _default
 
 
 def get_alerter() -> Alerter:

@@ -273,3 +273,18 @@ def test_digest_without_a_sample_still_reports_the_count() -> None:
     assert digest.notice.event.fingerprint == alerts[0].notice.event.fingerprint
     assert digest.notice.event.title.startswith("error ")
     alerter.close(0.1)
+
+
+def test_final_flush_sends_open_windows_early_and_stays_usable() -> None:
+    alerter = erralert.Alerter([SLACK], window=300)
+    with capture_alerts() as alerts:
+        for i in range(4):
+            capture(alerter, n=i)
+        assert alerter.flush(1)  # the window is still open: nothing more yet
+        assert [a.kind for a in alerts] == ["alert"]
+        assert alerter.flush(1, final=True)  # the process is about to end
+        assert [a.kind for a in alerts] == ["alert", "digest"]
+        assert alerts[1].notice.occurrences.count == 3
+        capture(alerter, fail_elsewhere)  # still usable afterwards
+        assert [a.kind for a in alerts][-1] == "alert"
+    alerter.close(0.1)

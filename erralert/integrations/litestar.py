@@ -65,7 +65,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a test by hiding l
         "erralert.integrations.litestar needs Litestar: pip install 'erralert[litestar]'"
     ) from exc
 
-from erralert.alerter import _MARK, Alerter  # _MARK: the identity dedupe's mark
+from erralert.alerter import Alerter, mark_captured, was_captured
 from erralert.asgi import ReportedScope, client_disconnected, flush_at_shutdown
 from erralert.default import Reporter
 
@@ -189,9 +189,8 @@ class _ServerSide:
             await self.app(scope, receive, send)
         except Exception as exc:
             failure = _unwrap(exc)
-            if failure is not exc and getattr(failure, _MARK, False):
-                with contextlib.suppress(Exception):  # a read-only exception: accept it
-                    setattr(exc, _MARK, True)
+            if failure is not exc and was_captured(failure):
+                mark_captured(exc)
             raise
 
 

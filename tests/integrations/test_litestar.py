@@ -370,18 +370,19 @@ def test_default_alerter_from_the_environment(
     assert [event.service for event in events(alerts)] == ["shop"]
 
 
-def test_end_of_lifespan_delivers_the_queue(
-    alerter: erralert.Alerter, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    flushed: list[float] = []
-    monkeypatch.setattr(alerter, "flush", lambda timeout=10.0: flushed.append(timeout) or True)
+def test_end_of_lifespan_delivers_the_queue_and_open_windows(alerter: erralert.Alerter) -> None:
+    """uvicorn skips atexit hooks: the lifespan's end is the last chance to send repeats."""
     app = make_app(ErrAlertPlugin(alerter))
     handler = app.asgi_handler
-    with TestClient(app):
-        assert app.asgi_handler is not handler  # wrapped while the app runs
-        assert flushed == []
-    assert app.asgi_handler is handler
-    assert flushed == [alerter.shutdown_timeout]
+    with capture_alerts() as alerts:
+        with TestClient(app) as client:
+            assert app.asgi_handler is not handler  # wrapped while the app runs
+            for _ in range(3):
+                assert client.get("/api/v2/items/7").status_code == 500
+            assert [a.kind for a in alerts] == ["alert"]
+        assert app.asgi_handler is handler
+        assert [a.kind for a in alerts] == ["alert", "digest"]
+        assert alerts[1].notice.occurrences.count == 2
 
 
 def test_import_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -488,16 +488,17 @@ def test_streaming_failure_alerts_once_with_route(
 
 
 # -- the end of the lifespan -----------------------------------------------------------------------
-def test_end_of_lifespan_delivers_the_queue(
-    alerter: erralert.Alerter, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    flushed: list[float] = []
-    monkeypatch.setattr(alerter, "flush", lambda timeout=10.0: flushed.append(timeout) or True)
+def test_end_of_lifespan_delivers_the_queue_and_open_windows(alerter: erralert.Alerter) -> None:
+    """uvicorn skips atexit hooks: the lifespan's end is the last chance to send repeats."""
     app = handled_app()
     app.add_middleware(ErrAlertMiddleware, alerter=alerter)
-    with TestClient(app):
-        assert flushed == []
-    assert flushed == [alerter.shutdown_timeout]
+    with capture_alerts() as alerts:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            for _ in range(3):
+                assert client.get("/broken").status_code == 500
+            assert [a.kind for a in alerts] == ["alert"]
+        assert [a.kind for a in alerts] == ["alert", "digest"]
+        assert alerts[1].notice.occurrences.count == 2
 
 
 def test_end_of_lifespan_builds_no_default_alerter() -> None:
