@@ -34,6 +34,7 @@ __all__ = [
     "json_body",
     "json_code",
     "json_number",
+    "json_object",
     "judge_http_status",
     "mask_url",
     "parse_retry_after",
@@ -317,3 +318,13 @@ def json_code(value: object) -> int | None:
     """An error code from a platform's JSON answer (``0``, ``"45009"``, ``-1``)."""
     number = json_number(value)
     return None if number is None or not number.is_integer() else int(number)
+
+
+def json_object(response: httpx.Response) -> dict[str, Any] | None:
+    """The platform's JSON answer when it is an object; None for anything else (a gateway's
+    HTML page, an empty body)."""
+    try:
+        answer = json.loads(response.content)
+    except ValueError:
+        return None
+    return answer if isinstance(answer, dict) else None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import time
 from urllib.parse import SplitResult
 
@@ -26,6 +25,7 @@ from erralert.channels.base import (
     json_body,
     json_code,
     json_number,
+    json_object,
     judge_http_status,
     post_json,
 )
@@ -128,13 +128,10 @@ class DingTalkChannel(Channel):
     def judge(self, response: httpx.Response) -> Judgement:
         if not response.is_success:  # the robot answers 200; anything else is the HTTP layer's
             return judge_http_status(response)
-        try:
-            answer = json.loads(response.content)
-        except ValueError:
+        answer = json_object(response)
+        if answer is None:
             # an HTML page from a gateway or proxy: DingTalk did not see the message
             return Judgement(Verdict.RETRY, f"not a DingTalk answer: {response.text[:300]!r}")
-        if not isinstance(answer, dict):
-            return Judgement(Verdict.RETRY, f"not a DingTalk answer: {answer!r:.300}")
         if answer.get("status") == GATEWAY_BUSY:
             return Judgement(
                 Verdict.RETRY, f"gateway busy: {answer!r:.300}", json_number(answer.get("wait"))

@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import math
 import re
 import time
@@ -39,6 +38,7 @@ from erralert.channels.base import (
     Verdict,
     json_body,
     json_code,
+    json_object,
     judge_http_status,
     mask_url,
     parse_retry_after,
@@ -214,11 +214,8 @@ class FeishuChannel(Channel):
         status = response.status_code
         if status == 429 or status >= 500:
             return _with_reset(judge_http_status(response), response)
-        try:
-            answer = json.loads(response.content)
-        except ValueError:
-            answer = None
-        if not isinstance(answer, dict):
+        answer = json_object(response)
+        if answer is None:
             if not response.is_success:
                 return judge_http_status(response)
             # an HTML page from a gateway or proxy: Feishu did not see the message

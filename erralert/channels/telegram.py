@@ -20,7 +20,6 @@ Telegram answers ``{"ok": true, ...}`` on success and ``{"ok": false, "error_cod
 from __future__ import annotations
 
 import html
-import json
 import re
 from typing import Any
 from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
@@ -37,6 +36,7 @@ from erralert.channels.base import (
     json_body,
     json_code,
     json_number,
+    json_object,
     judge_http_status,
     mask_url,
     parse_retry_after,
@@ -216,7 +216,7 @@ class TelegramChannel(Channel):
         return f"{head}\n{body}" if body.strip() else head
 
     def judge(self, response: httpx.Response) -> Judgement:
-        answer = _json_object(response)
+        answer = json_object(response)
         if answer is None:
             if response.is_success:
                 # a 2xx page that is not the Bot API's JSON: a proxy or a captive portal
@@ -424,11 +424,3 @@ def _query_value(query: str, key: str) -> str | None:
         if name == key:
             return unquote(value).strip()
     return None
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any] | None:
-    try:
-        answer = json.loads(response.content)
-    except ValueError:
-        return None
-    return answer if isinstance(answer, dict) else None

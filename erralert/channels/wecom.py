@@ -17,7 +17,6 @@ WeCom answers HTTP 200 to refusals too: the verdict is the ``errcode`` of the bo
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 from urllib.parse import SplitResult
@@ -33,6 +32,7 @@ from erralert.channels.base import (
     Verdict,
     json_body,
     json_code,
+    json_object,
     judge_http_status,
     post_json,
 )
@@ -130,13 +130,10 @@ class WeComChannel(Channel):
     def judge(self, response: httpx.Response) -> Judgement:
         if not response.is_success:  # the robot answers 200; anything else is the HTTP layer's
             return judge_http_status(response)
-        try:
-            answer = json.loads(response.content)
-        except ValueError:
+        answer = json_object(response)
+        if answer is None:
             # an HTML page from a gateway or proxy: WeCom did not see the message
             return Judgement(Verdict.RETRY, f"not a WeCom answer: {response.text[:300]!r}")
-        if not isinstance(answer, dict):
-            return Judgement(Verdict.RETRY, f"not a WeCom answer: {answer!r:.300}")
         code = json_code(answer.get("errcode"))
         if code is None:
             return Judgement(Verdict.RETRY, f"no errcode in the answer: {answer!r:.300}")
