@@ -10,10 +10,11 @@ __all__ = ["Due", "Hit", "Store", "open_store"]
 
 
 def open_store(spec: str | Store) -> Store:
-    """``"memory://"`` (default) or a ``Store`` object.
+    """``"memory://"`` (default), ``"sqlite:///path/file.db"`` (shared by the processes of
+    one host) or a ``Store`` object.
 
-    ``sqlite:///path.db`` and ``redis://host:6379/0`` are named in the design; until their
-    stores land they fail loudly here rather than silently falling back to memory."""
+    ``redis://host:6379/0`` is named in the design; until its store lands it fails loudly
+    here rather than silently falling back to memory."""
     if not isinstance(spec, str):
         if isinstance(spec, Store):
             return spec
@@ -23,9 +24,15 @@ def open_store(spec: str | Store) -> Store:
         from erralert.stores.memory import MemoryStore
 
         return MemoryStore.from_url(spec)
-    if scheme in ("sqlite", "redis", "rediss"):
+    if scheme == "sqlite":
+        from erralert.stores.sqlite import SQLiteStore
+
+        return SQLiteStore.from_url(spec)
+    if scheme in ("redis", "rediss"):
         raise ConfigError(
             f"store {scheme}:// is not available in this version of erralert; "
             "use store='memory://' (one process) for now"
         )
-    raise ConfigError(f"store: unknown store URL {spec!r} (expected memory://)")
+    raise ConfigError(
+        f"store: unknown store URL {spec!r} (expected memory:// or sqlite:///file.db)"
+    )

@@ -1,0 +1,167 @@
+"""The Store contract: every store answers the window semantics of ``erralert.stores.base``
+the same way. Each test runs against every store factory below."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from erralert.stores.base import Due, Store
+from erralert.stores.memory import MemoryStore
+from erralert.stores.sqlite import SQLiteStore
+from erralert.throttle import BUCKETS
+from tests.samples import event
+
+W = 60.0
+T0 = 1_700_000_000.0
+
+Factory = Callable[[Path], Store]
+FACTORIES: dict[str, Factory] = {
+    "memory": lambda _: MemoryStore(),
+    "sqlite": lambda tmp: SQLiteStore(str(tmp / "contract.db")),
+}
+
+
+@pytest.fixture(params=sorted(FACTORIES))
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    made = FACTORIES[request.param](tmp_path)
+    yield made
+    made.close()
+
+
+def _summary(dues: list[Due]) -> list[tuple[str, int, float]]:
+    return [(d.key, d.occurrences.count, d.occurrences.window_end) for d in dues]
+
+
+def test_is_a_store(store: Store) -> None:
+    assert isinstance(store, Store)
+
+
+def test_hundred_hits_in_a_window_alert_once_and_digest_99_once(store: Store) -> None:
+    hits = [store.hit("a", T0 + i * 0.5, W) for i in range(100)]
+    assert [h.alert for h in hits] == [True] + [False] * 99
+    first = hits[0].occurrences
+    assert (first.count, first.total, first.is_new) == (1, 1, True)
+    assert (first.window_start, first.window_end) == (T0, T0 + W)
+    assert store.claim_due(T0 + W - 0.001) == []  # the window is still open
+    (due,) = store.claim_due(T0 + W)
+    occ = due.occurrences
+    assert due.key == "a"
+    assert (occ.count, occ.total, occ.is_new) == (99, 100, False)
+    assert (occ.first_seen, occ.last_seen) == (T0 + 0.5, T0 + 49.5)
+    assert (occ.window_start, occ.window_end, occ.window) == (T0, T0 + W, W)
+    assert store.claim_due(T0 + W) == []  # exactly once
+    assert store.claim_due(T0 + 10 * W) == []
+
+
+def test_continuing_errors_give_one_digest_per_window(store: Store) -> None:
+    assert store.hit("a", T0, W).alert
+    dues: list[Due] = []
+    # one occurrence every 10 s for three windows: no second alert, three digests
+    for i in range(1, 18):
+        assert not store.hit("a", T0 + i * 10, W).alert
+        dues += store.claim_due(T0 + i * 10)
+    dues += store.claim_due(T0 + 3 * W)
+    assert _summary(dues) == [("a", 5, T0 + W), ("a", 6, T0 + 2 * W), ("a", 6, T0 + 3 * W)]
+    assert [d.occurrences.total for d in dues] == [6, 12, 18]
+    assert [d.occurrences.window_start for d in dues] == [T0, T0 + W, T0 + 2 * W]
+
+
+def test_silence_closes_the_window_and_the_next_hit_is_a_fresh_alert(store: Store) -> None:
+    assert store.hit("a", T0, W).alert
+    assert store.claim_due(T0 + W) == []  # no repeats: nothing to report
+    again = store.hit("a", T0 + 5 * W, W)
+    assert again.alert
+    occ = again.occurrences
+    assert (occ.count, occ.total, occ.is_new) == (1, 2, False)
+    assert (occ.window_start, occ.window_end) == (T0 + 5 * W, T0 + 6 * W)
+
+
+def test_silence_after_a_digest_then_a_fresh_alert(store: Store) -> None:
+    store.hit("a", T0, W)
+    store.hit("a", T0 + 1, W)
+    assert _summary(store.claim_due(T0 + W)) == [("a", 1, T0 + W)]
+    # the window after the digest ended empty: closed, so this is an alert again
+    again = store.hit("a", T0 + 3 * W, W)
+    assert again.alert
+    assert (again.occurrences.total, again.occurrences.is_new) == (3, False)
+
+
+def test_a_hit_after_the_window_settles_it_on_the_way(store: Store) -> None:
+    store.hit("a", T0, W)
+    store.hit("a", T0 + 1, W)
+    store.hit("a", T0 + 2, W)
+    # lands in the next window [T0+W, T0+2W): a repeat there; window 1's digest is due
+    assert not store.hit("a", T0 + W + 1, W).alert
+    assert _summary(store.claim_due(T0 + W + 1)) == [("a", 2, T0 + W)]
+    assert _summary(store.claim_due(T0 + 2 * W)) == [("a", 1, T0 + 2 * W)]
+
+
+def test_keys_are_independent_and_dues_come_oldest_first(store: Store) -> None:
+    for i, key in enumerate(["c", "a", "b"]):  # windows end at T0+W, +W+1, +W+2
+        assert store.hit(key, T0 + i, W).alert
+        assert not store.hit(key, T0 + i + 0.5, W).alert
+    assert store.hit("d", T0 + 3, W).alert  # no repeats: never due
+    assert store.claim_due(T0 + W + 5, limit=0) == []
+    first = store.claim_due(T0 + W + 5, limit=2)
+    rest = store.claim_due(T0 + W + 5, limit=2)
+    assert [d.key for d in first] == ["c", "a"]
+    assert [d.key for d in rest] == ["b"]
+    assert store.claim_due(T0 + 10 * W) == []
+
+
+def test_total_counts_every_occurrence(store: Store) -> None:
+    for i in range(7):
+        store.hit("a", T0 + i, W)
+    for i in range(3):
+        store.hit("a", T0 + 2 * W + i, W)  # fresh chain after window 2 ended empty
+    (due,) = store.claim_due(T0 + 2 * W)
+    assert due.occurrences.total == 7
+    (due,) = store.claim_due(T0 + 3 * W)
+    assert (due.occurrences.count, due.occurrences.total) == (2, 10)
+
+
+def test_histogram_sums_to_the_count(store: Store) -> None:
+    store.hit("a", T0, W)
+    times = [T0 + 0.1, T0 + 5, T0 + 6, T0 + 30, T0 + W - 0.001, T0 + 59.99]
+    for t in times:
+        store.hit("a", t, W)
+    (due,) = store.claim_due(T0 + W)
+    histogram = due.occurrences.histogram
+    assert len(histogram) == BUCKETS
+    assert sum(histogram) == due.occurrences.count == len(times)
+    assert histogram[0] == 2
+    assert histogram[-1] == 2
+    assert histogram[5] == 1
+
+
+def test_samples_ride_with_digests(store: Store) -> None:
+    sample = event()
+    store.hit("a", T0, W)
+    store.put_sample("a", sample)
+    store.put_sample("unknown", event("other"))  # no such key: ignored
+    store.hit("a", T0 + 1, W)
+    store.hit("b", T0, W)
+    store.hit("b", T0 + 1, W)  # b has no sample
+    dues = {d.key: d for d in store.claim_due(T0 + W)}
+    assert dues["a"].sample == sample
+    assert dues["b"].sample is None
+
+
+def test_drain_hands_over_nothing_twice(store: Store) -> None:
+    store.hit("a", T0, W)
+    store.hit("a", T0 + 1, W)
+    drained = store.drain(T0 + 2)
+    # memory hands the open window over now; a shared store keeps it for the others
+    later = store.claim_due(T0 + W)
+    assert sum(d.occurrences.count for d in drained + later) == 1
+    assert store.claim_due(T0 + 2 * W) == []
+
+
+def test_bad_window_is_refused(store: Store) -> None:
+    with pytest.raises(ValueError, match="window"):
+        store.hit("a", T0, 0.0)
+    # the refusal left no trace: the next good hit is the first
+    assert store.hit("a", T0, W).occurrences.is_new
