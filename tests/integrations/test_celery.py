@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -321,8 +322,16 @@ def broker() -> Iterator[str]:
         app.close()
 
 
-@pytest.mark.parametrize("concurrency", [1, 2])
-def test_prefork_worker_end_to_end(receiver: Receiver, broker: str, concurrency: int) -> None:
+def occurrences_received(receiver: Receiver) -> int:
+    return sum(r.json["occurrences"]["count"] for r in receiver.requests)
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "shared"), [(1, False), (2, False), (2, True)], ids=["1", "2", "2-shared"]
+)
+def test_prefork_worker_end_to_end(
+    receiver: Receiver, broker: str, concurrency: int, shared: bool, tmp_path: Path
+) -> None:
     from integrations.celery_app import charge, ping, reserve, sync_stock
 
     failures = 6
@@ -333,7 +342,10 @@ def test_prefork_worker_end_to_end(receiver: Receiver, broker: str, concurrency:
             "CELERY_BROKER_URL": broker,
             "CELERY_RESULT_BACKEND": broker,
             "ERRALERT_WEBHOOKS": f"webhook+{receiver.base}/hook",
-            "ERRALERT_WINDOW": "300",
+            # a shared store keeps the counts of open windows for the other processes at
+            # exit: with one, a short window lets the digest go out while the worker runs
+            "ERRALERT_WINDOW": "2" if shared else "300",
+            **({"ERRALERT_STORE": f"sqlite:///{tmp_path}/erralert.db"} if shared else {}),
         }
         argv = [sys.executable, "-m", "celery", "-A", "integrations.celery_app", "worker"]
         argv += ["--pool=prefork", f"--concurrency={concurrency}", "--loglevel=warning"]
@@ -353,6 +365,10 @@ def test_prefork_worker_end_to_end(receiver: Receiver, broker: str, concurrency:
             assert received
             assert received[0].json["kind"] == "alert"
             assert received[0].json["event"]["pid"] != worker.pid
+            if shared:
+                deadline = time.monotonic() + 15
+                while occurrences_received(receiver) < failures and time.monotonic() < deadline:
+                    receiver.wait_for(len(receiver.requests) + 1, timeout=0.5)
         finally:
             worker.send_signal(signal.SIGTERM)  # warm shutdown
             try:
@@ -368,8 +384,8 @@ def test_prefork_worker_end_to_end(receiver: Receiver, broker: str, concurrency:
     messages = [r.json for r in receiver.requests]
     assert {m["event"]["tags"]["celery_task"] for m in messages} == {"shop.charge"}
     alerts = [m for m in messages if m["kind"] == "alert"]
-    if concurrency == 1:
-        assert len(alerts) == 1
+    if concurrency == 1 or shared:
+        assert len(alerts) == 1  # one store for all the pool's children: one alert
     else:
         # each pool child has its own in-memory throttle: one alert per child that ran
         # the failing task (exactly one per host needs a store shared by the processes)

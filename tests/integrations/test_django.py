@@ -14,6 +14,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import django
@@ -570,6 +571,21 @@ def test_e2e_gunicorn_wsgi(receiver: Receiver) -> None:
         drive(base)
         wait_for_alerts(receiver, set(ROUTES))
     check_received(receiver, processes=2)
+
+
+@pytest.mark.timeout(60)
+def test_e2e_gunicorn_wsgi_shared_store_alerts_once(receiver: Receiver, tmp_path: Path) -> None:
+    """Two workers sharing a SQLite store: exactly one alert per distinct error in all,
+    and the repeats of both workers arrive in the digest of the window."""
+    store = f"sqlite:///{tmp_path}/erralert.db"
+    env = env_for(receiver, window=2, ERRALERT_STORE=store)
+    with gunicorn(f"{PROJECT}.wsgi:application", workers=2, env=env) as base:
+        drive(base)
+        wait_for_alerts(receiver, set(ROUTES))
+        wait_for_occurrences(receiver)
+    check_received(receiver, processes=1)
+    alerts = [r.json["event"] for r in receiver.requests if r.json["kind"] == "alert"]
+    assert sorted(e["exceptions"][-1]["type"] for e in alerts) == sorted(ROUTES)
 
 
 # uvicorn re-raises SIGTERM after its shutdown (default action: no atexit), so the repeats
