@@ -160,7 +160,7 @@ def test_disabled_does_nothing() -> None:
         ({"window": 0}, "window"),
         ({"timeout": -1}, "timeout"),
         ({"store": "sqlite://"}, "sqlite"),
-        ({"store": "redis://localhost:6379/0"}, "redis"),
+        ({"store": "redis://localhost:6379/zero"}, "redis"),
         ({"spool": "outbox.db"}, "spool"),
         ({"ignore": [42]}, "ignore"),
         ({"before_send": "not callable"}, "before_send"),

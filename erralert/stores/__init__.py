@@ -11,10 +11,8 @@ __all__ = ["Due", "Hit", "Store", "open_store"]
 
 def open_store(spec: str | Store) -> Store:
     """``"memory://"`` (default), ``"sqlite:///path/file.db"`` (shared by the processes of
-    one host) or a ``Store`` object.
-
-    ``redis://host:6379/0`` is named in the design; until its store lands it fails loudly
-    here rather than silently falling back to memory."""
+    one host), ``"redis://host:6379/0"`` (shared by every host of a service; needs
+    ``erralert[redis]``) or a ``Store`` object."""
     if not isinstance(spec, str):
         if isinstance(spec, Store):
             return spec
@@ -29,10 +27,15 @@ def open_store(spec: str | Store) -> Store:
 
         return SQLiteStore.from_url(spec)
     if scheme in ("redis", "rediss"):
-        raise ConfigError(
-            f"store {scheme}:// is not available in this version of erralert; "
-            "use store='memory://' (one process) for now"
-        )
+        try:
+            import redis  # noqa: F401  (only to fail early with the fix, not deep inside)
+        except ImportError:
+            raise ConfigError(
+                f"store {scheme}:// needs the redis package: pip install 'erralert[redis]'"
+            ) from None
+        from erralert.stores.redis import RedisStore
+
+        return RedisStore.from_url(spec)
     raise ConfigError(
         f"store: unknown store URL {spec!r} (expected memory:// or sqlite:///file.db)"
     )

@@ -3,6 +3,7 @@ the same way. Each test runs against every store factory below."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,23 +11,41 @@ import pytest
 
 from erralert.stores.base import Due, Store
 from erralert.stores.memory import MemoryStore
+from erralert.stores.redis import RedisStore
 from erralert.stores.sqlite import SQLiteStore
 from erralert.throttle import BUCKETS
 from tests.samples import event
+from tests.servers import redis_server
 
 W = 60.0
 T0 = 1_700_000_000.0
 
-Factory = Callable[[Path], Store]
+Factory = Callable[[pytest.FixtureRequest, Path], Store]
+_namespaces = itertools.count()
+
+
+def _redis(request: pytest.FixtureRequest, _: Path) -> Store:
+    # one server for the module, a namespace of its own per test: no state leaks between
+    url: str = request.getfixturevalue("redis_url")
+    return RedisStore(url, namespace=f"contract-{next(_namespaces)}")
+
+
 FACTORIES: dict[str, Factory] = {
-    "memory": lambda _: MemoryStore(),
-    "sqlite": lambda tmp: SQLiteStore(str(tmp / "contract.db")),
+    "memory": lambda _, __: MemoryStore(),
+    "sqlite": lambda _, tmp: SQLiteStore(str(tmp / "contract.db")),
+    "redis": _redis,
 }
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    with redis_server() as url:
+        yield url
 
 
 @pytest.fixture(params=sorted(FACTORIES))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    made = FACTORIES[request.param](tmp_path)
+    made = FACTORIES[request.param](request, tmp_path)
     yield made
     made.close()
 

@@ -1,0 +1,445 @@
+"""The service-wide store: window state in Redis (``redis://host:6379/0``).
+
+Every process on every host that points at the same Redis (and namespace) shares the
+counts, so a service alerts once per window however many hosts it runs on, and each due
+digest is handed to exactly one of them. Needs the ``redis`` package
+(``pip install 'erralert[redis]'``).
+
+One round trip per decision: ``hit`` is a Lua script run atomically by Redis (EVALSHA),
+implementing ``WindowSlot.record`` rule for rule — the cross-check test feeds the same
+random hits to both and compares every answer. Floats travel as ``repr`` text and are
+written back with ``%.17g``, so the Lua side computes on the very same doubles as Python.
+
+Keys (all under the hash tag ``{erralert:<namespace>}``, so one namespace lives in one
+Redis Cluster slot and every script touches a single slot):
+
+* ``…:w:<fingerprint>`` — hash: the window (``window start end count first last total``,
+  histogram ``h0``…``h9``, ``sample``); expires ``retention`` seconds after its last hit,
+  which bounds what is remembered (``total``, ``is_new``);
+* ``…:ends`` — zset fingerprint → window end, for windows holding repeats (what
+  ``claim_due`` must settle);
+* ``…:dueq`` / ``…:dues`` — zset id → window end and hash id → digest: the digests due,
+  oldest first; ``…:seq`` — the id counter. These expire after ``retention`` seconds
+  without writes.
+
+Outage: when Redis cannot be reached (connection refused, timeout) the store falls back to
+an in-process ``MemoryStore`` — alerting keeps working, one warning is logged — and tries
+Redis again at most every ``retry_after`` seconds; when it answers, one line is logged and
+Redis is used again. Counts kept in memory during the outage are *not* merged into Redis:
+the windows the fallback holds are handed over as digests by the next ``claim_due`` (or
+``drain``), and a fingerprint alerted during the outage may be alerted again by Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from erralert.errors import ConfigError
+from erralert.event import Event
+from erralert.notice import Occurrences
+from erralert.stores.base import Due, Hit
+from erralert.stores.memory import MemoryStore
+from erralert.throttle import BUCKETS, REPEAT
+
+try:
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+    from redis.retry import Retry
+except ImportError:  # pragma: no cover - exercised only without the extra installed
+    redis = None  # type: ignore[assignment]
+
+__all__ = ["RedisStore", "mask_url"]
+
+logger = logging.getLogger("erralert")
+
+_OUTAGE = (RedisConnectionError, RedisTimeoutError) if redis is not None else ()
+
+# Shared Lua helpers. `f` writes a double so that Python's float() reads back the same
+# double (Lua's tostring keeps only 14 digits). `push_due` files a digest of the window in
+# `st` (the fields read by HMGET below) under a fresh id, oldest window end first.
+_LUA_COMMON = """
+local function f(x) return string.format('%.17g', x) end
+local FIELDS = {'window', 'start', 'end', 'count', 'first', 'last', 'total', 'sample',
+                'h0', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'h7', 'h8', 'h9'}
+local ZEROS = {'count', 0, 'h0', 0, 'h1', 0, 'h2', 0, 'h3', 0, 'h4', 0, 'h5', 0, 'h6', 0,
+               'h7', 0, 'h8', 0, 'h9', 0}
+local function push_due(fp, st, dueq, dues, seq, ttl)
+  local id = string.format('%016d', redis.call('INCR', seq))
+  local parts = {st[4], st[7], st[5], st[6], st[1], st[2], st[3]}
+  for i = 9, 18 do parts[#parts + 1] = st[i] or '0' end
+  parts[#parts + 1] = tostring(#fp)
+  -- the fingerprint and the sample (JSON, may be absent) close the record unseparated:
+  -- the length before them says where the fingerprint ends
+  local payload = table.concat(parts, ' ') .. ' ' .. fp .. (st[8] or '')
+  redis.call('ZADD', dueq, st[3], id)
+  redis.call('HSET', dues, id, payload)
+  redis.call('PEXPIRE', dueq, ttl)
+  redis.call('PEXPIRE', dues, ttl)
+  redis.call('PEXPIRE', seq, ttl)
+end
+-- settle the ended window `st` of hash `w` (count > 0): digest, then the next window
+-- opens at once where it ended, empty, of length `len`
+local function settle(fp, w, st, len, ends, dueq, dues, seq, ttl)
+  push_due(fp, st, dueq, dues, seq, ttl)
+  local start = tonumber(st[3])
+  redis.call('HSET', w, 'window', f(len), 'start', st[3], 'end', f(start + len), unpack(ZEROS))
+  redis.call('ZREM', ends, fp)
+  return start, start + len
+end
+"""
+
+# KEYS: window hash, ends, dueq, dues, seq. ARGV: now, window, ttl (ms), fingerprint.
+# Returns 0 for a repeat, {total, is_new} for an alert.
+_HIT = (
+    _LUA_COMMON
+    + """
+local w, ends, dueq, dues, seq = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local now, len, ttl, fp = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local st = redis.call('HMGET', w, unpack(FIELDS))
+local total = tonumber(st[7]) or 0
+if st[7] then
+  local wlen, start, stop = tonumber(st[1]), tonumber(st[2]), tonumber(st[3])
+  local count = tonumber(st[4])
+  if now >= stop and count > 0 then
+    start, stop = settle(fp, w, st, len, ends, dueq, dues, seq, ttl)
+    wlen, count = len, 0
+  end
+  if now < stop then
+    -- a repeat; a time before the start (clocks disagree between hosts) goes to bucket 0
+    local bucket = math.floor((now - start) * 10 / wlen)
+    if bucket >= 10 then bucket = 9 elseif bucket < 0 then bucket = 0 end
+    redis.call('HINCRBY', w, 'h' .. bucket, 1)
+    redis.call('HINCRBY', w, 'total', 1)
+    redis.call('HINCRBY', w, 'count', 1)
+    if count == 0 then
+      redis.call('HSET', w, 'first', ARGV[1], 'last', ARGV[1])
+      -- the window's first repeat: from now on its end is a deadline
+      redis.call('ZADD', ends, f(stop), fp)
+      redis.call('PEXPIRE', ends, ttl)
+    elseif now > tonumber(st[6]) then
+      redis.call('HSET', w, 'last', ARGV[1])
+    elseif now < tonumber(st[5]) then
+      redis.call('HSET', w, 'first', ARGV[1])
+    end
+    redis.call('PEXPIRE', w, ttl)
+    return 0
+  end
+end
+-- no window open: open one at `now` and alert
+total = total + 1
+redis.call('HSET', w, 'window', ARGV[2], 'start', ARGV[1], 'end', f(now + len),
+           'total', total, unpack(ZEROS))
+redis.call('PEXPIRE', w, ttl)
+return {total, total == 1 and 1 or 0}
+"""
+)
+
+# KEYS: ends, dueq, dues, seq. ARGV: now, limit, ttl (ms), window-key prefix.
+# Settles up to `limit` ended windows with repeats, then pops up to `limit` digests.
+_CLAIM = (
+    _LUA_COMMON
+    + """
+local ends, dueq, dues, seq = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local now, limit, ttl, prefix = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local ended = redis.call('ZRANGEBYSCORE', ends, '-inf', ARGV[1], 'LIMIT', 0, limit)
+for _, fp in ipairs(ended) do
+  -- built here rather than passed in KEYS (unknown until the zset is read); it carries the
+  -- namespace's hash tag, so it is in the same cluster slot as the KEYS
+  local w = prefix .. fp
+  local st = redis.call('HMGET', w, unpack(FIELDS))
+  if st[7] and tonumber(st[4]) > 0 and now >= tonumber(st[3]) then
+    settle(fp, w, st, tonumber(st[1]), ends, dueq, dues, seq, ttl)
+  else
+    redis.call('ZREM', ends, fp)  -- expired, or settled by a hit already
+  end
+end
+local ids = redis.call('ZRANGE', dueq, 0, limit - 1)
+local out = {}
+for _, id in ipairs(ids) do
+  local payload = redis.call('HGET', dues, id)
+  if payload then out[#out + 1] = payload end
+  redis.call('HDEL', dues, id)
+  redis.call('ZREM', dueq, id)
+end
+return out
+"""
+)
+
+# KEYS: window hash. ARGV: sample JSON. A fingerprint not (or no longer) known is ignored.
+_PUT_SAMPLE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'sample', ARGV[1]) end
+return 0
+"""
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password (if any) replaced by ``***``, for errors and logs."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        userinfo, _, hostinfo = parts.netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        return urlunsplit(parts._replace(netloc=f"{user}:***@{hostinfo}"))
+    except ValueError:
+        return "<unparsable redis URL>"
+
+
+class RedisStore:
+    """``Store`` shared by every process and host that uses the same Redis and namespace.
+
+    Thread-safe (redis-py's connection pool; the outage state behind a lock) and fork-safe
+    (the pool re-opens its connections in a child). Commands are never retried by the
+    client: a retried ``hit`` whose first attempt did run would count twice, or turn the
+    alert it made into a repeat."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        namespace: str = "erralert",
+        retention: float = 7 * 24 * 3600.0,
+        timeout: float = 2.0,
+        retry_after: float = 5.0,
+    ) -> None:
+        if redis is None:
+            raise ConfigError(
+                "store redis:// needs the redis package: pip install 'erralert[redis]'"
+            )
+        masked = mask_url(url)
+        if not namespace or "{" in namespace or "}" in namespace:
+            # braces would end the hash tag early and scatter the keys over cluster slots
+            raise ConfigError(
+                f"redis store: namespace must be non-empty and without braces: {namespace!r}"
+            )
+        for name, value in (
+            ("retention", retention),
+            ("timeout", timeout),
+            ("retry_after", retry_after),
+        ):
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise ConfigError(f"redis store: {name} must be positive seconds, got {value!r}")
+        self.url = masked  # never the password
+        self.namespace = namespace
+        self.retention = float(retention)
+        self.timeout = float(timeout)
+        self.retry_after = float(retry_after)
+        try:
+            self._client: Any = redis.Redis.from_url(
+                url,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+                retry=Retry(NoBackoff(), 0),
+                decode_responses=False,
+            )
+        except ValueError as exc:
+            raise ConfigError(f"redis store {masked!r}: {str(exc).replace(url, masked)}") from None
+        tag = "{erralert:" + namespace + "}"
+        self._prefix = f"{tag}:w:"
+        self._shared = [f"{tag}:ends", f"{tag}:dueq", f"{tag}:dues", f"{tag}:seq"]
+        self._ttl = str(max(1, int(self.retention * 1000)))  # PEXPIRE: whole milliseconds
+        self._hit = self._client.register_script(_HIT)
+        self._claim = self._client.register_script(_CLAIM)
+        self._put_sample = self._client.register_script(_PUT_SAMPLE)
+        self._lock = threading.Lock()
+        self._fallback: MemoryStore | None = None  # set while Redis is unreachable
+        self._retry_at = 0.0  # time.monotonic() when Redis may be tried again
+        self._leftover: list[Due] = []  # the fallback's digests, after Redis came back
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisStore:
+        """``redis://[[user]:password@]host[:port][/db]`` (``rediss://`` for TLS); options
+        ``?namespace=<name>&retention=<seconds>&timeout=<seconds>``."""
+        masked = mask_url(url)
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018  (only to have a bad port raise ValueError here)
+        except ValueError:
+            raise ConfigError(f"redis store: malformed URL {masked!r}") from None
+        if parts.scheme.lower() not in ("redis", "rediss"):
+            raise ConfigError(f"not a redis store URL: {masked!r} (expected redis://host:6379/0)")
+        if not parts.hostname:
+            raise ConfigError(f"redis store URL needs a host: {masked!r}")
+        db = parts.path.lstrip("/")
+        if db and not db.isdigit():
+            raise ConfigError(f"redis store: database must be a number, got {db!r} in {masked!r}")
+        options: dict[str, Any] = {}
+        for name, value in parse_qsl(parts.query, keep_blank_values=True):
+            if name == "namespace":
+                options[name] = value
+            elif name in ("retention", "timeout"):
+                try:
+                    options[name] = float(value)
+                except ValueError:
+                    raise ConfigError(
+                        f"redis store: {name} must be a number of seconds, got {value!r}"
+                    ) from None
+            else:
+                raise ConfigError(f"redis store: unknown option {name!r} in {masked!r}")
+        plain = urlunsplit(parts._replace(query=urlencode([])))
+        return cls(plain, **options)
+
+    # -- Store -----------------------------------------------------------------------------
+    def hit(self, key: str, now: float, window: float) -> Hit:
+        """Record one occurrence and decide: one EVALSHA, atomic across every host."""
+        if not window > 0:  # also refuses NaN; checked here so a refusal leaves no trace
+            raise ValueError(f"window must be a positive number of seconds, got {window!r}")
+        fallback = self._outage(now)
+        if fallback is not None:
+            return fallback.hit(key, now, window)
+        keys = [self._prefix + key, *self._shared]
+        try:
+            answer = self._hit(keys=keys, args=[repr(now), repr(window), self._ttl, key])
+        except _OUTAGE as exc:
+            return self._fail(exc).hit(key, now, window)
+        if answer == 0:
+            return REPEAT
+        total, is_new = answer
+        occurrences = Occurrences(
+            count=1,
+            total=int(total),
+            first_seen=now,
+            last_seen=now,
+            window=window,
+            is_new=bool(is_new),
+            window_start=now,
+            window_end=now + window,  # the same double the script stored
+        )
+        return Hit(alert=True, occurrences=occurrences)
+
+    def put_sample(self, key: str, sample: Event) -> None:
+        """Keep ``sample`` (as JSON) in ``key``'s window, to show with its digests."""
+        text = _encode(sample.to_dict())
+        fallback = self._outage(None)
+        if fallback is not None:
+            fallback.put_sample(key, sample)
+            return
+        try:
+            self._put_sample(keys=[self._prefix + key], args=[text])
+        except _OUTAGE as exc:
+            self._fail(exc).put_sample(key, sample)
+
+    def claim_due(self, now: float, limit: int = 1000) -> list[Due]:
+        """Settle the windows that ended by ``now`` and hand over up to ``limit`` digests,
+        oldest first, each removed as it is handed over (no other caller gets it). During
+        and just after an outage, the fallback's digests come along."""
+        if limit <= 0:
+            return []
+        fallback = self._outage(now)
+        local = self._take_leftover()
+        if fallback is not None:
+            return local + fallback.claim_due(now, limit)
+        try:
+            payloads = self._claim(
+                keys=self._shared, args=[repr(now), str(limit), self._ttl, self._prefix]
+            )
+        except _OUTAGE as exc:
+            return local + self._fail(exc).claim_due(now, limit)
+        return local + [_load_due(payload) for payload in payloads]
+
+    def drain(self, now: float) -> list[Due]:
+        """Nothing from Redis — its open windows stay for the other hosts; only the counts
+        the fallback kept during an outage, which no one else can see."""
+        with self._lock:
+            fallback, self._fallback = self._fallback, None
+            leftover, self._leftover = self._leftover, []
+        return leftover + (fallback.drain(now) if fallback is not None else [])
+
+    def next_due(self) -> float | None:
+        """None: other hosts open windows at any time; the worker polls ``claim_due``."""
+        return None
+
+    def close(self) -> None:
+        """Release this process's connections (a later call re-opens them)."""
+        self._client.close()
+
+    # -- outage ----------------------------------------------------------------------------
+    def _outage(self, now: float | None) -> MemoryStore | None:
+        """The fallback while Redis is down; None when Redis is to be used. During an
+        outage, a call with a ``now`` at least ``retry_after`` seconds after the last
+        attempt probes Redis (one PING) and, if it answers, ends the outage."""
+        if self._fallback is None:  # the common case, without the lock
+            return None
+        with self._lock:
+            fallback = self._fallback
+            if fallback is None or now is None or time.monotonic() < self._retry_at:
+                return fallback
+            self._retry_at = time.monotonic() + self.retry_after
+            try:
+                self._client.ping()
+            except _OUTAGE:
+                return fallback
+            self._fallback = None
+            # not merged into Redis: the fallback's open windows become digests at `now`,
+            # handed over by the next claim_due (or drain)
+            self._leftover.extend(fallback.drain(now))
+        logger.warning("erralert: redis store %s is reachable again; using it", self.url)
+        return None
+
+    def _fail(self, exc: Exception) -> MemoryStore:
+        """Redis just failed: switch to (or keep) the in-process fallback."""
+        with self._lock:
+            self._retry_at = time.monotonic() + self.retry_after
+            if self._fallback is None:
+                self._fallback = MemoryStore()
+                logger.warning(
+                    "erralert: redis store %s is unreachable (%s); counting in this process "
+                    "until it is back (retrying every %g s)",
+                    self.url,
+                    type(exc).__name__,
+                    self.retry_after,
+                )
+            return self._fallback
+
+    def _take_leftover(self) -> list[Due]:
+        if not self._leftover:
+            return []
+        with self._lock:
+            leftover, self._leftover = self._leftover, []
+        return leftover
+
+
+# -- wire format ---------------------------------------------------------------------------
+
+# one encoder, built once (json.dumps builds a new one per call when given separators)
+_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
+
+def _load_due(payload: bytes) -> Due:
+    """A digest as the Lua ``push_due`` wrote it: 17 numbers, the fingerprint's length in
+    bytes, then the fingerprint and the sample JSON (possibly empty) back to back."""
+    *head, rest = payload.split(b" ", 18)
+    count, total, first, last, window, start, end = head[:7]
+    histogram = tuple(int(x) for x in head[7 : 7 + BUCKETS])
+    size = int(head[7 + BUCKETS])
+    key, sample = rest[:size].decode(), rest[size:]
+    occurrences = Occurrences(
+        count=int(count),
+        total=int(total),
+        first_seen=float(first),
+        last_seen=float(last),
+        window=float(window),
+        is_new=False,
+        window_start=float(start),
+        window_end=float(end),
+        histogram=histogram,
+    )
+    return Due(key=key, sample=_load_sample(sample), occurrences=occurrences)
+
+
+def _load_sample(text: bytes) -> Event | None:
+    if not text:
+        return None
+    try:
+        return Event.from_dict(json.loads(text))
+    except (ValueError, KeyError, TypeError):
+        # written by another erralert version, say: the digest still goes out, sampleless
+        return None

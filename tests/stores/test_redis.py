@@ -1,0 +1,310 @@
+"""RedisStore: the Lua rules against WindowSlot's, exactly once across "hosts", expiry,
+URLs, the outage fallback, and what a hit costs. The window semantics themselves are in
+test_contract.py (run against every store)."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import redis
+from redis.crc import key_slot
+
+from erralert.errors import ConfigError
+from erralert.stores import open_store
+from erralert.stores.base import Due, Store
+from erralert.stores.memory import MemoryStore
+from erralert.stores.redis import RedisStore, mask_url
+from tests.samples import event
+from tests.servers import free_port, redis_server, server_process
+
+W = 60.0
+T0 = 1_700_000_000.0
+_namespaces = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    with redis_server() as url:
+        yield url
+
+
+@pytest.fixture
+def namespace() -> str:
+    return f"test-{next(_namespaces)}"
+
+
+@pytest.fixture
+def store(redis_url: str, namespace: str) -> Iterator[RedisStore]:
+    made = RedisStore(redis_url, namespace=namespace)
+    yield made
+    made.close()
+
+
+def _dues(dues: list[Due]) -> list[Due]:
+    # ties in window_end may come in either order; everything else must be equal
+    return sorted(dues, key=lambda d: (d.occurrences.window_end, d.key))
+
+
+# -- the Lua script against WindowSlot ------------------------------------------------------
+
+
+@pytest.mark.parametrize("skew", [False, True])
+@pytest.mark.parametrize("seed", range(4))
+def test_lua_rules_match_window_slot(store: RedisStore, seed: int, skew: bool) -> None:
+    rng = random.Random(seed)
+    reference = MemoryStore()
+    windows = {"a": 10.0, "b": 7.3, "c": 0.9, "ü/{x}": 25.0}  # any fingerprint text
+    now = T0 + rng.random()
+    hits = dues = 0
+    for _ in range(3000):
+        roll = rng.random()
+        if roll < 0.02:
+            now += rng.uniform(20, 80)  # a gap: several windows elapse, some closing empty
+        else:
+            now += rng.expovariate(4.0)
+        key = rng.choice(list(windows))
+        # hosts' clocks disagree a little: sometimes a hit is stamped in the past
+        when = now - rng.uniform(0, 1.5) if skew and roll > 0.95 else now
+        expected, got = reference.hit(key, when, windows[key]), store.hit(key, when, windows[key])
+        assert got == expected, (key, when)
+        hits += expected.alert
+        if rng.random() < 0.1:
+            # A small limit leaves some ended windows unsettled until the next claim (as
+            # SQLite does), where memory settles them all: a hit stamped before such a
+            # window's end then counts in it here and in the next window there. So small
+            # limits only with honest clocks.
+            limit = 1000 if skew else rng.choice([1, 2, 1000])
+            expected_dues = reference.claim_due(now, limit)
+            got_dues = store.claim_due(now, limit)
+            assert _dues(got_dues) == _dues(expected_dues)
+            dues += len(got_dues)
+    last = now + 100
+    assert _dues(store.claim_due(last, 10_000)) == _dues(reference.claim_due(last, 10_000))
+    # the sequence did exercise both paths
+    assert hits > 50
+    assert dues > 100
+
+
+def test_samples_and_exact_floats_survive_the_round_trip(store: RedisStore) -> None:
+    sample = event()
+    start = T0 + 0.1  # not representable in 14 digits' worth of Lua tostring
+    assert store.hit("k", start, 0.3).alert
+    store.put_sample("k", sample)
+    assert not store.hit("k", start + 0.1, 0.3).alert
+    (due,) = store.claim_due(start + 0.3)
+    assert due.sample == sample
+    assert due.occurrences.window_start == start
+    assert due.occurrences.window_end == start + 0.3
+    assert due.occurrences.first_seen == start + 0.1
+
+
+# -- several hosts ----------------------------------------------------------------------------
+
+
+def test_two_hosts_alert_exactly_once_and_claim_the_digest_once(
+    redis_url: str, namespace: str
+) -> None:
+    hosts = [RedisStore(redis_url, namespace=namespace) for _ in range(2)]
+    barrier = threading.Barrier(len(hosts))
+    alerts: list[bool] = []
+    dues: list[Due] = []
+
+    def work(host: Store) -> None:
+        barrier.wait()
+        mine = [host.hit("same", T0 + i * 0.01, W).alert for i in range(200)]
+        barrier.wait()  # every host has hit: now both claim at once
+        claimed = host.claim_due(T0 + W + 1)
+        alerts.extend(mine)  # list.extend is atomic under the GIL
+        dues.extend(claimed)
+
+    threads = [threading.Thread(target=work, args=(host,)) for host in hosts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert alerts.count(True) == 1
+    assert [(d.key, d.occurrences.count, d.occurrences.total) for d in dues] == [("same", 399, 400)]
+    assert all(host.claim_due(T0 + 10 * W) == [] for host in hosts)
+    assert [host.drain(T0) for host in hosts] == [[], []]
+    assert [host.next_due() for host in hosts] == [None, None]
+    for host in hosts:
+        host.close()
+
+
+def test_namespaces_are_separate(redis_url: str) -> None:
+    one = RedisStore(redis_url, namespace=f"ns-{next(_namespaces)}")
+    two = RedisStore(redis_url, namespace=f"ns-{next(_namespaces)}")
+    assert one.hit("a", T0, W).alert
+    assert two.hit("a", T0, W).alert
+
+
+# -- keys: one cluster slot, expiry ---------------------------------------------------------
+
+
+def test_keys_share_a_hash_tag_and_expire(redis_url: str, namespace: str) -> None:
+    store = RedisStore(redis_url, namespace=namespace, retention=3600)
+    store.hit("a", T0, W)
+    store.put_sample("a", event())
+    store.hit("a", T0 + 1, W)
+    store.hit("a", T0 + W + 1, W)  # settles window 1: a digest is queued
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    keys = sorted(str(k) for k in client.keys("*" + namespace + "*"))
+    tag = "{erralert:" + namespace + "}"
+    assert keys == [f"{tag}:{name}" for name in ("dueq", "dues", "ends", "seq", "w:a")]
+    for key in keys:
+        assert 3590 <= client.ttl(key) <= 3600, key
+    slots = {key_slot(key.encode()) for key in keys}
+    assert len(slots) == 1
+    client.close()
+    store.close()
+
+
+def test_forgotten_after_retention(redis_url: str, namespace: str) -> None:
+    store = RedisStore(redis_url, namespace=namespace, retention=1.2)
+    assert store.hit("a", T0, W).occurrences.is_new
+    time.sleep(1.5)
+    assert store.hit("a", T0 + 1, W).occurrences.is_new  # expired: a new error again
+    store.close()
+
+
+# -- URLs -----------------------------------------------------------------------------------
+
+
+def test_from_url_and_open_store(redis_url: str) -> None:
+    store = open_store(f"{redis_url}?namespace=shop&retention=3600&timeout=0.5")
+    assert isinstance(store, RedisStore)
+    assert (store.namespace, store.retention, store.timeout) == ("shop", 3600.0, 0.5)
+    assert store.url == redis_url  # the options are erralert's, not redis-py's
+    store.close()
+    tls = RedisStore.from_url("rediss://cache.example:6380/2")
+    assert tls.namespace == "erralert"
+    tls.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis://", "needs a host"),
+        ("redis://host:notaport/0", "malformed"),
+        ("redis://host:6379/zero", "database must be a number"),
+        ("redis://host/0?colour=red", "unknown option 'colour'"),
+        ("redis://host/0?retention=soon", "retention must be a number"),
+        ("redis://host/0?retention=0", "retention must be positive"),
+        ("redis://host/0?timeout=-1", "timeout must be positive"),
+        ("redis://host/0?namespace=", "namespace"),
+        ("redis://host/0?namespace=a{b}", "namespace"),
+        ("http://host/0", "not a redis store URL"),
+    ],
+)
+def test_bad_urls_fail_loudly(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        RedisStore.from_url(url)
+
+
+def test_passwords_never_appear_in_errors() -> None:
+    with pytest.raises(ConfigError) as info:
+        RedisStore.from_url("redis://user:s3cret@host:6379/zero")
+    assert "s3cret" not in str(info.value)
+    assert "user:***@host" in str(info.value)
+    assert mask_url("redis://:s3cret@host:6379/0") == "redis://:***@host:6379/0"
+    assert mask_url("redis://host:6379/0") == "redis://host:6379/0"
+
+
+def test_a_missing_redis_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "redis", None)  # import redis → ImportError
+    with pytest.raises(ConfigError, match=r"pip install 'erralert\[redis\]'"):
+        open_store("redis://localhost:6379/0")
+
+
+# -- outage ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def _redis_on(port: int) -> Iterator[str]:
+    """A redis-server on a given port (to stop one and start another in its place)."""
+    argv = [shutil.which("redis-server") or "redis-server", "--port", str(port)]
+    argv += ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    with server_process(argv, port):
+        yield f"redis://127.0.0.1:{port}/0"
+
+
+def test_outage_falls_back_to_memory_and_recovers(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="erralert")
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    with _redis_on(port):
+        store = RedisStore(url, retry_after=0.2, timeout=0.5)
+        assert store.hit("a", T0, W).alert
+        assert not store.hit("a", T0 + 1, W).alert
+    # Redis is gone: the store counts in this process, and says so once
+    assert store.hit("b", T0 + 2, W).alert
+    assert not store.hit("b", T0 + 3, W).alert
+    store.put_sample("b", event())
+    assert store.claim_due(T0 + 4) == []
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1
+    assert "unreachable" in warnings[0]
+    assert str(port) in warnings[0]
+    time.sleep(0.3)
+    assert not store.hit("b", T0 + 4, W).alert  # retried, still down: still in memory
+    assert len(caplog.records) == 1
+    with _redis_on(port):  # a new, empty server on the same port
+        time.sleep(0.3)
+        hit = store.hit("c", T0 + 5, W)
+        assert hit.alert
+        assert hit.occurrences.is_new
+        assert not store.hit("c", T0 + 6, W).alert
+        assert "reachable again" in caplog.records[-1].getMessage()
+        assert len(caplog.records) == 2
+        # the fallback's count is handed over (not merged); then Redis' own digests
+        (leftover,) = store.claim_due(T0 + 7)
+        assert (leftover.key, leftover.occurrences.count) == ("b", 2)
+        assert leftover.sample is not None
+        assert [(d.key, d.occurrences.count) for d in store.claim_due(T0 + W + 5)] == [("c", 1)]
+        # Redis really holds the state again: another "host" sees c's window
+        other = RedisStore(url)
+        assert not other.hit("c", T0 + 8, W).alert
+        other.close()
+        store.close()
+
+
+def test_masked_url_in_the_outage_warning(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="erralert")
+    store = RedisStore(f"redis://:s3cret@127.0.0.1:{free_port()}/0", timeout=0.5)
+    assert store.hit("a", T0, W).alert  # nothing listens: the fallback answers
+    (record,) = caplog.records
+    assert "s3cret" not in record.getMessage()
+    assert ":***@127.0.0.1" in record.getMessage()
+    # drain hands over what only this process knows
+    store.hit("a", T0 + 1, W)
+    assert [(d.key, d.occurrences.count) for d in store.drain(T0 + 2)] == [("a", 1)]
+
+
+# -- cost -------------------------------------------------------------------------------------
+
+
+def test_one_round_trip_per_hit(store: RedisStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A decision is one command sent to Redis (an EVALSHA running the script): counted at
+    the client. Its speed is measured in benchmarks/, not asserted here."""
+    assert store.hit("hot", T0, W).alert
+    client = store._client
+    sent: list[str] = []
+    execute = client.execute_command
+
+    def counting(*args: object, **options: object) -> object:
+        sent.append(str(args[0]))
+        return execute(*args, **options)
+
+    monkeypatch.setattr(client, "execute_command", counting)
+    for i in range(100):
+        assert not store.hit("hot", T0 + i * 0.01, W).alert
+    assert sent == ["EVALSHA"] * 100
