@@ -31,6 +31,7 @@ __all__ = [
     "Rate",
     "Verdict",
     "accent_colour",
+    "errcode_verdict",
     "json_body",
     "json_code",
     "json_number",
@@ -328,3 +329,19 @@ def json_object(response: httpx.Response) -> dict[str, Any] | None:
     except ValueError:
         return None
     return answer if isinstance(answer, dict) else None
+
+
+def errcode_verdict(answer: Mapping[str, Any], *, retry: Mapping[int, float | None]) -> Judgement:
+    """The verdict of a group robot's ``{"errcode": …, "errmsg": …}`` answer (DingTalk,
+    WeCom): 0 is success; a code in ``retry`` is retried (after the wait it maps to, or the
+    outbox's backoff for None); any other code refuses the message for good, in the
+    platform's own words. The HTTP status was 200: these platforms answer 200 either way."""
+    code = json_code(answer.get("errcode"))
+    if code is None:
+        return Judgement(Verdict.RETRY, f"no errcode in the answer: {answer!r:.300}")
+    if code == 0:
+        return Judgement.ok()
+    reason = f"errcode {code}: {str(answer.get('errmsg', ''))[:300]}"
+    if code in retry:
+        return Judgement(Verdict.RETRY, reason, retry[code])
+    return Judgement(Verdict.FAIL, reason)

@@ -22,8 +22,8 @@ from erralert.channels.base import (
     Message,
     Rate,
     Verdict,
+    errcode_verdict,
     json_body,
-    json_code,
     json_number,
     json_object,
     judge_http_status,
@@ -136,17 +136,7 @@ class DingTalkChannel(Channel):
             return Judgement(
                 Verdict.RETRY, f"gateway busy: {answer!r:.300}", json_number(answer.get("wait"))
             )
-        code = json_code(answer.get("errcode"))
-        if code is None:
-            return Judgement(Verdict.RETRY, f"no errcode in the answer: {answer!r:.300}")
-        if code == 0:
-            return Judgement.ok()
-        reason = f"errcode {answer['errcode']}: {answer.get('errmsg', '')}"
-        if code == THROTTLED:
-            # the robot stays refused for the rest of the minute (or is throttled for 10)
-            return Judgement(Verdict.RETRY, reason, 60.0)
-        if code == BUSY:
-            return Judgement(Verdict.RETRY, reason)
+        # throttled: the robot stays refused for the rest of the minute (or for 10);
         # 310000 (sign not match, invalid timestamp, keywords not in content, ip not in
         # whitelist), 460101 (too large) and the rest: this message will never be accepted
-        return Judgement(Verdict.FAIL, reason)
+        return errcode_verdict(answer, retry={THROTTLED: 60.0, BUSY: None})

@@ -30,8 +30,8 @@ from erralert.channels.base import (
     Message,
     Rate,
     Verdict,
+    errcode_verdict,
     json_body,
-    json_code,
     json_object,
     judge_http_status,
     post_json,
@@ -134,17 +134,7 @@ class WeComChannel(Channel):
         if answer is None:
             # an HTML page from a gateway or proxy: WeCom did not see the message
             return Judgement(Verdict.RETRY, f"not a WeCom answer: {response.text[:300]!r}")
-        code = json_code(answer.get("errcode"))
-        if code is None:
-            return Judgement(Verdict.RETRY, f"no errcode in the answer: {answer!r:.300}")
-        if code == 0:
-            return Judgement.ok()
-        reason = f"errcode {code}: {str(answer.get('errmsg', ''))[:300]}"
-        if code == THROTTLED:
-            # the limit is counted per minute: within one the robot stays refused
-            return Judgement(Verdict.RETRY, reason, 60.0)
-        if code == BUSY:
-            return Judgement(Verdict.RETRY, reason)
-        # 93000 (invalid webhook url: a wrong or deleted key), 40058 (a bad field),
-        # 44004 (empty content) and the rest: this message will never be accepted
-        return Judgement(Verdict.FAIL, reason)
+        # throttled: the limit is counted per minute, within one the robot stays refused;
+        # 93000 (invalid webhook url: a wrong or deleted key), 40058 (a bad field), 44004
+        # (empty content) and the rest: this message will never be accepted
+        return errcode_verdict(answer, retry={THROTTLED: 60.0, BUSY: None})
