@@ -40,6 +40,7 @@ __all__ = [
     "mask_url",
     "parse_retry_after",
     "post_json",
+    "self_hosted_hook",
 ]
 
 LengthUnit = Literal["chars", "bytes"]
@@ -345,3 +346,31 @@ def errcode_verdict(answer: Mapping[str, Any], *, retry: Mapping[int, float | No
     if code in retry:
         return Judgement(Verdict.RETRY, reason, retry[code])
     return Judgement(Verdict.FAIL, reason)
+
+
+# host[:port] or [ipv6][:port], and the path segments of a self-hosted server's prefix
+_HOST_PORT = re.compile(r"[A-Za-z0-9.-]+(?::\d{1,5})?|\[[0-9A-Fa-f:.]+\](?::\d{1,5})?")
+_PATH_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
+
+
+def self_hosted_hook(
+    host: str, path: str, *, tokens: int, token: re.Pattern[str], form: str, tokens_are: str
+) -> str:
+    """``https://host[/prefix]/hooks/<tokens>`` from the short form of a self-hosted
+    server's webhook (``mattermost://host[:port][/prefix]/key``): the last ``tokens`` path
+    segments are the hook's credentials, anything before them the server's path prefix (a
+    pasted ``/hooks/`` is accepted). Raises ``ValueError`` naming ``form``; never quotes a
+    token."""
+    segments = [s for s in path.split("/") if s]
+    if not host or len(segments) < tokens:
+        raise ValueError(f"the short form is {form}")
+    if not _HOST_PORT.fullmatch(host):
+        raise ValueError(f"the short form {form} has no valid host[:port]: {host!r}")
+    prefix, keys = segments[:-tokens], segments[-tokens:]
+    if prefix and prefix[-1] == "hooks":  # as pasted from the webhook URL
+        prefix.pop()
+    if not all(token.fullmatch(k) for k in keys) or not all(
+        _PATH_SEGMENT.fullmatch(s) for s in prefix
+    ):
+        raise ValueError(f"{tokens_are} (in {form})")
+    return f"https://{host}/{'/'.join([*prefix, 'hooks', *keys])}"

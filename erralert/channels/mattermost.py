@@ -33,6 +33,7 @@ from erralert.channels.base import (
     mask_url,
     parse_retry_after,
     post_json,
+    self_hosted_hook,
 )
 from erralert.dialects import DIALECTS
 from erralert.errors import ConfigError
@@ -51,8 +52,6 @@ _BROADCASTS = frozenset({"channel", "all", "here"})
 # usernames and group names: a letter, then letters, digits, ".", "-" and "_"
 _NAME = re.compile(r"@?([A-Za-z][A-Za-z0-9._-]{0,63})")
 _KEY = re.compile(r"[A-Za-z0-9]+")
-_HOST = re.compile(r"[A-Za-z0-9.-]+(?::\d{1,5})?|\[[0-9A-Fa-f:.]+\](?::\d{1,5})?")
-_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
 
 _MARKDOWN = DIALECTS["markdown"]
 
@@ -75,23 +74,15 @@ class MattermostChannel(Channel):
 
     @classmethod
     def expand_short(cls, host: str, path: str) -> str:
-        segments = [s for s in path.split("/") if s]
-        if not host or not segments:
-            raise ValueError(
-                "the Mattermost short form is mattermost://host[:port][/path]/key (the key "
-                "is the end of the webhook URL, https://host/hooks/key)"
-            )
-        if not _HOST.fullmatch(host):
-            raise ValueError(f"the Mattermost short form has no valid host[:port]: {host!r}")
-        *prefix, key = segments
-        if prefix and prefix[-1] == "hooks":  # mattermost://host/hooks/key, as pasted
-            prefix.pop()
-        if not _KEY.fullmatch(key) or not all(_SEGMENT.fullmatch(s) for s in prefix):
-            raise ValueError(
-                "the Mattermost webhook key is the letters and digits at the end of "
-                "https://host/hooks/key"
-            )
-        return f"https://{host}/{'/'.join([*prefix, 'hooks', key])}"
+        return self_hosted_hook(
+            host,
+            path,
+            tokens=1,
+            token=_KEY,
+            form=cls.short_form or "",
+            tokens_are="the Mattermost webhook key is the letters and digits at the end of "
+            "https://host/hooks/key",
+        )
 
     def __init__(self, url: str, options: ChannelOptions | None = None) -> None:
         super().__init__(url, options)

@@ -33,6 +33,7 @@ from erralert.channels.base import (
     mask_url,
     parse_retry_after,
     post_json,
+    self_hosted_hook,
 )
 from erralert.dialects import DIALECTS
 from erralert.errors import ConfigError
@@ -53,8 +54,6 @@ _BROADCASTS = {"all": "@all", "here": "@here", "channel": "@all"}
 # the default of UTF8_User_Names_Validation: [0-9a-zA-Z-_.]+
 _NAME = re.compile(r"@?([0-9A-Za-z._-]+)")
 _PART = re.compile(r"[A-Za-z0-9_-]+")
-_HOST = re.compile(r"[A-Za-z0-9.-]+(?::\d{1,5})?|\[[0-9A-Fa-f:.]+\](?::\d{1,5})?")
-_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
 # "… You must wait 12 seconds before trying this endpoint again. [error-too-many-requests]"
 _WAIT = re.compile(r"wait (\d+(?:\.\d+)?) seconds")
 
@@ -78,25 +77,15 @@ class RocketChatChannel(Channel):
 
     @classmethod
     def expand_short(cls, host: str, path: str) -> str:
-        segments = [s for s in path.split("/") if s]
-        if not host or len(segments) < 2:
-            raise ValueError(
-                "the Rocket.Chat short form is rocketchat://host[:port][/path]/id/token (the "
-                "end of the webhook URL, https://host/hooks/id/token)"
-            )
-        if not _HOST.fullmatch(host):
-            raise ValueError(f"the Rocket.Chat short form has no valid host[:port]: {host!r}")
-        *prefix, hook_id, token = segments
-        if prefix and prefix[-1] == "hooks":  # rocketchat://host/hooks/id/token, as pasted
-            prefix.pop()
-        if not (_PART.fullmatch(hook_id) and _PART.fullmatch(token)) or not all(
-            _SEGMENT.fullmatch(s) for s in prefix
-        ):
-            raise ValueError(
-                "the Rocket.Chat webhook id and token are the two parts at the end of "
-                "https://host/hooks/id/token"
-            )
-        return f"https://{host}/{'/'.join([*prefix, 'hooks', hook_id, token])}"
+        return self_hosted_hook(
+            host,
+            path,
+            tokens=2,
+            token=_PART,
+            form=cls.short_form or "",
+            tokens_are="the Rocket.Chat webhook id and token are the two parts at the end of "
+            "https://host/hooks/id/token",
+        )
 
     def __init__(self, url: str, options: ChannelOptions | None = None) -> None:
         super().__init__(url, options)
