@@ -174,7 +174,9 @@ class Channel:
 
     # -- the two halves of a delivery -----------------------------------------------------
     def build_request(self, message: Message, now: float | None = None) -> httpx.Request:
-        raise NotImplementedError  # pragma: no cover - every HTTP channel overrides it
+        """The HTTP request that delivers ``message`` (HTTP channels override this)."""
+        # a local channel (console) is delivered by deliver_locally, never over HTTP
+        raise TypeError(f"{self.platform} messages are delivered locally, not over HTTP")
 
     def judge(self, response: httpx.Response) -> Judgement:
         """Default judgement: 2xx is success; 429 and 5xx are retried (honouring
@@ -182,8 +184,8 @@ class Channel:
         return judge_http_status(response)
 
     def deliver_locally(self, message: Message) -> None:
-        """Local channels (console) write the message themselves."""
-        raise NotImplementedError  # pragma: no cover - only local channels override it
+        """Local channels (console) write the message themselves (they override this)."""
+        raise TypeError(f"{self.platform} messages are delivered over HTTP, not locally")
 
 
 # -- helpers the platform modules share -----------------------------------------------------

@@ -35,3 +35,13 @@ def test_unknown_platform_lists_the_platforms() -> None:
         parse_webhook("pigeon+https://coop.example/42")
     for name in PLATFORMS:
         assert name in str(info.value)
+
+
+def test_local_and_http_channels_refuse_the_other_delivery() -> None:
+    from erralert.channels.base import Message
+
+    message = Message(kind="alert", title="t", body="b")
+    with pytest.raises(TypeError, match="delivered locally"):
+        parse_webhook("console://").build_request(message)
+    with pytest.raises(TypeError, match="delivered over HTTP"):
+        parse_webhook("slack://T0/B0/X0").deliver_locally(message)
