@@ -147,6 +147,15 @@ class Channel:
                     f"webhook URL {self.masked_url}: option {option.name!r} is not supported "
                     f"by {self.platform} (it supports: {', '.join(sorted(self.supported_options))})"
                 )
+        # made here, at configuration time, so that a mention the platform cannot make
+        # fails at init() and not on the first alert of a new error
+        self.mentions: tuple[str, ...] = tuple(map(self.mention_markup, self.options.mention))
+
+    def mention_markup(self, mention: str) -> str:
+        """The platform's markup for one ``?mention=`` entry; raises ``ConfigError`` for one
+        it cannot make. Platforms that mention through fields of their own (DingTalk's
+        ``at``, Discord's ``allowed_mentions``) keep the entry as given."""
+        return mention
 
     # -- identity -------------------------------------------------------------------------
     @property

@@ -31,7 +31,6 @@ import httpx
 
 from erralert.channels.base import (
     Channel,
-    ChannelOptions,
     Judgement,
     Message,
     Rate,
@@ -120,13 +119,7 @@ class FeishuChannel(Channel):
             )
         return f"https://{cls.host}{_PATH}{host}"
 
-    def __init__(self, url: str, options: ChannelOptions | None = None) -> None:
-        super().__init__(url, options)
-        # checked here, at configuration time, so a mention the bot cannot make fails at
-        # init() and not on the first alert of a new error
-        self._mentions = tuple(self._mention_markup(m) for m in self.options.mention)
-
-    def _mention_markup(self, mention: str) -> str:
+    def mention_markup(self, mention: str) -> str:
         where = f"webhook URL {self.masked_url}"
         if mention.lower() in ("all", "@all"):
             return "<at id=all></at>"
@@ -191,8 +184,8 @@ class FeishuChannel(Channel):
         elements: list[dict[str, Any]] = []
         if text.strip():
             elements.append(_markdown(text))
-        if message.mention and self._mentions:
-            elements.append(_markdown(" ".join(self._mentions)))
+        if message.mention and self.mentions:
+            elements.append(_markdown(" ".join(self.mentions)))
         note = _note(message)
         if note:
             elements.append({"tag": "hr"})

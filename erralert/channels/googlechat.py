@@ -22,7 +22,6 @@ import httpx
 
 from erralert.channels.base import (
     Channel,
-    ChannelOptions,
     Judgement,
     Message,
     Rate,
@@ -99,13 +98,7 @@ class GoogleChatChannel(Channel):
         key, token = parts
         return f"https://chat.googleapis.com/v1/spaces/{host}/messages?key={key}&token={token}"
 
-    def __init__(self, url: str, options: ChannelOptions | None = None) -> None:
-        super().__init__(url, options)
-        # checked here, at configuration time, so a typo fails at init() and not on the
-        # first alert of a new error
-        self._mentions = " ".join(dict.fromkeys(map(self._mention_markup, self.options.mention)))
-
-    def _mention_markup(self, mention: str) -> str:
+    def mention_markup(self, mention: str) -> str:
         if mention.lower() in ("all", "users/all"):
             return "<users/all>"
         match = _USER.fullmatch(mention)
@@ -152,8 +145,9 @@ class GoogleChatChannel(Channel):
             "sections": [{"widgets": [{"textParagraph": {"text": text or "—"}}]}],
         }
         payload: dict[str, Any] = {}
-        if message.mention and self._mentions:
-            payload["text"] = self._mentions  # the only place a mention notifies anyone
+        if message.mention and self.mentions:
+            # the only place a mention notifies anyone
+            payload["text"] = " ".join(dict.fromkeys(self.mentions))
         payload["fallbackText"] = title  # what notifications show for a card
         payload["cardsV2"] = [{"cardId": f"erralert-{message.kind}", "card": card}]
         key = _thread_key(message)

@@ -23,7 +23,6 @@ import httpx
 
 from erralert.channels.base import (
     Channel,
-    ChannelOptions,
     Judgement,
     Message,
     Rate,
@@ -84,13 +83,7 @@ class MattermostChannel(Channel):
             "https://host/hooks/key",
         )
 
-    def __init__(self, url: str, options: ChannelOptions | None = None) -> None:
-        super().__init__(url, options)
-        # checked here, at configuration time, so a typo fails at init() and not on the
-        # first alert of a new error
-        self._mentions = tuple(self._mention_markup(m) for m in self.options.mention)
-
-    def _mention_markup(self, mention: str) -> str:
+    def mention_markup(self, mention: str) -> str:
         if mention.lower() in _BROADCASTS:
             return f"@{mention.lower()}"
         match = _NAME.fullmatch(mention)
@@ -130,8 +123,8 @@ class MattermostChannel(Channel):
         if len(title) > TITLE_LIMIT:
             title = title[: TITLE_LIMIT - 1] + "…"
         text = f"**{_MARKDOWN.escape(title)}**"
-        if message.mention and self._mentions:
-            text += "\n" + " ".join(self._mentions)
+        if message.mention and self.mentions:
+            text += "\n" + " ".join(self.mentions)
         payload: dict[str, Any] = {"username": USERNAME, "text": text}
         body = message.body if body is None else body
         if body.strip():

@@ -23,7 +23,6 @@ import httpx
 
 from erralert.channels.base import (
     Channel,
-    ChannelOptions,
     Judgement,
     Message,
     Rate,
@@ -87,13 +86,7 @@ class RocketChatChannel(Channel):
             "https://host/hooks/id/token",
         )
 
-    def __init__(self, url: str, options: ChannelOptions | None = None) -> None:
-        super().__init__(url, options)
-        # checked here, at configuration time, so a typo fails at init() and not on the
-        # first alert of a new error
-        self._mentions = tuple(self._mention_markup(m) for m in self.options.mention)
-
-    def _mention_markup(self, mention: str) -> str:
+    def mention_markup(self, mention: str) -> str:
         broadcast = _BROADCASTS.get(mention.lower())
         if broadcast:
             return broadcast
@@ -137,8 +130,8 @@ class RocketChatChannel(Channel):
         # *single* asterisks: bold in both of Rocket.Chat's parsers (the message's and the
         # attachment's)
         text = f"*{_MARKDOWN.escape(title)}*"
-        if message.mention and self._mentions:
-            text += "\n" + " ".join(self._mentions)
+        if message.mention and self.mentions:
+            text += "\n" + " ".join(self.mentions)
         payload: dict[str, Any] = {
             "alias": ALIAS,
             "emoji": EMOJI,

@@ -16,7 +16,6 @@ import httpx
 
 from erralert.channels.base import (
     Channel,
-    ChannelOptions,
     Message,
     Rate,
     accent_colour,
@@ -68,13 +67,7 @@ class SlackChannel(Channel):
             raise ValueError("the Slack short form is slack://T…/B…/… (three parts)")
         return "https://hooks.slack.com/services/" + "/".join(tokens)
 
-    def __init__(self, url: str, options: ChannelOptions | None = None) -> None:
-        super().__init__(url, options)
-        # checked here, at configuration time, so a typo fails at init() and not on the
-        # first alert of a new error
-        self._mentions = tuple(self._mention_markup(m) for m in self.options.mention)
-
-    def _mention_markup(self, mention: str) -> str:
+    def mention_markup(self, mention: str) -> str:
         if mention.lower() in _BROADCASTS:
             return _BROADCASTS[mention.lower()]
         if _USER_ID.fullmatch(mention):
@@ -99,7 +92,7 @@ class SlackChannel(Channel):
     def payload(self, message: Message) -> dict[str, Any]:
         """The JSON body for a rendered message (without a custom payload template)."""
         title = message.title or message.kind
-        mentions = " ".join(self._mentions) if message.mention else ""
+        mentions = " ".join(self.mentions) if message.mention else ""
         blocks: list[dict[str, Any]] = [
             {"type": "header", "text": {"type": "plain_text", "text": _cut(title), "emoji": True}}
         ]

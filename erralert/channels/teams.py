@@ -112,7 +112,7 @@ class TeamsChannel(Channel):
         super().__init__(url, options)
         # checked here, at configuration time, so a typo fails at init() and not on the
         # first alert of a new error
-        self._mentions = tuple(self._parse_mention(m) for m in dict.fromkeys(self.options.mention))
+        self._mentioned = tuple(self._parse_mention(m) for m in dict.fromkeys(self.options.mention))
 
     def _parse_mention(self, mention: str) -> tuple[str, str]:
         """``(display name, id)`` from ``user@contoso.com``, an Entra (Azure AD) object id,
@@ -163,12 +163,12 @@ class TeamsChannel(Channel):
             }
         ]
         msteams: dict[str, Any] = {"width": "Full"}
-        if message.mention and self._mentions:
-            tags = [f"<at>{name}</at>" for name, _ in self._mentions]
+        if message.mention and self._mentioned:
+            tags = [f"<at>{name}</at>" for name, _ in self._mentioned]
             blocks.append({"type": "TextBlock", "text": " ".join(tags), "wrap": True})
             msteams["entities"] = [
                 {"type": "mention", "text": tag, "mentioned": {"id": ident, "name": name}}
-                for tag, (name, ident) in zip(tags, self._mentions, strict=True)
+                for tag, (name, ident) in zip(tags, self._mentioned, strict=True)
             ]
         blocks.extend(text_blocks(message.body if body is None else body))
         card = {

@@ -147,11 +147,8 @@ class TelegramChannel(Channel):
             pair for pair in parts.query.split("&") if pair and pair.partition("=")[0] not in _MOVED
         )
         self.endpoint = urlunsplit(parts._replace(query=kept, fragment=""))
-        # checked here, at configuration time, so a typo fails at init() and not on the
-        # first alert of a new error
-        self._mentions = tuple(self._mention_markup(m) for m in self.options.mention)
 
-    def _mention_markup(self, mention: str) -> str:
+    def mention_markup(self, mention: str) -> str:
         if mention.lower() in _BROADCASTS:
             raise ConfigError(
                 f"webhook URL {self.masked_url}: Telegram has no mention of everyone "
@@ -203,8 +200,8 @@ class TelegramChannel(Channel):
         if len(title) > TITLE_LIMIT:
             title = title[: TITLE_LIMIT - 1] + "…"
         head = f"<b>{_HTML.escape(title)}</b>"
-        if message.mention and self._mentions:
-            head += "\n" + " ".join(self._mentions)
+        if message.mention and self.mentions:
+            head += "\n" + " ".join(self.mentions)
         room = max(0, SAFE_LIMIT - visible_length(head) - 1)
         size = room  # of the body's markup
         body = repair_html(truncate(message.body, size))

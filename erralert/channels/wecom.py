@@ -25,7 +25,6 @@ import httpx
 
 from erralert.channels.base import (
     Channel,
-    ChannelOptions,
     Judgement,
     Message,
     Rate,
@@ -83,13 +82,7 @@ class WeComChannel(Channel):
             raise ValueError("the WeCom short form is wecom://key (the key of the robot's URL)")
         return f"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={host}"
 
-    def __init__(self, url: str, options: ChannelOptions | None = None) -> None:
-        super().__init__(url, options)
-        # checked here, at configuration time, so a mention WeCom cannot make fails at
-        # init() and not on the first alert of a new error
-        self._mentions = tuple(self._mention_markup(m) for m in self.options.mention)
-
-    def _mention_markup(self, mention: str) -> str:
+    def mention_markup(self, mention: str) -> str:
         where = f"webhook URL {self.masked_url}"
         if mention.lower() in ("all", "@all"):
             raise ConfigError(
@@ -115,8 +108,8 @@ class WeComChannel(Channel):
     def payload(self, message: Message) -> dict[str, Any]:
         """The JSON body for a rendered message (without a custom payload template)."""
         tail = ""
-        if message.mention and self._mentions:
-            tail = "\n\n" + " ".join(self._mentions)
+        if message.mention and self.mentions:
+            tail = "\n\n" + " ".join(self.mentions)
         content = message.body
         if not content.strip():
             # WeCom refuses empty content; the title is plain text, so escape it
