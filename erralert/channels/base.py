@@ -248,11 +248,14 @@ def accent_colour(message: Message) -> str:
     return _LEVEL_COLOURS.get(message.level.lower(), _ALERT_COLOUR)
 
 
-def judge_http_status(response: httpx.Response) -> Judgement:
+def judge_http_status(response: httpx.Response, error: str | None = None) -> Judgement:
+    """By the HTTP status alone: 2xx succeeds; 408, 429 and 5xx are retried (honouring
+    ``Retry-After``); the rest is refused for good. ``error``: the platform's own words
+    for the reason, when a channel could read them (else the start of the body)."""
     status = response.status_code
     if 200 <= status < 300:
         return Judgement.ok()
-    reason = f"HTTP {status}: {_short(response)}"
+    reason = f"HTTP {status}: {_short(response) if error is None else error}"
     if status == 429 or status >= 500 or status == 408:
         return Judgement(Verdict.RETRY, reason, parse_retry_after(response))
     return Judgement(Verdict.FAIL, reason)

@@ -25,10 +25,8 @@ from erralert.channels.base import (
     Judgement,
     Message,
     Rate,
-    Verdict,
     json_body,
     judge_http_status,
-    parse_retry_after,
     post_json,
 )
 from erralert.errors import ConfigError
@@ -156,17 +154,9 @@ class GoogleChatChannel(Channel):
         return payload
 
     def judge(self, response: httpx.Response) -> Judgement:
-        if response.is_success:
-            return Judgement.ok()
-        status = response.status_code
-        error = _error(response)
-        if error is None:  # not Google's JSON: a proxy or load balancer answered
-            return judge_http_status(response)
-        reason = f"HTTP {status}: {error}"
-        if status == 429 or status >= 500 or status == 408:
-            # Google promises no Retry-After: the outbox's backoff decides, unless one came
-            return Judgement(Verdict.RETRY, reason, parse_retry_after(response))
-        return Judgement(Verdict.FAIL, reason)
+        # Google's JSON error in its own words (None: a proxy answered); Google promises no
+        # Retry-After, so the outbox's backoff decides unless one came
+        return judge_http_status(response, _error(response))
 
 
 def well_formed(text: str) -> str:

@@ -26,11 +26,10 @@ from erralert.channels.base import (
     Judgement,
     Message,
     Rate,
-    Verdict,
     accent_colour,
     json_body,
+    judge_http_status,
     mask_url,
-    parse_retry_after,
     post_json,
     self_hosted_hook,
 )
@@ -140,15 +139,9 @@ class MattermostChannel(Channel):
         return payload
 
     def judge(self, response: httpx.Response) -> Judgement:
-        status = response.status_code
-        if 200 <= status < 300:
-            return Judgement.ok()
-        reason = f"HTTP {status}: {_error(response)}"
-        if status == 429 or status >= 500 or status == 408:
-            return Judgement(Verdict.RETRY, reason, parse_retry_after(response))
-        # 400 (invalid webhook, bad payload), 403 (webhooks disabled), 404, 413 …: this
-        # message will never be accepted
-        return Judgement(Verdict.FAIL, reason)
+        # 400 (invalid webhook, bad payload), 403 (webhooks disabled), 404, 413 …: refused
+        # for good, in Mattermost's own words
+        return judge_http_status(response, _error(response))
 
 
 def _error(response: httpx.Response) -> str:

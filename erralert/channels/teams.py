@@ -36,7 +36,6 @@ from erralert.channels.base import (
     Verdict,
     json_body,
     judge_http_status,
-    parse_retry_after,
     post_json,
 )
 from erralert.dialects import DIALECTS
@@ -190,19 +189,10 @@ class TeamsChannel(Channel):
         }
 
     def judge(self, response: httpx.Response) -> Judgement:
-        if response.is_success:  # 202 Accepted: the flow was triggered (200 also seen)
-            return Judgement.ok()
-        status = response.status_code
-        error = _error(response)
-        if error is None:  # not the workflow's JSON: a gateway or proxy answered
-            judgement = judge_http_status(response)
-        else:
-            reason = f"HTTP {status}: {error}"
-            if status == 429 or status >= 500 or status == 408:
-                judgement = Judgement(Verdict.RETRY, reason, parse_retry_after(response))
-            else:
-                judgement = Judgement(Verdict.FAIL, reason)
-        if status == 413:
+        # 202 Accepted: the flow was triggered (200 also seen); the workflow's JSON error in
+        # its own words (None: a gateway or proxy answered)
+        judgement = judge_http_status(response, _error(response))
+        if response.status_code == 413:
             reason = f"{judgement.reason}; Teams takes cards up to about 28 KB"
             return Judgement(Verdict.FAIL, reason)
         return judgement
