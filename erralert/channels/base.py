@@ -10,7 +10,7 @@ import importlib.metadata
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any, ClassVar, Literal
@@ -20,6 +20,7 @@ import httpx
 
 from erralert.errors import ConfigError
 from erralert.notice import Kind
+from erralert.truncate import truncate
 
 __all__ = [
     "USER_AGENT",
@@ -31,6 +32,7 @@ __all__ = [
     "Rate",
     "Verdict",
     "accent_colour",
+    "encode_within",
     "errcode_verdict",
     "json_body",
     "json_code",
@@ -388,3 +390,22 @@ def self_hosted_hook(
     ):
         raise ValueError(f"{tokens_are} (in {form})")
     return f"https://{host}/{'/'.join([*prefix, 'hooks', *keys])}"
+
+
+def encode_within(
+    build: Callable[[str], Mapping[str, Any]], body: str, limit: int, *, margin: int
+) -> bytes:
+    """The JSON bytes of ``build(body)``, the body cut (bytes, head and innermost tail
+    kept) until they fit in ``limit``. The renderer keeps bodies under ``max_length``; this
+    guards against envelopes that grow with the body (a TextBlock or a ``<br>`` per line):
+    each round cuts by the excess or in proportion, whichever keeps more, ``margin`` bytes
+    more for good measure."""
+    encoded = json_body(build(body))
+    for _ in range(8):
+        if len(encoded) <= limit:
+            break
+        size = len(body.encode())
+        room = max(size - (len(encoded) - limit), size * limit // len(encoded))
+        body = truncate(body, max(0, room - margin), "bytes")
+        encoded = json_body(build(body))
+    return encoded

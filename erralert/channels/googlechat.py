@@ -25,12 +25,12 @@ from erralert.channels.base import (
     Judgement,
     Message,
     Rate,
+    encode_within,
     json_body,
     judge_http_status,
     post_json,
 )
 from erralert.errors import ConfigError
-from erralert.truncate import truncate
 
 __all__ = ["ALLOWED_TAGS", "GoogleChatChannel", "well_formed"]
 
@@ -111,18 +111,10 @@ class GoogleChatChannel(Channel):
         if message.payload is not None:
             thread = message.payload.get("thread")
             return post_json(self._url(bool(thread)), json_body(message.payload))
-        body = message.body
-        encoded = json_body(self.payload(message, body))
-        for _ in range(8):
-            # the renderer keeps the body under max_length; this guards against one that did
-            # not, or whose many short lines grew too much as <br>s. The body is cut by the
-            # excess or in proportion, whichever keeps more, and again if that was not enough.
-            if len(encoded) <= MESSAGE_LIMIT:
-                break
-            size = len(body.encode())
-            room = max(size - (len(encoded) - MESSAGE_LIMIT), size * MESSAGE_LIMIT // len(encoded))
-            body = truncate(body, max(0, room - 100), "bytes")
-            encoded = json_body(self.payload(message, body))
+        # many short lines grow as <br>s: hold the whole message to the limit
+        encoded = encode_within(
+            lambda body: self.payload(message, body), message.body, MESSAGE_LIMIT, margin=100
+        )
         return post_json(self._url(bool(_thread_key(message))), encoded)
 
     def _url(self, threaded: bool) -> str:

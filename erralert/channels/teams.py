@@ -34,13 +34,13 @@ from erralert.channels.base import (
     Message,
     Rate,
     Verdict,
+    encode_within,
     json_body,
     judge_http_status,
     post_json,
 )
 from erralert.dialects import DIALECTS
 from erralert.errors import ConfigError
-from erralert.truncate import truncate
 
 __all__ = ["TeamsChannel"]
 
@@ -135,18 +135,10 @@ class TeamsChannel(Channel):
     def build_request(self, message: Message, now: float | None = None) -> httpx.Request:
         if message.payload is not None:
             return post_json(self.url, json_body(message.payload))
-        body = message.body
-        encoded = json_body(self.payload(message, body))
-        for _ in range(8):
-            # the renderer keeps the body under max_length; a body of very many short lines
-            # (a TextBlock each) can still outgrow the card. The card grows with the body's
-            # lines, so the body is cut in proportion, and again if that was not enough.
-            if len(encoded) <= BODY_LIMIT:
-                break
-            size = len(body.encode())
-            room = max(size - (len(encoded) - BODY_LIMIT), size * BODY_LIMIT // len(encoded))
-            body = truncate(body, max(0, room - 200), "bytes")
-            encoded = json_body(self.payload(message, body))
+        # a body of very many short lines (a TextBlock each) can outgrow the card
+        encoded = encode_within(
+            lambda body: self.payload(message, body), message.body, BODY_LIMIT, margin=200
+        )
         return post_json(self.url, encoded)
 
     def payload(self, message: Message, body: str | None = None) -> dict[str, Any]:
