@@ -27,6 +27,7 @@ from erralert.channels.base import (
     Rate,
     encode_within,
     json_body,
+    json_object,
     judge_http_status,
     post_json,
 )
@@ -197,11 +198,8 @@ def _subtitle(message: Message) -> str:
 
 def _error(response: httpx.Response) -> str | None:
     """``"INVALID_ARGUMENT: Invalid JSON payload received…"`` from a Google JSON error."""
-    try:
-        answer = json.loads(response.content)
-    except ValueError:
-        return None
-    error = answer.get("error") if isinstance(answer, dict) else None
+    answer = json_object(response)
+    error = answer.get("error") if answer is not None else None
     if not isinstance(error, dict):
         return None
     words = ": ".join(str(part) for part in (error.get("status"), error.get("message")) if part)

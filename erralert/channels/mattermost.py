@@ -15,7 +15,6 @@ nobody. Mattermost answers ``200 ok``; errors are JSON ``{"id", "message", …}`
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -28,6 +27,7 @@ from erralert.channels.base import (
     Rate,
     accent_colour,
     json_body,
+    json_object,
     judge_http_status,
     mask_url,
     post_json,
@@ -147,11 +147,8 @@ class MattermostChannel(Channel):
 def _error(response: httpx.Response) -> str:
     """Mattermost's own words: the ``message`` of its JSON error (with its ``id``), else
     the start of the body."""
-    try:
-        answer = json.loads(response.content)
-    except ValueError:
-        answer = None
-    if isinstance(answer, dict) and isinstance(answer.get("message"), str):
+    answer = json_object(response)
+    if answer is not None and isinstance(answer.get("message"), str):
         said = " ".join(answer["message"].split())[:300]
         error_id = answer.get("id")
         return f"{said} ({error_id})" if isinstance(error_id, str) and error_id else said

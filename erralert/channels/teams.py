@@ -36,6 +36,7 @@ from erralert.channels.base import (
     Verdict,
     encode_within,
     json_body,
+    json_object,
     judge_http_status,
     post_json,
 )
@@ -242,11 +243,8 @@ def _colour(message: Message) -> str:
 
 def _error(response: httpx.Response) -> str | None:
     """``"InvalidRequestContent: …"`` from Power Automate's ``{"error": {"code", "message"}}``."""
-    try:
-        answer = json.loads(response.content)
-    except ValueError:
-        return None
-    error = answer.get("error") if isinstance(answer, dict) else None
+    answer = json_object(response)
+    error = answer.get("error") if answer is not None else None
     if not isinstance(error, dict):
         return None
     code, text = error.get("code"), error.get("message")
