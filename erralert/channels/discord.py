@@ -13,7 +13,6 @@ instead of vanishing behind a 204.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -31,6 +30,7 @@ from erralert.channels.base import (
     Verdict,
     accent_colour,
     json_body,
+    json_object,
     judge_http_status,
     mask_url,
     parse_retry_after,
@@ -201,7 +201,7 @@ class DiscordChannel(Channel):
         status = response.status_code
         if response.is_success:
             return Judgement.ok()
-        answer = _answer(response)
+        answer = json_object(response)
         if answer is None:  # not Discord's JSON: Cloudflare or a proxy answered
             return judge_http_status(response)
         reason = f"HTTP {status}: {_describe(answer)}"
@@ -245,14 +245,6 @@ def _escaped_cut(text: str, limit: int) -> str:
         else:
             high = middle - 1
     return _DISCORD.escape(text[:low]) + "…"
-
-
-def _answer(response: httpx.Response) -> dict[str, Any] | None:
-    try:
-        answer = json.loads(response.content)
-    except ValueError:
-        return None
-    return answer if isinstance(answer, dict) else None
 
 
 def _describe(answer: dict[str, Any]) -> str:

@@ -15,7 +15,6 @@ U+200B after each ``@`` names nobody. Rocket.Chat answers ``{"success": true}``,
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -29,6 +28,7 @@ from erralert.channels.base import (
     Verdict,
     accent_colour,
     json_body,
+    json_object,
     mask_url,
     parse_retry_after,
     post_json,
@@ -146,7 +146,7 @@ class RocketChatChannel(Channel):
 
     def judge(self, response: httpx.Response) -> Judgement:
         status = response.status_code
-        answer = _json_object(response)
+        answer = json_object(response)
         said = _error(answer, response)
         if 200 <= status < 300:
             if answer is None:
@@ -175,14 +175,6 @@ class RocketChatChannel(Channel):
         # 400 (invalid-channel, a script's error), 401/403 (wrong id or token), 404 …:
         # this message will never be accepted
         return Judgement(Verdict.FAIL, reason)
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any] | None:
-    try:
-        answer = json.loads(response.content)
-    except ValueError:
-        return None
-    return answer if isinstance(answer, dict) else None
 
 
 def _error(answer: dict[str, Any] | None, response: httpx.Response) -> str:
