@@ -45,7 +45,9 @@ __all__ = ["Alerter", "RequestLike", "mark_captured", "was_captured"]
 
 logger = logging.getLogger("erralert")
 
-RequestLike = Request | Mapping[str, Any]  # a Request, an ASGI scope or a WSGI environ
+# a Request, an ASGI scope, a WSGI environ, or a function that builds the Request: it is
+# called only when the event is built (the first occurrence of a window), not for repeats
+RequestLike = Request | Mapping[str, Any] | Callable[[], Request | None]
 BeforeSend = Callable[[Event], Event | None]
 FingerprintHook = Callable[[Event], str | None]
 IgnoreSpec = type[BaseException] | str
@@ -454,6 +456,12 @@ def mark_captured(exc: BaseException) -> None:
 def _as_request(request: RequestLike | None) -> Request | None:
     if request is None or isinstance(request, Request):
         return request
+    if callable(request):
+        try:
+            return request()
+        except Exception:  # a half-built request must not cost the alert
+            logger.debug("erralert: building the request context failed", exc_info=True)
+            return None
     if "REQUEST_METHOD" in request or "wsgi.version" in request:
         return request_from_wsgi(request)
     if "type" in request:

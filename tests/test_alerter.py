@@ -289,3 +289,32 @@ def test_final_flush_sends_open_windows_early_and_stays_usable() -> None:
         capture(alerter, fail_elsewhere)  # still usable afterwards
         assert [a.kind for a in alerts][-1] == "alert"
     alerter.close(0.1)
+
+
+def test_a_request_builder_runs_only_for_the_event_that_is_sent() -> None:
+    from erralert.event import Request
+
+    built: list[int] = []
+
+    def request() -> Request:
+        built.append(1)
+        return Request(method="GET", path="/pay/1")
+
+    def broken() -> Request:
+        raise RuntimeError("session store down")
+
+    alerter = erralert.Alerter([SLACK])
+    with capture_alerts() as alerts:
+        for i in range(3):
+            try:
+                fail(i)
+            except KeyError as exc:
+                alerter.capture_exception(exc, request=request)
+        try:
+            fail_elsewhere(1)
+        except KeyError as exc:
+            alerter.capture_exception(exc, request=broken)
+    assert built == [1]  # repeats inside the window never build it (a user query, say)
+    assert alerts[0].notice.event.request == Request(method="GET", path="/pay/1")
+    assert alerts[1].notice.event.request is None  # a failing builder costs no alert
+    alerter.close(0.1)

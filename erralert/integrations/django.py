@@ -155,11 +155,8 @@ def _report(exc: BaseException, request: HttpRequest) -> None:
     alerter = _alerter()
     if alerter is None:
         return
-    try:
-        context: Request | None = _request_context(request, exc)
-    except Exception:
-        context = None  # a half-built request must not cost the alert
-    alerter.capture_exception(exc, request=context)
+    # built only for the first occurrence of a window: loading the user may cost a query
+    alerter.capture_exception(exc, request=lambda: _request_context(request, exc))
 
 
 def _on_request_exception(sender: Any, request: HttpRequest = None, **kwargs: Any) -> None:

@@ -118,17 +118,16 @@ class FlaskReporter(Reporter):
         alerter = self.alerter
         if alerter is None:
             return
-        # without a Flask context the core reads the environ itself (lazily)
-        about: Request | Environ | None = environ
-        tags: dict[str, str] | None = None
-        if environ is not None and context is not None:
-            try:
-                about = dataclasses.replace(
-                    request_from_wsgi(environ), route=context.route, user=context.user
-                )
-                tags = {"endpoint": context.endpoint} if context.endpoint else None
-            except Exception:
-                about = environ
+        if environ is None or context is None:
+            # without a Flask context the core reads the environ itself (lazily)
+            alerter.capture_exception(exc, request=environ)
+            return
+        env, ctx = environ, context  # narrowed: about() runs later, for a first occurrence
+
+        def about() -> Request:
+            return dataclasses.replace(request_from_wsgi(env), route=ctx.route, user=ctx.user)
+
+        tags = {"endpoint": context.endpoint} if context.endpoint else None
         alerter.capture_exception(exc, request=about, tags=tags)
 
 
