@@ -132,7 +132,7 @@ class Alerter:
                     self._renderer.check(channel.options.template)
                 except ConfigError as exc:
                     raise ConfigError(f"{channel.name}: {exc}") from None
-        self._throttle = Throttle(open_store(store), self.window)
+        self._throttle = Throttle(open_store(store, service=service), self.window)
         self._outbox = Outbox(
             self.channels,
             self._renderer.render,

@@ -25,11 +25,14 @@ Windows are half-open: an occurrence exactly at ``window_end`` belongs to the ne
 
 from __future__ import annotations
 
+import math
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from erralert.event import Event
 from erralert.notice import Occurrences
-from erralert.stores.base import Due, Hit, Store
+from erralert.stores.base import Batch, Due, Hit, Store
 
 __all__ = [
     "BUCKETS",
@@ -39,6 +42,7 @@ __all__ = [
     "WindowState",
     "cut",
     "record",
+    "repeat_in",
     "settle",
 ]
 
@@ -81,22 +85,43 @@ class WindowState:
         return self.window_end if self.count > 0 else None
 
 
-class WindowSlot:
+class _Repeats:
+    """Repeats counted in one window: what a store's slot and a process's tally share."""
+
+    __slots__ = ("count", "first_seen", "histogram", "last_seen", "window", "window_start")
+
+    count: int
+    first_seen: float
+    last_seen: float
+    histogram: list[int]
+    window: float
+    window_start: float
+
+    def _repeat(self, now: float) -> None:
+        # The time may be before window_start when clocks disagree (several processes on a
+        # shared store): it still counts, in the first bucket.
+        bucket = int((now - self.window_start) * BUCKETS / self.window)
+        if bucket >= BUCKETS:
+            bucket = BUCKETS - 1  # float rounding just below window_end
+        elif bucket < 0:
+            bucket = 0
+        self.histogram[bucket] += 1
+        if self.count == 0:
+            self.first_seen = self.last_seen = now
+        elif now > self.last_seen:
+            self.last_seen = now
+        elif now < self.first_seen:
+            self.first_seen = now
+        self.count += 1
+
+
+class WindowSlot(_Repeats):
     """The mutable twin of ``WindowState`` — the one implementation of the semantics.
 
     Not thread-safe: the store that owns it serialises access (the memory store holds its
     lock around every call)."""
 
-    __slots__ = (
-        "count",
-        "first_seen",
-        "histogram",
-        "last_seen",
-        "total",
-        "window",
-        "window_end",
-        "window_start",
-    )
+    __slots__ = ("total", "window_end")
 
     def __init__(self) -> None:
         # a fingerprint never seen: no window, so the first occurrence opens one
@@ -145,22 +170,8 @@ class WindowSlot:
         before it (settled on the way), if any."""
         digest = self.settle(now, window) if now >= self.window_end else None
         if now < self.window_end:
-            # A repeat. The time may be before window_start when clocks disagree (several
-            # processes on a shared store): it still counts, in the first bucket.
-            bucket = int((now - self.window_start) * BUCKETS / self.window)
-            if bucket >= BUCKETS:
-                bucket = BUCKETS - 1  # float rounding just below window_end
-            elif bucket < 0:
-                bucket = 0
-            self.histogram[bucket] += 1
+            self._repeat(now)
             self.total += 1
-            if self.count == 0:
-                self.first_seen = self.last_seen = now
-            elif now > self.last_seen:
-                self.last_seen = now
-            elif now < self.first_seen:
-                self.first_seen = now
-            self.count += 1
             return REPEAT, digest
         if not window > 0:  # also refuses NaN, which would keep every window open forever
             raise ValueError(f"window must be a positive number of seconds, got {window!r}")
@@ -189,6 +200,56 @@ class WindowSlot:
         # If `now` is past this next window too, it ends empty: closed, nothing more to do.
         self._open(self.window_end, self.window if window is None else window)
         return digest
+
+    def fold(self, batch: Batch, now: float) -> list[Occurrences]:
+        """Add ``batch`` — repeats another caller counted in the window that opened at
+        ``batch.window_start`` — and return the digests this makes due at once.
+
+        * Its window is still the slot's (open, or ended but not yet settled): the repeats
+          join it, exactly as if each had been a ``record`` — nothing is due yet.
+        * The window was settled meanwhile (the batch came late): a window that ended is
+          settled first; then the repeats join the window open at ``now``, if one is
+          (in its first bucket, as early repeats do), or else become a digest of their own
+          window, due at once. They are never dropped and never alerted."""
+        if batch.count <= 0:
+            return []
+        if batch.window_start == self.window_start and batch.window_end == self.window_end:
+            self._merge(batch, batch.histogram)
+            return []
+        digests = []
+        if now >= self.window_end and (digest := self.settle(now)) is not None:
+            digests.append(digest)
+        if now < self.window_end:
+            early = [0] * BUCKETS
+            early[0] = batch.count
+            self._merge(batch, early)
+            return digests
+        self.total += batch.count
+        digests.append(
+            Occurrences(
+                count=batch.count,
+                total=self.total,
+                first_seen=batch.first_seen,
+                last_seen=batch.last_seen,
+                window=batch.window_end - batch.window_start,
+                is_new=False,
+                window_start=batch.window_start,
+                window_end=batch.window_end,
+                histogram=tuple(batch.histogram),
+            )
+        )
+        return digests
+
+    def _merge(self, batch: Batch, histogram: Sequence[int]) -> None:
+        if self.count == 0:
+            self.first_seen, self.last_seen = batch.first_seen, batch.last_seen
+        else:
+            self.first_seen = min(self.first_seen, batch.first_seen)
+            self.last_seen = max(self.last_seen, batch.last_seen)
+        self.count += batch.count
+        self.total += batch.count
+        for bucket, n in enumerate(histogram):
+            self.histogram[bucket] += n
 
     def cut(self, now: float) -> Occurrences | None:
         """End the window early at ``now`` (shutdown, eviction): its repeats, if any, become
@@ -258,18 +319,89 @@ def cut(state: WindowState, now: float) -> tuple[WindowState, Occurrences | None
 
 # -- what the alerter uses ------------------------------------------------------------------
 
+# Local counting of a window stops this long before the store's end of it (at most half the
+# window), and pending counts are folded in at most half of that after they were counted:
+# the store holds every repeat before the window ends, so the digest claimed at its end
+# (claims of shared stores lag by the same guard) has them all.
+_GUARD = 2.0
+_FOLD_INTERVAL = 1.0
+_MAX_TALLIES = 10_000  # windows counted locally at once; beyond, repeats go to the store
+
+
+def repeat_in(window_start: float, window_end: float, window: float) -> Hit:
+    """A shared store's answer to a repeat: which window is open (see ``Throttle``), and
+    its length as the store divides it into buckets."""
+    return Hit(
+        alert=False,
+        occurrences=Occurrences(
+            count=0,
+            total=0,
+            first_seen=0.0,
+            last_seen=0.0,
+            window=window,
+            is_new=False,
+            window_start=window_start,
+            window_end=window_end,
+        ),
+    )
+
+
+class _Tally(_Repeats):
+    """Repeats of one fingerprint counted in this process since the last fold, inside the
+    window ``[window_start, window_end)`` the store said is open. Mutated under the
+    throttle's lock."""
+
+    __slots__ = ("stop", "window_end")
+
+    def __init__(self, window_start: float, window_end: float, window: float, stop: float) -> None:
+        self.window_start = window_start
+        self.window_end = window_end
+        self.window = window  # the store's length: the same buckets as its own repeats
+        self.stop = stop  # count locally only before this time
+        self.count = 0
+        self.first_seen = 0.0
+        self.last_seen = 0.0
+        self.histogram = [0] * BUCKETS
+
+    def take(self, key: str) -> Batch:
+        batch = Batch(
+            key=key,
+            window_start=self.window_start,
+            window_end=self.window_end,
+            count=self.count,
+            first_seen=self.first_seen,
+            last_seen=self.last_seen,
+            histogram=tuple(self.histogram),
+        )
+        self.count = 0
+        self.histogram = [0] * BUCKETS
+        return batch
+
 
 class Throttle:
     """The alerter's view of the store, with the window length bound.
 
-    Thin on purpose: it is where batching will live (a process counting repeats of windows
-    it knows are open locally and folding them into a shared store in batches)."""
+    With a shared store (SQLite, Redis: a round trip per call) it batches: once the store
+    has answered that a fingerprint's window is open until ``window_end``, further repeats
+    of it are counted here, without a round trip, until ``window_end - guard``; the counts
+    are folded into the store (one ``fold`` for every fingerprint) at least every
+    ``guard / 2`` seconds while repeats arrive, on every ``due`` (the worker's 1 s tick),
+    and before ``drain``/``close``. Claims lag ``guard`` seconds behind ``now`` so that
+    every process has folded a window's repeats before its digest is claimed. What chat
+    receives is the same as without batching; digests arrive up to ``guard`` later."""
 
     def __init__(self, store: Store, window: float) -> None:
         if not window > 0:
             raise ValueError(f"window must be a positive number of seconds, got {window!r}")
         self._store = store
         self._window = float(window)
+        self._batching = bool(getattr(store, "shared", False))
+        self._guard = min(_GUARD, self._window / 2) if self._batching else 0.0
+        self._interval = min(_FOLD_INTERVAL, self._guard / 2)
+        self._lock = threading.Lock()
+        self._tallies: dict[str, _Tally] = {}
+        self._orphans: list[Batch] = []  # counts whose tally was replaced before a fold
+        self._fold_at = math.inf  # when pending counts must be folded at the latest
 
     @property
     def store(self) -> Store:
@@ -279,16 +411,76 @@ class Throttle:
     def window(self) -> float:
         return self._window
 
+    @property
+    def guard(self) -> float:
+        """Seconds before a window's end when local counting stops (0: no batching)."""
+        return self._guard
+
     def hit(self, key: str, now: float) -> Hit:
-        return self._store.hit(key, now, self._window)
+        if not self._batching:
+            return self._store.hit(key, now, self._window)
+        tally = self._tallies.get(key)
+        if tally is not None and now < tally.stop:
+            with self._lock:
+                tally._repeat(now)
+                if self._fold_at == math.inf:
+                    self._fold_at = now + self._interval
+            if now >= self._fold_at:
+                self.fold(now)
+            return REPEAT
+        if tally is not None and tally.count:
+            # its window is ending (or has ended): the store must hold these repeats
+            # before this hit, which may settle the window, is decided
+            self.fold(now)
+        hit = self._store.hit(key, now, self._window)
+        occurrences = hit.occurrences
+        start, end = occurrences.window_start, occurrences.window_end
+        stop = end - self._guard
+        if now < stop or tally is not None:
+            with self._lock:
+                old = self._tallies.pop(key, None)
+                if old is not None and old.count:
+                    self._orphans.append(old.take(key))
+                    self._fold_at = min(self._fold_at, now + self._interval)
+                if now < stop and len(self._tallies) < _MAX_TALLIES:
+                    self._tallies[key] = _Tally(start, end, occurrences.window, stop)
+        return hit
+
+    def fold(self, now: float) -> None:
+        """Hand the locally counted repeats to the store, and forget windows past their stop."""
+        if not self._batching:
+            return
+        with self._lock:
+            batches, self._orphans = self._orphans, []
+            ended = []
+            for key, tally in self._tallies.items():
+                if tally.count:
+                    batches.append(tally.take(key))
+                if now >= tally.stop:
+                    ended.append(key)
+            for key in ended:
+                del self._tallies[key]
+            self._fold_at = math.inf
+        if not batches:
+            return
+        try:
+            self._store.fold(batches, now)
+        except BaseException:
+            with self._lock:  # keep the counts for the next fold rather than lose them
+                if len(self._orphans) < _MAX_TALLIES:
+                    self._orphans.extend(batches)
+                self._fold_at = min(self._fold_at, now + self._interval)
+            raise
 
     def put_sample(self, key: str, event: Event) -> None:
         self._store.put_sample(key, event)
 
     def due(self, now: float, limit: int = 1000) -> list[Due]:
-        return self._store.claim_due(now, limit)
+        self.fold(now)
+        return self._store.claim_due(now - self._guard, limit)
 
     def drain(self, now: float) -> list[Due]:
+        self.fold(now)
         return self._store.drain(now)
 
     def next_due(self) -> float | None:

@@ -9,10 +9,12 @@ from erralert.stores.base import Due, Hit, Store
 __all__ = ["Due", "Hit", "Store", "open_store"]
 
 
-def open_store(spec: str | Store) -> Store:
+def open_store(spec: str | Store, *, service: str | None = None) -> Store:
     """``"memory://"`` (default), ``"sqlite:///path/file.db"`` (shared by the processes of
     one host), ``"redis://host:6379/0"`` (shared by every host of a service; needs
-    ``erralert[redis]``) or a ``Store`` object."""
+    ``erralert[redis]``) or a ``Store`` object. A Redis store's keys are namespaced by
+    ``service`` unless the URL names a ``?namespace=``: two services sharing one Redis
+    must not count each other's errors."""
     if not isinstance(spec, str):
         if isinstance(spec, Store):
             return spec
@@ -35,7 +37,9 @@ def open_store(spec: str | Store) -> Store:
             ) from None
         from erralert.stores.redis import RedisStore
 
-        return RedisStore.from_url(spec)
+        # braces would break the keys' hash tag: a service name is not the place to fail
+        namespace = service.replace("{", "(").replace("}", ")") if service else None
+        return RedisStore.from_url(spec, namespace=namespace)
     raise ConfigError(
         f"store: unknown store URL {spec!r} (expected memory:// or sqlite:///file.db)"
     )

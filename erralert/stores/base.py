@@ -17,23 +17,48 @@ Window semantics (per fingerprint, ``window`` seconds):
 
 A store may roll windows lazily: a hit after the end of a window first settles the ended
 window(s) — making a digest due if it had repeats — and then decides.
+
+Shared stores (``shared = True``: SQLite, Redis) cost a round trip per call, so the
+throttle does not ask them about every repeat. Their answer to a repeat says which window
+is open (``occurrences.window_start`` / ``window_end``); the throttle then counts further
+repeats of that window in the process and hands them over with ``fold`` in batches (see
+``erralert.throttle.Throttle``). A batch that arrives after its window was settled is
+not lost: ``WindowSlot.fold`` says where it goes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from erralert.event import Event
 from erralert.notice import Occurrences
 
-__all__ = ["Due", "Hit", "Store"]
+__all__ = ["Batch", "Due", "Hit", "Store"]
 
 
 @dataclass(frozen=True, slots=True)
 class Hit:
     alert: bool  # True: send an alert now (a window was opened)
-    occurrences: Occurrences  # for an alert: count=1, first_seen=last_seen=now
+    # for an alert: count=1, first_seen=last_seen=now and the window it opened; for a
+    # repeat, a shared store fills in only window_start/window_end (the open window),
+    # the memory store nothing (it answers every repeat with throttle.REPEAT)
+    occurrences: Occurrences
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Repeats of one fingerprint counted in a process, all inside the window that opened
+    at ``window_start`` (as the store answered), handed over to the store with ``fold``."""
+
+    key: str
+    window_start: float
+    window_end: float
+    count: int
+    first_seen: float
+    last_seen: float
+    histogram: tuple[int, ...]  # BUCKETS ints, positioned like the store's
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +70,17 @@ class Due:
 
 @runtime_checkable
 class Store(Protocol):
+    # True when other processes share the state (each call may be a round trip); the
+    # throttle then batches repeats and folds them in with `fold`
+    shared: bool
+
     def hit(self, key: str, now: float, window: float) -> Hit:
         """Record one occurrence of ``key`` at ``now`` and decide (atomically)."""
+        ...
+
+    def fold(self, batches: Sequence[Batch], now: float) -> None:
+        """Add repeats counted elsewhere (atomically per batch): into their window while the
+        store still has it, else as ``WindowSlot.fold`` says. ``now``: the caller's time."""
         ...
 
     def put_sample(self, key: str, sample: Event) -> None:

@@ -12,12 +12,13 @@ import heapq
 import itertools
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from urllib.parse import parse_qsl, urlsplit
 
 from erralert.errors import ConfigError
 from erralert.event import Event
 from erralert.notice import Occurrences
-from erralert.stores.base import Due, Hit
+from erralert.stores.base import Batch, Due, Hit
 from erralert.throttle import WindowSlot
 
 __all__ = ["MemoryStore"]
@@ -35,6 +36,8 @@ class _Entry(WindowSlot):
 
 class MemoryStore:
     """``Store`` for one process. Thread-safe; every method holds one lock briefly."""
+
+    shared = False  # a call costs a dict lookup: nothing to batch
 
     def __init__(self, max_keys: int = 10_000) -> None:
         if max_keys < 1:
@@ -94,6 +97,22 @@ class MemoryStore:
                 # the window's first repeat: from now on its end is a deadline
                 heapq.heappush(self._deadlines, (entry.window_end, next(self._seq), key))
             return hit
+
+    def fold(self, batches: Sequence[Batch], now: float) -> None:
+        """Repeats counted elsewhere (the Redis store's fallback receives them during an
+        outage); see ``WindowSlot.fold``."""
+        with self._lock:
+            for batch in batches:
+                entry = self._entries.get(batch.key)
+                if entry is None:
+                    entry = self._admit(batch.key, now)
+                else:
+                    self._entries.move_to_end(batch.key)
+                for digest in entry.fold(batch, now):
+                    self._make_ready(batch.key, entry.sample, digest)
+                if entry.count > 0:
+                    # its end is (still) a deadline; a duplicate entry is skipped as stale
+                    heapq.heappush(self._deadlines, (entry.window_end, next(self._seq), batch.key))
 
     def put_sample(self, key: str, sample: Event) -> None:
         with self._lock:

@@ -37,15 +37,16 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from erralert.errors import ConfigError
 from erralert.event import Event
 from erralert.notice import Occurrences
-from erralert.stores.base import Due, Hit
+from erralert.stores.base import Batch, Due, Hit
 from erralert.stores.memory import MemoryStore
-from erralert.throttle import BUCKETS, REPEAT
+from erralert.throttle import BUCKETS, repeat_in
 
 try:
     import redis
@@ -97,7 +98,7 @@ end
 """
 
 # KEYS: window hash, ends, dueq, dues, seq. ARGV: now, window, ttl (ms), fingerprint.
-# Returns 0 for a repeat, {total, is_new} for an alert.
+# Returns {start, end, length} (the open window, as text) for a repeat, {total, is_new} for an alert.
 _HIT = (
     _LUA_COMMON
     + """
@@ -130,7 +131,7 @@ if st[7] then
       redis.call('HSET', w, 'first', ARGV[1])
     end
     redis.call('PEXPIRE', w, ttl)
-    return 0
+    return {f(start), f(stop), f(wlen)}
   end
 end
 -- no window open: open one at `now` and alert
@@ -139,6 +140,73 @@ redis.call('HSET', w, 'window', ARGV[2], 'start', ARGV[1], 'end', f(now + len),
            'total', total, unpack(ZEROS))
 redis.call('PEXPIRE', w, ttl)
 return {total, total == 1 and 1 or 0}
+"""
+)
+
+# KEYS: window hash, ends, dueq, dues, seq. ARGV: now, ttl (ms), fingerprint, then the
+# batch: window start, window end, count, first, last, h0..h9. `WindowSlot.fold`, rule for
+# rule: into its window while the hash still has it; else, after settling an ended window,
+# into the open window (first bucket) or, when none is open, as a digest of its own.
+_FOLD = (
+    _LUA_COMMON
+    + """
+local w, ends, dueq, dues, seq = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local now, ttl, fp = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local bstart, bend, n = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local st = redis.call('HMGET', w, unpack(FIELDS))
+local function merge(early, count, stop)
+  if early then
+    redis.call('HINCRBY', w, 'h0', n)
+  else
+    for i = 0, 9 do
+      local v = tonumber(ARGV[9 + i])
+      if v > 0 then redis.call('HINCRBY', w, 'h' .. i, v) end
+    end
+  end
+  redis.call('HINCRBY', w, 'count', n)
+  redis.call('HINCRBY', w, 'total', n)
+  if count == 0 then
+    redis.call('HSET', w, 'first', ARGV[7], 'last', ARGV[8])
+    redis.call('ZADD', ends, f(stop), fp)
+    redis.call('PEXPIRE', ends, ttl)
+  else
+    if tonumber(ARGV[7]) < tonumber(st[5]) then redis.call('HSET', w, 'first', ARGV[7]) end
+    if tonumber(ARGV[8]) > tonumber(st[6]) then redis.call('HSET', w, 'last', ARGV[8]) end
+  end
+  redis.call('PEXPIRE', w, ttl)
+end
+if n <= 0 then return 0 end
+local total = tonumber(st[7]) or 0
+if st[7] then
+  local start, stop, count = tonumber(st[2]), tonumber(st[3]), tonumber(st[4])
+  if start == bstart and stop == bend then
+    merge(false, count, stop)
+    return 0
+  end
+  if now >= stop and count > 0 then
+    start, stop = settle(fp, w, st, tonumber(st[1]), ends, dueq, dues, seq, ttl)
+    count = 0
+  end
+  if now < stop then
+    merge(true, count, stop)
+    return 0
+  end
+end
+-- no window open (or the fingerprint forgotten): the repeats are a digest of their own
+total = total + n
+local mine = {f(bend - bstart), ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], tostring(total),
+              st[8]}
+for i = 0, 9 do mine[9 + i] = ARGV[9 + i] end
+if st[7] then
+  redis.call('HSET', w, 'total', total)
+else
+  -- remembered as a closed window, so that `total` goes on from here
+  redis.call('HSET', w, 'window', mine[1], 'start', ARGV[4], 'end', ARGV[5], 'total', total,
+             unpack(ZEROS))
+end
+redis.call('PEXPIRE', w, ttl)
+push_due(fp, mine, dueq, dues, seq, ttl)
+return 1
 """
 )
 
@@ -201,6 +269,8 @@ class RedisStore:
     client: a retried ``hit`` whose first attempt did run would count twice, or turn the
     alert it made into a repeat."""
 
+    shared = True
+
     def __init__(
         self,
         url: str,
@@ -248,6 +318,7 @@ class RedisStore:
         self._ttl = str(max(1, int(self.retention * 1000)))  # PEXPIRE: whole milliseconds
         self._hit = self._client.register_script(_HIT)
         self._claim = self._client.register_script(_CLAIM)
+        self._fold = self._client.register_script(_FOLD)
         self._put_sample = self._client.register_script(_PUT_SAMPLE)
         self._lock = threading.Lock()
         self._fallback: MemoryStore | None = None  # set while Redis is unreachable
@@ -255,9 +326,10 @@ class RedisStore:
         self._leftover: list[Due] = []  # the fallback's digests, after Redis came back
 
     @classmethod
-    def from_url(cls, url: str) -> RedisStore:
+    def from_url(cls, url: str, *, namespace: str | None = None) -> RedisStore:
         """``redis://[[user]:password@]host[:port][/db]`` (``rediss://`` for TLS); options
-        ``?namespace=<name>&retention=<seconds>&timeout=<seconds>``."""
+        ``?namespace=<name>&retention=<seconds>&timeout=<seconds>``. ``namespace``: the
+        default when the URL names none (the alerter passes its ``service``)."""
         masked = mask_url(url)
         try:
             parts = urlsplit(url)
@@ -284,6 +356,8 @@ class RedisStore:
                     ) from None
             else:
                 raise ConfigError(f"redis store: unknown option {name!r} in {masked!r}")
+        if namespace and "namespace" not in options:
+            options["namespace"] = namespace
         plain = urlunsplit(parts._replace(query=urlencode([])))
         return cls(plain, **options)
 
@@ -300,8 +374,9 @@ class RedisStore:
             answer = self._hit(keys=keys, args=[repr(now), repr(window), self._ttl, key])
         except _OUTAGE as exc:
             return self._fail(exc).hit(key, now, window)
-        if answer == 0:
-            return REPEAT
+        if isinstance(answer[0], bytes):  # a repeat: the window that is open
+            start, end, length = answer
+            return repeat_in(float(start), float(end), float(length))
         total, is_new = answer
         occurrences = Occurrences(
             count=1,
@@ -314,6 +389,36 @@ class RedisStore:
             window_end=now + window,  # the same double the script stored
         )
         return Hit(alert=True, occurrences=occurrences)
+
+    def fold(self, batches: Sequence[Batch], now: float) -> None:
+        """Add repeats counted in a process (see ``WindowSlot.fold``): one script per batch,
+        atomic each, all sent in one pipeline — one round trip per fold."""
+        if not batches:
+            return
+        fallback = self._outage(now)
+        if fallback is not None:
+            fallback.fold(batches, now)
+            return
+        pipe = self._client.pipeline(transaction=False)
+        for batch in batches:
+            args = [
+                repr(now),
+                self._ttl,
+                batch.key,
+                repr(batch.window_start),
+                repr(batch.window_end),
+                str(batch.count),
+                repr(batch.first_seen),
+                repr(batch.last_seen),
+                *(str(n) for n in batch.histogram),
+            ]
+            self._fold(keys=[self._prefix + batch.key, *self._shared], args=args, client=pipe)
+        try:
+            pipe.execute()
+        except _OUTAGE as exc:
+            # whether any script ran is unknown; counting them in the fallback may count a
+            # batch twice, dropping them would lose it — an outage overstates, never hides
+            self._fail(exc).fold(batches, now)
 
     def put_sample(self, key: str, sample: Event) -> None:
         """Keep ``sample`` (as JSON) in ``key``'s window, to show with its digests."""

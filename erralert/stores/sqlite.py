@@ -23,7 +23,7 @@ import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -31,8 +31,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from erralert.errors import ConfigError
 from erralert.event import Event
 from erralert.notice import Occurrences
-from erralert.stores.base import Due, Hit
-from erralert.throttle import WindowSlot, WindowState
+from erralert.stores.base import Batch, Due, Hit
+from erralert.throttle import WindowSlot, WindowState, repeat_in
 
 __all__ = ["SQLiteStore"]
 
@@ -113,6 +113,8 @@ class SQLiteStore:
     Failures (the database locked for longer than ``timeout``, a full disk) raise
     ``sqlite3.Error`` with the transaction rolled back; the alerter logs them."""
 
+    shared = True
+
     def __init__(
         self, path: str, *, retention: float = 7 * 24 * 3600.0, timeout: float = 5.0
     ) -> None:
@@ -183,7 +185,29 @@ class SQLiteStore:
                 db.execute(_INSERT_WINDOW, (*_columns(slot), now, key))
             else:
                 db.execute(_UPDATE_HIT, (*_columns(slot), now, key))
-            return hit
+        return hit if hit.alert else repeat_in(slot.window_start, slot.window_end, slot.window)
+
+    def fold(self, batches: Sequence[Batch], now: float) -> None:
+        """Add repeats counted in a process (see ``WindowSlot.fold``): every batch in one
+        transaction, so a fold costs one commit however many fingerprints it carries."""
+        if not batches:
+            return
+        with self._transaction() as db:
+            for batch in batches:
+                row = db.execute(_SELECT_HIT, (batch.key,)).fetchone()
+                slot = WindowSlot() if row is None else WindowSlot.from_state(_state(row))
+                digests = slot.fold(batch, now)
+                # the row first: a due takes its sample from it (a key forgotten meanwhile
+                # comes back without one, and its digest still goes out)
+                if row is None:
+                    db.execute(_INSERT_WINDOW, (*_columns(slot), now, batch.key))
+                else:
+                    db.execute(_UPDATE_HIT, (*_columns(slot), now, batch.key))
+                for digest in digests:
+                    db.execute(
+                        _INSERT_DUE,
+                        (batch.key, digest.window_end, _dump_occurrences(digest), batch.key),
+                    )
 
     def put_sample(self, key: str, sample: Event) -> None:
         """Keep ``sample`` (as JSON) to show with ``key``'s digests."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from erralert.stores.base import Due, Store
+from erralert.stores.base import Batch, Due, Store
 from erralert.stores.memory import MemoryStore
 from erralert.stores.redis import RedisStore
 from erralert.stores.sqlite import SQLiteStore
@@ -184,3 +184,74 @@ def test_bad_window_is_refused(store: Store) -> None:
         store.hit("a", T0, 0.0)
     # the refusal left no trace: the next good hit is the first
     assert store.hit("a", T0, W).occurrences.is_new
+
+
+# -- fold: repeats a process counted locally (Throttle's batching) ----------------------------
+
+
+def _batch(key: str, start: float, count: int, first: float, last: float, bucket: int = 0) -> Batch:
+    histogram = [0] * BUCKETS
+    histogram[bucket] = count
+    return Batch(key, start, start + W, count, first, last, tuple(histogram))
+
+
+def test_a_fold_joins_its_open_window(store: Store) -> None:
+    store.hit("a", T0, W)
+    store.hit("a", T0 + 10, W)
+    store.fold([_batch("a", T0, 40, T0 + 1, T0 + 50, bucket=3)], T0 + 51)
+    store.hit("a", T0 + 55, W)
+    (due,) = store.claim_due(T0 + W)
+    occ = due.occurrences
+    assert (occ.count, occ.total, occ.first_seen, occ.last_seen) == (42, 43, T0 + 1, T0 + 55)
+    assert sum(occ.histogram) == 42
+    assert occ.histogram[3] == 40
+    assert store.claim_due(T0 + 2 * W) == []
+
+
+def test_a_fold_into_a_window_the_store_saw_no_repeat_in_makes_it_due(store: Store) -> None:
+    # the only repeats were counted elsewhere: the window must not close silently
+    store.hit("a", T0, W)
+    store.fold([_batch("a", T0, 5, T0 + 1, T0 + 2)], T0 + 3)
+    assert store.claim_due(T0 + W - 1) == []
+    (due,) = store.claim_due(T0 + W)
+    assert (due.occurrences.count, due.occurrences.total) == (5, 6)
+    assert not store.hit("a", T0 + W + 1, W).alert  # the window after a digest is open
+
+
+def test_a_late_fold_joins_the_window_open_now(store: Store) -> None:
+    store.hit("a", T0, W)
+    store.hit("a", T0 + 1, W)
+    assert [d.occurrences.count for d in store.claim_due(T0 + W)] == [1]  # settled: W..2W open
+    store.fold([_batch("a", T0, 7, T0 + 2, T0 + 3)], T0 + W + 1)  # arrives after the claim
+    (due,) = store.claim_due(T0 + 2 * W)
+    occ = due.occurrences
+    assert (occ.count, occ.total, occ.window_start) == (7, 9, T0 + W)
+    assert occ.histogram[0] == 7
+    assert store.claim_due(T0 + 3 * W) == []
+
+
+def test_a_late_fold_with_no_window_open_is_a_digest_of_its_own(store: Store) -> None:
+    store.hit("a", T0, W)  # a window that ends empty as far as the store knows
+    store.fold([_batch("a", T0, 4, T0 + 1, T0 + 2)], T0 + 2 * W + 5)
+    store.hit("a", T0 + 2 * W + 6, W)  # a new chain: alerted, its total counts the fold
+    (due,) = store.claim_due(T0 + 2 * W + 6)
+    occ = due.occurrences
+    assert (occ.count, occ.window_start, occ.window_end) == (4, T0, T0 + W)
+    assert store.claim_due(T0 + 10 * W) == []
+
+
+def test_a_fold_never_alerts_and_never_loses_a_forgotten_fingerprint(store: Store) -> None:
+    store.fold([_batch("ghost", T0, 3, T0 + 1, T0 + 2)], T0 + 5)
+    (due,) = store.claim_due(T0 + W)  # its window is unknown: due at once
+    assert (due.key, due.occurrences.count, due.occurrences.total) == ("ghost", 3, 3)
+    hit = store.hit("ghost", T0 + W + 1, W)
+    assert hit.alert
+    assert (hit.occurrences.is_new, hit.occurrences.total) == (False, 4)
+
+
+def test_repeats_name_their_window_in_shared_stores(store: Store) -> None:
+    store.hit("a", T0, W)
+    repeat = store.hit("a", T0 + 1, W)
+    assert not repeat.alert
+    if store.shared:  # the throttle counts the rest of this window locally
+        assert (repeat.occurrences.window_start, repeat.occurrences.window_end) == (T0, T0 + W)
