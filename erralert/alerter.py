@@ -9,6 +9,7 @@ and network I/O happen on the outbox's worker thread.
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import dataclasses
 import logging
@@ -54,6 +55,7 @@ IgnoreSpec = type[BaseException] | str
 
 _MARK = "__erralert_captured__"
 _INTERNAL_LOG_INTERVAL = 60.0
+_RECENT_SAMPLES = 256  # events of recent alerts kept in the process (see _remember)
 
 
 class _Guard(threading.local):
@@ -141,9 +143,13 @@ class Alerter:
             max_queue=max_queue,
             max_delay=max_delay,
             tick=self._emit_due,
+            # pacing and storm summaries are shared like the counts: one budget per channel
+            ledger=self._throttle.store,
         )
         self._closed = False
         self._internal_errors: dict[str, float] = {}
+        self._recent: collections.OrderedDict[str, Event] = collections.OrderedDict()
+        self._recent_lock = threading.Lock()
         _live_alerters.add(self)
 
     # -- public API ---------------------------------------------------------------------------
@@ -215,7 +221,7 @@ class Alerter:
             self._emit_due(now)
             if final:
                 self._emit(self._throttle.drain(now), now)
-            return self._outbox.flush(timeout)
+            return self._outbox.flush(timeout, final=final)
         except Exception as error:
             self._internal_error("flush", error)
             return False
@@ -349,11 +355,16 @@ class Alerter:
             key = default_fingerprint()
         hit = self._throttle.hit(key, now)
         if not hit.alert:
+            if self._throttle.batching:
+                # the worker's tick folds this process's counts into the shared store; a
+                # process that never sends a message must run it too
+                self._outbox.start()
             return event.event_id if event is not None else os.urandom(16).hex()
         if event is None:
             event = build()
         event = dataclasses.replace(event, fingerprint=key)
         self._throttle.put_sample(key, event)
+        self._remember(key, event)
         notice = Notice(
             "alert", event, hit.occurrences, created_at=now, mentions=hit.occurrences.is_new
         )
@@ -367,14 +378,27 @@ class Alerter:
 
     def _emit(self, dues: Sequence[Due], now: float) -> None:
         for due in dues:
-            # the sample can be lost (evicted, or never stored): still report the count
-            event = due.sample or build_message_event(
-                f"error {due.key[:12]}",
-                now=due.occurrences.last_seen,
-                fingerprint=due.key,
-                **self._context(None, None, None, None),
+            # the sample can be lost (evicted, never stored, or the store was down when it
+            # was sent): this process may still have it; else still report the count
+            event = (
+                due.sample
+                or self._recent.get(due.key)
+                or build_message_event(
+                    f"error {due.key[:12]}",
+                    now=due.occurrences.last_seen,
+                    fingerprint=due.key,
+                    **self._context(None, None, None, None),
+                )
             )
             self._dispatch(Notice("digest", event, due.occurrences, created_at=now))
+
+    def _remember(self, key: str, event: Event) -> None:
+        """Keep the last events this process alerted, for digests whose store lost theirs."""
+        with self._recent_lock:
+            self._recent[key] = event
+            self._recent.move_to_end(key)
+            while len(self._recent) > _RECENT_SAMPLES:
+                self._recent.popitem(last=False)
 
     def _dispatch(self, notice: Notice) -> None:
         if Alerter._recorders:

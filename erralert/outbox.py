@@ -3,8 +3,16 @@ channel, paces them, folds the surplus of a storm into one summary, sends, judge
 retries.
 
 The worker runs an asyncio loop so that every channel has its own lane: a slow or dead
-endpoint delays only its own messages. Capture threads never wait for it; they append to
-a thread-safe inbox and wake the loop. After ``fork()`` the child starts a fresh worker on
+endpoint delays only its own messages. Pacing and storms go through a ``Ledger`` — the
+alerter's store — keyed by a digest of the channel's URL: each message books its send
+slot there when it is queued (``erralert.pacing.reserve``), and a message that cannot get
+a slot within ``max_delay`` is folded into the channel's storm summary there. With a
+shared store (SQLite, Redis) every process of the app therefore paces each channel under
+one budget, and a storm yields one summary between them, sent by whichever process
+claims it; with ``memory://`` the same happens within the process.
+
+Capture threads never wait for the worker; they append to a thread-safe inbox and wake
+the loop. After ``fork()`` the child starts a fresh worker on
 its first message; at interpreter exit, if no thread can be started any more (Python
 3.12+ refuses new threads during shutdown), the same loop runs inline in the exiting
 thread for a bounded time.
@@ -15,20 +23,25 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import hashlib
+import heapq
+import itertools
 import logging
+import math
 import os
 import random
 import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
 
 from erralert.channels.base import Channel, Judgement, Message, Rate, Verdict
-from erralert.notice import Notice, Occurrences, Storm, StormGroup
-from erralert.pacing import RollingLimiter
+from erralert.notice import Notice, Occurrences, Storm
+from erralert.stores.base import Ledger, Pile, StormEntry
+from erralert.stores.memory import MemoryStore
 
 __all__ = ["Outbox"]
 
@@ -47,83 +60,44 @@ _BACKOFF_CAP = 120.0
 
 
 @dataclass(slots=True)
-class _Group:
-    title: str
-    culprit: str
-    count: int
-
-
-@dataclass(slots=True)
-class _Fold:
-    """The errors folded into one storm message while the channel had no room."""
-
-    groups: dict[str, _Group] = field(default_factory=dict)  # by fingerprint
-    first: Notice | None = None
-    since: float = 0.0
-    until: float = 0.0
-    total: int = 0
-
-    def add(self, notice: Notice) -> None:
-        if self.first is None:
-            self.first = notice
-            self.since = notice.created_at
-        self.until = max(self.until, notice.created_at)
-        self.total += notice.occurrences.count
-        if notice.storm is not None:  # a storm folded into a storm keeps its groups
-            for g in notice.storm.groups:
-                self._add(g.fingerprint or g.title, g.title, g.culprit, g.count)
-        else:
-            event = notice.event
-            key = event.fingerprint or event.title
-            self._add(key, event.title, event.culprit, notice.occurrences.count)
-
-    def _add(self, key: str, title: str, culprit: str, count: int) -> None:
-        group = self.groups.get(key)
-        if group is None:
-            self.groups[key] = _Group(title, culprit, count)
-        else:
-            group.count += count
-
-    def notice(self) -> Notice:
-        assert self.first is not None
-        groups = sorted(
-            (
-                StormGroup(g.title, g.culprit, g.count, fingerprint=k)
-                for k, g in self.groups.items()
-            ),
-            key=lambda g: -g.count,
-        )
-        occ = Occurrences(
-            count=self.total,
-            total=self.total,
-            first_seen=self.since,
-            last_seen=self.until,
-            window=self.first.occurrences.window,
-            is_new=False,
-        )
-        storm = Storm(groups=tuple(groups), total=self.total, since=self.since, until=self.until)
-        return Notice("storm", self.first.event, occ, storm=storm, created_at=self.until)
-
-
-@dataclass(slots=True)
 class _Item:
-    notice: Notice | None  # None: the lane's storm summary
+    notice: Notice | None  # None: a storm summary (see `pile`)
     units: int  # outstanding units this item settles when it is done
     enqueued: float  # loop time
-    fold: _Fold | None = None
+    not_before: float  # loop time of its booked slot (or of its retry)
+    seq: int
+    pile: Pile | None = None
     message: Message | None = None
     attempts: int = 0
-    not_before: float = 0.0
+
+    def __lt__(self, other: _Item) -> bool:  # the lane's heap: earliest slot first
+        return (self.not_before, self.seq) < (other.not_before, other.seq)
 
 
 class _Lane:
-    """One channel's queue, pacing and storm fold."""
+    """One channel's queue (its booked sends, earliest first) and storm bookkeeping."""
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
-        self.limiter = RollingLimiter([_with_margin(rate) for rate in channel.pacing])
-        self.queue: collections.deque[_Item] = collections.deque()
-        self.storm: _Item | None = None  # the storm item waiting in `queue`, if any
+        # the ledger key: the same webhook is the same platform budget in every process
+        self.key = hashlib.sha256(channel.url.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+        self.rates = tuple(_with_margin(rate) for rate in channel.pacing)
+        # a send may start this much after its slot; later, it books another (half the
+        # margin: the other half absorbs the network's jitter)
+        self.tolerance = (
+            min(
+                (
+                    margin.period - rate.period
+                    for margin, rate in zip(self.rates, channel.pacing, strict=True)
+                ),
+                default=0.0,
+            )
+            / 2
+        )
+        self.queue: list[_Item] = []
+        self.piled = 0  # units folded into the storm summary, not yet settled
+        self.storm_at: float | None = None  # loop time to claim the storm summary
+        self.local_storm = False  # the store failed: this summary is in the local ledger
         self.blocked_until = 0.0  # the platform asked us to wait (429 / throttle codes)
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
@@ -143,8 +117,14 @@ class Outbox:
         max_delay: float = 60.0,
         max_age: float = 600.0,
         tick: Tick | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self.channels = tuple(channels)
+        # bookings and storm summaries: shared through the alerter's store; the private
+        # memory ledger stands in when the store fails (pacing locally beats not pacing)
+        self._local: Ledger = MemoryStore()
+        self._ledger: Ledger = ledger if ledger is not None else self._local
+        self._seq = itertools.count()
         self._render = render
         self._transport = transport
         self._timeout = timeout
@@ -167,6 +147,7 @@ class Outbox:
         self._wake: asyncio.Event | None = None
         self._stopping = False
         self._closed = False
+        self._hurry = False  # shutting down: claim storm summaries without waiting
         self._pid = os.getpid()
 
     # -- capture side (any thread) ---------------------------------------------------------
@@ -185,9 +166,23 @@ class Outbox:
         self._ensure_worker()
         self._poke()
 
-    def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until everything queued so far is delivered (or given up). True if so."""
+    def start(self) -> None:
+        """Make sure the worker (and its 1 s tick) runs even before a first message: a
+        process that only counts repeats in a shared store must still fold them in and
+        may claim the digests. Cheap when it already runs; never raises."""
+        if self._closed or self._worker_alive():
+            return
+        if self._pid != os.getpid():
+            self._reset()
+        self._ensure_worker()
+
+    def flush(self, timeout: float = 10.0, *, final: bool = False) -> bool:
+        """Wait until everything queued so far is delivered (or given up). True if so.
+        ``final``: the process is ending — storm summaries go out without gathering more."""
         deadline = time.monotonic() + max(0.0, timeout)
+        if final and not self._hurry:
+            self._hurry = True
+            self._poke()
         if threading.current_thread() is self._thread:
             return False  # the worker cannot wait for itself
         if self._outstanding and not self._worker_alive():
@@ -204,7 +199,7 @@ class Outbox:
         """Flush for at most ``timeout`` seconds, then stop the worker."""
         if self._closed:
             return self._outstanding == 0
-        done = self.flush(timeout)
+        done = self.flush(timeout, final=True)
         if not done:
             # nothing is dropped silently: say what a shutdown leaves undelivered
             logger.warning(
@@ -273,6 +268,9 @@ class Outbox:
             try:
                 while not self._stopping:
                     self._route(lanes)
+                    if self._hurry:
+                        for lane in lanes:
+                            lane.wake.set()  # claim storm summaries now
                     if deadline is not None and (
                         self._outstanding == 0 or time.monotonic() >= deadline
                     ):
@@ -320,57 +318,140 @@ class Outbox:
                 self._enqueue(lanes[index], notice, loop_now)
 
     def _enqueue(self, lane: _Lane, notice: Notice, now: float) -> None:
-        waiting = len(lane.queue) - (1 if lane.storm is not None else 0)
-        # what the channel can still send within max_delay from now, after any wait the
-        # platform imposed (a 429) has passed
+        """Book a slot for ``notice`` within ``max_delay`` (after any wait the platform
+        imposed, keeping one slot for a storm summary), or fold it into the storm."""
         blocked = max(0.0, lane.blocked_until - now)
-        capacity = lane.limiter.capacity(now + blocked, max(0.0, self._max_delay - blocked))
-        # keep one slot for the storm summary itself
-        room = min(capacity, self._max_queue) - 1
-        if waiting < room:
-            lane.queue.append(_Item(notice, units=1, enqueued=now))
+        horizon = max(0.0, self._max_delay - blocked)
+        slot: float | None = None
+        if lane.rates:
+            slot = self._reserve(lane, blocked, horizon, keep=1, max_waiting=self._max_queue - 1)
+        elif len(lane.queue) < self._max_queue - 1:  # unpaced: only the queue's size limits
+            slot = now
+        if slot is not None:
+            self._push(lane, _Item(notice, 1, now, slot, next(self._seq)))
+            return
+        entry = StormEntry(
+            fingerprint=notice.event.fingerprint or notice.event.title,
+            title=notice.event.title,
+            culprit=notice.event.culprit,
+            count=notice.occurrences.count,
+            window=notice.occurrences.window,
+        )
+        gather = min(_STORM_GATHER, self._max_delay)
+        try:
+            self._ledger.add_to_storm(lane.key, entry, notice.event, time.time(), gather)
+        except Exception:
+            logger.exception("erralert: the store refused a storm entry; kept in this process")
+            self._local.add_to_storm(lane.key, entry, notice.event, time.time(), gather)
+            lane.local_storm = True
+        lane.piled += 1
+        if lane.storm_at is None:
+            lane.storm_at = now + gather
+        lane.wake.set()
+
+    def _reserve(
+        self,
+        lane: _Lane,
+        delay: float,
+        horizon: float,
+        *,
+        keep: int = 0,
+        max_waiting: int | None = None,
+    ) -> float | None:
+        """Book a send ``delay`` seconds from now: the slot in loop time, or None."""
+        # The ledger counts in wall-clock time (shared between processes), the lane in loop
+        # time: both read now, together, so that the slot converts without drift.
+        loop_now, wall = asyncio.get_running_loop().time(), time.time()
+        try:
+            slot = self._ledger.reserve(
+                lane.key, wall + delay, lane.rates, horizon, keep=keep, max_waiting=max_waiting
+            )
+        except Exception:
+            # the shared store failed: pace within this process rather than not at all
+            logger.exception("erralert: could not book a send in the store; pacing locally")
+            slot = self._local.reserve(
+                lane.key, wall + delay, lane.rates, horizon, keep=keep, max_waiting=max_waiting
+            )
+        return None if slot is None else loop_now + max(0.0, slot - wall)
+
+    def _claim_storm(self, lane: _Lane, now: float, force: bool) -> None:
+        """Take the lane's storm summary if its gathering is over (or ``force``)."""
+        now, wall = asyncio.get_running_loop().time(), time.time()
+        ledger: Ledger = self._local if lane.local_storm else self._ledger
+        try:
+            result = ledger.claim_storm(lane.key, wall, lane.rates, force=force)
+        except Exception:
+            logger.exception("erralert: could not claim the storm summary; retrying")
+            lane.storm_at = now + _TICK_SECONDS
+            return
+        if isinstance(result, Pile):
+            item = _Item(None, lane.piled, now, now + max(0.0, result.slot - wall), next(self._seq))
+            item.pile = result
+            self._push(lane, item)
+        elif result is None:
+            # another process claimed it (and sends it): our share of it is settled
+            self._done(lane.piled)
         else:
-            if lane.storm is None:
-                gather = min(_STORM_GATHER, self._max_delay)
-                lane.storm = _Item(None, 0, now, fold=_Fold(), not_before=now + gather)
-                lane.queue.append(lane.storm)
-            assert lane.storm.fold is not None
-            lane.storm.fold.add(notice)
-            lane.storm.units += 1
+            lane.storm_at = now + max(0.0, result - wall)
+            return
+        lane.piled = 0
+        lane.storm_at = None
+        lane.local_storm = False
+
+    def _push(self, lane: _Lane, item: _Item) -> None:
+        heapq.heappush(lane.queue, item)
         lane.wake.set()
 
     # -- delivery -----------------------------------------------------------------------------
     async def _run_lane(self, lane: _Lane, send: _Sender) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            if not lane.queue:
+            now = loop.time()
+            if lane.storm_at is not None and (now >= lane.storm_at or self._hurry):
+                self._claim_storm(lane, now, force=self._hurry)
+                continue
+            due = lane.storm_at
+            if lane.queue:
+                head = lane.queue[0].not_before
+                head = max(head, lane.blocked_until)
+                due = head if due is None else min(due, head)
+            if due is None:
                 lane.wake.clear()
                 await lane.wake.wait()
                 continue
-            item = lane.queue[0]
-            now = loop.time()
-            wait = max(lane.limiter.delay(now), item.not_before - now, lane.blocked_until - now)
-            if wait > 0:
+            if due > now:
                 lane.wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(lane.wake.wait(), wait)
+                    await asyncio.wait_for(lane.wake.wait(), due - now)
                 continue
-            lane.queue.popleft()
-            if item is lane.storm:
-                lane.storm = None  # later surplus starts a new summary
-            await self._attempt(lane, item, send, now)
-
-    async def _attempt(self, lane: _Lane, item: _Item, send: _Sender, now: float) -> None:
-        channel = lane.channel
-        try:
+            if not lane.queue or max(lane.queue[0].not_before, lane.blocked_until) > now:
+                continue  # what was due was the storm claim (handled above)
+            item = heapq.heappop(lane.queue)
             if item.message is None:
-                notice = item.notice if item.fold is None else item.fold.notice()
-                assert notice is not None
-                item.message = self._render(notice, channel)
-            message = item.message
-            lane.limiter.record(now)
-            judgement = await self._deliver(channel, message, send)
-        except Exception as exc:  # a bug in a channel or template: report, don't loop
+                # render before judging lateness: a first render compiles the template,
+                # which can take longer than the margin a slot allows
+                try:
+                    item.message = self._render(self._notice(item), lane.channel)
+                except Exception as exc:  # a bug in a channel or template: report it
+                    logger.exception("erralert: could not render for %s", lane.channel.name)
+                    self._refuse(lane, item, f"{type(exc).__name__}: {exc}")
+                    continue
+                now = loop.time()
+            if lane.rates and now - item.not_before > lane.tolerance:
+                # Too late for its slot (the lane was busy, or the loop was): sent now, it
+                # could land within the period of the sends booked after it. Book anew.
+                slot = self._reserve(lane, 0.0, math.inf)
+                item.not_before = now if slot is None else slot
+                self._push(lane, item)
+                continue
+            await self._attempt(lane, item, send)
+
+    async def _attempt(self, lane: _Lane, item: _Item, send: _Sender) -> None:
+        channel = lane.channel
+        assert item.message is not None  # rendered by the lane before its slot
+        try:
+            judgement = await self._deliver(channel, item.message, send)
+        except Exception as exc:  # a bug in a channel: report, don't loop
             logger.exception("erralert: could not deliver to %s", channel.name)
             judgement = Judgement(Verdict.FAIL, f"{type(exc).__name__}: {exc}")
         item.attempts += 1
@@ -386,26 +467,51 @@ class Outbox:
             if judgement.retry_after is not None:
                 delay = max(delay, judgement.retry_after)
                 lane.blocked_until = now + judgement.retry_after
-            item.not_before = now + delay
-            lane.queue.appendleft(item)
+            # the failed attempt used its slot: the retry books another, after the queue
+            slot = self._reserve(lane, delay, math.inf) if lane.rates else None
+            item.not_before = now + delay if slot is None else slot
+            self._push(lane, item)
             logger.warning(
                 "erralert: %s answered %s; retrying in %.1f s (attempt %d)",
                 channel.name,
                 judgement.reason or judgement.verdict.value,
-                delay,
+                item.not_before - now,
                 item.attempts,
             )
             return
+        self._refuse(lane, item, judgement.reason or "gave up")
+
+    def _refuse(self, lane: _Lane, item: _Item, reason: str) -> None:
         self.failed += 1
-        title = item.message.title if item.message else "?"
         logger.error(
             "erralert: %s refused the %s %r: %s",
-            channel.name,
+            lane.channel.name,
             item.message.kind if item.message else "message",
-            title,
-            judgement.reason or "gave up",
+            item.message.title if item.message else "?",
+            reason,
         )
         self._done(item.units)
+
+    def _notice(self, item: _Item) -> Notice:
+        if item.notice is not None:
+            return item.notice
+        pile = item.pile
+        assert pile is not None
+        event = pile.sample
+        if event is None:  # its sample could not be read back: the summary still goes out
+            from erralert.capture import build_message_event
+
+            event = build_message_event("error storm", now=pile.since)
+        occurrences = Occurrences(
+            count=pile.total,
+            total=pile.total,
+            first_seen=pile.since,
+            last_seen=pile.until,
+            window=pile.window,
+            is_new=False,
+        )
+        storm = Storm(groups=pile.groups, total=pile.total, since=pile.since, until=pile.until)
+        return Notice("storm", event, occurrences, storm=storm, created_at=pile.until)
 
     async def _deliver(self, channel: Channel, message: Message, send: _Sender) -> Judgement:
         if channel.local:

@@ -8,6 +8,12 @@ send at ``t`` when, for every rate, fewer than ``limit`` sends lie in ``(t - per
 a send at ``s`` stops counting at exactly ``s + period``.
 
 Pure logic: every method takes ``now`` (any monotonic seconds); there is no clock inside.
+
+``reserve`` is the form the outbox uses: a send is booked for the earliest time the rates
+allow after every send already booked, so the booked times are the channel's queue. Stores
+keep the booked times of a channel (``Store.reserve``) — in the process for ``memory://``,
+in the SQLite file or in Redis for shared stores — so that every process of an app paces
+the same channel under one budget.
 """
 
 from __future__ import annotations
@@ -20,9 +26,65 @@ from operator import add
 
 from erralert.channels.base import Rate
 
-__all__ = ["MAX_CAPACITY", "RollingLimiter"]
+__all__ = ["MAX_CAPACITY", "RollingLimiter", "depth", "next_slot", "reserve"]
 
 MAX_CAPACITY = 10_000  # `capacity` answers at most this (and exactly this when unlimited)
+
+
+def depth(rates: Sequence[Rate]) -> int:
+    """How many recent sends ``next_slot`` looks back at (the largest limit)."""
+    return max((rate.limit for rate in rates), default=0)
+
+
+def next_slot(times: Sequence[float], rates: Sequence[Rate], earliest: float) -> float:
+    """The earliest time at or after ``earliest`` (and after the last of ``times``, which
+    are ascending) at which one more send keeps every rate: fewer than ``limit`` sends in
+    ``(t - period, t]``, the ``limit``-th most recent having left the period."""
+    t = earliest
+    if times and times[-1] > t:
+        t = times[-1]
+    count = len(times)
+    for rate in rates:
+        if count >= rate.limit:
+            free = times[-rate.limit] + rate.period
+            if free > t:
+                t = free
+    return t
+
+
+def reserve(
+    times: list[float],
+    rates: Sequence[Rate],
+    now: float,
+    horizon: float,
+    *,
+    keep: int = 0,
+    max_waiting: int | None = None,
+) -> float | None:
+    """Book a send in ``times`` (ascending, changed in place, trimmed to ``depth(rates)``)
+    at the earliest slot, if it is within ``horizon`` seconds of ``now`` with ``keep`` more
+    slots still free within the horizon after it (room for a storm summary), and fewer
+    than ``max_waiting`` sends are booked after ``now``. Returns the slot, or None."""
+    if not rates:
+        return now  # unlimited: nothing to book
+    if max_waiting is not None:
+        waiting = len(times) - bisect_right(times, now)
+        if waiting >= max_waiting:
+            return None
+    slot = next_slot(times, rates, now)
+    end = now + horizon
+    if slot > end:
+        return None
+    if keep:
+        trial = [*times, slot]
+        for _ in range(keep):
+            extra = next_slot(trial, rates, now)
+            if extra > end:
+                return None
+            trial.append(extra)
+    times.append(slot)
+    del times[: max(0, len(times) - depth(rates))]
+    return slot
 
 
 class RollingLimiter:
@@ -50,13 +112,7 @@ class RollingLimiter:
 
     def delay(self, now: float) -> float:
         """Seconds from ``now`` until one more send is allowed under every rate (0.0: now)."""
-        sends = self._sends
-        wait = 0.0
-        for limit, period in self._pairs:
-            if len(sends) >= limit:
-                # the `limit`-th most recent send must have left (t - period, t]
-                wait = max(wait, sends[-limit] + period - now)
-        return wait
+        return max(0.0, next_slot(self._sends, self.rates, now) - now)
 
     def record(self, now: float) -> None:
         """A send happened at ``now``."""

@@ -412,6 +412,11 @@ class Throttle:
         return self._window
 
     @property
+    def batching(self) -> bool:
+        """True when repeats are counted here and folded into a shared store."""
+        return self._batching
+
+    @property
     def guard(self) -> float:
         """Seconds before a window's end when local counting stops (0: no batching)."""
         return self._guard

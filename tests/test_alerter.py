@@ -262,18 +262,27 @@ def test_digest_without_a_sample_still_reports_the_count() -> None:
         def put_sample(self, key: str, sample: object) -> None:  # type: ignore[override]
             pass  # e.g. a shared store that lost it
 
-    alerter = erralert.Alerter([SLACK], window=60, store=Forgetful())
+    store = Forgetful()
+    alerter = erralert.Alerter([SLACK], window=60, store=store)
+    other = erralert.Alerter([SLACK], window=60, store=store)  # "another process"
     with freeze_time("2026-01-01 00:00:00") as frozen, capture_alerts() as alerts:
         for i in range(3):
             capture(alerter, n=i)
         frozen.tick(61)
+        other.flush(1)  # claims the digest, and never saw the event
+        for i in range(3):
+            capture(alerter, n=i)  # the process that alerted claims the next one
+        frozen.tick(61)
         alerter.flush(1)
-    assert [a.kind for a in alerts] == ["alert", "digest"]
-    digest = alerts[1]
-    assert digest.notice.occurrences.count == 2
-    assert digest.notice.event.fingerprint == alerts[0].notice.event.fingerprint
-    assert digest.notice.event.title.startswith("error ")
+    assert [a.kind for a in alerts] == ["alert", "digest", "digest"]
+    first, unknown, remembered = (a.notice for a in alerts)
+    assert unknown.occurrences.count == 2
+    assert unknown.event.fingerprint == first.event.fingerprint
+    assert unknown.event.title.startswith("error ")
+    assert remembered.occurrences.count == 3
+    assert remembered.event == first.event  # the process kept the event it alerted
     alerter.close(0.1)
+    other.close(0.1)
 
 
 def test_final_flush_sends_open_windows_early_and_stays_usable() -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
+from erralert import pacing
 from erralert.channels.base import Rate
 from erralert.pacing import MAX_CAPACITY, RollingLimiter
 
@@ -109,3 +112,51 @@ def test_record_never_goes_backwards() -> None:
 def test_rates_must_be_sane(rate: Rate) -> None:
     with pytest.raises(ValueError, match="rate"):
         RollingLimiter([rate])
+
+
+# -- reserve: booking sends ahead (the outbox's queue, shared through the store) -------------
+
+
+def test_reserve_books_the_earliest_slots_after_each_other() -> None:
+    times: list[float] = []
+    slots = [pacing.reserve(times, FEISHU, 0.0, 60.0) for _ in range(12)]
+    assert slots == [0.0] * 5 + [1.0] * 5 + [2.0] * 2
+    assert times == slots  # under the depth: every booking kept
+
+
+def test_reserve_refuses_beyond_the_horizon_and_books_nothing() -> None:
+    times = [0.0] * 20
+    assert pacing.reserve(times, DINGTALK, 3.0, 56.0) is None  # the next slot is at 60
+    assert times == [0.0] * 20
+    assert pacing.reserve(times, DINGTALK, 3.0, 57.0) == 60.0
+
+
+def test_reserve_keeps_room_for_a_storm_summary() -> None:
+    times = [0.0] * 19
+    assert pacing.reserve(times, DINGTALK, 1.0, 30.0, keep=1) is None  # the 20th is kept
+    assert pacing.reserve(times, DINGTALK, 1.0, 30.0) == 1.0  # the summary takes it
+
+
+def test_reserve_limits_the_sends_waiting() -> None:
+    times: list[float] = []
+    got = [pacing.reserve(times, FEISHU, 0.0, 60.0, max_waiting=7) for _ in range(13)]
+    # bookings at 0.0 are not waiting at now=0.0; later ones are, until seven wait
+    assert got == [0.0] * 5 + [1.0] * 5 + [2.0] * 2 + [None]
+
+
+def test_reserve_trims_to_the_depth_and_unlimited_books_nothing() -> None:
+    times: list[float] = []
+    for _ in range(150):
+        pacing.reserve(times, FEISHU, 0.0, math.inf)
+    assert len(times) == 100  # what `next_slot` can look back at
+    # 5 a second fill the minute's 100 by t=19; the 101st waits for the first to leave
+    assert times[-1] == 69.0
+    unlimited: list[float] = []
+    assert pacing.reserve(unlimited, (), 5.0, 0.0) == 5.0
+    assert unlimited == []
+
+
+def test_delay_and_next_slot_agree() -> None:
+    limiter = _limiter(FEISHU, [0.0] * 5)
+    assert limiter.delay(0.5) == 0.5
+    assert pacing.next_slot([0.0] * 5, FEISHU, 0.5) == 1.0

@@ -24,6 +24,11 @@ is open (``occurrences.window_start`` / ``window_end``); the throttle then count
 repeats of that window in the process and hands them over with ``fold`` in batches (see
 ``erralert.throttle.Throttle``). A batch that arrives after its window was settled is
 not lost: ``WindowSlot.fold`` says where it goes.
+
+A store also keeps what the outbox must share between processes, per channel ("lane",
+a digest of the webhook URL): the sends booked under the platform's rates (``reserve``),
+and the storm summary being gathered (``add_to_storm`` / ``claim_storm``), so that every
+process of an app stays under one rate budget and a storm yields one summary between them.
 """
 
 from __future__ import annotations
@@ -32,10 +37,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from erralert.channels.base import Rate
 from erralert.event import Event
-from erralert.notice import Occurrences
+from erralert.notice import Occurrences, StormGroup
 
-__all__ = ["Batch", "Due", "Hit", "Store"]
+# A storm summary lists at most this many errors; the rest are counted under OTHER_ERRORS
+# (a storm of 100 000 distinct errors must not grow a pile, or a message, without bound).
+MAX_STORM_GROUPS = 100
+OTHER_ERRORS = "~other"  # the group key (and fingerprint) of the errors beyond the list
+
+__all__ = [
+    "MAX_STORM_GROUPS",
+    "OTHER_ERRORS",
+    "Batch",
+    "Due",
+    "Hit",
+    "Ledger",
+    "Pile",
+    "Store",
+    "StormEntry",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +81,18 @@ class Batch:
     last_seen: float
     histogram: tuple[int, ...]  # BUCKETS ints, positioned like the store's
 
+    def merged(self, other: Batch) -> Batch:
+        """This batch and ``other`` (same key and window) as one."""
+        return Batch(
+            key=self.key,
+            window_start=self.window_start,
+            window_end=self.window_end,
+            count=self.count + other.count,
+            first_seen=min(self.first_seen, other.first_seen),
+            last_seen=max(self.last_seen, other.last_seen),
+            histogram=tuple(a + b for a, b in zip(self.histogram, other.histogram, strict=True)),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Due:
@@ -68,8 +101,66 @@ class Due:
     occurrences: Occurrences  # count = repeats in the ended window, histogram over it
 
 
+@dataclass(frozen=True, slots=True)
+class StormEntry:
+    """One message folded into a storm summary instead of being sent."""
+
+    fingerprint: str
+    title: str
+    culprit: str
+    count: int  # occurrences it stood for (1 for an alert, the repeats of a digest)
+    window: float  # its dedup window (the summary shows the first entry's)
+
+
+@dataclass(frozen=True, slots=True)
+class Pile:
+    """A storm summary claimed from a store: the errors folded, and the slot booked for it."""
+
+    groups: tuple[StormGroup, ...]  # biggest count first
+    total: int  # occurrences folded
+    since: float  # the first folded message's time
+    until: float  # the last folded message's time
+    window: float  # the dedup window of the first folded message
+    sample: Event | None  # the first folded message's event
+    slot: float  # when it may be sent: booked under the channel's rates
+
+
 @runtime_checkable
-class Store(Protocol):
+class Ledger(Protocol):
+    """What the outbox keeps per channel ("lane") and shares like the counts."""
+
+    def reserve(
+        self,
+        lane: str,
+        now: float,
+        rates: Sequence[Rate],
+        horizon: float,
+        *,
+        keep: int = 0,
+        max_waiting: int | None = None,
+    ) -> float | None:
+        """Book one send to channel ``lane`` (``erralert.pacing.reserve``, atomically over
+        the sends every process booked): the slot, or None when none is within reach."""
+        ...
+
+    def add_to_storm(
+        self, lane: str, entry: StormEntry, sample: Event, now: float, gather: float
+    ) -> None:
+        """Fold ``entry`` into ``lane``'s storm summary. The first entry of a summary starts
+        it (``sample`` is kept, and it may be claimed ``gather`` seconds later)."""
+        ...
+
+    def claim_storm(
+        self, lane: str, now: float, rates: Sequence[Rate], *, force: bool = False
+    ) -> Pile | float | None:
+        """Take ``lane``'s storm summary (once, across all processes) with a slot booked for
+        it, when its gathering is over (or ``force``); else when it will be (a time), or
+        None when there is no summary."""
+        ...
+
+
+@runtime_checkable
+class Store(Ledger, Protocol):
     # True when other processes share the state (each call may be a round trip); the
     # throttle then batches repeats and folds them in with `fold`
     shared: bool

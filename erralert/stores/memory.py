@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from urllib.parse import parse_qsl, urlsplit
 
+from erralert import pacing
+from erralert.channels.base import Rate
 from erralert.errors import ConfigError
 from erralert.event import Event
 from erralert.notice import Occurrences
-from erralert.stores.base import Batch, Due, Hit
+from erralert.stores.base import Batch, Due, Hit, Pile, StormEntry
+from erralert.stores.piles import PileState
 from erralert.throttle import WindowSlot
 
 __all__ = ["MemoryStore"]
@@ -55,6 +59,9 @@ class MemoryStore:
         # digests already due, not yet handed out: (window_end, seq, due), oldest first
         self._ready: list[tuple[float, int, Due]] = []
         self._seq = itertools.count()  # tie-breaker: never compare keys or Due objects
+        # the outbox's per-channel state: sends booked, storm summary being gathered
+        self._booked: dict[str, list[float]] = {}
+        self._piles: dict[str, PileState] = {}
 
     @classmethod
     def from_url(cls, url: str) -> MemoryStore:
@@ -114,6 +121,12 @@ class MemoryStore:
                     # its end is (still) a deadline; a duplicate entry is skipped as stale
                     heapq.heappush(self._deadlines, (entry.window_end, next(self._seq), batch.key))
 
+    def has_window(self, key: str, window_start: float) -> bool:
+        """Whether ``key``'s current window is the one that opened at ``window_start``."""
+        with self._lock:
+            entry = self._entries.get(key)
+            return entry is not None and entry.window_start == window_start
+
     def put_sample(self, key: str, sample: Event) -> None:
         with self._lock:
             entry = self._entries.get(key)
@@ -147,6 +160,44 @@ class MemoryStore:
             ready = sorted(self._ready)
             self._ready.clear()
             return [item[2] for item in ready]
+
+    def reserve(
+        self,
+        lane: str,
+        now: float,
+        rates: Sequence[Rate],
+        horizon: float,
+        *,
+        keep: int = 0,
+        max_waiting: int | None = None,
+    ) -> float | None:
+        with self._lock:
+            times = self._booked.setdefault(lane, [])
+            return pacing.reserve(times, rates, now, horizon, keep=keep, max_waiting=max_waiting)
+
+    def add_to_storm(
+        self, lane: str, entry: StormEntry, sample: Event, now: float, gather: float
+    ) -> None:
+        with self._lock:
+            pile = self._piles.get(lane)
+            if pile is None:
+                pile = self._piles[lane] = PileState.start(entry, sample, now, gather)
+            pile.add(entry, now)
+
+    def claim_storm(
+        self, lane: str, now: float, rates: Sequence[Rate], *, force: bool = False
+    ) -> Pile | float | None:
+        with self._lock:
+            pile = self._piles.get(lane)
+            if pile is None:
+                return None
+            if now < pile.not_before and not force:
+                return pile.not_before
+            del self._piles[lane]
+            times = self._booked.setdefault(lane, [])
+            slot = pacing.reserve(times, rates, now, math.inf)
+            assert slot is not None  # an infinite horizon always has room
+            return pile.claimed(slot)
 
     def next_due(self) -> float | None:
         """The earliest end of a window holding repeats (or of a digest already due, which

@@ -41,11 +41,14 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from erralert import pacing
+from erralert.channels.base import Rate
 from erralert.errors import ConfigError
 from erralert.event import Event
 from erralert.notice import Occurrences
-from erralert.stores.base import Batch, Due, Hit
+from erralert.stores.base import MAX_STORM_GROUPS, OTHER_ERRORS, Batch, Due, Hit, Pile, StormEntry
 from erralert.stores.memory import MemoryStore
+from erralert.stores.piles import PileState
 from erralert.throttle import BUCKETS, repeat_in
 
 try:
@@ -60,6 +63,8 @@ except ImportError:  # pragma: no cover - exercised only without the extra insta
 __all__ = ["RedisStore", "mask_url"]
 
 logger = logging.getLogger("erralert")
+
+_MAX_DEFERRED = 10_000  # windows whose repeats may wait for Redis to come back
 
 _OUTAGE = (RedisConnectionError, RedisTimeoutError) if redis is not None else ()
 
@@ -98,7 +103,8 @@ end
 """
 
 # KEYS: window hash, ends, dueq, dues, seq. ARGV: now, window, ttl (ms), fingerprint.
-# Returns {start, end, length} (the open window, as text) for a repeat, {total, is_new} for an alert.
+# Returns {start, end, length} (the open window, as text) for a repeat,
+# {total, is_new} for an alert.
 _HIT = (
     _LUA_COMMON
     + """
@@ -241,6 +247,116 @@ return out
 """
 )
 
+# The outbox's per-channel state, under a hash tag of its own per channel ("lane"):
+# `booked` — a list of the sends booked (times, ascending, the last `depth` kept);
+# `storm` — a hash: the storm summary being gathered (since, until, nb = claimable from,
+# window, total, sample, n = groups listed; per error `c:<fp>` its count, `m:<fp>` its
+# [title, culprit] as JSON). `reserve` is erralert.pacing.reserve, rule for rule.
+_LUA_PACING = """
+local function f(x) return string.format('%.17g', x) end
+local function next_slot(ts, rates, earliest)
+  local t, n = earliest, #ts
+  if n > 0 and ts[n] > t then t = ts[n] end
+  for _, r in ipairs(rates) do
+    if n >= r[1] then
+      local free = ts[n - r[1] + 1] + r[2]
+      if free > t then t = free end
+    end
+  end
+  return t
+end
+-- horizon < 0: unlimited; max_waiting < 0: no limit. Returns the slot or nil.
+local function reserve(key, now, horizon, keep, max_waiting, rates, depth, ttl)
+  if #rates == 0 then return now end
+  local times = {}
+  for i, v in ipairs(redis.call('LRANGE', key, 0, -1)) do times[i] = tonumber(v) end
+  if max_waiting >= 0 then
+    local waiting = 0
+    for i = #times, 1, -1 do
+      if times[i] > now then waiting = waiting + 1 else break end
+    end
+    if waiting >= max_waiting then return nil end
+  end
+  local slot = next_slot(times, rates, now)
+  if horizon >= 0 then
+    local stop = now + horizon
+    if slot > stop then return nil end
+    local trial = {}
+    for i, v in ipairs(times) do trial[i] = v end
+    trial[#trial + 1] = slot
+    for _ = 1, keep do
+      local extra = next_slot(trial, rates, now)
+      if extra > stop then return nil end
+      trial[#trial + 1] = extra
+    end
+  end
+  redis.call('RPUSH', key, f(slot))
+  redis.call('LTRIM', key, -depth, -1)
+  redis.call('PEXPIRE', key, ttl)
+  return slot
+end
+local function read_rates(first)
+  local rates = {}
+  for i = first, #ARGV, 2 do rates[#rates + 1] = {tonumber(ARGV[i]), tonumber(ARGV[i + 1])} end
+  return rates
+end
+"""
+
+# KEYS: booked. ARGV: now, horizon, keep, max_waiting, depth, ttl, then limit, period pairs.
+_RESERVE = (
+    _LUA_PACING
+    + """
+local slot = reserve(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
+                     tonumber(ARGV[4]), read_rates(7), tonumber(ARGV[5]), ARGV[6])
+if slot == nil then return false end
+return f(slot)
+"""
+)
+
+# KEYS: storm. ARGV: now, gather, fingerprint, [title, culprit] JSON, count, window,
+# sample JSON, max groups, other-errors key, ttl.
+_ADD_TO_STORM = """
+local key, now, fp = KEYS[1], tonumber(ARGV[1]), ARGV[3]
+if redis.call('EXISTS', key) == 0 then
+  redis.call('HSET', key, 'since', ARGV[1], 'until', ARGV[1], 'window', ARGV[6],
+             'nb', string.format('%.17g', now + tonumber(ARGV[2])), 'sample', ARGV[7],
+             'total', 0, 'n', 0)
+end
+if redis.call('HEXISTS', key, 'c:' .. fp) == 0 then
+  if tonumber(redis.call('HGET', key, 'n')) >= tonumber(ARGV[8]) then
+    fp = ARGV[9]  -- beyond the listed errors: counted together
+    redis.call('HSETNX', key, 'm:' .. fp, '["other errors",""]')
+  else
+    redis.call('HSET', key, 'm:' .. fp, ARGV[4])
+    redis.call('HINCRBY', key, 'n', 1)
+  end
+end
+redis.call('HINCRBY', key, 'c:' .. fp, ARGV[5])
+redis.call('HINCRBY', key, 'total', ARGV[5])
+if now > tonumber(redis.call('HGET', key, 'until')) then
+  redis.call('HSET', key, 'until', ARGV[1])
+end
+redis.call('PEXPIRE', key, ARGV[10])
+return 0
+"""
+
+# KEYS: storm, booked. ARGV: now, force (1/0), depth, ttl, then limit, period pairs.
+# Returns {0} (no summary), {1, nb} (gathering until nb), or {2, slot, field, value, ...}.
+_CLAIM_STORM = (
+    _LUA_PACING
+    + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
+local now, nb = tonumber(ARGV[1]), redis.call('HGET', KEYS[1], 'nb')
+if now < tonumber(nb) and ARGV[2] ~= '1' then return {1, nb} end
+local pile = redis.call('HGETALL', KEYS[1])
+redis.call('DEL', KEYS[1])
+local slot = reserve(KEYS[2], now, -1, 0, -1, read_rates(5), tonumber(ARGV[3]), ARGV[4])
+local out = {2, f(slot)}
+for _, v in ipairs(pile) do out[#out + 1] = v end
+return out
+"""
+)
+
 # KEYS: window hash. ARGV: sample JSON. A fingerprint not (or no longer) known is ignored.
 _PUT_SAMPLE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'sample', ARGV[1]) end
@@ -320,10 +436,15 @@ class RedisStore:
         self._claim = self._client.register_script(_CLAIM)
         self._fold = self._client.register_script(_FOLD)
         self._put_sample = self._client.register_script(_PUT_SAMPLE)
+        self._reserve = self._client.register_script(_RESERVE)
+        self._add_to_storm = self._client.register_script(_ADD_TO_STORM)
+        self._claim_storm = self._client.register_script(_CLAIM_STORM)
         self._lock = threading.Lock()
         self._fallback: MemoryStore | None = None  # set while Redis is unreachable
         self._retry_at = 0.0  # time.monotonic() when Redis may be tried again
         self._leftover: list[Due] = []  # the fallback's digests, after Redis came back
+        # repeats of Redis windows counted during an outage, folded in when it is back
+        self._deferred: dict[tuple[str, float], Batch] = {}
 
     @classmethod
     def from_url(cls, url: str, *, namespace: str | None = None) -> RedisStore:
@@ -397,7 +518,7 @@ class RedisStore:
             return
         fallback = self._outage(now)
         if fallback is not None:
-            fallback.fold(batches, now)
+            self._defer(batches, fallback, now)
             return
         pipe = self._client.pipeline(transaction=False)
         for batch in batches:
@@ -416,9 +537,30 @@ class RedisStore:
         try:
             pipe.execute()
         except _OUTAGE as exc:
-            # whether any script ran is unknown; counting them in the fallback may count a
-            # batch twice, dropping them would lose it — an outage overstates, never hides
-            self._fail(exc).fold(batches, now)
+            # whether any script ran is unknown; folding them again when Redis is back may
+            # count a batch twice, dropping them would lose it: overstate, never hide
+            self._defer(batches, self._fail(exc), now)
+
+    def _defer(self, batches: Sequence[Batch], fallback: MemoryStore, now: float) -> None:
+        """During an outage: repeats of a window the fallback opened go to the fallback;
+        repeats of a Redis window wait (merged per window, bounded) to be folded into
+        Redis when it is back — the fallback knows neither their window nor their sample,
+        and would hand them out as a digest a second."""
+        own = [b for b in batches if fallback.has_window(b.key, b.window_start)]
+        if own:
+            fallback.fold(own, now)
+        with self._lock:
+            for batch in batches:
+                if fallback.has_window(batch.key, batch.window_start):
+                    continue
+                slot = (batch.key, batch.window_start)
+                kept = self._deferred.get(slot)
+                if kept is not None:
+                    self._deferred[slot] = kept.merged(batch)
+                elif len(self._deferred) < _MAX_DEFERRED:
+                    self._deferred[slot] = batch
+                else:  # too many windows waiting: the fallback reports them, unsampled
+                    fallback.fold([batch], now)
 
     def put_sample(self, key: str, sample: Event) -> None:
         """Keep ``sample`` (as JSON) in ``key``'s window, to show with its digests."""
@@ -452,11 +594,102 @@ class RedisStore:
 
     def drain(self, now: float) -> list[Due]:
         """Nothing from Redis — its open windows stay for the other hosts; only the counts
-        the fallback kept during an outage, which no one else can see."""
+        kept in this process during an outage (the fallback's, and repeats of Redis windows
+        still waiting for Redis), which no one else can see."""
         with self._lock:
             fallback, self._fallback = self._fallback, None
             leftover, self._leftover = self._leftover, []
-        return leftover + (fallback.drain(now) if fallback is not None else [])
+            deferred, self._deferred = list(self._deferred.values()), {}
+        if fallback is None:
+            return leftover
+        if deferred:  # Redis is still down at shutdown: report them from here
+            fallback.fold(deferred, now)
+        return leftover + fallback.drain(now)
+
+    def reserve(
+        self,
+        lane: str,
+        now: float,
+        rates: Sequence[Rate],
+        horizon: float,
+        *,
+        keep: int = 0,
+        max_waiting: int | None = None,
+    ) -> float | None:
+        """Book one send to ``lane`` over the sends every host booked: one EVALSHA."""
+        if not rates:
+            return now
+        fallback = self._outage(now)
+        if fallback is not None:
+            return fallback.reserve(lane, now, rates, horizon, keep=keep, max_waiting=max_waiting)
+        args = [
+            repr(now),
+            repr(horizon) if math.isfinite(horizon) else "-1",
+            str(keep),
+            str(-1 if max_waiting is None else max_waiting),
+            str(pacing.depth(rates)),
+            self._ttl,
+            *_rate_args(rates),
+        ]
+        try:
+            slot = self._reserve(keys=[self._lane(lane) + ":booked"], args=args)
+        except _OUTAGE as exc:
+            return self._fail(exc).reserve(
+                lane, now, rates, horizon, keep=keep, max_waiting=max_waiting
+            )
+        return None if slot is None else float(slot)
+
+    def add_to_storm(
+        self, lane: str, entry: StormEntry, sample: Event, now: float, gather: float
+    ) -> None:
+        """Fold ``entry`` into ``lane``'s storm summary: one EVALSHA."""
+        fallback = self._outage(now)
+        if fallback is not None:
+            fallback.add_to_storm(lane, entry, sample, now, gather)
+            return
+        args = [
+            repr(now),
+            repr(gather),
+            entry.fingerprint,
+            _encode([entry.title, entry.culprit]),
+            str(entry.count),
+            repr(entry.window),
+            _encode(sample.to_dict()),
+            str(MAX_STORM_GROUPS),
+            OTHER_ERRORS,
+            self._ttl,
+        ]
+        try:
+            self._add_to_storm(keys=[self._lane(lane) + ":storm"], args=args)
+        except _OUTAGE as exc:
+            self._fail(exc).add_to_storm(lane, entry, sample, now, gather)
+
+    def claim_storm(
+        self, lane: str, now: float, rates: Sequence[Rate], *, force: bool = False
+    ) -> Pile | float | None:
+        """Take ``lane``'s storm summary with a slot booked for it: one EVALSHA, so exactly
+        one host gets it. During an outage, the fallback's summary (if any)."""
+        fallback = self._outage(now)
+        if fallback is not None:
+            return fallback.claim_storm(lane, now, rates, force=force)
+        base = self._lane(lane)
+        args = [
+            repr(now),
+            "1" if force else "0",
+            str(max(1, pacing.depth(rates))),
+            self._ttl,
+            *_rate_args(rates),
+        ]
+        try:
+            answer = self._claim_storm(keys=[base + ":storm", base + ":booked"], args=args)
+        except _OUTAGE as exc:
+            return self._fail(exc).claim_storm(lane, now, rates, force=force)
+        state = int(answer[0])
+        if state == 0:
+            return None
+        if state == 1:
+            return float(answer[1])
+        return _load_pile(float(answer[1]), answer[2:])
 
     def next_due(self) -> float | None:
         """None: other hosts open windows at any time; the worker polls ``claim_due``."""
@@ -465,6 +698,10 @@ class RedisStore:
     def close(self) -> None:
         """Release this process's connections (a later call re-opens them)."""
         self._client.close()
+
+    def _lane(self, lane: str) -> str:
+        # a hash tag per channel: its two keys share a cluster slot, channels spread out
+        return "{erralert:" + self.namespace + ":lane:" + lane + "}"
 
     # -- outage ----------------------------------------------------------------------------
     def _outage(self, now: float | None) -> MemoryStore | None:
@@ -486,7 +723,10 @@ class RedisStore:
             # not merged into Redis: the fallback's open windows become digests at `now`,
             # handed over by the next claim_due (or drain)
             self._leftover.extend(fallback.drain(now))
+            deferred, self._deferred = list(self._deferred.values()), {}
         logger.warning("erralert: redis store %s is reachable again; using it", self.url)
+        if deferred:  # the repeats of Redis windows counted during the outage
+            self.fold(deferred, now)
         return None
 
     def _fail(self, exc: Exception) -> MemoryStore:
@@ -516,6 +756,35 @@ class RedisStore:
 
 # one encoder, built once (json.dumps builds a new one per call when given separators)
 _encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
+
+def _rate_args(rates: Sequence[Rate]) -> list[str]:
+    return [part for rate in rates for part in (str(rate.limit), repr(rate.period))]
+
+
+def _load_pile(slot: float, flat: list[bytes]) -> Pile:
+    """A storm hash as HGETALL returns it (field, value, …) → the claimed ``Pile``."""
+    fields = {flat[i].decode(): flat[i + 1] for i in range(0, len(flat) - 1, 2)}
+    groups: dict[str, list[Any]] = {}
+    for name, value in fields.items():
+        if name.startswith("c:"):
+            fp = name[2:]
+            title, culprit = json.loads(fields.get("m:" + fp, b'["?", ""]'))
+            groups[fp] = [title, culprit, int(value)]
+    try:
+        sample = json.loads(fields.get("sample", b"null"))
+    except ValueError:
+        sample = None
+    pile = PileState(
+        since=float(fields["since"]),
+        not_before=float(fields["nb"]),
+        window=float(fields["window"]),
+        sample=sample,
+        until=float(fields["until"]),
+        total=int(fields["total"]),
+        groups=groups,
+    )
+    return pile.claimed(slot)
 
 
 def _load_due(payload: bytes) -> Due:

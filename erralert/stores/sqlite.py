@@ -28,10 +28,13 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from erralert import pacing
+from erralert.channels.base import Rate
 from erralert.errors import ConfigError
 from erralert.event import Event
 from erralert.notice import Occurrences
-from erralert.stores.base import Batch, Due, Hit
+from erralert.stores.base import Batch, Due, Hit, Pile, StormEntry
+from erralert.stores.piles import PileState
 from erralert.throttle import WindowSlot, WindowState, repeat_in
 
 __all__ = ["SQLiteStore"]
@@ -64,6 +67,18 @@ _SCHEMA = (
         sample TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS dues_order ON dues (window_end, id)",
+    # the outbox's per-channel state: the sends booked (a JSON list of times, ascending)
+    # and the storm summary being gathered (PileState as JSON)
+    """CREATE TABLE IF NOT EXISTS lanes (
+        lane TEXT PRIMARY KEY,
+        booked TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS storms (
+        lane TEXT PRIMARY KEY,
+        pile TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    )""",
 )
 
 _STATE_COLUMNS = "window, window_start, window_end, count, first_seen, last_seen, total, histogram"
@@ -252,6 +267,63 @@ class SQLiteStore:
         (and for this app's next start), whose workers claim them when the windows end."""
         return []
 
+    def reserve(
+        self,
+        lane: str,
+        now: float,
+        rates: Sequence[Rate],
+        horizon: float,
+        *,
+        keep: int = 0,
+        max_waiting: int | None = None,
+    ) -> float | None:
+        """Book one send to ``lane`` over the sends every process on the file booked."""
+        if not rates:
+            return now
+        with self._transaction() as db:
+            times = self._booked(db, lane)
+            slot = pacing.reserve(times, rates, now, horizon, keep=keep, max_waiting=max_waiting)
+            if slot is not None:
+                self._book(db, lane, times, now)
+            return slot
+
+    def add_to_storm(
+        self, lane: str, entry: StormEntry, sample: Event, now: float, gather: float
+    ) -> None:
+        """Fold ``entry`` into ``lane``'s storm summary (started by the first entry)."""
+        with self._transaction() as db:
+            row = db.execute("SELECT pile FROM storms WHERE lane = ?", (lane,)).fetchone()
+            if row is None:
+                pile = PileState.start(entry, sample, now, gather)
+            else:
+                pile = PileState.from_dict(json.loads(row[0]))
+            pile.add(entry, now)
+            db.execute(
+                "INSERT OR REPLACE INTO storms (lane, pile, updated_at) VALUES (?, ?, ?)",
+                (lane, _encode(pile.to_dict()), now),
+            )
+
+    def claim_storm(
+        self, lane: str, now: float, rates: Sequence[Rate], *, force: bool = False
+    ) -> Pile | float | None:
+        """Take ``lane``'s storm summary and book its send, in one transaction: exactly one
+        process gets it."""
+        with self._transaction() as db:
+            row = db.execute("SELECT pile FROM storms WHERE lane = ?", (lane,)).fetchone()
+            if row is None:
+                return None
+            pile = PileState.from_dict(json.loads(row[0]))
+            if now < pile.not_before and not force:
+                return pile.not_before
+            db.execute("DELETE FROM storms WHERE lane = ?", (lane,))
+            slot: float | None = now
+            if rates:
+                times = self._booked(db, lane)
+                slot = pacing.reserve(times, rates, now, math.inf)
+                self._book(db, lane, times, now)
+        assert slot is not None  # an infinite horizon always has room
+        return pile.claimed(slot)
+
     def next_due(self) -> float | None:
         """None: other processes open windows at any time, so any answer would be stale;
         the worker polls ``claim_due`` every second (cheap: an indexed range scan)."""
@@ -323,6 +395,18 @@ class SQLiteStore:
         self._lock = threading.Lock()
         self._pid = os.getpid()
 
+    @staticmethod
+    def _booked(db: sqlite3.Connection, lane: str) -> list[float]:
+        row = db.execute("SELECT booked FROM lanes WHERE lane = ?", (lane,)).fetchone()
+        return [] if row is None else [float(t) for t in json.loads(row[0])]
+
+    @staticmethod
+    def _book(db: sqlite3.Connection, lane: str, times: list[float], now: float) -> None:
+        db.execute(
+            "INSERT OR REPLACE INTO lanes (lane, booked, updated_at) VALUES (?, ?, ?)",
+            (lane, _encode(times), now),
+        )
+
     def _purge(self, db: sqlite3.Connection, now: float) -> None:
         """Forget fingerprints not seen for ``retention`` seconds, and digests nobody
         claimed for as long (no process with a worker has used the file since)."""
@@ -331,6 +415,8 @@ class SQLiteStore:
         # count = 0: a window still holding repeats is settled first, never dropped unsent
         db.execute("DELETE FROM windows WHERE updated_at < ? AND count = 0", (cutoff,))
         db.execute("DELETE FROM dues WHERE window_end < ?", (cutoff,))
+        db.execute("DELETE FROM lanes WHERE updated_at < ?", (cutoff,))
+        db.execute("DELETE FROM storms WHERE updated_at < ?", (cutoff,))
 
 
 # -- row <-> WindowState / Occurrences / Event ---------------------------------------------

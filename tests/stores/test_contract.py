@@ -4,12 +4,16 @@ the same way. Each test runs against every store factory below."""
 from __future__ import annotations
 
 import itertools
+import math
+import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from erralert.stores.base import Batch, Due, Store
+from erralert import pacing
+from erralert.channels.base import Rate
+from erralert.stores.base import MAX_STORM_GROUPS, OTHER_ERRORS, Batch, Due, Pile, Store, StormEntry
 from erralert.stores.memory import MemoryStore
 from erralert.stores.redis import RedisStore
 from erralert.stores.sqlite import SQLiteStore
@@ -255,3 +259,86 @@ def test_repeats_name_their_window_in_shared_stores(store: Store) -> None:
     assert not repeat.alert
     if store.shared:  # the throttle counts the rest of this window locally
         assert (repeat.occurrences.window_start, repeat.occurrences.window_end) == (T0, T0 + W)
+
+
+# -- the outbox's ledger: sends booked per channel, storm summaries --------------------------
+
+FEISHU = (Rate(5, 1.0), Rate(100, 60.0))
+
+
+def _partner(store: Store, tmp_path: Path) -> Store:
+    """A second handle on the same state, as another process would open it."""
+    if isinstance(store, SQLiteStore):
+        return SQLiteStore(store.path)
+    if isinstance(store, RedisStore):
+        return RedisStore(store.url, namespace=store.namespace)  # (no password to mask)
+    return store  # one process: the same object
+
+
+def test_reserve_books_like_pacing_reserve(store: Store) -> None:
+    rng = random.Random(5)
+    reference: list[float] = []
+    now = T0
+    for _ in range(400):
+        now += rng.expovariate(8.0)
+        horizon = rng.choice([0.5, 3.0, 60.0, math.inf])
+        keep = rng.choice([0, 1])
+        max_waiting = rng.choice([None, 3, 50])
+        expected = pacing.reserve(
+            reference, FEISHU, now, horizon, keep=keep, max_waiting=max_waiting
+        )
+        got = store.reserve("lane", now, FEISHU, horizon, keep=keep, max_waiting=max_waiting)
+        assert got == expected
+    assert store.reserve("other", now, FEISHU, 0.0) == now  # lanes are separate
+    assert store.reserve("lane", now, (), 0.0) == now  # unpaced: always now
+
+
+def test_processes_share_one_budget_per_channel(store: Store, tmp_path: Path) -> None:
+    other = _partner(store, tmp_path)
+    slots = [s.reserve("lane", T0, FEISHU, 60.0) for s in (store, other) * 6]
+    assert slots == [T0] * 5 + [T0 + 1.0] * 5 + [T0 + 2.0] * 2
+
+
+def _entry(fp: str, count: int = 1) -> StormEntry:
+    return StormEntry(fp, f"ValueError: {fp}", f"app.{fp}", count, W)
+
+
+def test_a_storm_summary_gathers_then_is_claimed_once_with_a_slot(
+    store: Store, tmp_path: Path
+) -> None:
+    other = _partner(store, tmp_path)
+    first = event("first")
+    store.add_to_storm("lane", _entry("a"), first, T0, 3.0)
+    other.add_to_storm("lane", _entry("b", 5), event("second"), T0 + 1, 3.0)
+    store.add_to_storm("lane", _entry("a", 2), event("third"), T0 + 2, 3.0)
+    assert store.claim_storm("lane", T0 + 2.5, FEISHU) == T0 + 3.0  # still gathering
+    assert store.claim_storm("nothing", T0 + 5, FEISHU) is None
+    for _ in range(5):  # the channel's budget is busy this second
+        store.reserve("lane", T0 + 3, FEISHU, 60.0)
+    pile = other.claim_storm("lane", T0 + 3, FEISHU)
+    assert isinstance(pile, Pile)
+    assert [(g.fingerprint, g.count) for g in pile.groups] == [("b", 5), ("a", 3)]
+    assert (pile.total, pile.since, pile.until, pile.window) == (8, T0, T0 + 2, W)
+    assert pile.sample == first
+    assert pile.slot == T0 + 4.0  # booked after the sends already booked
+    assert store.claim_storm("lane", T0 + 3, FEISHU) is None  # exactly once
+    assert store.reserve("lane", T0 + 3, FEISHU, 60.0) == T0 + 4.0  # the summary's slot counts
+
+
+def test_a_storm_summary_can_be_claimed_early_at_shutdown(store: Store) -> None:
+    store.add_to_storm("lane", _entry("a"), event(), T0, 3.0)
+    pile = store.claim_storm("lane", T0 + 0.1, FEISHU, force=True)
+    assert isinstance(pile, Pile)
+    assert pile.total == 1
+
+
+def test_a_wide_storm_lists_the_first_errors_and_counts_the_rest(store: Store) -> None:
+    for i in range(MAX_STORM_GROUPS + 30):
+        store.add_to_storm("lane", _entry(f"e{i:03d}"), event(), T0 + i * 0.001, 3.0)
+    pile = store.claim_storm("lane", T0 + 10, ())
+    assert isinstance(pile, Pile)
+    assert pile.total == MAX_STORM_GROUPS + 30
+    assert len(pile.groups) == MAX_STORM_GROUPS + 1
+    other = pile.groups[-1]
+    assert (other.fingerprint, other.title, other.count) == (OTHER_ERRORS, "other errors", 30)
+    assert pile.slot == T0 + 10  # unpaced

@@ -394,3 +394,29 @@ def test_services_sharing_a_redis_count_apart(redis_url: str) -> None:
     assert checkout.hit(key, T0, W).alert
     assert search.hit(key, T0, W).alert  # the same fingerprint, another service
     assert not checkout.hit(key, T0 + 1, W).alert
+
+
+def test_repeats_of_a_redis_window_wait_out_an_outage_and_fold_in_after() -> None:
+    """Batching across an outage: repeats counted locally for a window Redis opened are not
+    handed to the fallback (which knows neither the window nor its event, and would send
+    an unsampled digest a second); they wait, and are folded into Redis when it is back."""
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    with _redis_on(port):
+        store = RedisStore(url, retry_after=0.2, timeout=0.5, namespace="deferred")
+        throttle = Throttle(store, W)
+        assert throttle.hit("a", T0).alert
+        store.put_sample("a", event())
+        # a Redis server keeps its data across a restart only with persistence; copy it
+        dump = redis.Redis.from_url(url).dump("{erralert:deferred}:w:a")
+    for i in range(1, 300):  # Redis is down: counted here, folded into... nothing yet
+        assert not throttle.hit("a", T0 + i * 0.01).alert
+    throttle.fold(T0 + 3.5)
+    assert throttle.due(T0 + 4) == []  # no stand-in digest from the fallback
+    with _redis_on(port):
+        redis.Redis.from_url(url).restore("{erralert:deferred}:w:a", 0, dump)
+        time.sleep(0.3)
+        (due,) = throttle.due(T0 + W + throttle.guard)  # recovery folds the 299 in first
+        assert (due.key, due.occurrences.count, due.occurrences.total) == ("a", 299, 300)
+        assert due.sample == event()
+        store.close()
