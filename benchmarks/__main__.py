@@ -1,3 +1,5 @@
+import sys
+
 from benchmarks.run import main
 
-main()
+sys.exit(main())

@@ -2,10 +2,14 @@
 exception. Run: ``python -m benchmarks``. Each figure is the median of several rounds.
 
 The app is called in-process (no network): what is measured is erralert's own cost.
+
+``python -m benchmarks overhead`` runs only these; ``storm``, ``memory`` and ``stores`` (both)
+run the store benchmarks of ``benchmarks.stores``. No argument: everything.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -13,7 +17,7 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,21 +33,24 @@ ROUNDS = 15
 class Timing:
     median: float  # seconds per operation
     best: float  # the fastest round: the least disturbed by the rest of the machine
+    mean: float  # all rounds together: includes work done only now and then (batch folds)
 
 
-def measure(n: int, *runs: Callable[[int], None]) -> list[Timing]:
-    """Seconds per operation of each run over ROUNDS rounds of ``n`` operations. The
+def measure(n: int, *runs: Callable[[int], None], rounds: int = ROUNDS) -> list[Timing]:
+    """Seconds per operation of each run over ``rounds`` rounds of ``n`` operations. The
     rounds of the runs alternate (A B A B …) so that a drift of the machine's speed
     affects a baseline and its contender alike."""
     for run in runs:
         run(max(1, n // 10))  # warm up caches and code paths
     samples: list[list[float]] = [[] for _ in runs]
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         for run, times in zip(runs, samples, strict=True):
             started = time.perf_counter()
             run(n)
             times.append((time.perf_counter() - started) / n)
-    return [Timing(statistics.median(times), min(times)) for times in samples]
+    return [
+        Timing(statistics.median(times), min(times), statistics.fmean(times)) for times in samples
+    ]
 
 
 async def trivial_app(scope: Any, receive: Any, send: Any) -> None:
@@ -119,7 +126,7 @@ def raise_only(depth: int = 20) -> Callable[[int], None]:
     return run
 
 
-def main() -> None:
+def overhead_scenario() -> None:
     discard = httpx.MockTransport(lambda request: httpx.Response(200))
     alerter = erralert.Alerter(
         ["webhook+http://127.0.0.1:9/discard"], window=3600, transport=discard
@@ -153,9 +160,6 @@ def main() -> None:
         ratio = f"{t.median / base.median:.3f} / {t.best / base.best:.3f}" if base else ""
         return f"| {name} | {med * 1e6:.2f} | {best * 1e6:.2f} | {ratio} |"
 
-    print(f"erralert {erralert.__version__}, Python {platform.python_version()}, ", end="")
-    print(f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform(terse=True)}")
-    print()
     print("| scenario | median µs | best µs | ratio to bare (median / best) |")
     print("|---|---:|---:|---:|")
     print(row("ASGI request, bare trivial app", bare))
@@ -174,8 +178,52 @@ def main() -> None:
     print(f"Starlette happy-path overhead (best rounds): {overhead:+.1f} %")
     cost = (repeat.median - raising.median) * 1e6
     print(f"error path: {cost:.1f} µs per captured repeat (median; target ≤ 50 µs)")
+    print()
     sys.stdout.flush()
 
 
+SCENARIOS = ("overhead", "storm", "memory")
+GROUPS = {"all": SCENARIOS, "stores": ("storm", "memory")}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the chosen scenarios (default: all); 1 when a store benchmark missed a target or
+    failed its own checks."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument(
+        "scenarios",
+        nargs="*",
+        metavar="SCENARIO",
+        help=f"any of {', '.join((*SCENARIOS, *GROUPS))} (default: all)",
+    )
+    args = parser.parse_args(argv)
+    chosen: list[str] = []
+    for name in args.scenarios or ["all"]:
+        if name not in SCENARIOS and name not in GROUPS:
+            parser.error(f"unknown scenario {name!r}")
+        for scenario in GROUPS.get(name, (name,)):
+            if scenario not in chosen:
+                chosen.append(scenario)
+
+    from benchmarks import stores  # imports this module: not at the top
+
+    print(f"erralert {erralert.__version__}, Python {platform.python_version()}, ", end="")
+    print(f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform(terse=True)}")
+    print()
+    started = time.perf_counter()
+    ok = True
+    for scenario in SCENARIOS:
+        if scenario not in chosen:
+            continue
+        if scenario == "overhead":
+            overhead_scenario()
+        elif scenario == "storm":
+            ok = stores.storm() and ok
+        else:
+            ok = stores.memory() and ok
+    print(f"benchmarks ran {time.perf_counter() - started:.1f} s")
+    return 0 if ok else 1
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -55,6 +55,9 @@ IgnoreSpec = type[BaseException] | str
 
 _MARK = "__erralert_captured__"
 _INTERNAL_LOG_INTERVAL = 60.0
+_CLAIM_BATCH = 1000
+_STARVED_TICK = 2.0  # seconds without a tick after which a capture claims due digests
+_MAX_CLAIMS_PER_TICK = 100
 _RECENT_SAMPLES = 256  # events of recent alerts kept in the process (see _remember)
 
 
@@ -150,6 +153,7 @@ class Alerter:
         self._internal_errors: dict[str, float] = {}
         self._recent: collections.OrderedDict[str, Event] = collections.OrderedDict()
         self._recent_lock = threading.Lock()
+        self._ticked = time.time()  # when digests were last claimed
         _live_alerters.add(self)
 
     # -- public API ---------------------------------------------------------------------------
@@ -354,6 +358,11 @@ class Alerter:
         else:
             key = default_fingerprint()
         hit = self._throttle.hit(key, now)
+        if now - self._ticked > _STARVED_TICK:
+            # The worker's 1 s tick is long overdue: its thread is starved (a tight loop of
+            # captures holding the GIL). Claim one batch here, so that digests due — and
+            # the events they hold — do not pile up in the store meanwhile.
+            self._emit_due(now)
         if not hit.alert:
             if self._throttle.batching:
                 # the worker's tick folds this process's counts into the shared store; a
@@ -374,7 +383,16 @@ class Alerter:
     def _emit_due(self, now: float) -> None:
         if self._closed:
             return
-        self._emit(self._throttle.due(now), now)
+        self._ticked = now
+        # Claim in batches until the store has nothing due: digests waiting in the store
+        # hold their sample events, and a storm of distinct errors can make them due faster
+        # than one batch a second (every eviction from a full memory store makes one).
+        # Bounded, so that one tick cannot run forever against a store that keeps giving.
+        for _ in range(_MAX_CLAIMS_PER_TICK):
+            dues = self._throttle.due(now, _CLAIM_BATCH)
+            self._emit(dues, now)
+            if len(dues) < _CLAIM_BATCH:
+                break
 
     def _emit(self, dues: Sequence[Due], now: float) -> None:
         for due in dues:

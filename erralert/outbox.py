@@ -77,10 +77,10 @@ class _Item:
 class _Lane:
     """One channel's queue (its booked sends, earliest first) and storm bookkeeping."""
 
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: Channel, index: int, key: str) -> None:
         self.channel = channel
-        # the ledger key: the same webhook is the same platform budget in every process
-        self.key = hashlib.sha256(channel.url.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+        self.index = index
+        self.key = key
         self.rates = tuple(_with_margin(rate) for rate in channel.pacing)
         # a send may start this much after its slot; later, it books another (half the
         # margin: the other half absorbs the network's jitter)
@@ -124,6 +124,12 @@ class Outbox:
         # memory ledger stands in when the store fails (pacing locally beats not pacing)
         self._local: Ledger = MemoryStore()
         self._ledger: Ledger = ledger if ledger is not None else self._local
+        # the ledger key per channel: the same webhook is the same platform budget in every
+        # process (a digest: the URL holds the secret)
+        self._keys = [
+            hashlib.sha256(c.url.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+            for c in self.channels
+        ]
         self._seq = itertools.count()
         self._render = render
         self._transport = transport
@@ -148,6 +154,10 @@ class Outbox:
         self._stopping = False
         self._closed = False
         self._hurry = False  # shutting down: claim storm summaries without waiting
+        self._poke_pending = False  # a wake-up is scheduled on the loop
+        # notices folded into storm summaries by `submit` (the inbox was full), per channel
+        self._overflow = [0] * len(self.channels)
+        self._overflow_local: set[int] = set()
         self._pid = os.getpid()
 
     # -- capture side (any thread) ---------------------------------------------------------
@@ -162,7 +172,18 @@ class Outbox:
             return
         with self._cond:
             self._outstanding += targets
-        self._inbox.append(notice)
+        if len(self._inbox) < self._max_queue:
+            self._inbox.append(notice)
+        else:
+            # The worker is not keeping up (a storm of distinct errors, a starved thread):
+            # rather than let the inbox hold every event, fold this one into its channels'
+            # storm summaries now — a few counters in the store instead of a whole event.
+            for index in self._targets(notice):
+                local = self._fold_into_storm(self._keys[index], notice)
+                with self._cond:
+                    self._overflow[index] += 1
+                    if local:
+                        self._overflow_local.add(index)
         self._ensure_worker()
         self._poke()
 
@@ -238,10 +259,22 @@ class Outbox:
             self._thread = thread
 
     def _poke(self) -> None:
+        # One wake-up in flight is enough: the loop routes everything in the inbox when it
+        # runs. Without this, a storm of captures would queue a callback (and write to the
+        # loop's self-pipe) per message while the worker is busy.
+        if self._poke_pending:
+            return
         loop, wake = self._loop, self._wake
         if loop is not None and wake is not None:
-            with contextlib.suppress(RuntimeError):  # loop closed meanwhile
-                loop.call_soon_threadsafe(wake.set)
+            self._poke_pending = True
+            try:
+                loop.call_soon_threadsafe(self._woken, wake)
+            except RuntimeError:  # loop closed meanwhile
+                self._poke_pending = False
+
+    def _woken(self, wake: asyncio.Event) -> None:
+        self._poke_pending = False  # first: a message submitted from now on pokes again
+        wake.set()
 
     def _thread_main(self) -> None:
         try:
@@ -259,8 +292,9 @@ class Outbox:
     async def _main(self, deadline: float | None) -> None:
         loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        lanes = [_Lane(c) for c in self.channels]
+        lanes = [_Lane(c, i, self._keys[i]) for i, c in enumerate(self.channels)]
         async with self._client() as send:
+            self._poke_pending = False  # a wake-up scheduled on a previous loop never ran
             self._loop = loop
             for lane in lanes:
                 lane.task = asyncio.create_task(self._run_lane(lane, send))
@@ -277,6 +311,9 @@ class Outbox:
                         break
                     self._wake.clear()
                     if self._inbox:
+                        # more arrived while routing: route it, but let the lanes and the
+                        # tick run first — a storm of captures must not starve them
+                        await asyncio.sleep(0)
                         continue
                     wait = 0.05 if deadline is not None else None
                     with contextlib.suppress(TimeoutError):
@@ -312,6 +349,13 @@ class Outbox:
 
     def _route(self, lanes: list[_Lane]) -> None:
         loop_now = asyncio.get_running_loop().time()
+        if any(self._overflow):
+            with self._cond:
+                overflow, self._overflow = self._overflow, [0] * len(self.channels)
+                local, self._overflow_local = self._overflow_local, set()
+            for lane, folded in zip(lanes, overflow, strict=True):
+                if folded:
+                    self._piled(lane, folded, loop_now, local=lane.index in local)
         while self._inbox:
             notice = self._inbox.popleft()
             for index in self._targets(notice):
@@ -330,6 +374,12 @@ class Outbox:
         if slot is not None:
             self._push(lane, _Item(notice, 1, now, slot, next(self._seq)))
             return
+        local = self._fold_into_storm(lane.key, notice)
+        self._piled(lane, 1, now, local=local)
+
+    def _fold_into_storm(self, key: str, notice: Notice) -> bool:
+        """Add ``notice`` to the storm summary of channel ``key`` (any thread). True when
+        the store failed and the summary is kept in this process instead."""
         entry = StormEntry(
             fingerprint=notice.event.fingerprint or notice.event.title,
             title=notice.event.title,
@@ -339,14 +389,19 @@ class Outbox:
         )
         gather = min(_STORM_GATHER, self._max_delay)
         try:
-            self._ledger.add_to_storm(lane.key, entry, notice.event, time.time(), gather)
+            self._ledger.add_to_storm(key, entry, notice.event, time.time(), gather)
         except Exception:
             logger.exception("erralert: the store refused a storm entry; kept in this process")
-            self._local.add_to_storm(lane.key, entry, notice.event, time.time(), gather)
-            lane.local_storm = True
-        lane.piled += 1
+            self._local.add_to_storm(key, entry, notice.event, time.time(), gather)
+            return True
+        return False
+
+    def _piled(self, lane: _Lane, units: int, now: float, *, local: bool) -> None:
+        """``units`` went into the lane's storm summary: claim it when its gathering ends."""
+        lane.piled += units
+        lane.local_storm = lane.local_storm or local
         if lane.storm_at is None:
-            lane.storm_at = now + gather
+            lane.storm_at = now + min(_STORM_GATHER, self._max_delay)
         lane.wake.set()
 
     def _reserve(

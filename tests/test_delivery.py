@@ -185,3 +185,38 @@ def test_worker_restarts_after_fork(receiver: Receiver) -> None:
     assert len(titles) == 2
     assert "child only" in titles[1]
     alerter.close(1)
+
+
+def test_a_full_inbox_folds_into_the_storm_summary_at_capture(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the worker cannot keep up (here: it is not allowed to start), the inbox holds
+    at most max_queue messages; the rest are folded into the storm summary right away,
+    so a storm of distinct errors costs counters, not events — and nothing is lost."""
+    from erralert.outbox import Outbox
+
+    ensure = Outbox._ensure_worker
+    monkeypatch.setattr(Outbox, "_ensure_worker", lambda self: None)
+    alerter = erralert.Alerter([f"webhook+{receiver.base}/hook"], max_queue=5)
+    code = "\n".join(f"def f{i}():\n    raise ValueError('flood {i:02d}')" for i in range(40))
+    namespace: dict[str, object] = {}
+    exec(compile(code, "flood_app.py", "exec"), namespace)
+    for i in range(40):
+        try:
+            namespace[f"f{i}"]()  # type: ignore[operator]
+        except ValueError as exc:
+            alerter.capture_exception(exc)
+    outbox = alerter._outbox
+    assert len(outbox._inbox) == 5
+    assert outbox._overflow == [35]
+    monkeypatch.setattr(Outbox, "_ensure_worker", ensure)
+    assert alerter.flush(15)
+    kinds = [r.json["kind"] for r in receiver.requests]
+    # the 5 kept go out (4 as alerts: a queue of max_queue keeps a slot for the summary)
+    assert kinds.count("storm") == 1
+    assert kinds.count("alert") == 4
+    storm = next(r.json for r in receiver.requests if r.json["kind"] == "storm")
+    assert storm["storm"]["total"] == 36
+    text = "\n".join(r.text for r in receiver.requests)
+    assert [i for i in range(40) if f"flood {i:02d}" not in text] == []
+    alerter.close(0.5)

@@ -102,7 +102,7 @@ class MemoryStore:
                 self._make_ready(key, entry.sample, digest)
             if entry.count == 1 and not hit.alert:
                 # the window's first repeat: from now on its end is a deadline
-                heapq.heappush(self._deadlines, (entry.window_end, next(self._seq), key))
+                self._add_deadline(entry.window_end, key)
             return hit
 
     def fold(self, batches: Sequence[Batch], now: float) -> None:
@@ -119,7 +119,7 @@ class MemoryStore:
                     self._make_ready(batch.key, entry.sample, digest)
                 if entry.count > 0:
                     # its end is (still) a deadline; a duplicate entry is skipped as stale
-                    heapq.heappush(self._deadlines, (entry.window_end, next(self._seq), batch.key))
+                    self._add_deadline(entry.window_end, batch.key)
 
     def has_window(self, key: str, window_start: float) -> bool:
         """Whether ``key``'s current window is the one that opened at ``window_start``."""
@@ -226,6 +226,22 @@ class MemoryStore:
         entry = _Entry()
         self._entries[key] = entry
         return entry
+
+    def _add_deadline(self, window_end: float, key: str) -> None:
+        deadlines = self._deadlines
+        if len(deadlines) > 2 * self.max_keys + 1000:
+            # mostly stale (keys evicted or settled before their end): keep the live ones,
+            # so the heap stays within a few times max_keys however many keys pass through
+            live = [
+                item
+                for item in deadlines
+                if (entry := self._entries.get(item[2])) is not None
+                and entry.count > 0
+                and entry.window_end == item[0]
+            ]
+            heapq.heapify(live)
+            self._deadlines = deadlines = live
+        heapq.heappush(deadlines, (window_end, next(self._seq), key))
 
     def _make_ready(self, key: str, sample: Event | None, digest: Occurrences) -> None:
         due = Due(key=key, sample=sample, occurrences=digest)

@@ -253,3 +253,16 @@ def test_from_url_refuses(url: str, problem: str) -> None:
 def test_max_keys_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_keys"):
         MemoryStore(max_keys=0)
+
+
+def test_deadlines_stay_bounded_when_many_keys_pass_through() -> None:
+    # every key gets a repeat (a deadline) and is then evicted: stale deadlines are purged
+    store = MemoryStore(max_keys=100)
+    for i in range(20_000):
+        key = f"k{i}"
+        store.hit(key, T0 + i * 0.001, W)
+        store.hit(key, T0 + i * 0.001, W)
+    assert len(store._deadlines) <= 2 * 100 + 1001
+    assert len(store) == 100
+    dues = store.claim_due(T0 + 2 * W, limit=100_000)
+    assert sum(d.occurrences.count for d in dues) == 20_000  # nothing lost on the way
