@@ -56,7 +56,9 @@ _TICK_SECONDS = 1.0  # how often the worker asks the throttle for due digests
 # summary covers the storm instead of a summary of one error followed by another
 _STORM_GATHER = 3.0
 _BACKOFF_BASE = 1.0
-_BACKOFF_CAP = 120.0
+# A failing channel is probed at most this far apart: after an outage, chat hears from us
+# within this long of its recovery (and a dead endpoint gets one request per 30 s).
+_BACKOFF_CAP = 30.0
 
 
 @dataclass(slots=True)
@@ -98,7 +100,8 @@ class _Lane:
         self.piled = 0  # units folded into the storm summary, not yet settled
         self.storm_at: float | None = None  # loop time to claim the storm summary
         self.local_storm = False  # the store failed: this summary is in the local ledger
-        self.blocked_until = 0.0  # the platform asked us to wait (429 / throttle codes)
+        self.blocked_until = 0.0  # paused: failing (circuit open) or asked to wait (429)
+        self.failures = 0  # consecutive failed attempts (the circuit breaker's count)
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
 
@@ -139,7 +142,8 @@ class Outbox:
         self._max_age = max_age
         self._tick = tick
         self.delivered = 0
-        self.failed = 0
+        self.failed = 0  # refused by the platform (not retried)
+        self.lost = 0  # given up after max_age of failures
         self._reset()
         _live_outboxes.add(self)
 
@@ -482,6 +486,9 @@ class Outbox:
             if not lane.queue or max(lane.queue[0].not_before, lane.blocked_until) > now:
                 continue  # what was due was the storm claim (handled above)
             item = heapq.heappop(lane.queue)
+            if now - item.enqueued >= self._max_age:  # waited out a long outage
+                self._lose(lane, item, "the channel kept failing")
+                continue
             if item.message is None:
                 # render before judging lateness: a first render compiles the template,
                 # which can take longer than the margin a slot allows
@@ -512,29 +519,58 @@ class Outbox:
         item.attempts += 1
         if judgement.verdict is Verdict.OK:
             self.delivered += 1
+            if lane.failures:
+                logger.warning(
+                    "erralert: %s accepts messages again (after %d failed attempt(s))",
+                    channel.name,
+                    lane.failures,
+                )
+                lane.failures = 0
             self._done(item.units)
             return
-        # waits count from the answer, not from the attempt: Retry-After is relative to it
+        if judgement.verdict is not Verdict.RETRY:
+            self._refuse(lane, item, judgement.reason or "gave up")
+            return
+        # The channel is failing (down, overloaded, throttling us): a circuit breaker per
+        # channel. The whole lane pauses — exponentially longer while failures go on,
+        # capped, or as long as the platform asked — and then the oldest message probes
+        # it; no other message is tried meanwhile, and no other channel waits.
+        # Waits count from the answer, not from the attempt: Retry-After is relative to it.
         now = asyncio.get_running_loop().time()
-        age = now - item.enqueued
-        if judgement.verdict is Verdict.RETRY and age < self._max_age:
-            delay = _backoff(item.attempts)
-            if judgement.retry_after is not None:
-                delay = max(delay, judgement.retry_after)
-                lane.blocked_until = now + judgement.retry_after
-            # the failed attempt used its slot: the retry books another, after the queue
-            slot = self._reserve(lane, delay, math.inf) if lane.rates else None
-            item.not_before = now + delay if slot is None else slot
-            self._push(lane, item)
+        lane.failures += 1
+        pause = _backoff(lane.failures)
+        if judgement.retry_after is not None:
+            pause = max(pause, judgement.retry_after)
+        lane.blocked_until = now + pause
+        if now - item.enqueued >= self._max_age:
+            self._lose(lane, item, judgement.reason or judgement.verdict.value)
+            return
+        self._push(lane, item)  # keeps its place: the oldest goes first when the lane resumes
+        if lane.failures == 1 or lane.failures % 10 == 0:
             logger.warning(
-                "erralert: %s answered %s; retrying in %.1f s (attempt %d)",
+                "erralert: %s answered %s; pausing it %.1f s (%d failure(s) in a row, "
+                "%d message(s) waiting)",
                 channel.name,
                 judgement.reason or judgement.verdict.value,
-                item.not_before - now,
-                item.attempts,
+                pause,
+                lane.failures,
+                len(lane.queue),
             )
-            return
-        self._refuse(lane, item, judgement.reason or "gave up")
+
+    def _lose(self, lane: _Lane, item: _Item, reason: str) -> None:
+        """Give up on ``item`` after ``max_age`` of failures: counted, logged, never silent."""
+        self.lost += item.units
+        logger.error(
+            "erralert: %s: gave up on the %s %r after %.0f s of failures (%s); "
+            "%d message(s) lost so far",
+            lane.channel.name,
+            item.message.kind if item.message else "message",
+            item.message.title if item.message else "?",
+            self._max_age,
+            reason,
+            self.lost,
+        )
+        self._done(item.units)
 
     def _refuse(self, lane: _Lane, item: _Item, reason: str) -> None:
         self.failed += 1

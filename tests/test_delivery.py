@@ -71,7 +71,7 @@ def test_dingtalk_throttled_is_retried_later(
         boom(alerter)
         assert alerter.flush(1.5) is False  # still queued: waiting out the throttle
     assert len(receiver.requests) == 1
-    assert "retrying in 60" in caplog.text
+    assert "pausing it 60.0 s" in caplog.text
     assert alerter._outbox.outstanding == 1
     alerter.close(0.1)
 
