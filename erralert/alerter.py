@@ -38,6 +38,7 @@ from erralert.release import detect_release
 from erralert.render import Renderer
 from erralert.request import request_from_asgi, request_from_wsgi
 from erralert.scrub import Scrubber
+from erralert.spool import Spool
 from erralert.stores import Store, open_store
 from erralert.stores.base import Due
 from erralert.throttle import Throttle
@@ -55,6 +56,8 @@ IgnoreSpec = type[BaseException] | str
 
 _MARK = "__erralert_captured__"
 _INTERNAL_LOG_INTERVAL = 60.0
+_MAX_AGE = 600.0  # seconds a message is retried without a spool
+_SPOOLED_MAX_AGE = 24 * 3600.0  # … and with one
 _CLAIM_BATCH = 1000
 _STARVED_TICK = 2.0  # seconds without a tick after which a capture claims due digests
 _MAX_CLAIMS_PER_TICK = 100
@@ -111,10 +114,6 @@ class Alerter:
         _check_positive(window=window, timeout=timeout, max_delay=max_delay)
         if max_queue < 1:
             raise ConfigError(f"max_queue must be at least 1, got {max_queue}")
-        if spool is not None:
-            raise ConfigError(
-                "spool (the durable outbox) is not available in this version of erralert"
-            )
         for name, hook in (("before_send", before_send), ("fingerprint", fingerprint)):
             if hook is not None and not callable(hook):
                 raise ConfigError(f"{name} must be callable, got {type(hook).__name__}")
@@ -138,6 +137,8 @@ class Alerter:
                 except ConfigError as exc:
                     raise ConfigError(f"{channel.name}: {exc}") from None
         self._throttle = Throttle(open_store(store, service=service), self.window)
+        # the durable outbox: with it, a message is worth retrying for a day, not minutes
+        self._spool = Spool(spool) if spool is not None else None
         self._outbox = Outbox(
             self.channels,
             self._renderer.render,
@@ -148,7 +149,12 @@ class Alerter:
             tick=self._emit_due,
             # pacing and storm summaries are shared like the counts: one budget per channel
             ledger=self._throttle.store,
+            spool=self._spool,
+            max_age=_SPOOLED_MAX_AGE if self._spool is not None else _MAX_AGE,
         )
+        # what a previous run left in the spool: outstanding now (a flush waits for it)
+        if self._spool is not None and self._outbox.adopt():
+            self._outbox.start()
         self._closed = False
         self._internal_errors: dict[str, float] = {}
         self._recent: collections.OrderedDict[str, Event] = collections.OrderedDict()
@@ -242,6 +248,8 @@ class Alerter:
             self._closed = True
             done = self._outbox.close(timeout)
             self._throttle.close()
+            if self._spool is not None:
+                self._spool.close()  # what is left in it waits for the next run
             return done
         except Exception as error:
             self._closed = True

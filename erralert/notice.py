@@ -7,11 +7,11 @@ A ``Notice`` is platform-neutral; the outbox renders it once per channel into a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from erralert.event import Event
 
-__all__ = ["Kind", "Notice", "Occurrences", "Storm", "StormGroup"]
+__all__ = ["Kind", "Notice", "Occurrences", "Storm", "StormGroup", "document", "from_document"]
 
 Kind = Literal["alert", "digest", "storm"]
 
@@ -55,6 +55,9 @@ class Notice:
     # the channels this notice goes to (indices into the alerter's channel list); None = all
     channels: tuple[int, ...] | None = None
     mentions: bool = field(default=False)  # alert of a new error: configured mentions apply
+    # sent by a later process from the spool (its own process died before delivering it):
+    # the message says it is late; its times are the original ones
+    replayed: bool = False
 
 
 SCHEMA_VERSION = 1
@@ -97,3 +100,36 @@ def document(notice: Notice) -> dict[str, object]:
             "until": storm.until,
         },
     }
+
+
+def from_document(data: dict[str, Any], *, created_at: float = 0.0) -> Notice:
+    """The notice ``document`` was made of (the spool keeps notices as documents)."""
+    occ = data["occurrences"]
+    storm = data.get("storm")
+    return Notice(
+        kind=data["kind"],
+        event=Event.from_dict(data["event"]),
+        occurrences=Occurrences(
+            count=occ["count"],
+            total=occ["total"],
+            first_seen=occ["first_seen"],
+            last_seen=occ["last_seen"],
+            window=occ["window"],
+            is_new=occ["is_new"],
+            window_start=occ["window_start"],
+            window_end=occ["window_end"],
+            histogram=tuple(occ["histogram"]),
+        ),
+        storm=None
+        if storm is None
+        else Storm(
+            groups=tuple(
+                StormGroup(g["title"], g["culprit"], g["count"], fingerprint=g["fingerprint"])
+                for g in storm["groups"]
+            ),
+            total=storm["total"],
+            since=storm["since"],
+            until=storm["until"],
+        ),
+        created_at=created_at,
+    )

@@ -34,12 +34,13 @@ import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
 from erralert.channels.base import Channel, Judgement, Message, Rate, Verdict
 from erralert.notice import Notice, Occurrences, Storm
+from erralert.spool import Spool, Spooled
 from erralert.stores.base import Ledger, Pile, StormEntry
 from erralert.stores.memory import MemoryStore
 
@@ -71,6 +72,7 @@ class _Item:
     pile: Pile | None = None
     message: Message | None = None
     attempts: int = 0
+    spool_ids: list[int] = field(default_factory=list)  # its rows in the spool
 
     def __lt__(self, other: _Item) -> bool:  # the lane's heap: earliest slot first
         return (self.not_before, self.seq) < (other.not_before, other.seq)
@@ -121,8 +123,10 @@ class Outbox:
         max_age: float = 600.0,
         tick: Tick | None = None,
         ledger: Ledger | None = None,
+        spool: Spool | None = None,
     ) -> None:
         self.channels = tuple(channels)
+        self._spool = spool
         # bookings and storm summaries: shared through the alerter's store; the private
         # memory ledger stands in when the store fails (pacing locally beats not pacing)
         self._local: Ledger = MemoryStore()
@@ -159,6 +163,7 @@ class Outbox:
         self._closed = False
         self._hurry = False  # shutting down: claim storm summaries without waiting
         self._poke_pending = False  # a wake-up is scheduled on the loop
+        self._adopted: list[Spooled] = []  # taken from the spool, not yet in their lanes
         # notices folded into storm summaries by `submit` (the inbox was full), per channel
         self._overflow = [0] * len(self.channels)
         self._overflow_local: set[int] = set()
@@ -302,7 +307,8 @@ class Outbox:
             self._loop = loop
             for lane in lanes:
                 lane.task = asyncio.create_task(self._run_lane(lane, send))
-            ticker = asyncio.create_task(self._ticker()) if deadline is None else None
+            self._adopt(lanes)  # what a process that died left in the spool
+            ticker = asyncio.create_task(self._ticker(lanes)) if deadline is None else None
             try:
                 while not self._stopping:
                     self._route(lanes)
@@ -336,9 +342,10 @@ class Outbox:
                     return_exceptions=True,
                 )
 
-    async def _ticker(self) -> None:
+    async def _ticker(self, lanes: list[_Lane]) -> None:
         while True:
             await asyncio.sleep(_TICK_SECONDS)
+            self._adopt(lanes)  # another process on the spool may have died meanwhile
             if self._tick is not None:
                 try:
                     self._tick(time.time())
@@ -352,6 +359,8 @@ class Outbox:
         return [i for i in notice.channels if 0 <= i < len(self.channels)]
 
     def _route(self, lanes: list[_Lane]) -> None:
+        if self._adopted:
+            self._adopt(lanes)
         loop_now = asyncio.get_running_loop().time()
         if any(self._overflow):
             with self._cond:
@@ -360,12 +369,87 @@ class Outbox:
             for lane, folded in zip(lanes, overflow, strict=True):
                 if folded:
                     self._piled(lane, folded, loop_now, local=lane.index in local)
+        routed: list[tuple[int, Notice]] = []
         while self._inbox:
             notice = self._inbox.popleft()
-            for index in self._targets(notice):
-                self._enqueue(lanes[index], notice, loop_now)
+            routed.extend((index, notice) for index in self._targets(notice))
+        if not routed:
+            return
+        # durable before the first attempt: one transaction for everything routed now
+        ids = self._spool_rows([(self._keys[index], notice) for index, notice in routed])
+        for (index, notice), spool_id in zip(routed, ids, strict=True):
+            self._enqueue(lanes[index], notice, loop_now, spool_id)
 
-    def _enqueue(self, lane: _Lane, notice: Notice, now: float) -> None:
+    def _spool_rows(self, rows: Sequence[tuple[str, Notice]]) -> Sequence[int | None]:
+        """Write ``rows`` to the spool (if any): their ids, or Nones when there is no spool
+        or it failed (then delivery goes on without it, and says so)."""
+        if self._spool is None:
+            return [None] * len(rows)
+        try:
+            return self._spool.add(rows)
+        except Exception as exc:
+            logger.error("erralert: could not write to the spool: %s: %s", type(exc).__name__, exc)
+            return [None] * len(rows)
+
+    def _unspool(self, ids: Sequence[int]) -> None:
+        if self._spool is not None and ids:
+            try:
+                self._spool.remove(ids)
+            except Exception as exc:  # sent again after a restart: at least once
+                logger.error(
+                    "erralert: could not delete from the spool: %s: %s", type(exc).__name__, exc
+                )
+
+    def adopt(self) -> int:
+        """Take over what processes that are gone left in the spool (any thread): they are
+        outstanding from now on — ``flush`` waits for them — and sent by the worker, oldest
+        first, marked late. How many."""
+        if self._spool is None:
+            return 0
+        try:
+            orphans = self._spool.adopt(self._keys, keep=self._max_queue)
+        except Exception as exc:
+            logger.error("erralert: could not read the spool: %s: %s", type(exc).__name__, exc)
+            return 0
+        if orphans:
+            logger.warning("erralert: sending %d message(s) left in the spool", len(orphans))
+            with self._cond:
+                self._outstanding += len(orphans)
+                self._adopted.extend(orphans)
+            self._poke()
+        return len(orphans)
+
+    def _adopt(self, lanes: list[_Lane]) -> None:
+        """Queue the adopted messages in their lanes (the worker's loop)."""
+        if self._spool is None:
+            return
+        if not self._adopted:
+            self.adopt()
+        with self._cond:
+            orphans, self._adopted = self._adopted, []
+        if not orphans:
+            return
+        by_key = {lane.key: lane for lane in lanes}
+        loop_now, wall = asyncio.get_running_loop().time(), time.time()
+        for orphan in orphans:
+            lane = by_key[orphan.lane]
+            # its age counts from when it was first queued, for max_age
+            enqueued = loop_now - max(0.0, wall - orphan.created)
+            slot = self._reserve(lane, 0.0, math.inf) if lane.rates else None
+            item = _Item(
+                orphan.notice, 1, enqueued, loop_now if slot is None else slot, next(self._seq)
+            )
+            item.spool_ids = [orphan.id]
+            self._push(lane, item)
+
+    def _finish(self, item: _Item) -> None:
+        """``item`` is done with (delivered, refused or given up): out of the spool too."""
+        self._unspool(item.spool_ids)
+        self._done(item.units)
+
+    def _enqueue(
+        self, lane: _Lane, notice: Notice, now: float, spool_id: int | None = None
+    ) -> None:
         """Book a slot for ``notice`` within ``max_delay`` (after any wait the platform
         imposed, keeping one slot for a storm summary), or fold it into the storm."""
         blocked = max(0.0, lane.blocked_until - now)
@@ -376,9 +460,14 @@ class Outbox:
         elif len(lane.queue) < self._max_queue - 1:  # unpaced: only the queue's size limits
             slot = now
         if slot is not None:
-            self._push(lane, _Item(notice, 1, now, slot, next(self._seq)))
+            item = _Item(notice, 1, now, slot, next(self._seq))
+            if spool_id is not None:
+                item.spool_ids = [spool_id]
+            self._push(lane, item)
             return
         local = self._fold_into_storm(lane.key, notice)
+        # folded: the summary that will carry it is spooled when it is claimed
+        self._unspool([] if spool_id is None else [spool_id])
         self._piled(lane, 1, now, local=local)
 
     def _fold_into_storm(self, key: str, notice: Notice) -> bool:
@@ -446,6 +535,9 @@ class Outbox:
         if isinstance(result, Pile):
             item = _Item(None, lane.piled, now, now + max(0.0, result.slot - wall), next(self._seq))
             item.pile = result
+            (spool_id,) = self._spool_rows([(lane.key, self._notice(item))])
+            if spool_id is not None:
+                item.spool_ids = [spool_id]
             self._push(lane, item)
         elif result is None:
             # another process claimed it (and sends it): our share of it is settled
@@ -526,7 +618,7 @@ class Outbox:
                     lane.failures,
                 )
                 lane.failures = 0
-            self._done(item.units)
+            self._finish(item)
             return
         if judgement.verdict is not Verdict.RETRY:
             self._refuse(lane, item, judgement.reason or "gave up")
@@ -570,7 +662,7 @@ class Outbox:
             reason,
             self.lost,
         )
-        self._done(item.units)
+        self._finish(item)
 
     def _refuse(self, lane: _Lane, item: _Item, reason: str) -> None:
         self.failed += 1
@@ -581,7 +673,7 @@ class Outbox:
             item.message.title if item.message else "?",
             reason,
         )
-        self._done(item.units)
+        self._finish(item)
 
     def _notice(self, item: _Item) -> Notice:
         if item.notice is not None:

@@ -161,7 +161,7 @@ def test_disabled_does_nothing() -> None:
         ({"timeout": -1}, "timeout"),
         ({"store": "sqlite://"}, "sqlite"),
         ({"store": "redis://localhost:6379/zero"}, "redis"),
-        ({"spool": "outbox.db"}, "spool"),
+        ({"spool": "/does/not/exist/outbox.db"}, "spool"),
         ({"ignore": [42]}, "ignore"),
         ({"before_send": "not callable"}, "before_send"),
         ({"template_dir": "/does/not/exist"}, "/does/not/exist"),
