@@ -182,3 +182,25 @@ def test_sigkill_while_chat_is_down_then_restart_delivers_everything_once(
 def test_a_spool_needs_a_file(path: str) -> None:
     with pytest.raises(erralert.ConfigError, match="spool"):
         Spool(path)
+
+
+def test_a_live_process_keeps_its_rows(tmp_path: Path) -> None:
+    """Several processes share one spool file: only the rows of one that is gone move."""
+    path = str(tmp_path / "spool.db")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child: writes, says so, then waits to be killed
+        Spool(path).add([("lane", _notice("still mine"))])
+        os.write(write, b"x")
+        time.sleep(60)
+        os._exit(0)
+    try:
+        assert os.read(read, 1) == b"x"
+        spool = Spool(path)
+        assert spool.adopt(["lane"]) == []  # its writer is alive
+        assert len(spool) == 1
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    (adopted,) = spool.adopt(["lane"])
+    assert adopted.notice.event.title == "PaymentError: still mine"
