@@ -175,6 +175,7 @@ def test_sigkill_while_chat_is_down_then_restart_delivers_everything_once(
     assert len(accepted) == 5
     assert len(Spool(spool)) == 0
     # marked late, with the original time
+    assert all(g.json["title"].startswith("⏳ late: 🔴 ValueError") for g in accepted)
     assert all(g.json["event"]["timestamp"] < time.time() - 0.5 for g in accepted)
 
 
