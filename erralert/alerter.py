@@ -24,14 +24,14 @@ from typing import Any, ClassVar
 
 import httpx
 
-from erralert.capture import build_exception_event, build_message_event
+from erralert.capture import build_exception_event, build_message_event, safe_str
 from erralert.channels.base import Channel
 from erralert.channels.console import ConsoleChannel
 from erralert.channels.registry import parse_webhook
 from erralert.errors import ConfigError
 from erralert.event import Event, Request
 from erralert.fingerprint import exception_fingerprint, message_fingerprint
-from erralert.frames import walk_stack
+from erralert.frames import type_names, walk_stack
 from erralert.notice import Notice
 from erralert.outbox import Outbox
 from erralert.release import detect_release
@@ -316,8 +316,9 @@ class Alerter:
     ) -> str | None:
         now = time.time()
         caller = sys._getframe(1)  # the culprit is the innermost in-app frame above it
-        text = self._scrubber.text(str(text))
-        grouping = self._scrubber.text(template) if template is not None else text
+        # cut before scrubbing: scrubbing a 10 MB message would take seconds on this thread
+        text = self._scrubber.text(safe_str(text, say_cut=True))
+        grouping = self._scrubber.text(safe_str(template)) if template is not None else text
 
         def build() -> Event:
             event = build_message_event(
@@ -361,7 +362,13 @@ class Alerter:
                 event = self._before_send(event)
                 if event is None:
                     return None
-            custom = self._fingerprint(event) if self._fingerprint is not None else None
+            custom = None
+            if self._fingerprint is not None:
+                try:
+                    custom = self._fingerprint(event)
+                except Exception as error:
+                    # a broken grouping hook must not cost the alert: default grouping
+                    self._internal_error("fingerprint hook", error)
             key = str(custom) if custom else default_fingerprint()
         else:
             key = default_fingerprint()
@@ -444,6 +451,12 @@ class Alerter:
 
 
 # -- helpers -----------------------------------------------------------------------------------
+def _named(cls: type, names: set[str]) -> bool:
+    # type_names: a metaclass may make `cls.__module__` raise; matching must not
+    qualname, module = type_names(cls)
+    return f"{module}.{qualname}" in names or qualname in names
+
+
 def _check_positive(**values: float) -> None:
     for name, value in values.items():
         if not isinstance(value, int | float) or value <= 0:
@@ -492,7 +505,10 @@ def _already_captured(exc: BaseException) -> bool:
 
 def was_captured(exc: BaseException) -> bool:
     """Whether an alerter has already seen this very exception object."""
-    return bool(getattr(exc, _MARK, False))
+    try:
+        return bool(getattr(exc, _MARK, False))
+    except Exception:  # a class whose __getattr__ raises something else: not seen
+        return False
 
 
 def mark_captured(exc: BaseException) -> None:
@@ -540,8 +556,7 @@ class _IgnoreList:
         except KeyError:
             pass
         hit = any(issubclass(cls, c) for c in self._classes) or any(
-            f"{k.__module__}.{k.__qualname__}" in self._names or k.__qualname__ in self._names
-            for k in cls.__mro__
+            _named(k, self._names) for k in cls.__mro__
         )
         if len(self._cache) < 10_000:
             self._cache[cls] = hit

@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 from erralert import default as defaults
 from erralert.alerter import Alerter
 from erralert.default import Reporter
+from erralert.frames import type_names
 
 __all__ = ["ASGIMiddleware", "ReportedScope", "client_disconnected", "flush_at_shutdown"]
 
@@ -93,7 +94,13 @@ def client_disconnected(exc: BaseException) -> bool:
     counts when every member does)."""
     if isinstance(exc, BaseExceptionGroup):
         return all(client_disconnected(member) for member in exc.exceptions)
-    return any(f"{cls.__module__}.{cls.__qualname__}" in _DISCONNECTS for cls in type(exc).__mro__)
+    # type_names: a metaclass may make `cls.__module__` raise; this check must not
+    return any(_dotted(cls) in _DISCONNECTS for cls in type(exc).__mro__)
+
+
+def _dotted(cls: type) -> str:
+    qualname, module = type_names(cls)
+    return f"{module}.{qualname}"
 
 
 class _Route(NamedTuple):

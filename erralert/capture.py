@@ -3,11 +3,13 @@
 Every function here runs while the application is already failing, on whatever it threw:
 exceptions whose ``__str__`` raises, dynamic classes, cyclic chains, 10 000-frame
 recursion. Nothing here may raise, and the work is bounded (frames, exceptions, locals,
-string lengths).
+string lengths), the application's own ``__str__`` and ``__repr__`` code included: it runs
+under a time budget (see ``_run_budgeted``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import linecache
@@ -15,15 +17,17 @@ import math
 import os
 import reprlib
 import socket
+import sys
+import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import FrameType, TracebackType
 from typing import Any
 
-from erralert.event import Event, ExceptionInfo, Frame, Request
-from erralert.frames import code_info, walk_traceback
+from erralert.event import Event, ExceptionInfo, Frame, Request, clean_text
+from erralert.frames import code_info, type_names, walk_traceback
 
 __all__ = [
     "build_exception_event",
@@ -41,31 +45,167 @@ HEAD_FRAMES = 20  # a very deep stack keeps its first frames (how it started) ..
 TAIL_FRAMES = 80  # ... and its last ones (where it failed); the middle is counted
 MAX_LOCALS = 30
 MAX_LOCAL_REPR = 200
+_MAX_NAME = 200  # class, module, function and local names
+_MAX_PATH = 1000
+_MAX_TAGS = 100
 _MAX_TAG_KEY = 200
 _MAX_TAG_VALUE = 1000
 _MAX_EXTRA_DEPTH = 8
 _MAX_EXTRA_ITEMS = 1000  # per container
+_MAX_EXTRA_VALUES = 5000  # in all of extra: a dict of 1000 lists of 1000 is still one alert
 _MAX_EXTRA_REPR = 1000
+# Seconds of the application's own code (a __str__, a __repr__) that one call may run, and
+# that building one event may run in all; see _run_budgeted.
+_CALL_BUDGET = 0.1
+_EVENT_BUDGET = 0.5
+_LATE = 0.01  # a frame still running this long past the deadline is stopped
 # ~1200 digits: nobody reads more, and past 4300 digits CPython refuses to print an int
 _MAX_INT_BITS = 4000
+_MAX_REPR_INT_BITS = 14_000  # ~4200 digits: what Python itself prints by default
 
 _CAUSE_MESSAGE = "The above exception was the direct cause of the following exception:"
 _CONTEXT_MESSAGE = "During handling of the above exception, another exception occurred:"
 
 
-# -- safe text ---------------------------------------------------------------------------------
-def _clean(s: str) -> str:
-    """``s`` without NUL characters and lone surrogates, which break JSON encoders, chat
-    APIs and terminals; both are kept visible as backslash escapes."""
-    if s.isascii():
-        return s.replace("\x00", "\\x00") if "\x00" in s else s
-    if "\x00" in s:
-        s = s.replace("\x00", "\\x00")
+# -- the application's code under a time budget ------------------------------------------------
+# str() of the exception and repr() of locals and extra values run the application's own
+# code, in the middle of its failing request: a __repr__ may query a database or never
+# return. A thread cannot be killed, and an alarm signal works in the main thread only and
+# would take the application's own SIGALRM. So:
+#  - values of the builtin types below are repr()'d directly: no application code runs;
+#  - anything else runs with a trace function installed on this thread only, which raises
+#    _OverBudget inside the frame that keeps running past the deadline: at most
+#    _CALL_BUDGET seconds per call and _EVENT_BUDGET for all of one event, after which the
+#    remaining objects are not asked at all ("<repr() timed out: …>");
+#  - when a tracer is already installed (a debugger, coverage), it is left in place and
+#    the call runs without a budget: replacing it would break the tool that is watching.
+# Limits: C code that never returns (a blocking read, a lock this thread already holds)
+# cannot be interrupted by anything in the process, and code that catches BaseException
+# and carries on outlives the tracer (CPython removes a tracer that raised).
+class _OverBudget(BaseException):
+    """Raised into application code that ran past its budget: a BaseException, so that
+    the code's own ``except Exception`` (reprlib's too) cannot swallow it."""
+
+
+class _BudgetState(threading.local):
+    deadline = math.inf  # monotonic time at which the event being built runs out
+    running = False  # a budgeted call is running on this thread
+
+
+_budget = _BudgetState()
+_PLAIN_TYPES = frozenset(
+    id(t) for t in (type(None), bool, int, float, complex, str, bytes, bytearray, range)
+)
+# our own frames are not line-traced: their loops are bounded, and the deadline is still
+# checked each time they call into anything else
+_UNTRACED_FILES = frozenset({__file__, reprlib.__file__})
+
+
+def _run_budgeted(call: Callable[[object], str], obj: object) -> str:
+    """``call(obj)``, interrupted with ``_OverBudget`` when its budget runs out."""
+    state = _budget
+    if state.running:
+        return call(obj)  # nested (a __repr__ calling safe_repr): the outer budget holds
+    now = time.monotonic()
+    deadline = min(now + _CALL_BUDGET, state.deadline)
+    if deadline <= now:
+        raise _OverBudget
+    if sys.gettrace() is not None:
+        return call(obj)
+
+    late: dict[int, float] = {}  # frames running past the deadline: since when
+
+    def tracer(frame: FrameType, event: str, arg: object) -> Any:
+        if event == "call":
+            if frame.f_code.co_filename in _UNTRACED_FILES:
+                return None
+            # per instruction, not per line: `while True: pass` is one instruction jumping
+            # to itself, which never starts a new line
+            frame.f_trace_opcodes = True
+            return tracer
+        if event == "return":
+            late.pop(id(frame), None)
+            return tracer
+        # Only a frame that keeps running past the deadline is stopped. The garbage
+        # collector runs weakref callbacks and __del__ methods inside whatever code is
+        # running, and an exception there would be lost ("Exception ignored in ...") along
+        # with the cleanup it cut short; those return within microseconds.
+        now = time.monotonic()
+        if (
+            now >= deadline
+            and now - late.setdefault(id(frame), now) >= _LATE
+            and _runs_under_budget(frame)
+        ):
+            raise _OverBudget
+        return tracer
+
+    state.running = True
     try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:
-        s = s.encode("utf-8", "backslashreplace").decode("utf-8")
-    return s
+        sys.settrace(tracer)
+        return call(obj)
+    finally:
+        sys.settrace(None)
+        state.running = False
+
+
+def _runs_under_budget(frame: FrameType | None) -> bool:
+    """Whether ``frame`` was called from the budgeted call. Greenlets (gevent) switch
+    stacks on one thread: code of another request that runs meanwhile is left alone."""
+    while frame is not None:
+        if frame.f_code is _RUN_BUDGETED:
+            return True
+        frame = frame.f_back
+    return False
+
+
+_RUN_BUDGETED = _run_budgeted.__code__
+_PLAIN_CONTAINERS = frozenset(id(t) for t in (list, tuple, set, frozenset, deque))
+
+
+def _is_plain(obj: object, level: int) -> bool:
+    """Whether the bounded repr of ``obj`` runs no application code: a value of a plain
+    type, or a builtin container (exact types) of them as far as the repr shows it. Most
+    locals are; they need no budget (whose tracer costs microseconds per Python call)."""
+    kind = id(type(obj))
+    if kind in _PLAIN_TYPES:
+        return True
+    if level >= _repr.maxlevel:
+        return kind in _PLAIN_CONTAINERS or type(obj) is dict  # shown as "[...]"
+    if kind in _PLAIN_CONTAINERS:
+        items = itertools.islice(obj, _repr.maxlist)  # type: ignore[call-overload]
+        return all(_is_plain(item, level + 1) for item in items)
+    if type(obj) is dict:
+        pairs = itertools.islice(dict.items(obj), _repr.maxdict)
+        return all(_is_plain(k, level + 1) and _is_plain(v, level + 1) for k, v in pairs)
+    return False
+
+
+@contextlib.contextmanager
+def _event_budget() -> Iterator[None]:
+    """Bound the application code that building one event runs, all calls together."""
+    state = _budget
+    previous = state.deadline
+    state.deadline = min(previous, time.monotonic() + _EVENT_BUDGET)
+    try:
+        yield
+    finally:
+        state.deadline = previous
+
+
+_TYPE_NAME = type.__dict__["__name__"]
+
+
+def _class_name(obj: object) -> str:
+    """``type(obj).__name__``, read so that a metaclass property cannot raise."""
+    try:
+        name = _TYPE_NAME.__get__(type(obj))
+    except Exception:
+        name = None
+    return _name(name) or "?"
+
+
+# -- safe text ---------------------------------------------------------------------------------
+_clean = clean_text
 
 
 def _cut(s: str, limit: int) -> str:
@@ -73,16 +213,29 @@ def _cut(s: str, limit: int) -> str:
     return s if len(s) <= limit else s[: max(limit - 3, 0)] + "..."
 
 
+def _name(s: object, limit: int = _MAX_NAME) -> str:
+    """A name for an event (class, module, function, file): plain, clean, at most
+    ``limit`` characters (also when its escapes made it longer)."""
+    if not isinstance(s, str):
+        return ""
+    return _cut(_clean(str.__str__(s)[: limit + 1]), limit)
+
+
 def safe_str(obj: object, limit: int = MAX_MESSAGE, *, say_cut: bool = False) -> str:
     """``str(obj)`` that never raises (``"<exception str() failed: TypeName>"`` instead),
-    without NUL characters or lone surrogates, cut to ``limit`` characters (``say_cut``:
-    ending in words that say how much was cut, for the messages chat readers see)."""
+    nor runs for long (``"<str() timed out: TypeName>"``), without NUL characters or lone
+    surrogates, cut to ``limit`` characters (``say_cut``: ending in words that say how much
+    was cut, for the messages chat readers see)."""
     try:
-        s = str(obj)
+        s = str(obj) if id(type(obj)) in _PLAIN_TYPES else _run_budgeted(str, obj)
         if type(s) is not str:  # a __str__ returning a str subclass: keep plain data
             s = str.__str__(s)
-    except Exception:
-        return f"<exception str() failed: {type(obj).__name__}>"
+    except KeyboardInterrupt:
+        raise
+    except _OverBudget:
+        return f"<str() timed out: {_class_name(obj)}>"
+    except BaseException:  # SystemExit, GeneratorExit from a __str__ are its failure too
+        return f"<exception str() failed: {_class_name(obj)}>"
     if say_cut and len(s) > limit:
         kept = limit
         for _ in range(2):  # the note's own length moves the cut: settle it
@@ -119,6 +272,26 @@ class _BoundedRepr(reprlib.Repr):
         if len(x) > self.maxdict:
             pieces.append("...")
         return "{" + ", ".join(pieces) + "}"
+
+    def repr_int(self, x: int, level: int) -> str:
+        # Printing an int is quadratic in its digits: refuse past ~4200 digits as Python
+        # does past 4300, also when its limit is lifted (sys.set_int_max_str_digits(0)),
+        # where a huge one would take minutes, in C, beyond any budget.
+        if x.bit_length() > _MAX_REPR_INT_BITS:
+            raise ValueError(f"an int of {x.bit_length()} bits")
+        return super().repr_int(x, level)
+
+    def repr_bytes(self, x: bytes, level: int) -> str:
+        # reprlib has no rule for bytes: it would repr all 10 MB of them before cutting
+        if len(x) <= self.maxstring:
+            return repr(x)
+        half = max(self.maxstring // 2 - 2, 0)
+        return f"{repr(x[:half])[:-1]}...{repr(x[-half:])[2:]}"
+
+    def repr_bytearray(self, x: bytearray, level: int) -> str:
+        if len(x) <= self.maxstring:
+            return repr(x)
+        return f"bytearray({self.repr_bytes(bytes(x[: self.maxstring]), level)}...)"
 
     def repr_set(self, x: set[Any], level: int) -> str:
         return self._items(x, len(x), level, "{", "}", self.maxset) if x else "set()"
@@ -163,14 +336,42 @@ _repr = _make_repr()
 
 
 def safe_repr(obj: object, limit: int = MAX_LOCAL_REPR) -> str:
-    """A bounded ``repr(obj)`` that never raises (``"<repr() failed: TypeName>"``)."""
+    """A bounded ``repr(obj)`` that never raises (``"<repr() failed: TypeName>"``) nor runs
+    for long (``"<repr() timed out: TypeName>"``)."""
     try:
-        s = _repr.repr(obj)
+        if _is_plain(obj, 0):
+            s = _repr.repr(obj)
+        elif issubclass(type(obj), _SHAPED):  # reprlib shows these its own bounded way
+            s = _run_budgeted(_repr.repr, obj)
+        else:  # the budget's tracer costs per Python call: no reprlib frames under it
+            s = _run_budgeted(_instance_repr, obj)
         if type(s) is not str:
             s = str.__str__(s)
-    except Exception:
-        return f"<repr() failed: {type(obj).__name__}>"
+    except KeyboardInterrupt:
+        raise
+    except _OverBudget:
+        return f"<repr() timed out: {_class_name(obj)}>"
+    except BaseException:
+        return f"<repr() failed: {_class_name(obj)}>"
     return _clean(_cut(s, limit))
+
+
+# what _BoundedRepr (or reprlib) has a rule for; anything else is repr()'d whole and cut
+_SHAPED = (dict, list, tuple, set, frozenset, deque, str, bytes, bytearray, int)
+
+
+def _instance_repr(obj: object) -> str:
+    """``repr(obj)`` cut as reprlib cuts an object's repr (head ... tail)."""
+    try:
+        s = repr(obj)
+    except Exception:  # reprlib's own words for it
+        return f"<{_class_name(obj)} instance at {id(obj):#x}>"
+    most = _repr.maxother
+    if len(s) > most:
+        head = max(0, (most - 3) // 2)
+        tail = max(0, most - 3 - head)
+        s = f"{s[:head]}...{s[len(s) - tail :]}"
+    return s
 
 
 def _first_line(text: str) -> str:
@@ -186,14 +387,10 @@ def _title(text: str) -> str:
 
 # -- exceptions --------------------------------------------------------------------------------
 def _type_names(exc: BaseException) -> tuple[str, str]:
-    """(qualname, module) of the exception's class; dynamic classes may have anything."""
-    cls = type(exc)
-    qualname = getattr(cls, "__qualname__", None)
-    module = getattr(cls, "__module__", None)
-    return (
-        qualname if isinstance(qualname, str) else cls.__name__,
-        module if isinstance(module, str) else "",
-    )
+    """(qualname, module) of the exception's class; dynamic classes may have anything
+    (a ``__module__`` of None, a ``__qualname__`` with lone surrogates, 10 kB long)."""
+    qualname, module = type_names(type(exc))
+    return _name(qualname), _name(module)
 
 
 class _Node:
@@ -205,7 +402,13 @@ class _Node:
     def __init__(self, exc: BaseException, relation: str | None) -> None:
         self.exc = exc
         self.relation = relation
-        self.members: list[list[_Node]] = []
+        self.members: list[list[_Node]] = []  # the members kept, each with its chain
+
+    def omitted(self) -> int:
+        """Members of this exception group not kept (over budget, or seen already)."""
+        if not isinstance(self.exc, BaseExceptionGroup):
+            return 0
+        return max(len(_group_members(self.exc)) - len(self.members), 0)
 
 
 def _segment(
@@ -218,11 +421,14 @@ def _segment(
         seen.add(id(current))
         budget[0] -= 1
         nodes.append(_Node(current, relation))
-        cause = current.__cause__
-        context = current.__context__
+        try:
+            cause = current.__cause__
+            context = None if current.__suppress_context__ else current.__context__
+        except Exception:  # a class overriding them with properties that raise
+            cause = context = None
         if isinstance(cause, BaseException):
             current, relation = cause, "cause"
-        elif isinstance(context, BaseException) and not current.__suppress_context__:
+        elif isinstance(context, BaseException):
             current, relation = context, "context"
         else:
             current = None
@@ -240,11 +446,12 @@ def _group_members(exc: BaseException) -> tuple[BaseException, ...]:
     return tuple(m for m in members if isinstance(m, BaseException))
 
 
-def _collect(exc: BaseException) -> list[tuple[BaseException, str | None, int | None]]:
+def _collect(exc: BaseException) -> list[tuple[BaseException, str | None, int | None, int]]:
     """The exceptions to report, root cause first and ``exc`` last: (exception, relation
-    to the next one, index of the group it belongs to). Groups' members come before their
-    group; at most ``MAX_EXCEPTIONS``, the chain of ``exc`` first, then members breadth
-    first, so a huge group cannot crowd out the cause of the error."""
+    to the next one, index of the group it belongs to, group members left out). Groups'
+    members come before their group; at most ``MAX_EXCEPTIONS``, the chain of ``exc``
+    first, then members breadth first, so a huge group cannot crowd out the cause of the
+    error."""
     seen: set[int] = set()
     budget = [MAX_EXCEPTIONS]
     top = _segment(exc, None, seen, budget)
@@ -269,10 +476,11 @@ def _collect(exc: BaseException) -> list[tuple[BaseException, str | None, int | 
 
     flatten(top)
     index = {id(node): i for i, node in enumerate(ordered)}
-    result: list[tuple[BaseException, str | None, int | None]] = []
+    result: list[tuple[BaseException, str | None, int | None, int]] = []
     for node in ordered:
         parent = parents.get(id(node))
-        result.append((node.exc, node.relation, index[id(parent)] if parent else None))
+        parent_index = index[id(parent)] if parent else None
+        result.append((node.exc, node.relation, parent_index, node.omitted()))
     return result
 
 
@@ -303,13 +511,16 @@ def _source_line(
         line = linecache.getline(filename, lineno, module_globals)
     except Exception:  # a custom loader's get_source() may raise anything
         return None
+    if not isinstance(line, str):  # a loader's get_source() may return anything
+        return None
     line = line.strip()
     return _clean(_cut(line, MAX_CONTEXT_LINE)) if line else None
 
 
 def _locals(frame: FrameType) -> dict[str, str] | None:
     try:
-        items = list(frame.f_locals.items())
+        # a module-level frame's locals are its globals: thousands of them
+        items = list(itertools.islice(frame.f_locals.items(), 10 * MAX_LOCALS))
     except Exception:
         return None
     result: dict[str, str] = {}
@@ -319,7 +530,7 @@ def _locals(frame: FrameType) -> dict[str, str] | None:
         # __builtins__, __class__ cells and friends are noise, not the app's state
         if not isinstance(name, str) or (name.startswith("__") and name.endswith("__")):
             continue
-        result[name] = safe_repr(value)
+        result[_name(name)] = safe_repr(value)
     return result
 
 
@@ -328,13 +539,14 @@ def _frame(frame: FrameType, lineno: int, include_locals: bool, checked: set[str
     function, in_app = code_info(code)
     filename = code.co_filename if isinstance(code.co_filename, str) else "<unknown>"
     f_globals = frame.f_globals
-    module = f_globals.get("__name__")
+    # a file name may carry lone surrogates (undecodable bytes of the file system) and a
+    # module's __name__ may be anything its code set
     return Frame(
-        filename=_display_path(filename),
-        abs_path=_abs_path(filename),
+        filename=_name(_display_path(filename), _MAX_PATH),
+        abs_path=_name(_abs_path(filename), _MAX_PATH),
         lineno=lineno,
-        function=function,
-        module=module if isinstance(module, str) else "",
+        function=_name(function),
+        module=_name(f_globals.get("__name__")),
         context_line=_source_line(filename, lineno, f_globals, checked),
         in_app=in_app,
         locals=_locals(frame) if include_locals and in_app else None,
@@ -353,22 +565,29 @@ def _frames(
 
 
 def _exception_info(
-    exc: BaseException, relation: str | None, parent: int | None, include_locals: bool
+    exc: BaseException,
+    message: str,
+    relation: str | None,
+    parent: int | None,
+    members_omitted: int,
+    include_locals: bool,
 ) -> ExceptionInfo:
     type_name, module = _type_names(exc)
     try:
-        tb: TracebackType | None = exc.__traceback__
-        frames, omitted = _frames(walk_traceback(tb), include_locals)
+        tb = exc.__traceback__
+        stack = walk_traceback(tb if isinstance(tb, TracebackType) else None)
+        frames, omitted = _frames(stack, include_locals)
     except Exception:  # never lose the exception itself over its frames
         frames, omitted = (), 0
     return ExceptionInfo(
         type=type_name,
         module=module,
-        message=safe_str(exc, say_cut=True),
+        message=message,
         frames=frames,
         relation=relation,
         parent=parent,
         frames_omitted=omitted,
+        members_omitted=members_omitted,
     )
 
 
@@ -409,9 +628,10 @@ def _stack_culprit(stack: Sequence[tuple[FrameType, int]]) -> str:
     for frame, lineno in reversed(stack):
         function, in_app = code_info(frame.f_code)
         if in_app:
-            module = frame.f_globals.get("__name__")
-            module = module if isinstance(module, str) else ""
-            return _culprit_of(module, function, frame.f_code.co_filename, lineno)
+            filename = _name(frame.f_code.co_filename, _MAX_PATH)
+            return _culprit_of(
+                _name(frame.f_globals.get("__name__")), _name(function), filename, lineno
+            )
     return ""
 
 
@@ -470,8 +690,9 @@ class _Printer:
 
     def exception(self, i: int) -> None:
         exc = self.exceptions[i]
-        groups = self.members.get(i)
-        if not groups:
+        groups = self.members.get(i, [])
+        omitted = exc.members_omitted if isinstance(exc.members_omitted, int) else 0
+        if not groups and omitted <= 0:
             if exc.frames:
                 self.emit("Traceback (most recent call last):")
                 self.stack(exc)
@@ -486,16 +707,22 @@ class _Printer:
             self.stack(exc)
         self.emit(_exception_line(exc))
         self.need_close = False
-        for n, member in enumerate(groups):
-            last = n == len(groups) - 1
+        # the members kept, then (like Python past 15 members) how many were left out
+        boxes = len(groups) + (1 if omitted > 0 else 0)
+        for n in range(boxes):
+            last = n == boxes - 1
             if last:
                 self.need_close = True  # a nested group may close the box first
             corner = "+-" if n == 0 else "  "
+            label = str(n + 1) if n < len(groups) else "..."
             self.lines.append(
-                f"{' ' * (2 * self.depth)}{corner}+---------------- {n + 1} ----------------"
+                f"{' ' * (2 * self.depth)}{corner}+---------------- {label} ----------------"
             )
             self.depth += 1
-            self.segment(member)
+            if n < len(groups):
+                self.segment(groups[n])
+            else:
+                self.emit(f"and {omitted} more exception{'s' if omitted > 1 else ''}")
             if last and self.need_close:
                 self.lines.append(f"{' ' * (2 * self.depth)}+------------------------------------")
                 self.need_close = False
@@ -522,18 +749,31 @@ def format_traceback(exceptions: Sequence[ExceptionInfo]) -> str:
 
 # -- tags and extra ----------------------------------------------------------------------------
 def _tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
-    if not tags:
-        return {}
     try:
-        items = list(tags.items())
-    except Exception:
+        if not tags:
+            return {}
+        items = list(itertools.islice(tags.items(), _MAX_TAGS))
+    except Exception:  # a mapping whose __len__ or items() raises
         return {}
+    # keys of any type (1, None, (2, 3)) become their text: a tag is a line of text
     return {safe_str(k, _MAX_TAG_KEY): safe_str(v, _MAX_TAG_VALUE) for k, v in items}
 
 
-def _jsonable(value: Any, depth: int, active: set[int]) -> Any:
+class _Walk:
+    """One walk over ``extra``: the containers open on the way (cycles) and how many more
+    values may be kept in all."""
+
+    __slots__ = ("active", "left")
+
+    def __init__(self) -> None:
+        self.active: set[int] = set()
+        self.left = _MAX_EXTRA_VALUES
+
+
+def _jsonable(value: Any, depth: int, walk: _Walk) -> Any:
     """``value`` as plain JSON data (exact types: subclasses may override anything), or its
     bounded repr when it is not JSON data, too deep or cyclic."""
+    walk.left -= 1
     if value is None or isinstance(value, bool):
         return value
     try:
@@ -547,30 +787,37 @@ def _jsonable(value: Any, depth: int, active: set[int]) -> Any:
         if isinstance(value, str):
             return _clean(_cut(str.__str__(value), MAX_MESSAGE))
         if isinstance(value, Mapping | list | tuple) and depth < _MAX_EXTRA_DEPTH:
-            return _container(value, depth, active)
+            return _container(value, depth, walk)
     except Exception:  # a container whose items() or iteration raises
         pass
     return safe_repr(value, _MAX_EXTRA_REPR)
 
 
+def _key(key: object) -> str:
+    """A JSON object key: extra's keys may be of any type (1, None, (2, 3)), of any size."""
+    if type(key) is str:
+        return _clean(_cut(key, _MAX_TAG_KEY))
+    return safe_str(key, _MAX_TAG_KEY)
+
+
 def _container(
-    value: Mapping[Any, Any] | list[Any] | tuple[Any, ...], depth: int, active: set[int]
+    value: Mapping[Any, Any] | list[Any] | tuple[Any, ...], depth: int, walk: _Walk
 ) -> Any:
-    if id(value) in active:
+    if id(value) in walk.active:
         return "[Circular]"
-    active.add(id(value))
+    if walk.left <= 0:
+        return "[...]"  # the values kept so far are enough to read
+    walk.active.add(id(value))
     try:
+        room = max(min(_MAX_EXTRA_ITEMS, walk.left), 0)
         if isinstance(value, Mapping):
-            items = itertools.islice(value.items(), _MAX_EXTRA_ITEMS)
             return {
-                (k if type(k) is str else safe_str(k, _MAX_TAG_KEY)): _jsonable(
-                    v, depth + 1, active
-                )
-                for k, v in items
+                _key(k): _jsonable(v, depth + 1, walk)
+                for k, v in itertools.islice(value.items(), room)
             }
-        return [_jsonable(v, depth + 1, active) for v in itertools.islice(value, _MAX_EXTRA_ITEMS)]
+        return [_jsonable(v, depth + 1, walk) for v in itertools.islice(value, room)]
     finally:
-        active.discard(id(value))
+        walk.active.discard(id(value))
 
 
 def _extra(extra: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -579,7 +826,7 @@ def _extra(extra: Mapping[str, Any] | None) -> dict[str, Any]:
             return {}
     except Exception:  # a mapping whose __len__ raises
         return {}
-    result = _jsonable(extra, 0, set())
+    result = _jsonable(extra, 0, _Walk())
     return result if isinstance(result, dict) else {"extra": result}
 
 
@@ -610,36 +857,41 @@ def build_exception_event(
 ) -> Event:
     """The event of ``exc``: its chain (root cause first, ``exc`` last, exception group
     members included), frames, culprit and formatted traceback. Not scrubbed yet."""
-    try:
-        chain = _collect(exc)
-    except Exception:  # a class overriding __cause__ & co. with something that raises
-        chain = [(exc, None, None)]
-    exceptions = tuple(
-        _exception_info(e, relation, parent, include_locals) for e, relation, parent in chain
-    )
-    raised = exceptions[-1]
-    title = _title(raised.message)
-    title = _cut(f"{raised.type}: {title}" if title else raised.type, MAX_TITLE)
-    return Event(
-        event_id=uuid.uuid4().hex,
-        timestamp=time.time() if now is None else now,
-        level=level,
-        title=title,
-        message=None if message is None else safe_str(message, say_cut=True),
-        exceptions=exceptions,
-        culprit=_culprit(raised.frames),
-        traceback=format_traceback(exceptions),
-        request=request,
-        service=service,
-        environment=environment,
-        release=release,
-        host=_hostname(),
-        pid=os.getpid(),
-        logger=logger,
-        tags=_tags(tags),
-        extra=_extra(extra),
-        fingerprint=fingerprint,
-    )
+    with _event_budget():
+        try:
+            chain = _collect(exc)
+        except Exception:  # never lose the exception itself over its chain
+            chain = [(exc, None, None, 0)]
+        # the messages first: they are what the alert says, and the locals' reprs must not
+        # spend the budget of the application code they run before them
+        messages = [safe_str(e, say_cut=True) for e, _, _, _ in chain]
+        exceptions = tuple(
+            _exception_info(e, message, relation, parent, omitted, include_locals)
+            for (e, relation, parent, omitted), message in zip(chain, messages, strict=True)
+        )
+        raised = exceptions[-1]
+        title = _title(raised.message)
+        title = _cut(f"{raised.type}: {title}" if title else raised.type, MAX_TITLE)
+        return Event(
+            event_id=uuid.uuid4().hex,
+            timestamp=time.time() if now is None else now,
+            level=level,
+            title=title,
+            message=None if message is None else safe_str(message, say_cut=True),
+            exceptions=exceptions,
+            culprit=_culprit(raised.frames),
+            traceback=format_traceback(exceptions),
+            request=request,
+            service=service,
+            environment=environment,
+            release=release,
+            host=_hostname(),
+            pid=os.getpid(),
+            logger=None if logger is None else _name(logger),
+            tags=_tags(tags),
+            extra=_extra(extra),
+            fingerprint=fingerprint,
+        )
 
 
 def build_message_event(
@@ -661,29 +913,32 @@ def build_message_event(
     """The event of a message (``capture_message``, a log record without exception).
     The culprit is ``culprit``, else the innermost in-app frame of ``stack`` (the caller's
     stack, outermost first), else empty."""
-    message = safe_str(text, say_cut=True)
-    if not culprit:
-        try:
-            culprit = _stack_culprit(stack) if stack else ""
-        except Exception:
-            culprit = ""
-    return Event(
-        event_id=uuid.uuid4().hex,
-        timestamp=time.time() if now is None else now,
-        level=level,
-        title=_title(message),
-        message=message,
-        exceptions=(),
-        culprit=culprit,
-        traceback="",
-        request=request,
-        service=service,
-        environment=environment,
-        release=release,
-        host=_hostname(),
-        pid=os.getpid(),
-        logger=logger,
-        tags=_tags(tags),
-        extra=_extra(extra),
-        fingerprint=fingerprint,
-    )
+    with _event_budget():
+        message = safe_str(text, say_cut=True)
+        if culprit:
+            culprit = _name(culprit, _MAX_PATH)
+        else:
+            try:
+                culprit = _stack_culprit(stack) if stack else ""
+            except Exception:
+                culprit = ""
+        return Event(
+            event_id=uuid.uuid4().hex,
+            timestamp=time.time() if now is None else now,
+            level=level,
+            title=_title(message),
+            message=message,
+            exceptions=(),
+            culprit=culprit,
+            traceback="",
+            request=request,
+            service=service,
+            environment=environment,
+            release=release,
+            host=_hostname(),
+            pid=os.getpid(),
+            logger=None if logger is None else _name(logger),
+            tags=_tags(tags),
+            extra=_extra(extra),
+            fingerprint=fingerprint,
+        )

@@ -7,10 +7,25 @@ form shared stores keep), ``Event.from_dict()`` reads it back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-__all__ = ["Event", "ExceptionInfo", "Frame", "Request"]
+__all__ = ["Event", "ExceptionInfo", "Frame", "Request", "clean_text"]
+
+
+def clean_text(s: str) -> str:
+    """``s`` without NUL characters and lone surrogates, which break JSON encoders (a lone
+    surrogate cannot be encoded as UTF-8 at all), chat APIs and terminals; both are kept
+    visible as backslash escapes. Every string of an event goes through it."""
+    if s.isascii():
+        return s.replace("\x00", "\\x00") if "\x00" in s else s
+    if "\x00" in s:
+        s = s.replace("\x00", "\\x00")
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        s = s.encode("utf-8", "backslashreplace").decode("utf-8")
+    return s
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +52,9 @@ class ExceptionInfo:
     relation: str | None = None
     parent: int | None = None
     frames_omitted: int = 0  # frames dropped from the middle of a very deep stack
+    # an exception group's members not in Event.exceptions (the event keeps at most 25
+    # exceptions): the traceback says "and N more exceptions", as Python's does
+    members_omitted: int = 0
 
     @property
     def qualified_type(self) -> str:
@@ -131,7 +149,7 @@ class Event:
             exceptions=tuple(_exception_from_dict(e) for e in data.get("exceptions", ())),
             culprit=data.get("culprit", ""),
             traceback=data.get("traceback", ""),
-            request=Request(**request) if request else None,
+            request=Request(**_known(Request, request)) if request else None,
             service=data.get("service"),
             environment=data.get("environment"),
             release=data.get("release"),
@@ -158,7 +176,7 @@ def _frame_to_dict(frame: Frame) -> dict[str, Any]:
 
 
 def _exception_to_dict(exc: ExceptionInfo) -> dict[str, Any]:
-    return {
+    data = {
         "type": exc.type,
         "module": exc.module,
         "message": exc.message,
@@ -167,6 +185,9 @@ def _exception_to_dict(exc: ExceptionInfo) -> dict[str, Any]:
         "parent": exc.parent,
         "frames_omitted": exc.frames_omitted,
     }
+    if exc.members_omitted:  # only on a cut exception group: the usual document is unchanged
+        data["members_omitted"] = exc.members_omitted
+    return data
 
 
 def _exception_from_dict(data: dict[str, Any]) -> ExceptionInfo:
@@ -174,11 +195,27 @@ def _exception_from_dict(data: dict[str, Any]) -> ExceptionInfo:
         type=data["type"],
         module=data["module"],
         message=data["message"],
-        frames=tuple(Frame(**f) for f in data.get("frames", ())),
+        frames=tuple(Frame(**_known(Frame, f)) for f in data.get("frames", ())),
         relation=data.get("relation"),
         parent=data.get("parent"),
         frames_omitted=data.get("frames_omitted", 0),
+        members_omitted=data.get("members_omitted", 0),
     )
+
+
+_FIELDS: dict[type, frozenset[str]] = {
+    cls: frozenset(f.name for f in fields(cls)) for cls in (Frame, Request)
+}
+
+
+def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` without the keys ``cls`` does not have: a shared store may hold events
+    written by a newer erralert (a rolling deploy), whose extra fields must not make this
+    process fail to read them."""
+    names = _FIELDS[cls]
+    if data.keys() <= names:
+        return data
+    return {k: v for k, v in data.items() if k in names}
 
 
 def _request_to_dict(request: Request) -> dict[str, Any]:

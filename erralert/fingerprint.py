@@ -13,25 +13,26 @@ from __future__ import annotations
 
 import hashlib
 import re
-from types import CodeType
+from types import CodeType, TracebackType
 from typing import Any
 
-from erralert.frames import code_info
+from erralert.frames import code_info, type_names
 
 __all__ = ["exception_fingerprint", "message_fingerprint", "normalise_message"]
 
 _MAX_CHAIN = 10  # exceptions of an explicit ``raise ... from`` chain that take part
+# characters of a message that are normalised and grouped on: the regex costs ~0.3 s per
+# million characters, and a 10 MB message must not stall the request that logged it (the
+# event keeps 10 000 characters too, so the rest is nothing a reader sees either)
+_MAX_GROUPING_TEXT = 10_000
 
 _SEP = "\x00"  # cannot appear in a module name or a qualname written in source
 
 
 def _type_name(exc: BaseException) -> str:
-    cls = type(exc)
-    module = getattr(cls, "__module__", None)
-    qualname = getattr(cls, "__qualname__", None)
-    if not isinstance(qualname, str):  # a metaclass may shadow it with anything
-        qualname = cls.__name__
-    if isinstance(module, str) and module not in ("builtins", ""):
+    # not cls.__module__: a metaclass may shadow it with a property that raises
+    qualname, module = type_names(type(exc))
+    if module not in ("builtins", ""):
         return f"{module}.{qualname}"
     return qualname
 
@@ -58,7 +59,8 @@ def _site(code: CodeType, f_globals: dict[str, Any]) -> tuple[CodeType, dict[str
 def _frame_sites(exc: BaseException, only_in_app: bool) -> list[str]:
     sites: list[str] = []
     cached = _site_cache.get
-    tb = exc.__traceback__
+    raw = _attribute(exc, "__traceback__")
+    tb = raw if isinstance(raw, TracebackType) else None
     while tb is not None:
         frame = tb.tb_frame
         code = frame.f_code
@@ -108,10 +110,19 @@ def exception_fingerprint(exc: BaseException) -> str:
     while current is not None and len(seen) < _MAX_CHAIN and id(current) not in seen:
         seen.add(id(current))
         _exception_material(current, parts)
-        cause = current.__cause__
+        cause = _attribute(current, "__cause__")
         current = cause if isinstance(cause, BaseException) else None
     material = _SEP.join(parts).encode("utf-8", "surrogatepass")
     return hashlib.blake2b(material, digest_size=16).hexdigest()
+
+
+def _attribute(exc: BaseException, name: str) -> object:
+    """``exc.<name>``, or None: an exception class may override ``__cause__`` or
+    ``__traceback__`` with a property that raises, and the key must still be computed."""
+    try:
+        return getattr(exc, name)
+    except Exception:
+        return None
 
 
 # One pass over the text; the alternatives are tried left to right at each position, so the
@@ -153,8 +164,10 @@ def normalise_message(text: str) -> str:
 
 
 def message_fingerprint(text: str, logger: str | None = None, level: str | None = None) -> str:
-    """The grouping key of a message: its logger and its normalised text. ``level`` is
+    """The grouping key of a message: its logger and its normalised text (the first
+    10 000 characters: what the event shows of a longer message). ``level`` is
     accepted for symmetry with the capture calls but is deliberately not part of the key,
     so one message logged as a warning and later as an error stays one group."""
-    material = _SEP.join(("message", logger or "", normalise_message(text)))
+    grouped = normalise_message(text[:_MAX_GROUPING_TEXT])
+    material = _SEP.join(("message", logger or "", grouped))
     return hashlib.blake2b(material.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()

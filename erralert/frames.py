@@ -10,7 +10,7 @@ import os
 import sysconfig
 from types import CodeType, FrameType, TracebackType
 
-__all__ = ["code_info", "is_in_app", "walk_stack", "walk_traceback"]
+__all__ = ["code_info", "is_in_app", "type_names", "walk_stack", "walk_traceback"]
 
 # Bounds of the caches below: a long-running process that keeps compiling code (templates,
 # exec) must not grow them forever; clearing is cheap and they refill on the next errors.
@@ -93,6 +93,37 @@ def code_info(code: CodeType) -> tuple[str, bool]:
         _code_cache.clear()
     _code_cache[id(code)] = (code, info)
     return info
+
+
+# ``type``'s own descriptors: what the interpreter itself knows a class by
+_TYPE_QUALNAME = type.__dict__["__qualname__"]
+_TYPE_NAME = type.__dict__["__name__"]
+_TYPE_MODULE = type.__dict__["__module__"]
+
+
+def type_names(cls: type) -> tuple[str, str]:
+    """``(qualname, module)`` of a class; ``module`` is ``""`` when it is not a string.
+
+    Read through ``type``'s own descriptors, not ``cls.__module__``: a metaclass may shadow
+    ``__module__`` or ``__name__`` with a property that raises or returns anything, and a
+    class built with ``type()`` may carry any ``__module__`` (None, a number). Never raises.
+    """
+    qualname: object = None
+    for descriptor in (_TYPE_QUALNAME, _TYPE_NAME):
+        try:
+            qualname = descriptor.__get__(cls)
+        except Exception:
+            continue
+        if isinstance(qualname, str):
+            break
+    try:
+        module: object = _TYPE_MODULE.__get__(cls)
+    except Exception:  # a class whose __dict__ lost its "__module__"
+        module = None
+    return (
+        str.__str__(qualname) if isinstance(qualname, str) else "<unknown>",
+        str.__str__(module) if isinstance(module, str) else "",
+    )
 
 
 def walk_traceback(tb: TracebackType | None) -> list[tuple[FrameType, int]]:

@@ -12,17 +12,31 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
-from erralert.event import Request
+from erralert.event import Request, clean_text
 
 __all__ = ["parse_traceparent", "request_from_asgi", "request_from_wsgi"]
 
 _T = TypeVar("_T")
 
 _MAX_HEADERS = 100
+_MAX_HEADER_NAME = 200
 _MAX_HEADER_VALUE = 1000
 _MAX_QUERY_KEYS = 100
-_MAX_URL = 2048  # a URL is a line in a chat message, not a payload
+_MAX_URL = 2048  # a URL is a line in a chat message, not a payload; so is a path
 _MAX_QUERY_STRING = 16_384  # parsed for at most 100 keys: the rest cannot matter
+_MAX_SHORT = 200  # scheme, method, host, client address
+# headers the request fields are read from: kept even past the first _MAX_HEADERS
+_READ_HEADERS = frozenset(
+    {
+        "host",
+        "user-agent",
+        "x-forwarded-for",
+        "x-real-ip",
+        "x-request-id",
+        "x-correlation-id",
+        "traceparent",
+    }
+)
 
 _DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
 _TRACEPARENT = re.compile(
@@ -102,22 +116,32 @@ def _request(
     headers: dict[str, str],
     remote_addr: str | None,
 ) -> Request:
-    url = f"{scheme}://{host}{path}" if host else path
+    # Every field is bounded (a 1 MB URL is one line of a chat message) and clean: a
+    # hand-built scope or environ may carry NUL characters or lone surrogates, which no
+    # JSON encoder of a chat payload accepts.
+    path = _text(path, _MAX_URL)
+    host = _text(host, _MAX_SHORT) if host else None
+    url = f"{scheme[:_MAX_SHORT]}://{host}{path}" if host else path
     if query_string:
-        url = f"{url}?{query_string}"
+        url = f"{url}?{query_string[:_MAX_URL]}"
     return Request(
-        method=method.upper() if method else None,
-        url=url[:_MAX_URL] or None,
+        method=_text(method[:_MAX_SHORT].upper(), _MAX_SHORT) if method else None,
+        url=_text(url, _MAX_URL) or None,
         path=path or None,
-        route=route,
+        route=_text(route, _MAX_URL) if route else None,
         query=_safe(lambda: _query(query_string), {}),
         headers=headers,
-        client_ip=_client_ip(headers, remote_addr),
+        client_ip=_text(_client_ip(headers, remote_addr) or "", _MAX_SHORT) or None,
         user_agent=headers.get("user-agent"),
         request_id=headers.get("x-request-id") or headers.get("x-correlation-id"),
         trace_id=parse_traceparent(headers.get("traceparent")),
         user=None,
     )
+
+
+def _text(s: str, limit: int) -> str:
+    # cut again once clean: an escaped surrogate is ten characters where it was one
+    return clean_text(s[:limit])[:limit]
 
 
 def _safe(read: Callable[[], _T], default: _T) -> _T:
@@ -143,20 +167,25 @@ def _latin1(value: object) -> str:
 
 
 def _add_header(headers: dict[str, str], name: str, value: str) -> None:
-    name = name.lower()
+    name = _text(name[:_MAX_HEADER_NAME].lower(), _MAX_HEADER_NAME)
+    value = value[:_MAX_HEADER_VALUE]
     if name in headers:
+        previous = headers[name]
+        if len(previous) >= _MAX_HEADER_VALUE:
+            return  # full already: 10 000 repeats must not be joined 10 000 times
         # repeated headers combine as HTTP says they may (RFC 9110 5.3); cookies use "; "
-        value = f"{headers[name]}{'; ' if name == 'cookie' else ', '}{value}"
-    elif len(headers) >= _MAX_HEADERS:
+        value = f"{previous}{'; ' if name == 'cookie' else ', '}{value}"
+    elif len(headers) >= _MAX_HEADERS and name not in _READ_HEADERS:
         return
-    headers[name] = value[:_MAX_HEADER_VALUE]
+    headers[name] = _text(value, _MAX_HEADER_VALUE)
 
 
 def _query(query_string: str) -> dict[str, str]:
     query: dict[str, str] = {}
     for key, value in parse_qsl(query_string[:_MAX_QUERY_STRING], keep_blank_values=True):
+        key = _text(key, _MAX_HEADER_NAME)
         if key in query or len(query) < _MAX_QUERY_KEYS:
-            query[key] = value  # last value wins, as most frameworks read it
+            query[key] = _text(value, _MAX_HEADER_VALUE)  # the last one wins, as most read it
     return query
 
 
