@@ -1,4 +1,11 @@
-"""``LoggingHandler``: ``logger.exception(...)`` and ``logger.error(...)`` to chat."""
+"""``LoggingHandler``: ``logger.exception(...)`` and ``logger.error(...)`` to chat; and the
+filter that keeps secrets out of erralert's own log records.
+
+Importing erralert installs ``RedactingFilter`` on two loggers: ``erralert`` (whatever the
+record quotes — an exception raised by a ``before_send`` hook, a platform's answer — is
+scrubbed like an event, and webhook credentials are masked) and ``httpx``, which logs the
+full URL of every request at INFO, webhook tokens included.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +13,11 @@ import logging
 from typing import Any
 
 from erralert.alerter import Alerter
+from erralert.channels.base import redact_known_secrets
 from erralert.default import Reporter, resolve
+from erralert.scrub import Scrubber
 
-__all__ = ["LoggingHandler"]
+__all__ = ["LoggingHandler", "RedactingFilter"]
 
 # records from these loggers are never alerted: a failed alert logged by erralert or by
 # its HTTP client must not trigger another alert
@@ -56,3 +65,46 @@ class LoggingHandler(Reporter, logging.Handler):
                 )
         except Exception:
             self.handleError(record)
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites a record's message (and traceback text) without the credentials of any
+    channel of this process and, with ``scrub``, without what erralert's scrubber filters
+    from events (``password=…``, bearer tokens, URL passwords, JWTs). Never drops a record."""
+
+    def __init__(self, *, scrub: bool) -> None:
+        super().__init__()
+        self._scrubber = Scrubber() if scrub else None
+
+    def _clean(self, text: str) -> str:
+        text = redact_known_secrets(text)
+        return self._scrubber.text(text) if self._scrubber is not None else text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+            cleaned = self._clean(message)
+            if cleaned != message:
+                record.msg, record.args = cleaned, None
+            if record.exc_info and not record.exc_text:
+                # formatted here, as a handler's formatter would, so that every handler
+                # shows the cleaned text (formatters use exc_text when it is set)
+                text = logging.Formatter().formatException(record.exc_info)
+                cleaned = self._clean(text)
+                if cleaned != text:
+                    record.exc_text = cleaned
+            if record.stack_info:
+                record.stack_info = self._clean(record.stack_info)
+        except Exception:  # a record whose message cannot be formatted: leave it be
+            pass
+        return True
+
+
+def _install() -> None:
+    for name, scrub in (("erralert", True), ("httpx", False)):
+        target = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in target.filters):
+            target.addFilter(RedactingFilter(scrub=scrub))
+
+
+_install()

@@ -16,14 +16,17 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import hashlib
+import itertools
 import json
 import logging
 import math
 import os
 import re
+import string
 import threading
 import time
-from collections.abc import Iterable, Iterator
+import types
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import CodeType
@@ -38,6 +41,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.filters import make_attrgetter
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import _PassArg
 from markupsafe import Markup
 
 from erralert.channels.base import Channel, LengthUnit, Message
@@ -55,6 +59,13 @@ TITLE_LIMIT = 250  # characters of a title, after whitespace is collapsed
 MAX_RANGE = 10_000  # items of one range() in a template
 MAX_SEQUENCE = 100_000  # items (characters) of a sequence made by `*` in a template
 MAX_DIGITS = 10_000  # decimal digits of an integer made by `**` in a template
+# What one render may do in all: loop iterations plus range() items, and characters (or
+# items) it builds. Each bound alone is not enough: two nested loops of 10 000, or 10 000
+# outputs of a 100 000-character string, stay under every per-operation limit and still
+# take the worker (and every alert behind it) for minutes and gigabytes.
+MAX_STEPS = 1_000_000
+MAX_BUILT = 5_000_000
+MAX_JSON_INDENT = 16
 _NOTE_LIMIT = 300  # characters of the exception message quoted in a failure note
 _LOGGED_LIMIT = 256  # distinct template failures remembered to log each once
 
@@ -82,11 +93,23 @@ class ChannelInfo:
 # -- the escaping mode of the render in progress -------------------------------------------
 
 
+class _Budget:
+    """What is left of one render's allowance (``MAX_STEPS``, ``MAX_BUILT``)."""
+
+    __slots__ = ("built", "steps")
+
+    def __init__(self) -> None:
+        self.steps = MAX_STEPS
+        self.built = MAX_BUILT
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Mode:
     dialect: Dialect
     json: bool = False  # inside a payload template: outputs are JSON string contents too
     now: float = 0.0
+    # shared by the title, body and payload of one render; None outside a render
+    budget: _Budget | None = None
 
 
 # A context variable, not a Jinja context variable: macros of an imported template run in
@@ -253,6 +276,7 @@ def _join(
     if attribute is not None:
         value = map(make_attrgetter(context.environment, attribute), value)
     items = list(value)
+    _spend(len(_text(d)) * max(0, len(items) - 1) + _size(items))
     if isinstance(d, Markup) or any(isinstance(item, Markup) for item in items):
         return Markup(_markup(d).join(_markup(item) for item in items))
     return str(d).join(map(_text, items))
@@ -269,9 +293,13 @@ def _json_default(value: Any) -> Any:
 
 
 @jinja2.pass_context
-def _tojson(context: Context, value: Any, indent: int | None = None) -> str:
+def _tojson(context: Context, value: Any, indent: int | str | None = None) -> str:
     """``|tojson``: in a payload template, raw JSON (the way to put a number, a list or an
     unescaped string in the document); in a text template, text escaped like any other."""
+    width = len(indent) if isinstance(indent, str) else indent
+    if width is not None and not 0 <= width <= MAX_JSON_INDENT:
+        # every line of the document is indented by this much per level
+        raise SecurityError(f"|tojson indent of more than {MAX_JSON_INDENT} is refused")
     text = json.dumps(value, ensure_ascii=False, indent=indent, default=_json_default)
     return Markup(text) if _mode().json else text
 
@@ -296,12 +324,31 @@ class _CodeGenerator(CodeGenerator):
 
 class _Sandbox(ImmutableSandboxedEnvironment):
     """Jinja's immutable sandbox (templates cannot reach Python internals nor change the
-    event they render), with bounds on what a template can make the process compute."""
+    event they render), with bounds on what a template can make the process compute:
+    every ``{% for %}`` item and ``range()`` item is a step of the render's ``MAX_STEPS``,
+    and everything that builds text or sequences (outputs, ``*``, ``+``, ``~``, ``%``,
+    ``format``, padding and joining methods and filters) is estimated *before* it is built
+    and counted against ``MAX_BUILT``."""
 
     code_generator_class = _CodeGenerator
     # intercepted operators are also never folded at compile time: `10 ** 10 ** 10` in a
     # template cannot hang erralert's start-up either
-    intercepted_binops = frozenset({"+", "*", "**"})
+    intercepted_binops = frozenset({"+", "*", "**", "%"})
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        tree = super()._parse(source, name, filename)
+        # every loop iterates through erralert_loop, which counts its items: a loop inside
+        # a loop multiplies what each range() alone is allowed
+        for loop in tree.find_all(nodes.For):
+            loop.iter = nodes.Call(
+                nodes.EnvironmentAttribute("erralert_loop", lineno=loop.iter.lineno),
+                [loop.iter],
+                [],
+                None,
+                None,
+                lineno=loop.iter.lineno,
+            )
+        return tree
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> jinja2.Undefined:
         # Jinja returns an undefined value that only fails when used, and prints as
@@ -324,24 +371,51 @@ class _Sandbox(ImmutableSandboxedEnvironment):
                     return value
         return super().getattr(obj, attribute)
 
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        # Jinja's hook for the methods it wraps when a template reads them (by attribute
+        # or by item): str.format is sandboxed there, and the methods that can make a
+        # string far larger than their inputs are bounded here
+        wrapped = super().wrap_str_format(value)
+        if wrapped is not None:
+            return _bounded_format(wrapped, value.__self__)
+        if (
+            isinstance(value, types.BuiltinMethodType)
+            and isinstance(value.__self__, str | bytes)
+            and value.__name__ in _GROWING_METHODS
+        ):
+            return _bounded_method(value)
+        return None
+
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "+" and isinstance(left, str) and isinstance(right, str):
-            if isinstance(left, Markup) != isinstance(right, Markup):
-                # markupsafe would HTML-escape the plain side: escape it for the dialect
-                return Markup(_markup(left) + _markup(right))
+        if operator == "+":
+            if isinstance(left, str) and isinstance(right, str):
+                _spend(len(left) + len(right))
+                if isinstance(left, Markup) != isinstance(right, Markup):
+                    # markupsafe would HTML-escape the plain side: escape it for the dialect
+                    return Markup(_markup(left) + _markup(right))
+            elif isinstance(left, list | tuple) and isinstance(right, list | tuple):
+                _spend(_size(left) + _size(right))
         elif operator == "*":
             _check_repeat(left, right)
             _check_repeat(right, left)
         elif operator == "**":
             _check_power(left, right)
+        elif operator == "%" and isinstance(left, str):
+            _spend(_percent_size(left, right))
         return super().call_binop(context, operator, left, right)
 
     def erralert_concat(self, values: Iterable[Any]) -> str:
         """``a ~ b ~ c``."""
         items = tuple(values)
+        _spend(sum(map(_size, items)))
         if any(isinstance(item, Markup) for item in items):
             return Markup("".join(_markup(item) for item in items))
         return "".join(map(_text, items))
+
+    def erralert_loop(self, iterable: Any) -> Any:
+        """What ``{% for %}`` iterates: ``iterable``, each item a step of the render."""
+        budget = _mode().budget
+        return iterable if budget is None else _counted(iterable, budget)
 
 
 _DATA_TYPES = frozenset(
@@ -349,13 +423,87 @@ _DATA_TYPES = frozenset(
 )
 
 
+# -- the render's allowance ------------------------------------------------------------------
+
+
+def _step(count: int) -> None:
+    budget = _mode().budget
+    if budget is not None:
+        budget.steps -= count
+        if budget.steps < 0:
+            raise SecurityError(f"more than {MAX_STEPS} loop iterations in one render")
+
+
+def _spend(size: int) -> None:
+    """Count ``size`` characters or items about to be built; refuse past the allowance
+    (checked before building, so a refused string is never allocated)."""
+    budget = _mode().budget
+    if budget is not None:
+        budget.built -= size
+        if budget.built < 0:
+            raise SecurityError(f"a template may build at most {MAX_BUILT} characters")
+
+
+def _counted(iterable: Any, budget: _Budget) -> Iterator[Any]:
+    for item in iterable:
+        budget.steps -= 1
+        if budget.steps < 0:
+            raise SecurityError(f"more than {MAX_STEPS} loop iterations in one render")
+        yield item
+
+
+def _join_output(chunks: Iterable[str]) -> str:
+    """A template's output, joined, each chunk counted as built: 10 000 outputs of one
+    100 000-character string are 10 000 references while they are yielded, a gigabyte
+    once joined."""
+    parts: list[str] = []
+    for chunk in chunks:
+        _spend(len(chunk))
+        parts.append(chunk)
+    return "".join(parts)
+
+
+def _size(value: Any, limit: int = MAX_BUILT + 1) -> int:
+    """How many characters and items ``value`` holds, counting shared parts each time they
+    occur (``['x' * 100000] * 100000`` is 10**10, as its text would be), at most about
+    ``limit``."""
+    sizes: dict[int, int] = {}
+
+    def measure(item: Any) -> int:
+        if isinstance(item, str | bytes):
+            return len(item)
+        if isinstance(item, range):
+            return len(item)
+        if not isinstance(item, list | tuple | dict | set | frozenset):
+            return 1
+        known = sizes.get(id(item))
+        if known is not None:
+            return known
+        sizes[id(item)] = 1  # a cycle counts once
+        total = len(item)
+        parts = itertools.chain.from_iterable(item.items()) if isinstance(item, dict) else item
+        for part in parts:
+            total += measure(part)
+            if total > limit:
+                break
+        sizes[id(item)] = total
+        return total
+
+    return measure(value)
+
+
 def _check_repeat(sequence: Any, times: Any) -> None:
-    if (
-        isinstance(sequence, str | list | tuple)
+    if isinstance(sequence, str | list | tuple) and isinstance(times, int):
+        if len(sequence) * times > MAX_SEQUENCE:
+            raise SecurityError(f"a sequence of more than {MAX_SEQUENCE} items is refused")
+        _spend(_size(sequence) * max(0, times))
+    elif (
+        isinstance(sequence, int)
         and isinstance(times, int)
-        and len(sequence) * times > MAX_SEQUENCE
+        # a product has as many digits as its factors together: repeated, they double
+        and (sequence.bit_length() + times.bit_length()) * math.log10(2) > MAX_DIGITS
     ):
-        raise SecurityError(f"a sequence of more than {MAX_SEQUENCE} items is refused")
+        raise SecurityError(f"a number of more than {MAX_DIGITS} digits is refused")
 
 
 def _check_power(base: Any, exponent: Any) -> None:
@@ -370,11 +518,201 @@ def _check_power(base: Any, exponent: Any) -> None:
 
 
 def _range(*args: int) -> range:
-    """``range()`` in a template: at most ``MAX_RANGE`` items."""
+    """``range()`` in a template: at most ``MAX_RANGE`` items, each a step of the render."""
     numbers = range(*args)
     if len(numbers) > MAX_RANGE:
         raise SecurityError(f"range() of more than {MAX_RANGE} items is refused")
+    _step(len(numbers))
     return numbers
+
+
+# "%-10s", "%(name)08.3f", "%*d": a conversion of printf-style formatting, its width and
+# precision
+_PERCENT = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?[a-zA-Z%]")
+
+
+def _width(text: str | None) -> int:
+    """A width or precision of a format: ``*`` or a computed one (``{:{}}``) is refused,
+    since only the arguments would say how much it builds."""
+    if not text:
+        return 0
+    if not text.isdigit():
+        raise SecurityError("a computed width or precision in a format is refused")
+    return int(text)
+
+
+def _percent_size(template: str, args: Any) -> int:
+    """At most how long ``template % args`` is: the template, each conversion's width and
+    precision, and each argument as often as there are conversions."""
+    conversions = _PERCENT.findall(template)
+    widths = sum(_width(width) + _width(precision) for width, precision in conversions)
+    values = list(args.values()) if isinstance(args, dict) else args
+    values = list(values) if isinstance(values, tuple) else [values]
+    largest = max(map(_size, values), default=0)
+    return len(template) + widths + len(conversions) * largest
+
+
+def _bounded_format(format_method: Callable[..., str], template: str) -> Callable[..., str]:
+    """Jinja's sandboxed ``str.format`` / ``format_map``, estimated before it runs."""
+
+    def bounded(*args: Any, **kwargs: Any) -> str:
+        fields = 0
+        widths = 0
+        for _, field, spec, _ in string.Formatter().parse(template):
+            if field is None:
+                continue
+            fields += 1
+            for number in re.findall(r"\{[^}]*\}|\d+", spec or ""):
+                widths += _width(number)
+        values = [*args, *kwargs.values()]
+        if len(args) == 1 and isinstance(args[0], dict):  # format_map
+            values.extend(args[0].values())
+        _spend(len(template) + widths + fields * max(map(_size, values), default=0))
+        return format_method(*args, **kwargs)
+
+    return bounded
+
+
+_GROWING_METHODS = frozenset(
+    {"center", "ljust", "rjust", "zfill", "expandtabs", "replace", "join", "translate"}
+)
+
+
+def _bounded_method(method: Any) -> Callable[..., Any]:
+    """A str or bytes method that can build far more than its inputs, estimated first."""
+    text: str | bytes = method.__self__
+    name: str = method.__name__
+
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        values = [*args, *kwargs.values()]
+        if name == "join":
+            items = list(values[0]) if values else []
+            _spend(len(text) * max(0, len(items) - 1) + _size(items))
+            return method(items)
+        if name == "replace":
+            _spend(_replace_size(text, *values))
+        elif name == "expandtabs":
+            tab = "\t" if isinstance(text, str) else b"\t"
+            size = values[0] if values and isinstance(values[0], int) else 8
+            _spend(len(text) + text.count(tab) * max(0, size))  # type: ignore[arg-type]
+        elif name == "translate":
+            table = values[0] if values else None
+            longest = max(map(_size, table.values()), default=1) if isinstance(table, dict) else 1
+            _spend(len(text) * max(1, longest))
+        else:  # center, ljust, rjust, zfill: as wide as asked
+            width = values[0] if values and isinstance(values[0], int) else 0
+            _spend(max(len(text), width))
+        return method(*args, **kwargs)
+
+    return bounded
+
+
+def _replace_size(text: Any, old: Any = "", new: Any = "", count: Any = -1) -> int:
+    if not isinstance(old, str | bytes) or not isinstance(new, str | bytes):
+        return len(text)  # the method itself refuses the wrong types
+    try:
+        found = text.count(old) if old else len(text) + 1
+    except TypeError:
+        return len(text)
+    if isinstance(count, int) and count >= 0:
+        found = min(found, count)
+    return len(text) + found * max(0, len(new) - len(old))
+
+
+def _bounded_filter(
+    jinja_filter: Callable[..., Any], estimate: Callable[..., int]
+) -> Callable[..., Any]:
+    """``jinja_filter`` (one of Jinja's own), ``estimate(value, *args, **kwargs)`` counted
+    before it runs. The wrapper takes the context, so that Jinja never runs it at compile
+    time on constants (``'%1000000000s'|format('x')``), where no render's allowance applies;
+    it hands the filter whatever Jinja would have (context, eval context or environment)."""
+    passes = _PassArg.from_obj(jinja_filter)
+
+    @jinja2.pass_context
+    def bounded(context: Context, value: Any, *args: Any, **kwargs: Any) -> Any:
+        _spend(estimate(value, *args, **kwargs))
+        if passes is _PassArg.context:
+            return jinja_filter(context, value, *args, **kwargs)
+        if passes is _PassArg.eval_context:
+            return jinja_filter(context.eval_ctx, value, *args, **kwargs)
+        if passes is _PassArg.environment:
+            return jinja_filter(context.environment, value, *args, **kwargs)
+        return jinja_filter(value, *args, **kwargs)
+
+    bounded.__name__ = jinja_filter.__name__
+    bounded.__doc__ = jinja_filter.__doc__
+    return bounded
+
+
+def _int(value: Any, default: int = 0) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _center_size(value: Any, width: Any = 80) -> int:
+    return max(len(_text(value)), _int(width, 80))
+
+
+def _indent_size(value: Any, width: Any = 4, *args: Any, **kwargs: Any) -> int:
+    text = _text(value)
+    indent = len(width) if isinstance(width, str) else _int(width, 4)
+    return len(text) + (text.count("\n") + 1) * max(0, indent)
+
+
+def _replace_filter_size(value: Any, old: Any = "", new: Any = "", count: Any = None) -> int:
+    return _replace_size(_text(value), str(old), str(new), -1 if count is None else count)
+
+
+def _format_filter_size(value: Any, *args: Any, **kwargs: Any) -> int:
+    return _percent_size(_text(value), kwargs or args)
+
+
+def _batch_size(value: Any, linecount: Any = 1, fill_with: Any = None) -> int:
+    # the last batch is filled up to linecount items
+    return _size(value) + _int(linecount) * (1 + _size(fill_with))
+
+
+def _slice_size(value: Any, slices: Any = 1, fill_with: Any = None) -> int:
+    _step(max(0, _int(slices)))  # the filter loops over range(slices)
+    return _size(value) + _int(slices) * (1 + _size(fill_with))
+
+
+def _wordwrap_size(value: Any, width: Any = 79, *args: Any, **kwargs: Any) -> int:
+    text = _text(value)
+    wrapstring = kwargs.get("wrapstring", args[1] if len(args) > 1 else None)
+    breaks = len(text) // max(1, _int(width, 79)) + text.count(" ") + text.count("\n") + 1
+    return len(text) + breaks * len(_text(wrapstring) or "\n")
+
+
+def _urlize_size(value: Any, *args: Any, **kwargs: Any) -> int:
+    text = _text(value)
+    extra = sum(len(_text(v)) for v in (*args[2:4], kwargs.get("target"), kwargs.get("rel")))
+    return 3 * len(text) + (len(text.split()) + 1) * (64 + extra)
+
+
+_BOUNDED_FILTERS: dict[str, Callable[..., int]] = {
+    "center": _center_size,
+    "indent": _indent_size,
+    "replace": _replace_filter_size,
+    "format": _format_filter_size,
+    "batch": _batch_size,
+    "slice": _slice_size,
+    "wordwrap": _wordwrap_size,
+    "urlize": _urlize_size,
+}
+
+
+@jinja2.pass_environment
+def _sum(
+    environment: jinja2.Environment, iterable: Iterable[Any], attribute: Any = None, start: Any = 0
+) -> Any:
+    """``|sum``: of numbers as Jinja's; of lists (``start=[]``) counted, copies included:
+    each addition copies the total so far."""
+    items = list(iterable)
+    if attribute is not None:
+        items = list(map(make_attrgetter(environment, attribute), items))
+    if isinstance(start, list | tuple) or any(isinstance(i, list | tuple) for i in items):
+        _spend((len(items) + 1) * (_size(items) + _size(start)))
+    return sum(items, start)
 
 
 # -- the built-in template -----------------------------------------------------------------
@@ -505,8 +843,11 @@ class Renderer:
                 "sparkline": _sparkline,
                 "join": _join,
                 "tojson": _tojson,
+                "sum": _sum,
             }
         )
+        for name, estimate in _BOUNDED_FILTERS.items():
+            env.filters[name] = _bounded_filter(env.filters[name], estimate)
         env.globals["range"] = _range
         env.globals.pop("lipsum", None)  # lipsum(n=10**6): text nobody needs in an alert
         self._env = env
@@ -661,22 +1002,25 @@ class Renderer:
         now: float,
     ) -> tuple[str, str]:
         """The title (plain, one line) and the body (cut to the channel's limit)."""
-        token = _MODE.set(_Mode(dialect, now=now))
+        budget = _Budget()
+        token = _MODE.set(_Mode(dialect, now=now, budget=budget))
         try:
             context = template.new_context(dict(variables))
             # the whole template runs once: `{% extends %}` registers the parent's blocks
             # in context.blocks as it goes, and top-level `{% set %}`s take effect
-            whole = "".join(template.root_render_func(context))
+            whole = _join_output(template.root_render_func(context))
             blocks = context.blocks
-            body = "".join(blocks["body"][0](context)) if "body" in blocks else whole
+            body = _join_output(blocks["body"][0](context)) if "body" in blocks else whole
             title = ""
             if "title" in blocks:
-                _MODE.set(_Mode(DIALECTS["plain"], now=now))  # the title is plain text
-                title = "".join(blocks["title"][0](context))
+                # the title is plain text
+                _MODE.set(_Mode(DIALECTS["plain"], now=now, budget=budget))
+                title = _join_output(blocks["title"][0](context))
         finally:
             _MODE.reset(token)
         title = " ".join(title.split()) or " ".join(variables["event"].title.split())
         body = _BLANK_LINES.sub("\n\n", body).strip()
+        title, body = _encodable(title), _encodable(body)
         return (
             truncate(title, TITLE_LIMIT),
             truncate(body, channel.max_length, channel.length_unit),
@@ -691,7 +1035,7 @@ class Renderer:
         dialect: Dialect,
         now: float,
     ) -> dict[str, Any]:
-        token = _MODE.set(_Mode(dialect, json=True, now=now))
+        token = _MODE.set(_Mode(dialect, json=True, now=now, budget=_Budget()))
         try:
             context = template.new_context(
                 {
@@ -701,7 +1045,7 @@ class Renderer:
                     "document": document(variables["notice"]),
                 }
             )
-            text = "".join(template.root_render_func(context))
+            text = _join_output(template.root_render_func(context))
         finally:
             _MODE.reset(token)
         payload = json.loads(text)
@@ -743,6 +1087,21 @@ class Renderer:
 
 
 _BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _encodable(text: str) -> str:
+    """``text`` with any lone surrogate as U+FFFD. Events are cleaned when they are built,
+    but not what a caller builds by hand (a ``Request`` passed as it is) nor what a
+    template lets through ``|safe``; a surrogate has no UTF-8 form, so every channel that
+    measures its body in bytes, and the JSON it sends, would fail on it."""
+    if text.isascii():
+        return text
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
 
 
 def _payload_name(name: str | None) -> str:
@@ -773,6 +1132,6 @@ def _last_resort(
     lines: Iterator[str] = (
         line for line in (f"⚠ {error}" if error else None, event.title, event.culprit) if line
     )
-    body = "\n\n".join(dialect.escape(line) for line in lines)
-    title = " ".join(event.title.split())
+    body = _encodable("\n\n".join(dialect.escape(line) for line in lines))
+    title = _encodable(" ".join(event.title.split()))
     return truncate(title, TITLE_LIMIT), truncate(body, channel.max_length, channel.length_unit)

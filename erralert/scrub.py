@@ -39,7 +39,7 @@ SENSITIVE_KEYS: tuple[str, ...] = (
 )
 
 # Fragments covering every SENSITIVE_KEYS entry (in "_" and "-" spellings), "://" for URL
-# passwords, "eyj" for JWTs and the authorization schemes.
+# passwords, "eyj" for JWTs, the authorization schemes and the "..." of a cut.
 _PRECHECK = (
     "pass",
     "secret",
@@ -55,6 +55,7 @@ _PRECHECK = (
     "eyj",
     "bearer",
     "basic",
+    "...",  # a cut ("{'Auth...ization': 'abc'}") may have taken the key's sensitive word
 )
 
 _MAX_DEPTH = 10  # nesting followed by mapping(); deeper values are replaced, not walked
@@ -76,28 +77,66 @@ _COOKIE_HEADER = re.compile(r"(?P<head>\b(?i:set-cookie|cookie)[\x20\t]*:[\x20\t
 # "TokenExpiredError: ..." is an exception's type and message, not a secret's key and value
 _EXCEPTION_NAME = re.compile(r"[A-Z]\w*(?:Error|Exception|Warning|Exit|Interrupt|Failure)$")
 _QUERY_SEPARATORS = re.compile(r"([&;])")
+# "user:password@host" at the start of a header value without a scheme (a Host or
+# X-Forwarded-Host header a client filled in from a URL with credentials); the request URL
+# is built from it and scrubbed as a URL, the header must not keep what the URL lost
+_AUTHORITY_USERINFO = re.compile(r"^(?P<user>[^:@/\s]*):[^@/\s]*@(?=[^@/\s]+$)")
 
 # The value of a `key=value` / `key: value` pair: a quoted string (optionally a bytes
 # literal), an authorization value ("Bearer xyz" as one value), or a bare token. The bare
 # token is possessive and must not be followed by "(" or "[" so that source code such as
-# `token = get_token()` or `password = form["password"]` is left alone.
-_VALUE = r"""
+# `token = get_token()` or `password = form["password"]` is left alone ("[Filtered]", put
+# by an earlier pass, is no index). A quoted string
+# may have its quotes escaped: the repr of a string holding both kinds of quotes escapes
+# its single quotes (a local's repr, an exception's repr inside a local), and JSON inside
+# a string escapes its double quotes. It may also have lost its closing quote: a repr cut
+# short ("{'token': 'abc...") ends the text or the line inside the value.
+_QUOTED = r"""
+        \\"(?:[^"\\\n]|\\[^"\n])*(?:\\"|\Z|(?=\n))
+      | \\'(?:[^'\\\n]|\\[^'\n])*(?:\\'|\Z|(?=\n))
+      | [bB]?"(?:[^"\\\n]|\\.)*(?:"|\Z|(?=\n))
+      | [bB]?'(?:[^'\\\n]|\\.)*(?:'|\Z|(?=\n))
+"""
+# an authorization value is "Bearer xyz" as one value
+_SCHEME = r"(?:(?i:bearer|basic|token|digest|negotiate|apikey)[\x20\t]+)"
+_VALUE = rf"""
     (?P<value>
-        [bB]?"(?:[^"\\\n]|\\.)*"
-      | [bB]?'(?:[^'\\\n]|\\.)*'
-      | (?:(?i:bearer|basic|token|digest|negotiate|apikey)[\x20\t]+)?
-        [^\s,;&'"()\[\]{}<>]++(?![(\[])
+        {_QUOTED}
+      | {_SCHEME}?
+        [^\s,;&'"()\[\]{{}}<>]++(?!\(|\[(?!Filtered\]))
     )
 """
 # "key": value and 'key': value (JSON, Python dict reprs)
 _QUOTED_PAIR = re.compile(
-    r"""(?P<q>["'])(?P<key>[^"'\\\s]{1,100})(?P=q)(?P<sep>\s*[:=]\s*)""" + _VALUE,
+    r"""(?P<q>\\?["'])(?P<key>[^"'\\\s]{1,100})(?P=q)(?P<sep>\s*[:=]\s*)""" + _VALUE,
+    re.VERBOSE,
+)
+# ("authorization", "Bearer x"), (b"cookie", b"sid=x"), ["token", "x"]: a header list as
+# ASGI scopes and many HTTP clients keep them, in the repr of a local (a quoted value only:
+# `headers.get("token", default)` in a source line is code, not a secret)
+_TUPLE_PAIR = re.compile(
+    r"""[(\[]\s*[bB]?(?P<q>\\?["'])(?P<key>[^"'\\\s]{1,100})(?P=q)(?P<sep>\s*,\s*)"""
+    rf"""(?P<value>{_QUOTED})""",
+    re.VERBOSE,
+)
+# the "..." of a repr cut in the middle, the rest of the string it cut ("lost": the end of
+# a key, "...ization': 'abc'", or of a value, "'theme...; sid=abc'", whose "cookie" key is
+# gone) and, when a separator follows (the lost part was a key's) or the cut took the
+# separator too ("... 'abc'"), the value after it (not the "..." reprlib puts for items
+# left out: "[1, 2, ...]")
+_AFTER_CUT = re.compile(
+    r"""\.\.\.(?![\])}>]|\Z)(?P<lost>[^'"\n]*)"""
+    r"""(?P<sep>\\?["'][\x20\t]*[:=,][\x20\t]*|(?<=[.\x20\t])(?=["']))?"""
+    rf"""(?P<value>{_QUOTED}|{_SCHEME}?[^\s,;&'"()\[\]{{}}<>]+)?""",
     re.VERBOSE,
 )
 # key=value and key: value (logs, query strings, headers, kwargs reprs)
+# (the key may end in a quote whose opening one is gone, and start with the "..." of a
+# cut: a repr cut short in the middle, "{'Auth...ization': 'abc'}" or "{'x': 'y...ization':
+# 'abc'}", keeps the end of a key and its value)
 _BARE_PAIR = re.compile(
-    r"""(?<![\w.\-])(?P<key>[A-Za-z_][\w.\-]{0,99})(?P<sep>[\x20\t]*(?:=|:(?!//))[\x20\t]*)"""
-    + _VALUE,
+    r"""(?<![\w.\-])(?P<key>(?:\.\.\.)?[A-Za-z_][\w.\-]{0,99})"""
+    r"""(?P<sep>(?:\\?["'])?[\x20\t]*(?:=|:(?!//))[\x20\t]*)""" + _VALUE,
     re.VERBOSE,
 )
 
@@ -109,15 +148,43 @@ def _normalise_key(key: str) -> str:
 def _quoted(value: str) -> str:
     """``[Filtered]`` in the quoting style of the value it replaces."""
     prefix = ""
-    if value[:1] in "bB" and value[1:2] in ("'", '"'):
+    if value[:1] in "bB\\" and value[1:2] in ("'", '"'):
         prefix, value = value[0], value[1:]
+        if prefix == "\\" and value.endswith("\\" + value[0]):  # \'secret\'
+            return f"\\{value[0]}{FILTERED}\\{value[0]}"
     if len(value) >= 2 and value[0] == value[-1] and value[0] in ("'", '"'):
         return f"{prefix}{value[0]}{FILTERED}{value[0]}"
     return FILTERED
 
 
 def _credentials(match: re.Match[str]) -> str:
+    password = match[0][len(match["head"]) + 1 : len(match[0]) - len(match["at"] or "")]
+    if _MASKED.fullmatch(password):
+        return match[0]  # masked already ("redis://:***@host" in a log line): keep it
     return f"{match['head']}:{FILTERED}{match['at'] or ''}"
+
+
+# what erralert writes instead of a secret: filtering it again would only change the look
+_MASKED = re.compile(r"\*{3,}|\[Filtered\]")
+
+
+def _after_cut(match: re.Match[str]) -> str:
+    lost, sep, value = match["lost"], match["sep"], match["value"]
+    if sep is None or (not sep and lost.strip(" \t:=,")):
+        # no separator after what the cut left: the value was its own (or there is none)
+        return f"...{FILTERED if lost.strip() else lost}{value or ''}"
+    if lost.strip() and not _MASKED.fullmatch(lost):
+        lost = FILTERED
+    # a string followed by ":" is the next key (', "password": …' after a cut value): the
+    # passes that follow judge its pair
+    is_key = match.string[match.end() :].lstrip(" \t")[:1] in (":", "=")
+    if value is not None and not is_key and not _MASKED.fullmatch(value):
+        value = _quoted(value)
+    return f"...{lost}{sep}{value or ''}"
+
+
+def _userinfo(match: re.Match[str]) -> str:
+    return f"{match['user']}:{FILTERED}@"
 
 
 def _looks_like_basic_credential(cred: str) -> bool:
@@ -172,23 +239,49 @@ class Scrubber:
         s = _URL_CREDENTIALS.sub(_credentials, s)
         s = _JWT.sub(FILTERED, s)
         s = _COOKIE_HEADER.sub(r"\g<head>" + FILTERED, s)
-        s = _QUOTED_PAIR.sub(self._pair, s)
-        s = _BARE_PAIR.sub(self._pair, s)
+        s = self._pairs(_TUPLE_PAIR, s)
+        s = self._pairs(_QUOTED_PAIR, s)
+        s = self._pairs(_BARE_PAIR, s)
         return _AUTH_SCHEME.sub(self._auth, s)
 
+    def _pairs(self, pattern: re.Pattern[str], s: str) -> str:
+        """``pattern.sub(self._pair, s)``, except that the value of a pair left alone is
+        searched for pairs too: in ``ValueError: password=hunter2`` the first pair's value
+        is ``password=hunter2``, and ``re.sub`` would resume after it, never filtering it."""
+        pieces: list[str] = []
+        pos = 0
+        while (match := pattern.search(s, pos)) is not None:
+            replaced = self._pair(match)
+            if replaced == match[0]:  # not a secret: go on from the start of its value
+                end = match.start("value")
+                pieces.append(s[pos:end])
+            else:
+                end = match.end()
+                pieces.append(s[pos : match.start()])
+                pieces.append(replaced)
+            pos = end
+        if not pieces:
+            return s
+        pieces.append(s[pos:])
+        return "".join(pieces)
+
     def _pair(self, match: re.Match[str]) -> str:
+        """The pair with its value filtered, or as it is when it is no secret."""
+        whole = match[0]
         key = match["key"]
-        if not self.is_sensitive(key):
-            return match[0]
+        # a key with the "..." of a cut in it may have lost the word that made it sensitive
+        # ("Auth...ization"): its value is filtered all the same
+        if not (self.is_sensitive(key) or "..." in key) or _MASKED.fullmatch(match["value"]):
+            return whole
         sep = match["sep"]
         if ":" in sep:
             if _EXCEPTION_NAME.match(key.rpartition(".")[2]):
-                return match[0]
+                return whole
             # "app/auth.py:42" and "session.cache.local:6379" are a place, not a secret
             if sep == ":" and "." in key and match["value"].isdigit():
-                return match[0]
+                return whole
         start = match.start("value") - match.start()
-        return match[0][:start] + _quoted(match["value"])
+        return whole[:start] + _quoted(match["value"])
 
     @staticmethod
     def _auth(match: re.Match[str]) -> str:
@@ -262,7 +355,10 @@ class Scrubber:
             url=self.url(r.url) if r.url else r.url,
             path=self.text(r.path) if r.path else r.path,
             query=self._strings(r.query),
-            headers=self._strings(r.headers),
+            headers={
+                k: _AUTHORITY_USERINFO.sub(_userinfo, v)
+                for k, v in self._strings(r.headers).items()
+            },
             user_agent=self.text(r.user_agent) if r.user_agent else r.user_agent,
         )
 
@@ -276,8 +372,23 @@ class Scrubber:
         return dataclasses.replace(
             f,
             context_line=context_line,
-            locals=None if locals_ is None else self._strings(locals_),
+            locals=None if locals_ is None else self._locals(locals_),
         )
+
+    def _locals(self, locals_: Mapping[str, str]) -> dict[str, str]:
+        """Locals are bounded reprs, cut in the middle (``head...tail``) when long: the cut
+        can take a key and leave its value (``'{"password": "hunter2"}'`` cut to
+        ``'{"pass...: "hunter2"}'`` or ``'{"...": "hunter2"}'``). What follows a cut, up to
+        the end of the quoted string it is in (or of the value after it), is filtered."""
+        result: dict[str, str] = {}
+        for name, value in locals_.items():
+            if self.is_sensitive(name):
+                result[name] = FILTERED
+                continue
+            if "..." in value:  # first: a JWT or a URL cut in two loses a dot of the "..."
+                value = _AFTER_CUT.sub(_after_cut, value)
+            result[name] = self.text(value)
+        return result
 
     def exception(self, e: ExceptionInfo) -> ExceptionInfo:
         """A copy of ``e`` with its message and frames scrubbed (``e`` itself when there was

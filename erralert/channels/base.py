@@ -5,16 +5,21 @@ the platform's ``httpx.Response``. Channels do no I/O themselves; one delivery w
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import email.utils
+import functools
 import importlib.metadata
 import json
 import re
+import threading
 import time
-from collections.abc import Callable, Mapping
+import weakref
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any, ClassVar, Literal
-from urllib.parse import SplitResult, parse_qsl, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, unquote_plus, urlsplit
 
 import httpx
 
@@ -42,7 +47,9 @@ __all__ = [
     "mask_url",
     "parse_retry_after",
     "post_json",
+    "redact_known_secrets",
     "self_hosted_hook",
+    "url_secrets",
 ]
 
 LengthUnit = Literal["chars", "bytes"]
@@ -152,6 +159,23 @@ class Channel:
         # made here, at configuration time, so that a mention the platform cannot make
         # fails at init() and not on the first alert of a new error
         self.mentions: tuple[str, ...] = tuple(map(self.mention_markup, self.options.mention))
+        _register(self)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Every platform's judge() quotes the platform's answer for the log line, and an
+        # answer may echo the request (a proxy's error page, a 400 quoting the URL): the
+        # credentials are taken out of the reason here, once, so that no platform module
+        # can forget to.
+        judge = cls.__dict__.get("judge")
+        if judge is not None and not getattr(judge, "_redacts", False):
+
+            @functools.wraps(judge)
+            def redacting(self: Channel, response: httpx.Response) -> Judgement:
+                return self._redacted(judge(self, response), response)
+
+            redacting._redacts = True  # type: ignore[attr-defined]
+            setattr(cls, "judge", redacting)  # noqa: B010 - mypy refuses assigning a method
 
     def mention_markup(self, mention: str) -> str:
         """The platform's markup for one ``?mention=`` entry; raises ``ConfigError`` for one
@@ -180,6 +204,38 @@ class Channel:
     def pacing(self) -> tuple[Rate, ...]:
         return (self.options.rate,) if self.options.rate else self.rates
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every credential of this channel as it may appear in text: the parts of its URL
+        that ``masked_url`` hides (raw and percent-decoded) and the signing secret, longest
+        first."""
+        # worked out once: every log record of the process is checked against them
+        cached: tuple[str, ...] | None = self.__dict__.get("_secrets")
+        if cached is None:
+            shown = set(_URL_PARTS.split(self.masked_url))
+            found = {s for s in url_secrets(self.url) if s not in shown}
+            if self.options.secret:
+                found.add(self.options.secret)
+            cached = self.__dict__["_secrets"] = _longest_first(found)
+        return cached
+
+    def redact(self, text: str) -> str:
+        """``text`` with every credential of this channel replaced by ``***``."""
+        return _replace_all(text, self.secrets)
+
+    def _redacted(self, judgement: Judgement, response: httpx.Response) -> Judgement:
+        if not judgement.reason:
+            return judgement
+        secrets = self.secrets
+        # the URL the request really went to (signatures, ?wait=true and the like); a
+        # response made by hand has no request
+        with contextlib.suppress(RuntimeError):
+            secrets = _longest_first({*secrets, *url_secrets(str(response.request.url))})
+        reason = _replace_all(judgement.reason, secrets)
+        if reason == judgement.reason:
+            return judgement
+        return dataclasses.replace(judgement, reason=reason)
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
 
@@ -192,7 +248,7 @@ class Channel:
     def judge(self, response: httpx.Response) -> Judgement:
         """Default judgement: 2xx is success; 429 and 5xx are retried (honouring
         ``Retry-After``); anything else is refused for good."""
-        return judge_http_status(response)
+        return self._redacted(judge_http_status(response), response)
 
     def deliver_locally(self, message: Message) -> None:
         """Local channels (console) write the message themselves (they override this)."""
@@ -214,8 +270,17 @@ USER_AGENT = f"erralert/{_package_version()}"
 
 def json_body(payload: object) -> bytes:
     """Compact UTF-8 JSON. Non-ASCII text is written as is, not as ``\\uXXXX`` escapes: the
-    platforms that count bytes (DingTalk, WeCom) then see each character once, at its size."""
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    platforms that count bytes (DingTalk, WeCom) then see each character once, at its size.
+    A lone surrogate (a Message or payload built by hand, a custom template's literal) has
+    no UTF-8 form: it is sent as U+FFFD rather than failing the whole delivery."""
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text).encode()
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def post_json(
@@ -314,6 +379,62 @@ def mask_url(url: str) -> str:
     return f"{text}?{query}" if query else text
 
 
+def url_secrets(url: str) -> tuple[str, ...]:
+    """The parts of ``url`` that can be credentials, as they may appear in text: user
+    info, every path segment and query value that is not a plain word, a one-label host
+    that is not one (short forms), each raw and percent-decoded. Parts shorter than four
+    characters are left out: replacing "1.0" or "42" everywhere would garble a log line
+    and hide nothing."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return (url,) if len(url) >= _MIN_SECRET else ()
+    userinfo, _, host = parts.netloc.rpartition("@")
+    pieces = [userinfo, *userinfo.split(":"), parts.fragment]
+    if _ONE_LABEL.fullmatch(host) and not _STRUCTURAL.fullmatch(host):
+        pieces.append(host)
+    for segment in parts.path.split("/"):
+        if not _STRUCTURAL.fullmatch(segment):
+            pieces.append(segment)
+            if segment.startswith("bot"):  # Telegram's bot<token>: the token alone too
+                pieces.append(segment[3:])
+    for pair in parts.query.split("&"):
+        pieces.append(pair.partition("=")[2])
+    found = {form for p in pieces for form in (p, unquote(p), unquote_plus(p))}
+    return _longest_first(s for s in found if len(s) >= _MIN_SECRET)
+
+
+def redact_known_secrets(text: str) -> str:
+    """``text`` with the credentials of every channel made in this process replaced by
+    ``***`` (for log records, whoever wrote them: httpx logs each request's URL)."""
+    with _live_lock:
+        channels = list(_live_channels)
+    secrets = _longest_first({s for channel in channels for s in channel.secrets})
+    return _replace_all(text, secrets)
+
+
+def _longest_first(secrets: Iterable[str]) -> tuple[str, ...]:
+    # a secret that contains another is replaced whole
+    return tuple(sorted(secrets, key=lambda s: (-len(s), s)))
+
+
+def _replace_all(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _register(channel: Channel) -> None:
+    with _live_lock:
+        _live_channels.add(channel)
+
+
+_MIN_SECRET = 4
+_URL_PARTS = re.compile(r"[/?&=#@]")
+_live_channels: weakref.WeakSet[Channel] = weakref.WeakSet()
+_live_lock = threading.Lock()
+
 # path segments that carry structure, not secrets: "services", "api", "open-apis", "v2"
 _STRUCTURAL = re.compile(r"[a-z][a-z-]{0,19}|v\d{1,2}|")
 # query keys are names ("access_token", "api-version", "sig"); a key with digits may be a token
@@ -365,7 +486,7 @@ def errcode_verdict(answer: Mapping[str, Any], *, retry: Mapping[int, float | No
 
 
 # host[:port] or [ipv6][:port], and the path segments of a self-hosted server's prefix
-_HOST_PORT = re.compile(r"[A-Za-z0-9.-]+(?::\d{1,5})?|\[[0-9A-Fa-f:.]+\](?::\d{1,5})?")
+_HOST_PORT = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>\d{1,5}))?")
 _PATH_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
 
 
@@ -380,7 +501,9 @@ def self_hosted_hook(
     segments = [s for s in path.split("/") if s]
     if not host or len(segments) < tokens:
         raise ValueError(f"the short form is {form}")
-    if not _HOST_PORT.fullmatch(host):
+    match = _HOST_PORT.fullmatch(host)
+    # the regex takes up to five digits; 65535 is the largest port there is
+    if not match or int(match["port"] or 0) > 65535:
         raise ValueError(f"the short form {form} has no valid host[:port]: {host!r}")
     prefix, keys = segments[:-tokens], segments[-tokens:]
     if prefix and prefix[-1] == "hooks":  # as pasted from the webhook URL

@@ -31,6 +31,9 @@ __all__ = ["SlackChannel"]
 
 HEADER_LIMIT = 150  # plain_text of a header block
 SECTION_LIMIT = 3000  # mrkdwn text of a section block
+# characters of the whole JSON body: Slack refused payloads near 13k characters with
+# msg_blocks_too_long
+PAYLOAD_LIMIT = 13_000
 _FENCE = "```"
 
 # `here`, `channel` and `everyone` are Slack's own broadcast words; `all` is erralert's
@@ -86,11 +89,24 @@ class SlackChannel(Channel):
         return f"{mask_url(head)}/services/***/***/***" if sep else mask_url(self.url)
 
     def build_request(self, message: Message, now: float | None = None) -> httpx.Request:
-        payload = message.payload if message.payload is not None else self.payload(message)
-        return post_json(self.url, json_body(payload))
+        if message.payload is not None:
+            return post_json(self.url, json_body(message.payload))
+        body = message.body
+        encoded = json_body(self.payload(message, body))
+        size = len(encoded.decode())
+        while size > PAYLOAD_LIMIT and body:
+            # the body is within max_length, but JSON writes each quote, backslash and
+            # line break of it as two characters: a body made of them can double in size.
+            # Cut it by the excess (and a little), which converges in a step or two.
+            body = truncate(message.body, max(0, len(body) - (size - PAYLOAD_LIMIT) - 64))
+            encoded = json_body(self.payload(message, body))
+            size = len(encoded.decode())
+        return post_json(self.url, encoded)
 
-    def payload(self, message: Message) -> dict[str, Any]:
-        """The JSON body for a rendered message (without a custom payload template)."""
+    def payload(self, message: Message, body: str | None = None) -> dict[str, Any]:
+        """The JSON body for a rendered message (without a custom payload template);
+        ``body``, when given, stands in for the message's body (``build_request`` passes
+        one cut to fit)."""
         title = message.title or message.kind
         mentions = " ".join(self.mentions) if message.mention else ""
         blocks: list[dict[str, Any]] = [
@@ -106,7 +122,8 @@ class SlackChannel(Channel):
             "unfurl_links": False,
             "unfurl_media": False,
         }
-        sections = split_sections(truncate(message.body, self.max_length))
+        body = message.body if body is None else body
+        sections = split_sections(truncate(body, self.max_length))
         if sections:
             payload["attachments"] = [
                 {"color": accent_colour(message), "blocks": [_section(s) for s in sections]}
