@@ -125,8 +125,8 @@ _TUPLE_PAIR = re.compile(
 # separator too ("... 'abc'"), the value after it (not the "..." reprlib puts for items
 # left out: "[1, 2, ...]")
 _AFTER_CUT = re.compile(
-    r"""\.\.\.(?![\])}>]|\Z)(?P<lost>[^'"\n]*)"""
-    r"""(?P<sep>\\?["'][\x20\t]*[:=,][\x20\t]*|(?<=[.\x20\t])(?=["']))?"""
+    r"""\.\.\.(?![\])}>]|\Z)(?P<lost>(?:[^'"\n\\]|\\(?!["']))*)"""
+    r"""(?P<sep>\\?["'][\x20\t]*[:=,][\x20\t]*|(?<=[.\x20\t:=,])(?=\\?["']))?"""
     rf"""(?P<value>{_QUOTED}|{_SCHEME}?[^\s,;&'"()\[\]{{}}<>]+)?""",
     re.VERBOSE,
 )
