@@ -67,7 +67,8 @@ _KEY_CACHE_MAX = 10_000
 _URL_CREDENTIALS = re.compile(
     r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*):(?:[^\s/?#]*(?P<at>@)|[^\s/?#@]*?(?=\.\.\.))"
 )
-_JWT = re.compile(r"\beyJ[A-Za-z0-9_\-]+\.eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*")
+# (the signature may be empty, or cut off: never taking a dot of the "..." of a cut)
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_\-]+\.eyJ[A-Za-z0-9_\-]+(?:\.(?!\.)[A-Za-z0-9_\-]*)?")
 _AUTH_SCHEME = re.compile(
     r"\b(?P<scheme>(?i:bearer|basic))(?P<sp>[\x20\t]+)(?P<cred>[A-Za-z0-9\-._~+/]+=*)"
 )
@@ -89,11 +90,13 @@ _AUTHORITY_USERINFO = re.compile(r"^(?P<user>[^:@/\s]*):[^@/\s]*@(?=[^@/\s]+$)")
 # by an earlier pass, is no index). A quoted string
 # may have its quotes escaped: the repr of a string holding both kinds of quotes escapes
 # its single quotes (a local's repr, an exception's repr inside a local), and JSON inside
-# a string escapes its double quotes. It may also have lost its closing quote: a repr cut
-# short ("{'token': 'abc...") ends the text or the line inside the value.
+# a string escapes its double quotes (a cut may leave a plain quote to close it). It may
+# also have lost its closing quote: a repr cut short ("{'token': 'abc...") ends the text or
+# the line inside the value; or the cut may come first ("{'token': ...'abc'}"): the value
+# is the cut and what follows it.
 _QUOTED = r"""
-        \\"(?:[^"\\\n]|\\[^"\n])*(?:\\"|\Z|(?=\n))
-      | \\'(?:[^'\\\n]|\\[^'\n])*(?:\\'|\Z|(?=\n))
+        \\"(?:[^"\\\n]|\\[^"\n])*(?:\\?"|\Z|(?=\n))
+      | \\'(?:[^'\\\n]|\\[^'\n])*(?:\\?'|\Z|(?=\n))
       | [bB]?"(?:[^"\\\n]|\\.)*(?:"|\Z|(?=\n))
       | [bB]?'(?:[^'\\\n]|\\.)*(?:'|\Z|(?=\n))
 """
@@ -101,7 +104,8 @@ _QUOTED = r"""
 _SCHEME = r"(?:(?i:bearer|basic|token|digest|negotiate|apikey)[\x20\t]+)"
 _VALUE = rf"""
     (?P<value>
-        {_QUOTED}
+        \.{{3,}}[\x20\t]*(?:{_QUOTED}|{_SCHEME}?[^\s,;&'"()\[\]{{}}<>]+)?
+      | {_QUOTED}
       | {_SCHEME}?
         [^\s,;&'"()\[\]{{}}<>]++(?!\(|\[(?!Filtered\]))
     )
@@ -119,17 +123,9 @@ _TUPLE_PAIR = re.compile(
     rf"""(?P<value>{_QUOTED})""",
     re.VERBOSE,
 )
-# the "..." of a repr cut in the middle, the rest of the string it cut ("lost": the end of
-# a key, "...ization': 'abc'", or of a value, "'theme...; sid=abc'", whose "cookie" key is
-# gone) and, when a separator follows (the lost part was a key's) or the cut took the
-# separator too ("... 'abc'"), the value after it (not the "..." reprlib puts for items
-# left out: "[1, 2, ...]")
-_AFTER_CUT = re.compile(
-    r"""\.\.\.(?![\])}>]|\Z)(?P<lost>(?:[^'"\n\\]|\\(?!["']))*)"""
-    r"""(?P<sep>\\?["'][\x20\t]*[:=,][\x20\t]*|(?<=[.\x20\t:=,])(?=\\?["']))?"""
-    rf"""(?P<value>{_QUOTED}|{_SCHEME}?[^\s,;&'"()\[\]{{}}<>]+)?""",
-    re.VERBOSE,
-)
+# the "..." of a repr cut in the middle ("head...tail"), not the one reprlib puts for the
+# items it leaves out ("[1, 2, ...]", "{...}") nor the one of a cut at the end
+_MID_CUT = re.compile(r"\.{3,}(?![\])}>]|\Z)")
 # key=value and key: value (logs, query strings, headers, kwargs reprs)
 # (the key may end in a quote whose opening one is gone, and start with the "..." of a
 # cut: a repr cut short in the middle, "{'Auth...ization': 'abc'}" or "{'x': 'y...ization':
@@ -166,21 +162,6 @@ def _credentials(match: re.Match[str]) -> str:
 
 # what erralert writes instead of a secret: filtering it again would only change the look
 _MASKED = re.compile(r"\*{3,}|\[Filtered\]")
-
-
-def _after_cut(match: re.Match[str]) -> str:
-    lost, sep, value = match["lost"], match["sep"], match["value"]
-    if sep is None or (not sep and lost.strip(" \t:=,")):
-        # no separator after what the cut left: the value was its own (or there is none)
-        return f"...{FILTERED if lost.strip() else lost}{value or ''}"
-    if lost.strip() and not _MASKED.fullmatch(lost):
-        lost = FILTERED
-    # a string followed by ":" is the next key (', "password": …' after a cut value): the
-    # passes that follow judge its pair
-    is_key = match.string[match.end() :].lstrip(" \t")[:1] in (":", "=")
-    if value is not None and not is_key and not _MASKED.fullmatch(value):
-        value = _quoted(value)
-    return f"...{lost}{sep}{value or ''}"
 
 
 def _userinfo(match: re.Match[str]) -> str:
@@ -376,17 +357,19 @@ class Scrubber:
         )
 
     def _locals(self, locals_: Mapping[str, str]) -> dict[str, str]:
-        """Locals are bounded reprs, cut in the middle (``head...tail``) when long: the cut
-        can take a key and leave its value (``'{"password": "hunter2"}'`` cut to
-        ``'{"pass...: "hunter2"}'`` or ``'{"...": "hunter2"}'``). What follows a cut, up to
-        the end of the quoted string it is in (or of the value after it), is filtered."""
+        """Locals are bounded reprs, cut in the middle (``head...tail``) when long, and the
+        cut can take a key and leave its value: ``'{"password": "hunter2"}'`` becomes
+        ``'{"pass...: "hunter2"}'``, ``'{"password":... "hunter2"}'``, ``'{...hunter2"}'``
+        or any other split. No rule can tell a secret from the rest in such a tail, so
+        the tail goes: ``head...[Filtered]`` (the head keeps a pair whole, key first)."""
         result: dict[str, str] = {}
         for name, value in locals_.items():
             if self.is_sensitive(name):
                 result[name] = FILTERED
                 continue
-            if "..." in value:  # first: a JWT or a URL cut in two loses a dot of the "..."
-                value = _AFTER_CUT.sub(_after_cut, value)
+            cut = _MID_CUT.search(value) if "..." in value else None
+            if cut is not None:  # before the text rules, which may take the "..." in a value
+                value = value[: cut.end()] + FILTERED
             result[name] = self.text(value)
         return result
 
