@@ -28,6 +28,7 @@ from erralert.notice import Kind
 from erralert.truncate import truncate
 
 __all__ = [
+    "KIND_HEADER",
     "USER_AGENT",
     "Channel",
     "ChannelOptions",
@@ -176,6 +177,20 @@ class Channel:
 
             redacting._redacts = True  # type: ignore[attr-defined]
             setattr(cls, "judge", redacting)  # noqa: B010 - mypy refuses assigning a method
+        # Every request says what kind of message it carries (X-Erralert-Kind: alert, digest
+        # or storm), for a proxy that routes digests elsewhere and for the local inbox; set
+        # here so that no platform module can forget it. Chat platforms ignore the header.
+        build = cls.__dict__.get("build_request")
+        if build is not None and not getattr(build, "_labels", False):
+
+            @functools.wraps(build)
+            def labelled(self: Channel, message: Message, now: float | None = None) -> httpx.Request:
+                request: httpx.Request = build(self, message, now)
+                request.headers[KIND_HEADER] = message.kind
+                return request
+
+            labelled._labels = True  # type: ignore[attr-defined]
+            setattr(cls, "build_request", labelled)  # noqa: B010
 
     def mention_markup(self, mention: str) -> str:
         """The platform's markup for one ``?mention=`` entry; raises ``ConfigError`` for one
@@ -266,6 +281,7 @@ def _package_version() -> str:
 
 
 USER_AGENT = f"erralert/{_package_version()}"
+KIND_HEADER = "X-Erralert-Kind"  # alert | digest | storm, on every request erralert sends
 
 
 def json_body(payload: object) -> bytes:

@@ -61,3 +61,10 @@ def test_golden_payload(platform: str, kind: str) -> None:
 
 def test_every_platform_has_a_sample_url() -> None:
     assert set(PLATFORMS) - {"console"} <= set(SAMPLE_URLS)
+
+
+@pytest.mark.parametrize(("platform", "kind"), CASES)
+def test_every_request_says_its_kind(platform: str, kind: str) -> None:
+    # the local inbox and routing proxies tell alerts, digests and storms apart by it
+    request = render(parse_webhook(SAMPLE_URLS[platform]), kind)
+    assert request.headers["X-Erralert-Kind"] == kind
