@@ -1,0 +1,285 @@
+"""``erralert demo``: erralert at work in one command, with no chat account.
+
+A small shop app (Starlette under uvicorn, the one middleware line added) fails on a
+script of real HTTP requests: a few distinct errors, a burst of repeats of one of them, and
+a storm of different errors at once. Its alerts go to the local chat inbox
+(``erralert.inbox``), one channel per platform, each paced by that platform's real limits
+and signed where the platform signs, so the inbox shows what every chat would receive:
+alerts, a digest of the repeats when the window ends, and storm summaries where a
+platform's rate limit could not carry every alert.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from erralert.alerter import Alerter
+from erralert.asgi import ASGIMiddleware
+from erralert.terminal import table
+
+__all__ = ["DEMO_SECRETS", "DemoResult", "demo_webhooks", "make_app", "run_demo"]
+
+WINDOW = 4.0  # short, so that the digest arrives within seconds
+MAX_DELAY = 3.0  # an alert that cannot be sent within 3 s of its error joins a storm summary
+BURST = 40  # repeats of one error
+STORM = 15  # distinct errors at once
+
+# signing secrets the demo's DingTalk/Feishu/Lark channels sign with and the inbox checks
+DEMO_SECRETS = {
+    "dingtalk": "SECdemo0123456789abcdef0123456789abcdef0123456789abcdef0123456789",
+    "feishu": "demoFeishuSecret0123",
+    "lark": "demoLarkSecret0123",
+}
+
+# one channel per platform, at the path its native URL has (the inbox serves them all)
+_PATHS = {
+    "slack": "/services/T0DEMO/B0DEMO/demoSlackToken",
+    "discord": "/api/webhooks/1234567890/demoDiscordToken",
+    "teams": "/workflows/demo/triggers/manual/paths/invoke?api-version=2016-06-01&sig=demo",
+    "googlechat": "/v1/spaces/DEMO/messages?key=demoKey&token=demoToken",
+    "mattermost": "/hooks/demomattermostkey",
+    "rocketchat": "/hooks/demoRocketId/demoRocketToken",
+    "telegram": "/bot123456:demoTelegramToken/sendMessage?chat_id=-1001234567890",
+    "dingtalk": "/robot/send?access_token=demoDingTalkToken",
+    "wecom": "/cgi-bin/webhook/send?key=demo-wecom-key",
+    "feishu": "/open-apis/bot/v2/hook/demo-feishu-hook",
+    "lark": "/lark/open-apis/bot/v2/hook/demo-lark-hook",
+    "webhook": "/webhook/erralert",
+}
+
+
+def demo_webhooks(inbox_url: str) -> list[str]:
+    """The demo's webhook URLs: every platform, pointed at the inbox at ``inbox_url``."""
+    urls = []
+    for platform, path in _PATHS.items():
+        url = f"{platform}+{inbox_url}{path}"
+        if platform in DEMO_SECRETS:
+            url += ("&" if "?" in url else "?") + f"secret={DEMO_SECRETS[platform]}"
+        urls.append(url)
+    return urls
+
+
+# -- the shop -------------------------------------------------------------------------------
+
+
+class PaymentDeclined(Exception):
+    pass
+
+
+def charge(order_id: int) -> None:
+    raise PaymentDeclined(f"card declined for order {order_id}: insufficient_funds")
+
+
+async def pay(request: Request) -> PlainTextResponse:
+    charge(int(request.path_params["order_id"]))
+    return PlainTextResponse("paid")
+
+
+async def cart(request: Request) -> PlainTextResponse:
+    items: dict[str, int] = {}
+    return PlainTextResponse(str(items[request.query_params.get("item", "gift-card")]))
+
+
+async def report(request: Request) -> PlainTextResponse:
+    orders, revenue = 0, 1250.0
+    return PlainTextResponse(f"average order: {revenue / orders:.2f}")
+
+
+async def stock(request: Request) -> PlainTextResponse:
+    return await _WAREHOUSES[int(request.path_params["site"])](request)
+
+
+def _warehouses() -> list[Callable[[Request], Awaitable[PlainTextResponse]]]:
+    handlers = []
+    for site in range(STORM):
+        namespace: dict[str, Any] = {}
+        # one function per warehouse: each its own call site, so each its own error
+        exec(
+            f"async def check_warehouse_{site}(request):\n"
+            f"    raise ConnectionError('warehouse {site} is not answering')",
+            namespace,
+        )
+        handlers.append(namespace[f"check_warehouse_{site}"])
+    return handlers
+
+
+_WAREHOUSES = _warehouses()
+
+
+def make_app(alerter: Alerter) -> ASGIMiddleware:
+    """The shop, with erralert's one line."""
+    app = Starlette(
+        routes=[
+            Route("/orders/{order_id:int}/pay", pay, methods=["POST"]),
+            Route("/cart", cart),
+            Route("/reports/daily", report),
+            Route("/stock/{site:int}", stock),
+        ]
+    )
+    return ASGIMiddleware(app, alerter=alerter)  # ← the one line
+
+
+# -- the scenario ---------------------------------------------------------------------------
+
+
+@dataclass
+class DemoResult:
+    """What the inbox received, per platform: ``counts[platform][kind]``."""
+
+    counts: dict[str, Counter[str]] = field(default_factory=dict)
+    refused: list[str] = field(default_factory=list)  # "platform: error" of refused requests
+    requests: int = 0  # failing requests the app answered
+    seconds: float = 0.0
+
+    def total(self, kind: str) -> int:
+        return sum(c[kind] for c in self.counts.values())
+
+    @property
+    def ok(self) -> bool:
+        """At least one alert, one digest and one storm summary arrived; nothing refused."""
+        return all(self.total(k) for k in ("alert", "digest", "storm")) and not self.refused
+
+    def table(self) -> str:
+        rows: list[tuple[str, ...]] = [("platform", "messages", "alerts", "digests", "storms")]
+        for platform in sorted(self.counts):
+            c = self.counts[platform]
+            rows.append(
+                (platform, str(c.total()), str(c["alert"]), str(c["digest"]), str(c["storm"]))
+            )
+        rows.append(
+            (
+                "all",
+                str(sum(c.total() for c in self.counts.values())),
+                *(str(self.total(k)) for k in ("alert", "digest", "storm")),
+            )
+        )
+        return table(rows, numeric=True, total=True)
+
+
+class _Progress:
+    """One line per step, and the inbox's running count (rewritten in place on a terminal)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.live = out.isatty()
+        self.kinds: Counter[str] = Counter()
+        self.lock = threading.Lock()
+
+    def step(self, text: str) -> None:
+        with self.lock:
+            self.out.write(("\r\033[K" if self.live else "") + text + "\n")
+            self.out.flush()
+
+    def received(self, kind: str | None) -> None:
+        with self.lock:
+            self.kinds[kind or "other"] += 1
+            if self.live:
+                k = self.kinds
+                self.out.write(
+                    f"\r\033[K  inbox: {k.total()} messages — {k['alert']} alerts, "
+                    f"{k['digest']} digests, {k['storm']} storm summaries"
+                )
+                self.out.flush()
+
+
+def run_demo(
+    inbox_url: str,
+    messages: Callable[[], list[Any]],
+    *,
+    out: TextIO = sys.stdout,
+    on_received: list[Callable[[str | None], None]] | None = None,
+) -> DemoResult:
+    """Run the scenario against the inbox at ``inbox_url``; ``messages()`` lists what it
+    has received (``InboxMessage`` objects). ``on_received``, if given, gets a callback
+    appended that the inbox should call with each message's kind, for live progress."""
+    import uvicorn
+
+    progress = _Progress(out)
+    if on_received is not None:
+        on_received.append(progress.received)
+    started = time.monotonic()
+    alerter = Alerter(
+        demo_webhooks(inbox_url),
+        service="demo-shop",
+        environment="demo",
+        release="demo",
+        window=WINDOW,
+        max_delay=MAX_DELAY,
+        shutdown_timeout=10.0,
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(make_app(alerter), host="127.0.0.1", port=0, log_level="critical")
+    )
+    thread = threading.Thread(target=server.run, name="erralert-demo-app", daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the demo app did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    app_url = f"http://127.0.0.1:{port}"
+    result = DemoResult()
+    channels = len(alerter.channels)
+    progress.step(f"demo shop on {app_url}, alerting {channels} chat platforms in the inbox")
+    try:
+        # uvicorn closes the connection after an unhandled error: one connection per request
+        with httpx.Client(base_url=app_url, headers={"Connection": "close"}) as client:
+
+            def fail(method: str, path: str) -> None:
+                response = client.request(method, path)
+                result.requests += response.status_code == 500
+
+            progress.step(
+                "1. three different errors: a declined card, a missing key, a division by zero"
+            )
+            fail("POST", "/orders/1042/pay")
+            fail("GET", "/cart?item=gift-card")
+            fail("GET", "/reports/daily")
+            progress.step(f"2. the declined card again, {BURST} times: one alert, then one digest")
+            for i in range(BURST):
+                fail("POST", f"/orders/{1043 + i}/pay")
+            progress.step(f"3. an error storm: {STORM} warehouses fail at once")
+            for site in range(STORM):
+                fail("GET", f"/stock/{site}")
+        progress.step(
+            f"4. waiting for the {WINDOW:.0f} s window to end and the summaries to go out"
+        )
+        time.sleep(max(0.0, started + WINDOW + 2.5 - time.monotonic()))
+        alerter.flush(30.0)
+        _settle(messages)
+    finally:
+        alerter.close(10.0)
+        server.should_exit = True
+        thread.join(10.0)
+    for message in messages():
+        result.counts.setdefault(message.platform, Counter())
+        if message.error:
+            result.refused.append(f"{message.platform}: {message.error}")
+        else:
+            result.counts[message.platform][message.kind or "other"] += 1
+    result.seconds = time.monotonic() - started
+    progress.step("")
+    return result
+
+
+def _settle(messages: Callable[[], list[Any]], quiet: float = 1.0, limit: float = 20.0) -> None:
+    """Wait until the inbox has received nothing new for ``quiet`` seconds."""
+    deadline = time.monotonic() + limit
+    seen, since = len(messages()), time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - since < quiet:
+        time.sleep(0.1)
+        now = len(messages())
+        if now != seen:
+            seen, since = now, time.monotonic()
