@@ -19,6 +19,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import tzinfo
 from types import TracebackType
 from typing import Any, ClassVar
 
@@ -110,6 +111,8 @@ class Alerter:
         enabled: bool = True,
         max_delay: float = 60.0,
         shutdown_timeout: float = 2.0,
+        locale: str = "en",
+        timezone: str | tzinfo = "UTC",
     ) -> None:
         _check_positive(window=window, timeout=timeout, max_delay=max_delay)
         if max_queue < 1:
@@ -129,7 +132,10 @@ class Alerter:
         self._ignore = _IgnoreList(ignore)
         self._scrubber = Scrubber(scrub_keys)
         self.channels: tuple[Channel, ...] = _channels(webhooks)
-        self._renderer = Renderer(template_dir)
+        self._renderer = Renderer(template_dir, locale=locale, timezone=timezone)
+        # as the renderer understood them: "zh" for "zh-CN", a zone's IANA name
+        self.locale = self._renderer.locale
+        self.timezone = self._renderer.timezone
         for channel in self.channels:
             if channel.options.template:
                 try:

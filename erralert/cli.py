@@ -15,7 +15,6 @@ Exit codes: 0 success, 1 a problem found (``check``, ``send-test``, a failed tem
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import os
 import shutil
@@ -92,13 +91,15 @@ def _parser() -> argparse.ArgumentParser:
     inbox.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})"
     )
-    inbox.add_argument("--db", help=f"where messages are kept (default {_default_db()})")
+    inbox.add_argument(
+        "--db", help="where messages are kept (default $XDG_DATA_HOME/erralert/inbox.db)"
+    )
     inbox.add_argument(
         "--secret",
         action="append",
         default=[],
         metavar="PLATFORM=SECRET",
-        help="verify signatures of a platform (dingtalk, feishu, lark); repeatable",
+        help="verify the signatures of a platform (dingtalk, feishu, lark, webhook); repeatable",
     )
     inbox.add_argument(
         "--token",
@@ -256,40 +257,61 @@ def _demo(args: argparse.Namespace) -> int:
             return 0
 
 
-def _default_db() -> str:
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(
-        os.path.expanduser("~"), ".local", "share"
-    )
-    return os.path.join(base, "erralert", "inbox.sqlite3")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _inbox(args: argparse.Namespace) -> int:
     from erralert import inbox
 
     secrets: dict[str, str] = {}
     for item in args.secret:
         platform, sep, secret = item.partition("=")
-        if not sep or not secret or platform not in ("dingtalk", "feishu", "lark"):
-            _fail(f"--secret {item.split('=', 1)[0]}=…: expected dingtalk=SEC…, feishu=… or lark=…")
+        if not sep or not secret or platform not in _SIGNED:
+            _fail(f"--secret {platform}=…: expected {'=…, '.join(_SIGNED)}=…")
         secrets[platform] = secret
-    if not _is_loopback(args.host) and not args.token:
+    if inbox.require_token_for(args.host) and not args.token:
         _fail(
             f"binding {args.host} would show your team's stack traces to anyone who can reach "
             "it: pass --token (or set ERRALERT_INBOX_TOKEN), or bind 127.0.0.1"
         )
-    db = args.db or _default_db()
-    Path(db).parent.mkdir(parents=True, exist_ok=True)
-    inbox.serve(host=args.host, port=args.port, db_path=db, secrets=secrets, token=args.token)
+    db = Path(args.db) if args.db else inbox.default_db_path()
+    db.parent.mkdir(parents=True, exist_ok=True)
+
+    def ready(url: str) -> None:
+        shown = url.replace("0.0.0.0", "127.0.0.1")
+        token = {"inbox_token": args.token} if args.token else {}
+        print(f"erralert inbox: {_with_query(shown + '/', token)}")
+        print(f"messages are kept in {db}; Ctrl-C stops. Point a webhook at it, e.g.:")
+        for platform, path in _EXAMPLE_PATHS.items():
+            secret = {"secret": secrets[platform]} if platform in secrets else {}
+            print(f"  {platform}+{_with_query(shown + path, {**secret, **token})}")
+        sys.stdout.flush()
+
+    inbox.serve(
+        host=args.host, port=args.port, db_path=db, secrets=secrets, token=args.token, ready=ready
+    )
     return 0
+
+
+def _with_query(url: str, params: dict[str, str]) -> str:
+    if not params:
+        return url
+    return url + ("&" if "?" in url else "?") + "&".join(f"{k}={v}" for k, v in params.items())
+
+
+_SIGNED = ("dingtalk", "feishu", "lark", "webhook")
+# one example URL per platform, as `erralert inbox` prints them
+_EXAMPLE_PATHS = {
+    "slack": "/services/T000/B000/XXXX",
+    "discord": "/api/webhooks/1/token",
+    "teams": "/workflows/w/triggers/manual/paths/invoke",
+    "googlechat": "/v1/spaces/SPACE/messages",
+    "mattermost": "/hooks/key",
+    "rocketchat": "/hooks/id/token",
+    "telegram": "/bot1:token/sendMessage?chat_id=-100",
+    "dingtalk": "/robot/send?access_token=token",
+    "wecom": "/cgi-bin/webhook/send?key=key",
+    "feishu": "/open-apis/bot/v2/hook/hook",
+    "lark": "/lark/open-apis/bot/v2/hook/hook",
+    "webhook": "/webhook/errors",
+}
 
 
 def _preview(args: argparse.Namespace) -> int:

@@ -29,7 +29,10 @@ def env_options(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if webhooks := env.get("ERRALERT_WEBHOOKS", "").strip():
         options["webhooks"] = split_webhooks(webhooks)
-    for name in ("service", "environment", "release", "store", "template_dir", "spool"):
+    # locale and timezone are validated where they are used (normalise_locale and
+    # load_timezone in erralert.render), with the same messages as the keyword options
+    names = ("service", "environment", "release", "store", "template_dir", "spool")
+    for name in (*names, "locale", "timezone"):
         value = env.get(f"ERRALERT_{name.upper()}", "").strip()
         if value:
             options[name] = value

@@ -215,6 +215,10 @@ class Outbox:
             self._poke()
         if threading.current_thread() is self._thread:
             return False  # the worker cannot wait for itself
+        if self._closed:
+            # close() has had its flush; a later one (an ASGI lifespan's, an atexit hook's)
+            # must not start delivering again behind the stopped worker
+            return self._outstanding == 0
         if self._outstanding and not self._worker_alive():
             self._run_inline(deadline)
         with self._cond:
@@ -294,8 +298,10 @@ class Outbox:
     def _run_inline(self, deadline: float) -> None:
         """Deliver in the calling thread until idle or ``deadline`` (monotonic)."""
         try:
+            asyncio.get_running_loop()
+        except RuntimeError:
             asyncio.run(self._main(deadline=deadline))
-        except RuntimeError:  # called from inside a running loop: nothing sane to do
+        else:  # called from inside a running loop: it cannot be blocked to deliver
             logger.warning("erralert: cannot deliver inline from a running event loop")
 
     async def _main(self, deadline: float | None) -> None:

@@ -1,10 +1,11 @@
 """Rendering a notice into one channel's message with Jinja templates.
 
 Templates are looked up by name (``slack.j2``, or ``NAME.j2`` for ``?template=NAME``) in
-the user's ``template_dir`` first and in erralert's own ``templates/`` second. Every
-``{{ … }}`` output is escaped for the channel's markup dialect (``erralert.dialects``):
-error data is untrusted, and a request path like ``/<!channel>`` must not ping anyone.
-``|safe`` (alias ``|raw``) is the explicit opt-out.
+the user's ``template_dir`` first and in erralert's own ``templates/`` second; with a
+locale other than English, each folder's ``<locale>/NAME.j2`` comes before its
+``NAME.j2`` (see ``Renderer``). Every ``{{ … }}`` output is escaped for the channel's
+markup dialect (``erralert.dialects``): error data is untrusted, and a request path like
+``/<!channel>`` must not ping anyone. ``|safe`` (alias ``|raw``) is the explicit opt-out.
 
 Rendering never raises: a template that fails at render time (an exception, a sandbox
 refusal) is replaced by a built-in template whose body starts with the reason, so the
@@ -26,8 +27,9 @@ import string
 import threading
 import time
 import types
+import zoneinfo
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from types import CodeType
 from typing import Any
@@ -51,7 +53,14 @@ from erralert.event import Event, ExceptionInfo, Frame, Request
 from erralert.notice import Notice, Occurrences, Storm, StormGroup, document
 from erralert.truncate import truncate
 
-__all__ = ["ChannelInfo", "Renderer", "default_template_dir"]
+__all__ = [
+    "LOCALES",
+    "ChannelInfo",
+    "Renderer",
+    "default_template_dir",
+    "load_timezone",
+    "normalise_locale",
+]
 
 logger = logging.getLogger("erralert")
 
@@ -68,6 +77,62 @@ MAX_BUILT = 5_000_000
 MAX_JSON_INDENT = 16
 _NOTE_LIMIT = 300  # characters of the exception message quoted in a failure note
 _LOGGED_LIMIT = 256  # distinct template failures remembered to log each once
+
+LOCALES: tuple[str, ...] = ("en", "zh")
+"""The languages erralert's templates come in; ``templates/<locale>/`` for all but English."""
+
+# what people write for Simplified Chinese, folded to lower case with "_" as "-"
+_LOCALE_ALIASES = {"en": "en", "zh": "zh", "zh-cn": "zh", "zh-hans": "zh"}
+
+
+def normalise_locale(value: str) -> str:
+    """One of ``LOCALES`` for what a user wrote: ``"zh-CN"``, ``"zh_CN"`` and ``"zh-Hans"``
+    are ``"zh"`` (case does not matter); anything else is a ``ConfigError``.
+
+    >>> normalise_locale("zh_CN")
+    'zh'
+    """
+    if isinstance(value, str):
+        found = _LOCALE_ALIASES.get(value.strip().casefold().replace("_", "-"))
+        if found is not None:
+            return found
+    raise ConfigError(
+        f"locale {value!r} is not supported: use one of {', '.join(map(repr, LOCALES))} "
+        "(zh-CN, zh_CN and zh-Hans mean 'zh')"
+    )
+
+
+def load_timezone(value: str | tzinfo) -> tzinfo:
+    """The time zone ``|datetime`` shows times in: an IANA name (``"Asia/Shanghai"``) or a
+    ``tzinfo``. ``"UTC"`` needs no time zone database; an unknown name is a ``ConfigError``
+    that says when the database itself is missing (``pip install tzdata``)."""
+    if isinstance(value, tzinfo):
+        return value
+    if not isinstance(value, str):
+        raise ConfigError(f"timezone must be a time zone name, got {type(value).__name__}")
+    name = value.strip()
+    if name.upper() == "UTC":
+        return UTC
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        # ValueError: absolute or ".." keys, or a file that is no zone; OSError: a folder
+        pass
+    known = zoneinfo.available_timezones()
+    if not known:
+        raise ConfigError(
+            f"timezone {value!r}: this machine has no time zone database "
+            "(install the tzdata package: pip install tzdata), or use 'UTC'"
+        )
+    hint = next((zone for zone in sorted(known) if zone.casefold() == name.casefold()), None)
+    advice = f"did you mean {hint!r}?" if hint else "use an IANA name such as 'Asia/Shanghai'"
+    raise ConfigError(f"timezone {value!r} is not a known time zone: {advice}")
+
+
+def _zone_name(zone: tzinfo) -> str:
+    """``Asia/Shanghai`` for a ZoneInfo, ``UTC`` for UTC, else the zone's own name."""
+    key = getattr(zone, "key", None)
+    return key if isinstance(key, str) else str(zone)
 
 
 def default_template_dir() -> Path:
@@ -108,6 +173,8 @@ class _Mode:
     dialect: Dialect
     json: bool = False  # inside a payload template: outputs are JSON string contents too
     now: float = 0.0
+    locale: str = "en"  # the language of |duration and |ago
+    zone: tzinfo = UTC  # where |datetime shows times
     # shared by the title, body and payload of one render; None outside a render
     budget: _Budget | None = None
 
@@ -170,8 +237,9 @@ def _finalize(context: Context, value: Any) -> Markup:
 # -- filters -------------------------------------------------------------------------------
 #
 # The filters that depend on the render in progress (its dialect, whether it makes JSON,
-# its time) take the Jinja context: Jinja then never runs them at compile time on a
-# constant ("a`b"|code), which would bake in the escaping of no dialect at all.
+# its time, language and time zone) take the Jinja context: Jinja then never runs them at
+# compile time on a constant ("a`b"|code, 300|duration), which would bake in the escaping,
+# language or zone of no render at all.
 
 
 def _safe(value: Any) -> Markup:
@@ -208,45 +276,79 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _datetime(value: Any) -> str:
-    """``|datetime``: UNIX seconds as ``2026-11-26 18:20:01 UTC``."""
+@jinja2.pass_context
+def _datetime(context: Context, value: Any) -> str:
+    """``|datetime``: UNIX seconds as ``2026-11-26 18:20:01 UTC``, in the renderer's time
+    zone with its offset at that moment: ``2026-11-27 02:20:01 UTC+8``."""
     seconds = _number(value)
     if seconds is None:
         return _text(value)
     try:
-        moment = datetime.fromtimestamp(seconds, UTC)
+        moment = datetime.fromtimestamp(seconds, _mode().zone)
+        offset = moment.utcoffset()
+        return moment.strftime("%Y-%m-%d %H:%M:%S ") + _offset_label(offset)
     except (OverflowError, OSError, ValueError):
         return _text(value)
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _duration(value: Any) -> str:
+def _offset_label(offset: timedelta | None) -> str:
+    """``UTC``, ``UTC+8``, ``UTC-4``, ``UTC+5:30``: an offset a reader can add without
+    knowing what ``CST`` stands for (China, Cuba or Central Standard Time)."""
+    seconds = round(offset.total_seconds()) if offset is not None else 0
+    if seconds == 0:
+        return "UTC"
+    sign = "+" if seconds > 0 else "-"
+    hours, rest = divmod(abs(seconds), 3600)
+    minutes, seconds = divmod(rest, 60)
+    label = f"UTC{sign}{hours}"
+    if minutes or seconds:
+        label += f":{minutes:02d}"
+    if seconds:  # local mean time of the 19th century
+        label += f":{seconds:02d}"
+    return label
+
+
+# the units of |duration per locale: seconds, minutes, hours, days
+_UNITS = {"en": ("s", "min", "h", "d"), "zh": ("秒", "分钟", "小时", "天")}
+# |ago per locale: under a second, and a duration before the render
+_AGO = {"en": ("just now", "{} ago"), "zh": ("刚刚", "{}前")}
+
+
+@jinja2.pass_context
+def _duration(context: Context, value: Any) -> str:
     """``|duration``: seconds as ``30 s``, ``5 min``, ``1 min 30 s``, ``1 h 5 min``,
-    ``2 d 3 h``."""
+    ``2 d 3 h`` (in Chinese ``30 秒``, ``5 分钟``, ``1 小时 5 分钟``, ``2 天 3 小时``)."""
     number = _number(value)
     if number is None:
         return _text(value)
+    return _format_duration(number, _mode().locale)
+
+
+def _format_duration(number: float, locale: str) -> str:
+    second, minute, hour, day = _UNITS.get(locale, _UNITS["en"])
     seconds = max(0, round(number))
     if seconds < 60:
-        return f"{seconds} s"
+        return f"{seconds} {second}"
     minutes, seconds = divmod(seconds, 60)
     if minutes < 60:
-        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
+        return f"{minutes} {minute} {seconds} {second}" if seconds else f"{minutes} {minute}"
     hours, minutes = divmod(minutes, 60)
     if hours < 24:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+        return f"{hours} {hour} {minutes} {minute}" if minutes else f"{hours} {hour}"
     days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
+    return f"{days} {day} {hours} {hour}" if hours else f"{days} {day}"
 
 
 @jinja2.pass_context
 def _ago(context: Context, value: Any) -> str:
-    """``|ago``: UNIX seconds as the time before the render, ``5 min ago``."""
+    """``|ago``: UNIX seconds as the time before the render, ``5 min ago`` (``5 分钟前``)."""
     seconds = _number(value)
     if seconds is None:
         return _text(value)
-    delta = _mode().now - seconds
-    return "just now" if delta < 1 else f"{_duration(delta)} ago"
+    mode = _mode()
+    delta = mode.now - seconds
+    now, before = _AGO.get(mode.locale, _AGO["en"])
+    return now if delta < 1 else before.format(_format_duration(delta, mode.locale))
 
 
 _BARS = "▁▂▃▄▅▆▇█"
@@ -768,6 +870,57 @@ Request: {{ event.request.line }}
 {% endblock %}
 """
 
+# The same in Simplified Chinese. The note of a failed template says what happened in
+# Chinese; the reason itself is Python's (an exception and a line), as in the logs.
+_BUILTIN_ZH = """\
+{% block title -%}
+{% if kind == "storm" and storm %}错误风暴：共 {{ storm.total }} 个错误，\
+{{ storm.groups|length }} 种
+{%- elif kind == "digest" %}{{ event.title }} \u00d7{{ occurrences.count }}\
+（{{ occurrences.window|duration }}内）
+{%- else %}{{ event.title }}{% endif %}
+{%- endblock %}
+{% block body %}
+{% if template_error %}
+⚠ 模板出错，本条消息改用内置模板发送：{{ template_error }}
+
+{% endif %}
+{% if kind == "storm" and storm %}
+共 {{ storm.total }} 个错误，{{ storm.groups|length }} 种，\
+{{ storm.since|datetime }} 至 {{ storm.until|datetime }}
+
+{% for group in storm.groups %}
+- {{ group.count }}\u00d7 {{ group.title }}{% if group.culprit %}（{{ group.culprit }}）{% endif %}
+
+{% endfor %}
+{% else %}
+{{ event.title }}
+
+{% if kind == "digest" %}
+最近 {{ occurrences.window|duration }}内又出现 {{ occurrences.count }} 次\
+（首次 {{ occurrences.first_seen|datetime }}，最近 {{ occurrences.last_seen|datetime }}），\
+累计 {{ occurrences.total }} 次
+
+{% endif %}
+{% if event.culprit %}
+错误位置：{{ event.culprit }}
+
+{% endif %}
+{% if event.request %}
+请求：{{ event.request.line }}
+
+{% endif %}
+{% for frame in event.frames[-5:] %}
+- {{ frame.filename }}:{{ frame.lineno }} {{ frame.function }}\
+{% if frame.context_line %} → {{ frame.context_line }}{% endif %}
+
+{% endfor %}
+{% endif %}
+{% endblock %}
+"""  # noqa: RUF001 (full-width punctuation is right in Chinese text)
+
+_BUILTINS = {"en": _BUILTIN, "zh": _BUILTIN_ZH}
+
 
 # -- the renderer --------------------------------------------------------------------------
 
@@ -795,7 +948,7 @@ class _CompiledCache(jinja2.BytecodeCache):
 
 
 _CACHE_LIMIT = 1024
-_BUILTIN_CODE: CodeType | None = None
+_BUILTIN_CODE: dict[str, CodeType] = {}  # per locale
 _COMPILED = _CompiledCache()
 # the templates each template file names in extends/include/import, with their lines
 _REFERENCES: dict[tuple[str, str | None, str], list[tuple[str, int]]] = {}
@@ -807,16 +960,44 @@ class Renderer:
     Every template is compiled when the renderer is made, so a syntax error is a
     ``ConfigError`` at start-up rather than a broken alert at 3 a.m.; ``render`` itself
     never raises. A renderer is safe to share between threads.
+
+    ``locale`` (``"en"`` or ``"zh"``, see ``normalise_locale``) picks the language of the
+    templates; ``timezone`` (an IANA name, default ``"UTC"``) the zone ``|datetime``
+    shows times in. Which file renders a channel, for each of its template names in turn
+    (``?template=NAME``, the platform, its family) and with ``locale="zh"``::
+
+        template_dir/zh/NAME.j2   template_dir/NAME.j2   erralert zh/NAME.j2   erralert NAME.j2
+
+    The first that exists wins: a file of the user's always wins over erralert's own (a
+    team that wrote its own ``dingtalk.j2`` keeps it when it switches the locale), and in
+    each folder the locale's file wins over the plain one. With ``"en"`` the ``zh/``
+    files are never chosen by this rule, though ``?template=zh/dingtalk`` names one
+    outright: Chinese for that channel alone. ``|duration`` and ``|ago`` speak the
+    language of the template's folder (a ``zh/`` file renders ``5 分钟``), else the
+    renderer's locale; ``"default/zh/dingtalk.j2"`` names erralert's own file, for a
+    user's template that extends it.
     """
 
-    def __init__(self, template_dir: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        template_dir: str | os.PathLike[str] | None = None,
+        *,
+        locale: str = "en",
+        timezone: str | tzinfo = "UTC",
+    ) -> None:
+        self.locale = normalise_locale(locale)
+        self._zone = load_timezone(timezone)
+        self.timezone = _zone_name(self._zone)
         self.defaults = default_template_dir()
         self.template_dir = None if template_dir is None else Path(template_dir)
         if self.template_dir is not None and not self.template_dir.is_dir():
             raise ConfigError(f"template_dir {str(self.template_dir)!r} is not a directory")
         loaders: list[jinja2.BaseLoader] = []
+        user_names: list[str] = []
         if self.template_dir is not None:
-            loaders.append(jinja2.FileSystemLoader(self.template_dir))
+            user_loader = jinja2.FileSystemLoader(self.template_dir)
+            loaders.append(user_loader)
+            user_names = user_loader.list_templates()
         loaders.append(jinja2.FileSystemLoader(self.defaults))
         # "default/slack.j2" always names erralert's own, so a replacement can extend it
         loaders.append(jinja2.PrefixLoader({"default": jinja2.FileSystemLoader(self.defaults)}))
@@ -852,7 +1033,10 @@ class Renderer:
         env.globals.pop("lipsum", None)  # lipsum(n=10**6): text nobody needs in an alert
         self._env = env
         self._templates = self._compile_all()
-        self._builtin = self._compile_builtin()
+        # the names template_dir provides: they win over erralert's at any name
+        self._user_names = frozenset(name for name in user_names if name in self._templates)
+        # every locale's: a zh/ file named by ?template= falls back in Chinese under "en"
+        self._builtins = {language: self._compile_builtin(language) for language in LOCALES}
         self._logged: set[str] = set()
         self._lock = threading.Lock()
 
@@ -903,21 +1087,23 @@ class Renderer:
                     f"template {filename or name}:{lineno}: template {target_name!r} not found"
                 ) from None
 
-    def _compile_builtin(self) -> jinja2.Template:
-        global _BUILTIN_CODE
-        if _BUILTIN_CODE is None:  # a race compiles it twice, harmlessly
-            _BUILTIN_CODE = self._env.compile(_BUILTIN, "<built-in>", "<built-in>")
-        return self._env.template_class.from_code(
-            self._env, _BUILTIN_CODE, self._env.make_globals(None)
-        )
+    def _compile_builtin(self, locale: str) -> jinja2.Template:
+        code = _BUILTIN_CODE.get(locale)
+        if code is None:  # a race compiles it twice, harmlessly
+            code = _BUILTIN_CODE[locale] = self._env.compile(
+                _BUILTINS[locale], "<built-in>", "<built-in>"
+            )
+        return self._env.template_class.from_code(self._env, code, self._env.make_globals(None))
 
     def check(self, name: str) -> None:
-        """Raise ``ConfigError`` unless ``NAME.j2`` exists (for ``?template=NAME``)."""
-        if f"{name}.j2" not in self._templates:
+        """Raise ``ConfigError`` unless a template ``NAME`` exists for this locale (for
+        ``?template=NAME``)."""
+        if self._find(name) is None:
             where = [str(self.defaults)]
             if self.template_dir is not None:
                 where.insert(0, str(self.template_dir))
-            raise ConfigError(f"template {name!r} not found: no {name}.j2 in {', '.join(where)}")
+            files = " or ".join(self._candidates(name))
+            raise ConfigError(f"template {name!r} not found: no {files} in {', '.join(where)}")
 
     # -- rendering -------------------------------------------------------------------------
     def render(self, notice: Notice, channel: Channel) -> Message:
@@ -926,6 +1112,9 @@ class Renderer:
         when there is one. Never raises."""
         now = time.time()
         dialect = self._dialect(channel)
+        template, stem = self._pick(channel)
+        locale = self._locale_of(template)
+        mode = _Mode(dialect, now=now, locale=locale, zone=self._zone)
         variables: dict[str, Any] = {
             "kind": notice.kind,
             "notice": notice,
@@ -940,25 +1129,25 @@ class Renderer:
                 dialect=dialect.name,
             ),
             "now": now,
+            "locale": locale,
+            "timezone": self.timezone,
         }
-        template = self._pick(channel)
+        builtin = self._builtins[locale]
         payload: dict[str, Any] | None = None
         error: str | None = None
         current = template
         try:
-            title, body = self._render_text(
-                template or self._builtin, variables, channel, dialect, now
-            )
+            title, body = self._render_text(template or builtin, variables, channel, mode)
             if template is not None:
-                current = self._templates.get(_payload_name(template.name))
+                current = self._find(f"{stem}.payload")
                 if current is not None:
-                    payload = self._render_payload(current, variables, title, body, dialect, now)
+                    payload = self._render_payload(current, variables, title, body, mode)
         except Exception as exc:
             error = self._describe(exc, current)
             self._log(error, channel)
             try:
                 title, body = self._render_text(
-                    self._builtin, {**variables, "template_error": error}, channel, dialect, now
+                    builtin, {**variables, "template_error": error}, channel, mode
                 )
             except Exception as again:  # a bug of erralert's own: still send something
                 logger.warning("erralert: the built-in template failed: %r", again)
@@ -986,24 +1175,59 @@ class Renderer:
             return DIALECTS["plain"]
         return dialect
 
-    def _pick(self, channel: Channel) -> jinja2.Template | None:
+    def _pick(self, channel: Channel) -> tuple[jinja2.Template | None, str]:
+        """The template for ``channel`` and the name it was found by (whose
+        ``NAME.payload.j2`` completes it); None for a platform without a template: the
+        built-in one renders it."""
         for name in channel.template_names:
-            template = self._templates.get(f"{name}.j2")
+            template = self._find(name)
+            if template is not None:
+                return template, name
+        return None, ""
+
+    def template_for(self, channel: Channel) -> str:
+        """The name of the file that renders ``channel``'s messages, as the template folders
+        know it (``dingtalk.j2``, ``zh/dingtalk.j2``), or ``built-in`` for a platform
+        without one (``erralert check`` shows it)."""
+        template, _ = self._pick(channel)
+        return (template.name if template is not None else None) or "built-in"
+
+    def _candidates(self, name: str) -> tuple[str, ...]:
+        """The file names of template ``name``, the locale's first."""
+        if self.locale == "en":
+            return (f"{name}.j2",)
+        return (f"{self.locale}/{name}.j2", f"{name}.j2")
+
+    def _find(self, name: str) -> jinja2.Template | None:
+        """Template ``name`` by the rule of the class docstring: template_dir's files
+        first, then erralert's; in each, the locale's file first."""
+        candidates = self._candidates(name)
+        for file in candidates:
+            if file in self._user_names:
+                return self._templates[file]
+        for file in candidates:
+            # not one of template_dir's names, so erralert's own
+            template = self._templates.get(file)
             if template is not None:
                 return template
-        return None  # a platform without a template: the built-in one
+        return None
+
+    def _locale_of(self, template: jinja2.Template | None) -> str:
+        """The language a template is written in: its folder's (``zh/…``), else the
+        renderer's."""
+        folder = (template.name or "").partition("/")[0] if template is not None else ""
+        return folder if folder in LOCALES else self.locale
 
     def _render_text(
         self,
         template: jinja2.Template,
         variables: dict[str, Any],
         channel: Channel,
-        dialect: Dialect,
-        now: float,
+        mode: _Mode,
     ) -> tuple[str, str]:
         """The title (plain, one line) and the body (cut to the channel's limit)."""
         budget = _Budget()
-        token = _MODE.set(_Mode(dialect, now=now, budget=budget))
+        token = _MODE.set(dataclasses.replace(mode, budget=budget))
         try:
             context = template.new_context(dict(variables))
             # the whole template runs once: `{% extends %}` registers the parent's blocks
@@ -1014,7 +1238,7 @@ class Renderer:
             title = ""
             if "title" in blocks:
                 # the title is plain text
-                _MODE.set(_Mode(DIALECTS["plain"], now=now, budget=budget))
+                _MODE.set(dataclasses.replace(mode, dialect=DIALECTS["plain"], budget=budget))
                 title = _join_output(blocks["title"][0](context))
         finally:
             _MODE.reset(token)
@@ -1032,10 +1256,9 @@ class Renderer:
         variables: dict[str, Any],
         title: str,
         body: str,
-        dialect: Dialect,
-        now: float,
+        mode: _Mode,
     ) -> dict[str, Any]:
-        token = _MODE.set(_Mode(dialect, json=True, now=now, budget=_Budget()))
+        token = _MODE.set(dataclasses.replace(mode, json=True, budget=_Budget()))
         try:
             context = template.new_context(
                 {
@@ -1102,12 +1325,6 @@ def _encodable(text: str) -> str:
     except UnicodeEncodeError:
         return _SURROGATE.sub("\ufffd", text)
     return text
-
-
-def _payload_name(name: str | None) -> str:
-    if name is None:
-        return ""
-    return f"{name.removesuffix('.j2')}.payload.j2"
 
 
 def _template_line(exc: BaseException) -> tuple[str | None, int | None]:

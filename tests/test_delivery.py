@@ -3,12 +3,16 @@ shutdown."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
 import os
 import subprocess
 import sys
 import textwrap
 import threading
+import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -220,3 +224,45 @@ def test_a_full_inbox_folds_into_the_storm_summary_at_capture(
     text = "\n".join(r.text for r in receiver.requests)
     assert [i for i in range(40) if f"flood {i:02d}" not in text] == []
     alerter.close(0.5)
+
+
+def test_a_flush_after_close_returns_at_once_even_inside_an_event_loop(
+    receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    # an app server's lifespan flushes after the app's own close(): from its event loop,
+    # with messages still undelivered (chat down); it must neither block nor try to
+    # deliver inline (which cannot work inside a running loop)
+    receiver.default = Answer(status=503, body=b"down")
+    alerter = erralert.Alerter([f"slack+{receiver.base}/services/T/B/X"], window=60)
+    alerter.capture_message("chat is down")
+    assert alerter.close(timeout=0.3) is False
+    receiver.wait_for(1)
+
+    async def lifespan_shutdown() -> bool:
+        return alerter.flush(5.0)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        started = time.monotonic()
+        assert asyncio.run(lifespan_shutdown()) is False
+        assert time.monotonic() - started < 1.0
+        gc.collect()
+    assert [str(w.message) for w in caught] == []
+    assert "cannot deliver inline" not in caplog.text
+
+
+def test_inline_delivery_asked_from_a_running_loop_says_why_and_leaves_no_coroutine(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    alerter = erralert.Alerter(["console://"], window=60)
+
+    async def inside() -> None:
+        alerter._outbox._run_inline(time.monotonic() + 0.1)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        asyncio.run(inside())
+        gc.collect()
+    assert [str(w.message) for w in caught] == []
+    assert "erralert: cannot deliver inline from a running event loop" in caplog.text
+    alerter.close(0.1)

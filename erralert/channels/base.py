@@ -184,7 +184,9 @@ class Channel:
         if build is not None and not getattr(build, "_labels", False):
 
             @functools.wraps(build)
-            def labelled(self: Channel, message: Message, now: float | None = None) -> httpx.Request:
+            def labelled(
+                self: Channel, message: Message, now: float | None = None
+            ) -> httpx.Request:
                 request: httpx.Request = build(self, message, now)
                 request.headers[KIND_HEADER] = message.kind
                 return request

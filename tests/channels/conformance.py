@@ -55,13 +55,19 @@ def assert_inert(texts: Iterable[str]) -> None:
 
 
 def render(
-    channel: Channel, kind: str = "alert", event: Event | None = None, **event_options: Any
+    channel: Channel,
+    kind: str = "alert",
+    event: Event | None = None,
+    *,
+    renderer: Renderer | None = None,
+    **event_options: Any,
 ) -> httpx.Request:
     """The exact request ``channel`` sends for a sample notice rendered by the default
-    template (``event``, else ``samples.event(**event_options)``)."""
+    template (``event``, else ``samples.event(**event_options)``), by ``renderer`` (else
+    an English one in UTC)."""
     event = event or samples.event(**event_options)
     notice = samples.notice(kind, event)  # type: ignore[arg-type]
-    message = Renderer().render(notice, channel)
+    message = (renderer or Renderer()).render(notice, channel)
     return channel.build_request(message, samples.NOW)
 
 

@@ -33,7 +33,7 @@ def test_a_good_configuration_prints_the_channels_masked_with_their_pacing(
     assert dingtalk.split()[1:4] == ["dingtalk", "20/60s", "dingtalk.j2"]
     slack = next(line for line in lines if line.startswith("slack:"))
     assert "hooks.slack.com/services/***/***/***" in slack
-    assert slack.split()[1:3] == ["slack", "1/1s"]
+    assert slack.split()[1:3] == ["slack", "3/3s"]
     assert lines[-1] == "✓ 2 channel(s), configuration OK"
     for secret in ("t0ken5ecret", "SECs1gn1ng", "abcDEF123ghiJKL456mnoPQR"):
         assert secret not in out

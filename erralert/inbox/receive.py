@@ -1,0 +1,266 @@
+"""The inbox's webhook endpoints: every platform's request at the path its own service uses,
+so that ``<platform>+http://127.0.0.1:8025<native path>`` reaches the right stand-in.
+
+==========  ===========================================  =========================================
+platform    native path                                  erralert URL (inbox on 127.0.0.1:8025)
+==========  ===========================================  =========================================
+slack       ``/services/{T}/{B}/{X}``                    ``slack+http://127.0.0.1:8025/services/T/B/X``
+discord     ``/api[/v10]/webhooks/{id}/{token}``         ``discord+http://127.0.0.1:8025/api/webhooks/1/t``
+teams       ``/workflows/…``, ``/powerautomate/…``       ``teams+http://127.0.0.1:8025/workflows/w/triggers/manual/paths/invoke``
+googlechat  ``/v1/spaces/{space}/messages``              ``googlechat+http://127.0.0.1:8025/v1/spaces/S/messages``
+mattermost  ``/hooks/{key}``                             ``mattermost+http://127.0.0.1:8025/hooks/key``
+rocketchat  ``/hooks/{id}/{token}``                      ``rocketchat+http://127.0.0.1:8025/hooks/id/token``
+telegram    ``/bot{token}/sendMessage``                  ``telegram+http://127.0.0.1:8025/bot1:t/sendMessage?chat_id=-1``
+dingtalk    ``/robot/send?access_token=…``               ``dingtalk+http://127.0.0.1:8025/robot/send?access_token=t``
+wecom       ``/cgi-bin/webhook/send?key=…``              ``wecom+http://127.0.0.1:8025/cgi-bin/webhook/send?key=k``
+feishu      ``/open-apis/bot/v2/hook/{id}``              ``feishu+http://127.0.0.1:8025/open-apis/bot/v2/hook/h``
+lark        (Feishu's path: use the prefix below)        ``lark+http://127.0.0.1:8025/lark/open-apis/bot/v2/hook/h``
+webhook     (any path: use the prefix below)             ``webhook+http://127.0.0.1:8025/webhook/anything``
+==========  ===========================================  =========================================
+
+Every platform is ALSO reachable under ``/{platform}/<anything>`` (``/slack/x``,
+``/lark/open-apis/bot/v2/hook/x``, ``/webhook/errors``): that is the only way to Lark (its
+native path is Feishu's) and to the generic webhook, and it never leaves a doubt. A POST to
+any other path is answered 404 and stored under the platform ``unknown``, so a wrong URL
+shows up on the page too.
+
+Each request goes through what the real service checks, in this order: the signature
+(DingTalk, Feishu, Lark, webhook; only when the inbox knows the platform's secret), the rate
+per hook, the platform's structure and limits, the keyword (when one is configured). The
+answer is the service's own (``erralert.inbox.platforms``). Credentials in URLs (tokens,
+keys) are not checked: the inbox cannot know them, any value is taken. Accepted and refused
+requests alike are stored, the refusal with the platform's words.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode
+
+from erralert.inbox.platforms import PLATFORMS, Answer, Incoming, Platform
+from erralert.inbox.signatures import check_dingtalk, check_feishu, check_webhook
+from erralert.inbox.store import InboxMessage, InboxStore
+from erralert.inbox.titles import kind_of, title_of
+from erralert.pacing import RollingLimiter
+
+__all__ = ["KIND_HEADER", "NATIVE_PATHS", "Receiver", "Route", "resolve"]
+
+logger = logging.getLogger("erralert.inbox")
+
+KIND_HEADER = "x-erralert-kind"
+# query parameters that carry the inbox's own token (removed before a path is stored)
+TOKEN_PARAMS = ("token", "inbox_token")
+
+# (platform, pattern of the native path); `hook` names the hook (its rate-limit bucket)
+NATIVE_PATHS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (platform, re.compile(pattern))
+    for platform, pattern in (
+        ("slack", r"/services/(?P<hook>[^/]+/[^/]+/[^/]+)/?"),
+        ("discord", r"/api(?:/v\d+)?/webhooks/(?P<hook>[^/]+/[^/]+)/?"),
+        ("teams", r"/(?P<hook>workflows/.+)"),
+        ("teams", r"/(?P<hook>powerautomate/.+)"),
+        ("googlechat", r"/v1/spaces/(?P<hook>[^/]+)/messages/?"),
+        ("mattermost", r"/hooks/(?P<hook>[^/]+)/?"),
+        ("rocketchat", r"/hooks/(?P<hook>[^/]+/[^/]+)/?"),
+        ("telegram", r"/bot(?P<hook>[^/]+/[^/]+)/?"),
+        ("dingtalk", r"/robot/send/?(?P<hook>)"),
+        ("wecom", r"/cgi-bin/webhook/send/?(?P<hook>)"),
+        ("feishu", r"/open-apis/bot/v2/hook/(?P<hook>[^/]+)/?"),
+    )
+)
+_PREFIXED = re.compile(r"/(?P<platform>[a-z]+)(?P<rest>/.*)?")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    platform: str
+    path: str  # the native part of the path (after a /{platform} prefix)
+    hook: str
+
+
+def resolve(path: str) -> Route | None:
+    """The platform a request path is for, or None (see the module docstring)."""
+    prefixed = _PREFIXED.fullmatch(path)
+    if prefixed and prefixed["platform"] in PLATFORMS:
+        platform, rest = prefixed["platform"], prefixed["rest"] or "/"
+        for name, pattern in NATIVE_PATHS:
+            match = pattern.fullmatch(rest)
+            if name in (platform, "feishu" if platform == "lark" else "") and match:
+                return Route(platform, rest, match["hook"] or rest)
+        return Route(platform, rest, rest.strip("/") or platform)
+    for name, pattern in NATIVE_PATHS:
+        match = pattern.fullmatch(path)
+        if match:
+            return Route(name, path, match["hook"] or path)
+    return None
+
+
+class Receiver:
+    """Checks, answers and stores webhook requests; the app's POST endpoint calls
+    ``receive`` (plain Python, so tests and the app share it).
+
+    ``secrets``: signing secrets by platform (``dingtalk``, ``feishu``, ``lark``,
+    ``webhook``); ``keywords``: DingTalk/Feishu/Lark keyword security by platform (one
+    keyword, or several separated by commas); ``clock``: UNIX seconds (freezegun-friendly
+    by default); ``on_message``: called with every stored message (errors are logged)."""
+
+    def __init__(
+        self,
+        store: InboxStore,
+        *,
+        secrets: Mapping[str, str] | None = None,
+        keywords: Mapping[str, str] | None = None,
+        token: str | None = None,
+        clock: Callable[[], float] | None = None,
+        on_message: Callable[[InboxMessage], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.secrets = dict(secrets or {})
+        self.keywords = {
+            platform: tuple(k.strip() for k in words.split(",") if k.strip())
+            for platform, words in (keywords or {}).items()
+        }
+        self._token = token
+        self._clock = clock
+        self._on_message = on_message
+        self._limiters: dict[tuple[str, str], RollingLimiter] = {}
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        # time.time looked up at each call: freezegun's patch applies
+        return self._clock() if self._clock is not None else time.time()
+
+    def receive(
+        self, path: str, query: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[Answer, InboxMessage]:
+        """Answer one POST to ``path`` (``query``: the raw query string) and store it."""
+        now = self.now()
+        pairs = parse_qsl(query, keep_blank_values=True)
+        shown_path = self._shown_path(path, pairs)
+        raw = body.decode("utf-8", errors="replace")
+        try:
+            payload = json.loads(body) if body.strip() else None
+        except ValueError:
+            payload = None
+        lowered = {k.lower(): v for k, v in headers.items()}
+        kind = kind_of(lowered.get(KIND_HEADER), payload)
+        route = resolve(path)
+        if route is None:
+            answer = Answer.json(
+                404,
+                {"error": "no chat platform uses this path", "see": "erralert.inbox.receive"},
+                f"no platform at {path}: see the table of paths (e.g. /services/T/B/X for Slack,"
+                " or /<platform>/anything)",
+            )
+            message = self.store.add(
+                platform="unknown",
+                path=shown_path,
+                raw=raw,
+                status=answer.status,
+                error=answer.error,
+                kind=kind,
+                payload=payload,
+                received_at=now,
+            )
+            self._notify(message)
+            return answer, message
+        platform = PLATFORMS[route.platform]
+        incoming = Incoming(
+            platform=route.platform,
+            path=route.path,
+            hook=route.hook,
+            query=dict(pairs),
+            headers=lowered,
+            body=body,
+            payload=payload,
+            received_at=now,
+        )
+        answer = self._answer(platform, incoming)
+        message = self.store.add(
+            platform=route.platform,
+            path=shown_path,
+            raw=raw,
+            status=answer.status,
+            error=answer.error,
+            kind=kind,
+            title=title_of(route.platform, payload),
+            payload=payload,
+            received_at=now,
+        )
+        self._notify(message)
+        return answer, message
+
+    def _answer(self, platform: Platform, incoming: Incoming) -> Answer:
+        refusal = self._signature(platform, incoming)
+        if refusal is not None:
+            return refusal
+        wait = self._rate(platform, incoming)
+        if wait > 0:
+            return platform.throttled(wait)
+        refusal = platform.check(incoming)
+        if refusal is not None:
+            return refusal
+        keywords = self.keywords.get(platform.name)
+        if keywords:
+            text = platform.text_of(incoming.payload)
+            if not any(keyword in text for keyword in keywords):
+                return platform.no_keyword(keywords[0])
+        return platform.accepted(incoming)
+
+    def _signature(self, platform: Platform, incoming: Incoming) -> Answer | None:
+        secret = self.secrets.get(platform.name)
+        if not secret or not platform.signs:
+            return None
+        now = incoming.received_at
+        if platform.name == "dingtalk":
+            words = check_dingtalk(
+                secret, incoming.query.get("timestamp"), incoming.query.get("sign"), now
+            )
+        elif platform.name == "webhook":
+            words = check_webhook(
+                secret,
+                incoming.headers.get("x-erralert-timestamp"),
+                incoming.headers.get("x-erralert-signature"),
+                incoming.body,
+                now,
+            )
+        else:  # Feishu and Lark sign in the body
+            payload = incoming.payload if isinstance(incoming.payload, dict) else {}
+            words = check_feishu(secret, payload.get("timestamp"), payload.get("sign"), now)
+        return None if words is None else platform.bad_signature(words)
+
+    def _rate(self, platform: Platform, incoming: Incoming) -> float:
+        """Seconds until the hook may take another message (0: now, and it is counted)."""
+        if not platform.rates:
+            return 0.0
+        key = (platform.name, platform.rate_key(incoming))
+        with self._lock:
+            limiter = self._limiters.get(key)
+            if limiter is None:
+                limiter = self._limiters[key] = RollingLimiter(platform.rates)
+            wait = limiter.delay(incoming.received_at)
+            if wait <= 0:
+                limiter.record(incoming.received_at)
+        return wait
+
+    def _shown_path(self, path: str, pairs: list[tuple[str, str]]) -> str:
+        kept = [
+            (k, v)
+            for k, v in pairs
+            if not (k in TOKEN_PARAMS and self._token is not None and v == self._token)
+        ]
+        return f"{path}?{urlencode(kept)}" if kept else path
+
+    def _notify(self, message: InboxMessage) -> None:
+        if self._on_message is None:
+            return
+        try:
+            self._on_message(message)
+        except Exception:  # a caller's callback must not cost the platform's answer
+            logger.exception("erralert inbox: on_message failed")

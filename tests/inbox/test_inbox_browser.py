@@ -1,0 +1,156 @@
+"""The inbox page in a real headless Chromium: after a real alerter's alert and digest,
+the page shows the exception type, the culprit and the digest's count as text; a message
+sent after the page loaded appears without a reload; the platform filter hides the others.
+A screenshot is saved to ``tests/artifacts/inbox.png`` (or ``$ERRALERT_ARTIFACTS``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import erralert
+from erralert.inbox import RunningInbox, start
+from tests.inbox.test_inbox_delivery import SCOPE, wait_until
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists() or not CHROMEDRIVER.exists(),
+    reason="needs Debian's chromium and chromedriver (/usr/bin/chromium, /usr/bin/chromedriver)",
+)
+
+WINDOW = 1.0
+
+
+class InventoryError(Exception):
+    pass
+
+
+class PaymentTimeout(Exception):
+    pass
+
+
+def reservestock(sku: str) -> None:
+    raise InventoryError(f"no stock left for {sku}")
+
+
+def chargelater() -> None:
+    raise PaymentTimeout("gateway did not answer")
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[object]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'chromium'}",
+        "--window-size=1200,1600",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Iterator[RunningInbox]:
+    with start(db_path=tmp_path / "inbox.db") as running:
+        yield running
+
+
+def artifacts() -> Path:
+    folder = Path(
+        os.environ.get("ERRALERT_ARTIFACTS") or Path(__file__).resolve().parent.parent / "artifacts"
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_page_shows_alert_and_digest_live_and_filters(inbox: RunningInbox, browser: object) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    assert isinstance(browser, WebDriver)
+    host = inbox.url.removeprefix("http://")
+    alerter = erralert.Alerter(
+        [
+            f"slack+http://{host}/services/T0/B0/X0",
+            f"dingtalk+http://{host}/robot/send?access_token=t0",
+        ],
+        service="shop",
+        window=WINDOW,
+    )
+    try:
+        for _ in range(3):  # one alert, then two repeats: one digest of 2
+            try:
+                reservestock("SKU-42")
+            except InventoryError as exc:
+                alerter.capture_exception(exc, request=SCOPE)
+        wait_until(lambda: alerter.flush(5) and inbox.store.count() >= 4)
+        assert {m.kind for m in inbox.store.messages()} == {"alert", "digest"}
+
+        browser.get(inbox.url + "/")
+        wait = WebDriverWait(browser, 20)
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "article.msg")) >= 4)
+        text = browser.find_element(By.TAG_NAME, "body").text
+        assert "InventoryError" in text
+        assert "reservestock" in text  # the culprit
+        assert "\u00d72" in text or "2 more times" in text  # the digest's count
+        assert "digest" in text
+        assert "alert" in text
+
+        # live: sent after the page loaded, shown without a reload
+        try:
+            chargelater()
+        except PaymentTimeout as exc:
+            alerter.capture_exception(exc)
+        assert alerter.flush(10)
+        wait.until(lambda d: "PaymentTimeout" in d.find_element(By.TAG_NAME, "body").text)
+        first = browser.find_elements(By.CSS_SELECTOR, "article.msg")[0]
+        assert "PaymentTimeout" in first.text  # newest first
+
+        # the filter: DingTalk only
+        browser.find_element(By.CSS_SELECTOR, '#filters button[data-platform="dingtalk"]').click()
+        wait.until(
+            lambda d: all(
+                not card.is_displayed()
+                for card in d.find_elements(By.CSS_SELECTOR, 'article[data-platform="slack"]')
+            )
+        )
+        shown = [
+            card.get_attribute("data-platform")
+            for card in browser.find_elements(By.CSS_SELECTOR, "article.msg")
+            if card.is_displayed()
+        ]
+        assert shown
+        assert set(shown) == {"dingtalk"}
+        button = browser.find_element(By.CSS_SELECTOR, '#filters button[data-platform="dingtalk"]')
+        assert button.text == "DingTalk (3)"
+
+        browser.find_element(By.CSS_SELECTOR, '#filters button[data-platform=""]').click()
+        wait.until(
+            lambda d: all(c.is_displayed() for c in d.find_elements(By.CSS_SELECTOR, "article.msg"))
+        )
+        browser.save_screenshot(str(artifacts() / "inbox.png"))
+    finally:
+        alerter.close(5)
