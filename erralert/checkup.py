@@ -116,6 +116,8 @@ def _channel_report(channel: Channel, renderer: Renderer | None) -> ChannelRepor
             except ConfigError as exc:
                 problems.append(str(exc))
         template = renderer.template_for(channel)
+        if renderer.template_dir is not None and (renderer.template_dir / template).is_file():
+            template += " (template_dir)"
         for kind in KINDS:  # a template that compiles can still fail on real data
             shown = preview(channel, kind, renderer=renderer)
             if shown.template_error and not problems:

@@ -29,7 +29,7 @@ import time
 import types
 import zoneinfo
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, tzinfo
 from pathlib import Path
 from types import CodeType
 from typing import Any
@@ -52,6 +52,7 @@ from erralert.errors import ConfigError
 from erralert.event import Event, ExceptionInfo, Frame, Request
 from erralert.notice import Notice, Occurrences, Storm, StormGroup, document
 from erralert.truncate import truncate
+from erralert.wording import format_time
 
 __all__ = [
     "LOCALES",
@@ -284,28 +285,9 @@ def _datetime(context: Context, value: Any) -> str:
     if seconds is None:
         return _text(value)
     try:
-        moment = datetime.fromtimestamp(seconds, _mode().zone)
-        offset = moment.utcoffset()
-        return moment.strftime("%Y-%m-%d %H:%M:%S ") + _offset_label(offset)
+        return format_time(seconds, _mode().zone)
     except (OverflowError, OSError, ValueError):
         return _text(value)
-
-
-def _offset_label(offset: timedelta | None) -> str:
-    """``UTC``, ``UTC+8``, ``UTC-4``, ``UTC+5:30``: an offset a reader can add without
-    knowing what ``CST`` stands for (China, Cuba or Central Standard Time)."""
-    seconds = round(offset.total_seconds()) if offset is not None else 0
-    if seconds == 0:
-        return "UTC"
-    sign = "+" if seconds > 0 else "-"
-    hours, rest = divmod(abs(seconds), 3600)
-    minutes, seconds = divmod(rest, 60)
-    label = f"UTC{sign}{hours}"
-    if minutes or seconds:
-        label += f":{minutes:02d}"
-    if seconds:  # local mean time of the 19th century
-        label += f":{seconds:02d}"
-    return label
 
 
 # the units of |duration per locale: seconds, minutes, hours, days
@@ -1151,7 +1133,7 @@ class Renderer:
                 )
             except Exception as again:  # a bug of erralert's own: still send something
                 logger.warning("erralert: the built-in template failed: %r", again)
-                title, body = _last_resort(notice, channel, dialect, error)
+                title, body = _last_resort(notice, channel, dialect, error, locale)
             payload = None
         return Message(
             kind=notice.kind,
@@ -1165,6 +1147,8 @@ class Renderer:
             payload=payload,
             data=document(notice) if channel.platform == "webhook" else None,
             template_error=error,
+            locale=locale,
+            zone=self._zone,
         )
 
     def _dialect(self, channel: Channel) -> Dialect:
@@ -1247,7 +1231,7 @@ class Renderer:
         title, body = _encodable(title), _encodable(body)
         return (
             truncate(title, TITLE_LIMIT),
-            truncate(body, channel.max_length, channel.length_unit),
+            truncate(body, channel.max_length, channel.length_unit, locale=mode.locale),
         )
 
     def _render_payload(
@@ -1343,7 +1327,7 @@ def _template_line(exc: BaseException) -> tuple[str | None, int | None]:
 
 
 def _last_resort(
-    notice: Notice, channel: Channel, dialect: Dialect, error: str | None
+    notice: Notice, channel: Channel, dialect: Dialect, error: str | None, locale: str
 ) -> tuple[str, str]:
     event = notice.event
     lines: Iterator[str] = (
@@ -1351,4 +1335,5 @@ def _last_resort(
     )
     body = _encodable("\n\n".join(dialect.escape(line) for line in lines))
     title = _encodable(" ".join(event.title.split()))
-    return truncate(title, TITLE_LIMIT), truncate(body, channel.max_length, channel.length_unit)
+    body = truncate(body, channel.max_length, channel.length_unit, locale=locale)
+    return truncate(title, TITLE_LIMIT), body

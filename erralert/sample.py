@@ -123,6 +123,7 @@ def sample_event(
         release="3f2a9c1b7d0e4f5a6b7c8d9e0f1a2b3c4d5e6f7a",
         host="web-1",
         pid=4242,
+        tags={"order_id": "1042", "payment_provider": "stripe"},
         fingerprint="9b1c0e7d5a3f2e1d0c9b8a7f6e5d4c3b",
     )
 

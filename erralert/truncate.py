@@ -11,9 +11,9 @@ import re
 import unicodedata
 from typing import Literal
 
-__all__ = ["truncate"]
+from erralert.wording import ELLIPSIS, truncation_marker
 
-ELLIPSIS = "…"
+__all__ = ["truncate"]
 
 # a fence line as CommonMark has it: up to three spaces, then three or more ` or ~
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})([^\n]*)$", re.MULTILINE)
@@ -37,15 +37,17 @@ def truncate(
     unit: Literal["chars", "bytes"] = "chars",
     *,
     tail_share: float = 0.5,
+    locale: str = "en",
 ) -> str:
     """``text`` itself if it fits in ``limit`` units, else a shortened copy that fits.
 
     ``unit`` counts characters (code points) or UTF-8 bytes. Whole lines are dropped from
-    the middle and replaced by one ``… truncated, N more lines …`` line; the kept head and
-    tail share the room, ``tail_share`` of it going to the tail. A line too long to keep
-    whole is cut at a character boundary (never inside a UTF-8 sequence or an emoji) and
-    ends with ``…``. A cut inside a fenced code block closes the fence before the marker
-    line and reopens it after, so both halves still render as code.
+    the middle and replaced by one ``… truncated, N more lines …`` line, in the language
+    of ``locale`` (``erralert.wording``); the kept head and tail share the room,
+    ``tail_share`` of it going to the tail. A line too long to keep whole is cut at a
+    character boundary (never inside a UTF-8 sequence or an emoji) and ends with ``…``. A
+    cut inside a fenced code block closes the fence before the marker line and reopens it
+    after, so both halves still render as code.
     """
     if unit not in ("chars", "bytes"):
         raise ValueError(f"unit must be 'chars' or 'bytes', not {unit!r}")
@@ -56,7 +58,7 @@ def truncate(
     if _fits(text, limit, unit):
         return text
     # one line: nothing to drop from the middle, no marker line to make room for
-    result = _cut_lines(text, limit, unit, tail_share) if "\n" in text else None
+    result = _cut_lines(text, limit, unit, tail_share, locale) if "\n" in text else None
     if result is None or _size(result, unit) > limit:
         # one line, or a limit too small for the line plan (smaller than the marker line)
         result = _cut_end(text, limit, unit)
@@ -119,21 +121,16 @@ def _cut_end(text: str, limit: int, unit: str) -> str:
     return _prefix(text, room, unit) + ELLIPSIS
 
 
-def _marker(dropped: int) -> str:
-    lines = "line" if dropped == 1 else "lines"
-    return f"{ELLIPSIS} truncated, {dropped} more {lines} {ELLIPSIS}"
-
-
 # -- the line plan --------------------------------------------------------------------------
 
 
-def _cut_lines(text: str, limit: int, unit: str, tail_share: float) -> str | None:
+def _cut_lines(text: str, limit: int, unit: str, tail_share: float, locale: str) -> str | None:
     total_lines = text.count("\n") + 1
     # room for the marker line with the widest count it can show, plus its line break
-    marker = _size(_marker(total_lines), unit) + 1
+    marker = _size(truncation_marker(total_lines, locale), unit) + 1
     reserve = marker
     for _ in range(4):
-        plan = _plan(text, limit, unit, tail_share, reserve)
+        plan = _plan(text, limit, unit, tail_share, reserve, locale)
         if plan is None:
             return None
         result, fences = plan
@@ -146,7 +143,7 @@ def _cut_lines(text: str, limit: int, unit: str, tail_share: float) -> str | Non
 
 
 def _plan(
-    text: str, limit: int, unit: str, tail_share: float, reserve: int
+    text: str, limit: int, unit: str, tail_share: float, reserve: int, locale: str
 ) -> tuple[str, int] | None:
     """The head and tail lines that fit in ``limit`` with ``reserve`` units set aside,
     joined around the marker; and the size of the fence lines that were added."""
@@ -235,7 +232,7 @@ def _plan(
         if open_after_head is not None:
             lines.append(_closing(open_after_head))
             fences += _size(lines[-1], unit) + 1
-        lines.append(_marker(dropped))
+        lines.append(truncation_marker(dropped, locale))
         if open_before_tail is not None and tail:
             lines.append(open_before_tail)
             fences += _size(lines[-1], unit) + 1

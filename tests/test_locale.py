@@ -617,7 +617,7 @@ def test_a_long_chinese_storm_is_cut_on_whole_lines_within_the_bytes(url: str) -
     # every line is one of the message's own, but the one that says what was dropped and
     # at most one cut short (at a character, never inside one) with "…"
     new = [line for line in cut.splitlines() if line not in whole]
-    markers = [line for line in new if re.fullmatch(r"… truncated, \d+ more lines …", line)]
+    markers = [line for line in new if re.fullmatch(r"… 已截断，省略 \d+ 行 …", line)]
     assert len(markers) == 1
     for line in set(new) - set(markers):
         assert line.endswith("…")

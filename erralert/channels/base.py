@@ -17,6 +17,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
+from datetime import UTC, tzinfo
 from enum import Enum
 from typing import Any, ClassVar, Literal
 from urllib.parse import SplitResult, parse_qsl, unquote, unquote_plus, urlsplit
@@ -83,6 +84,10 @@ class Message:
     # the generic webhook sends the event itself; other channels ignore it
     data: dict[str, Any] | None = None
     template_error: str | None = None  # why the custom template failed, if it did
+    # the renderer's language and time zone, for the words and times a channel adds itself
+    # (a Feishu note, a Discord footer, a truncation line): see erralert.wording
+    locale: str = "en"
+    zone: tzinfo = UTC
 
 
 class Verdict(Enum):
@@ -534,19 +539,24 @@ def self_hosted_hook(
 
 
 def encode_within(
-    build: Callable[[str], Mapping[str, Any]], body: str, limit: int, *, margin: int
+    build: Callable[[str], Mapping[str, Any]],
+    body: str,
+    limit: int,
+    *,
+    margin: int,
+    locale: str = "en",
 ) -> bytes:
     """The JSON bytes of ``build(body)``, the body cut (bytes, head and innermost tail
-    kept) until they fit in ``limit``. The renderer keeps bodies under ``max_length``; this
-    guards against envelopes that grow with the body (a TextBlock or a ``<br>`` per line):
-    each round cuts by the excess or in proportion, whichever keeps more, ``margin`` bytes
-    more for good measure."""
+    kept, the truncation line in ``locale``'s words) until they fit in ``limit``. The
+    renderer keeps bodies under ``max_length``; this guards against envelopes that grow
+    with the body (a TextBlock or a ``<br>`` per line): each round cuts by the excess or in
+    proportion, whichever keeps more, ``margin`` bytes more for good measure."""
     encoded = json_body(build(body))
     for _ in range(8):
         if len(encoded) <= limit:
             break
         size = len(body.encode())
         room = max(size - (len(encoded) - limit), size * limit // len(encoded))
-        body = truncate(body, max(0, room - margin), "bytes")
+        body = truncate(body, max(0, room - margin), "bytes", locale=locale)
         encoded = json_body(build(body))
     return encoded

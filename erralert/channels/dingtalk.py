@@ -29,6 +29,7 @@ from erralert.channels.base import (
     judge_http_status,
     post_json,
 )
+from erralert.wording import cut_note
 
 __all__ = ["DingTalkChannel", "sign"]
 
@@ -36,7 +37,6 @@ BODY_LIMIT = 20000  # bytes of the whole request body; errcode 460101 past it
 THROTTLED = 130101  # "send too fast, exceed 20 times per minute"
 BUSY = -1  # DingTalk's "system busy, try again later" (from its global code table)
 GATEWAY_BUSY = 1111  # `{"status": 1111, "wait": N}` from the gateway in front of the robots
-_TRUNCATED = "\n\n…(truncated)"
 
 
 def sign(secret: str, timestamp_ms: int) -> str:
@@ -116,13 +116,14 @@ class DingTalkChannel(Channel):
 
         body = encode(message.body)
         text = message.body
+        cut = "\n\n" + cut_note(message.locale)
         while len(body) > BODY_LIMIT and text:
             # the renderer keeps the text under max_length; this guards against one that did
             # not. JSON escapes only add bytes, so cutting the excess from the text is enough.
-            excess = len(body) - BODY_LIMIT + len(_TRUNCATED.encode())
+            excess = len(body) - BODY_LIMIT + len(cut.encode())
             kept = text.encode()[: max(0, len(text.encode()) - excess)]
             text = kept.decode(errors="ignore")  # drops a character cut in half
-            body = encode(text + _TRUNCATED)
+            body = encode(text + cut)
         return body
 
     def judge(self, response: httpx.Response) -> Judgement:

@@ -39,6 +39,7 @@ from erralert.channels.base import (
 from erralert.dialects import DIALECTS
 from erralert.errors import ConfigError
 from erralert.truncate import truncate
+from erralert.wording import event_label
 
 __all__ = ["DiscordChannel"]
 
@@ -177,7 +178,8 @@ class DiscordChannel(Channel):
                 allowed["users"] = list(self._users)
             if self._roles:
                 allowed["roles"] = list(self._roles)
-        footer = "erralert" + (f" · event {message.event_id[:12]}" if message.event_id else "")
+        event = event_label(message.event_id, message.locale)
+        footer = f"erralert · {event}" if event else "erralert"
         embed: dict[str, Any] = {
             # an embed title takes markdown: the plain title is escaped like any text
             "title": _escaped_cut(message.title or message.kind, TITLE_LIMIT),
@@ -190,7 +192,7 @@ class DiscordChannel(Channel):
         # the renderer keeps the body under max_length; this guards against one that did not,
         # and keeps the embed's total under Discord's 6000 characters
         room = min(DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT - len(embed["title"]) - len(footer))
-        description = truncate(message.body, room).strip()
+        description = truncate(message.body, room, locale=message.locale).strip()
         if description:  # Discord refuses an empty description
             embed["description"] = description
         payload["embeds"] = [embed]

@@ -19,6 +19,7 @@ is the code. Lark uses ``feishu.j2`` unless ``?template=`` names another.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import math
@@ -45,6 +46,7 @@ from erralert.channels.base import (
 )
 from erralert.errors import ConfigError
 from erralert.truncate import truncate
+from erralert.wording import event_label, format_time
 
 __all__ = ["BODY_LIMIT", "FeishuChannel", "LarkChannel", "sign"]
 
@@ -173,7 +175,7 @@ class FeishuChannel(Channel):
             # not. JSON escapes only add bytes, so cutting the excess (and the room of the
             # truncation note) from the text converges in a step or two.
             size = max(0, size - (len(body) - BODY_LIMIT) - 64)
-            text = truncate(message.body, size, "bytes")
+            text = truncate(message.body, size, "bytes", locale=message.locale)
             body = encode(text)
         return body
 
@@ -260,14 +262,15 @@ def _markdown(text: str) -> dict[str, Any]:
 
 
 def _note(message: Message) -> str:
-    """``2026-11-26 18:20:01 UTC · event 5f0c2a9e0b7d``: when it happened and the id to look
-    for in the logs (``capture_exception`` returns it)."""
+    """``2026-11-26 18:20:01 UTC · event 5f0c2a9e0b7d``: when it happened, in the message's
+    time zone, and the id to look for in the logs (``capture_exception`` returns it), in
+    its language (``2026-11-27 02:20:01 UTC+8 · 事件 5f0c2a9e0b7d``)."""
     parts: list[str] = []
     if message.created_at > 0:
-        parts.append(time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(message.created_at)))
-    if message.event_id:
-        parts.append(f"event {message.event_id[:12]}")
-    return " · ".join(parts)
+        with contextlib.suppress(OverflowError, OSError, ValueError):  # a time past year 9999
+            parts.append(format_time(message.created_at, message.zone))
+    parts.append(event_label(message.event_id, message.locale))
+    return " · ".join(filter(None, parts))
 
 
 def _reset(response: httpx.Response) -> float | None:

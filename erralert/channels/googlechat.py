@@ -32,6 +32,7 @@ from erralert.channels.base import (
     post_json,
 )
 from erralert.errors import ConfigError
+from erralert.wording import kind_label
 
 __all__ = ["ALLOWED_TAGS", "GoogleChatChannel", "well_formed"]
 
@@ -42,7 +43,6 @@ REPLY_IN_THREAD = "REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD"
 # the HTML Chat documents for card text; anything else is shown as text
 ALLOWED_TAGS = frozenset({"b", "i", "u", "s", "strike", "font", "a", "br"})
 _VOID_TAGS = frozenset({"br"})
-_SUBTITLES = {"digest": "Repeated error", "storm": "Error storm"}
 
 _PATH = re.compile(r"/v1/spaces/([^/]+)/messages/?")
 _WORD = re.compile(r"[\w-]+")
@@ -114,7 +114,11 @@ class GoogleChatChannel(Channel):
             return post_json(self._url(bool(thread)), json_body(message.payload))
         # many short lines grow as <br>s: hold the whole message to the limit
         encoded = encode_within(
-            lambda body: self.payload(message, body), message.body, MESSAGE_LIMIT, margin=100
+            lambda body: self.payload(message, body),
+            message.body,
+            MESSAGE_LIMIT,
+            margin=100,
+            locale=message.locale,
         )
         return post_json(self._url(bool(_thread_key(message))), encoded)
 
@@ -131,7 +135,10 @@ class GoogleChatChannel(Channel):
         text = well_formed(message.body if body is None else body).replace("\n", "<br>")
         card: dict[str, Any] = {
             # the header shows text as it is: the plain title needs no escaping
-            "header": {"title": title, "subtitle": _subtitle(message)},
+            "header": {
+                "title": title,
+                "subtitle": kind_label(message.kind, message.level, message.locale),
+            },
             # a card needs a section with a widget: an empty body still gets a paragraph
             "sections": [{"widgets": [{"textParagraph": {"text": text or "—"}}]}],
         }
@@ -190,10 +197,6 @@ def _as_text(text: str) -> str:
 
 def _thread_key(message: Message) -> str:
     return STORM_THREAD if message.kind == "storm" else message.fingerprint
-
-
-def _subtitle(message: Message) -> str:
-    return _SUBTITLES.get(message.kind) or f"{message.level.capitalize() or 'Error'} alert"
 
 
 def _error(response: httpx.Response) -> str | None:

@@ -103,14 +103,14 @@ class MattermostChannel(Channel):
     def build_request(self, message: Message, now: float | None = None) -> httpx.Request:
         if message.payload is not None:
             return post_json(self.url, json_body(message.payload))
-        body = truncate(message.body, self.max_length)
+        body = truncate(message.body, self.max_length, locale=message.locale)
         encoded = json_body(self.payload(message, body))
         while len(encoded.decode()) > POST_LIMIT and body:
             # the renderer keeps the body under max_length; a long title, many mentions
             # or a body of JSON escapes (quotes, line breaks) can still overflow: cut the
             # body by the excess, which converges in a step or two
             excess = len(encoded.decode()) - POST_LIMIT
-            body = truncate(message.body, max(0, len(body) - excess))
+            body = truncate(message.body, max(0, len(body) - excess), locale=message.locale)
             encoded = json_body(self.payload(message, body))
         return post_json(self.url, encoded)
 

@@ -98,7 +98,8 @@ class SlackChannel(Channel):
             # the body is within max_length, but JSON writes each quote, backslash and
             # line break of it as two characters: a body made of them can double in size.
             # Cut it by the excess (and a little), which converges in a step or two.
-            body = truncate(message.body, max(0, len(body) - (size - PAYLOAD_LIMIT) - 64))
+            room = max(0, len(body) - (size - PAYLOAD_LIMIT) - 64)
+            body = truncate(message.body, room, locale=message.locale)
             encoded = json_body(self.payload(message, body))
             size = len(encoded.decode())
         return post_json(self.url, encoded)
@@ -123,7 +124,7 @@ class SlackChannel(Channel):
             "unfurl_media": False,
         }
         body = message.body if body is None else body
-        sections = split_sections(truncate(body, self.max_length))
+        sections = split_sections(truncate(body, self.max_length, locale=message.locale))
         if sections:
             payload["attachments"] = [
                 {"color": accent_colour(message), "blocks": [_section(s) for s in sections]}

@@ -138,7 +138,11 @@ class TeamsChannel(Channel):
             return post_json(self.url, json_body(message.payload))
         # a body of very many short lines (a TextBlock each) can outgrow the card
         encoded = encode_within(
-            lambda body: self.payload(message, body), message.body, BODY_LIMIT, margin=200
+            lambda body: self.payload(message, body),
+            message.body,
+            BODY_LIMIT,
+            margin=200,
+            locale=message.locale,
         )
         return post_json(self.url, encoded)
 

@@ -45,6 +45,7 @@ from erralert.channels.base import (
 from erralert.dialects import DIALECTS
 from erralert.errors import ConfigError
 from erralert.truncate import truncate
+from erralert.wording import TRUNCATION_LINE
 
 __all__ = ["SAFE_LIMIT", "TEXT_LIMIT", "TelegramChannel", "repair_html", "visible_length"]
 
@@ -204,12 +205,12 @@ class TelegramChannel(Channel):
             head += "\n" + " ".join(self.mentions)
         room = max(0, SAFE_LIMIT - visible_length(head) - 1)
         size = room  # of the body's markup
-        body = repair_html(truncate(message.body, size))
+        body = repair_html(truncate(message.body, size, locale=message.locale))
         while body and visible_length(body) > room:
             # the markup fits, yet the visible text is longer in UTF-16 units (emoji and
             # other characters outside the BMP count twice): shrink in proportion
             size = max(0, min(size - 1, size * room // visible_length(body)))
-            body = repair_html(truncate(message.body, size))
+            body = repair_html(truncate(message.body, size, locale=message.locale))
         return f"{head}\n{body}" if body.strip() else head
 
     def judge(self, response: httpx.Response) -> Judgement:
@@ -314,8 +315,8 @@ _TOKENS = re.compile(
     r"|(?P<cut_entity>&#?[0-9A-Za-z]{0,8}…(?=\n|$))"
     r"|(?P<bare>[<>&])"
 )
-# the line truncate() puts where it dropped lines
-_MARKER = re.compile(r"((?:^|\n)… truncated, \d+ more lines? …(?:\n|$))")
+# the line truncate() puts where it dropped lines, in any language
+_MARKER = re.compile(rf"((?:^|\n)(?:{TRUNCATION_LINE.pattern})(?:\n|$))")
 _ESCAPES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
 _TAG_TEXT = re.compile(r"<[^<>]*>")
 

@@ -117,7 +117,7 @@ class WeComChannel(Channel):
         room = CONTENT_LIMIT - len(tail.encode())
         # the renderer keeps the body under max_length; this guards against a body that is
         # not (a custom renderer) and against mentions longer than the room kept for them
-        content = truncate(content, room, "bytes")
+        content = truncate(content, room, "bytes", locale=message.locale)
         return {"msgtype": "markdown", "markdown": {"content": content + tail}}
 
     def judge(self, response: httpx.Response) -> Judgement:
