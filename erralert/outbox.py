@@ -40,6 +40,7 @@ import httpx
 
 from erralert.channels.base import Channel, Judgement, Message, Rate, Verdict
 from erralert.notice import Notice, Occurrences, Storm
+from erralert.pacing import RollingLimiter
 from erralert.spool import Spool, Spooled
 from erralert.stores.base import Ledger, Pile, StormEntry
 from erralert.stores.memory import MemoryStore
@@ -98,6 +99,9 @@ class _Lane:
             )
             / 2
         )
+        # when this process's sends may have reached the platform at the latest (their
+        # answers), under the platform's own rates: see _run_lane
+        self.arrivals = RollingLimiter(channel.pacing)
         self.queue: list[_Item] = []
         self.piled = 0  # units folded into the storm summary, not yet settled
         self.storm_at: float | None = None  # loop time to claim the storm summary
@@ -604,6 +608,15 @@ class Outbox:
                 item.not_before = now if slot is None else slot
                 self._push(lane, item)
                 continue
+            wait = lane.arrivals.delay(now) if lane.rates else 0.0
+            if wait > 0:
+                # Platforms count a send when it arrives, which may be as late as its
+                # answer (a slow first connection, a busy server): slots a margin apart
+                # can still land closer than the period. Nothing starts until the sends
+                # it is counted with are a full period behind it by their answers.
+                item.not_before = now + wait
+                self._push(lane, item)
+                continue
             await self._attempt(lane, item, send)
 
     async def _attempt(self, lane: _Lane, item: _Item, send: _Sender) -> None:
@@ -614,6 +627,8 @@ class Outbox:
         except Exception as exc:  # a bug in a channel: report, don't loop
             logger.exception("erralert: could not deliver to %s", channel.name)
             judgement = Judgement(Verdict.FAIL, f"{type(exc).__name__}: {exc}")
+        # refused or not, it may have been counted; and it arrived by now at the latest
+        lane.arrivals.record(asyncio.get_running_loop().time())
         item.attempts += 1
         if judgement.verdict is Verdict.OK:
             self.delivered += 1

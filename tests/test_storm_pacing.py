@@ -3,6 +3,10 @@ never exceeded, and every error reaches chat as an alert or inside a storm summa
 
 from __future__ import annotations
 
+import threading
+import time
+
+import httpx
 import pytest
 
 import erralert
@@ -62,3 +66,30 @@ def test_storm_respects_the_rolling_limit_and_loses_nothing(
     assert missing == []
     assert "storm" in text.lower()
     alerter.close(0.5)
+
+
+def test_a_send_that_arrives_late_still_keeps_the_next_ones_a_period_apart() -> None:
+    # The platform counts each request when it arrives. The first one here is slow to get
+    # there (a cold connection, a busy server: 0.6 s); sends booked a margin apart would
+    # then land three within one second on a 2-per-second platform. The lane waits until
+    # the sends it is counted with are a period behind by their answers.
+    arrivals: list[float] = []
+    lock = threading.Lock()
+
+    def platform(request: httpx.Request) -> httpx.Response:
+        with lock:
+            if not arrivals:
+                time.sleep(0.6)
+            arrivals.append(time.monotonic())
+        return httpx.Response(200, text="ok")
+
+    alerter = erralert.Alerter(
+        ["slack+http://chat.test/services/T/B/X?rate=2/1"],
+        transport=httpx.MockTransport(platform),
+        window=60,
+    )
+    raise_distinct(alerter, 5)
+    assert alerter.flush(15)
+    alerter.close(1)
+    assert len(arrivals) == 5
+    assert max_in_any(arrivals, 1.0) <= 2, [round(t - arrivals[0], 2) for t in arrivals]
