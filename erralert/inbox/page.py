@@ -266,20 +266,29 @@ table.facts th {{
     }}
     document.getElementById("empty").hidden = total() > 0;
   }}
-  function button(value, label, n) {{
+  // the buttons are kept and updated in place: redrawn every second, a button replaced
+  // between a press and its release would swallow the click
+  var buttons = {{}};
+  function button(value) {{
     var b = document.createElement("button");
     b.type = "button";
     b.setAttribute("data-platform", value);
-    b.textContent = label + " (" + n + ")";
-    if (value === selected) {{ b.className = "on"; }}
     b.addEventListener("click", function () {{ selected = value; drawFilters(); applyFilter(); }});
     return b;
   }}
   function drawFilters() {{
-    filters.textContent = "";
-    filters.appendChild(button("", "All", total()));
-    Object.keys(counts).sort().forEach(function (p) {{
-      filters.appendChild(button(p, LABELS[p] || p, counts[p]));
+    var keys = [""].concat(Object.keys(counts).sort());
+    keys.forEach(function (p, i) {{
+      var b = buttons[p] || (buttons[p] = button(p));
+      var n = p === "" ? total() : counts[p];
+      var text = (p === "" ? "All" : (LABELS[p] || p)) + " (" + n + ")";
+      if (b.textContent !== text) {{ b.textContent = text; }}
+      var on = p === selected ? "on" : "";
+      if (b.className !== on) {{ b.className = on; }}
+      if (filters.children[i] !== b) {{ filters.insertBefore(b, filters.children[i] || null); }}
+    }});
+    Object.keys(buttons).forEach(function (p) {{
+      if (keys.indexOf(p) < 0) {{ filters.removeChild(buttons[p]); delete buttons[p]; }}
     }});
   }}
   function poll() {{

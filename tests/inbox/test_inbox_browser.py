@@ -124,6 +124,7 @@ def test_page_shows_alert_and_digest_live_and_filters(inbox: RunningInbox, brows
         assert "digest" in text
         assert "alert" in text
 
+        all_button = browser.find_element(By.CSS_SELECTOR, '#filters button[data-platform=""]')
         # live: sent after the page loaded, shown without a reload
         try:
             chargelater()
@@ -133,6 +134,9 @@ def test_page_shows_alert_and_digest_live_and_filters(inbox: RunningInbox, brows
         wait.until(lambda d: "PaymentTimeout" in d.find_element(By.TAG_NAME, "body").text)
         first = browser.find_elements(By.CSS_SELECTOR, "article.msg")[0]
         assert "PaymentTimeout" in first.text  # newest first
+        # the filter buttons were updated in place, not replaced (a replaced button between
+        # press and release loses the click): the element found before is still the one
+        wait.until(lambda d: all_button.text == "All (6)")
 
         # the filter: DingTalk only
         browser.find_element(By.CSS_SELECTOR, '#filters button[data-platform="dingtalk"]').click()
