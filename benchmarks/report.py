@@ -63,17 +63,21 @@ def _number(value: float) -> str:
 
 
 def render(sections: Sequence[Section]) -> str:
-    """The report: one markdown table per section, then every target with ✓ or ✗."""
+    """The report: one markdown table per section (a note column when a row has a note),
+    then every target with ✓ or ✗."""
     lines: list[str] = []
     for section in sections:
-        lines += [f"### {section.title}", "", "| scenario | median | best | ratio to baseline |"]
-        lines.append("|---|---:|---:|---:|")
+        noted = any(row.note for row in section.rows)  # a note column only where one is said
+        lines += [f"### {section.title}", ""]
+        lines.append(f"| scenario | median | best | ratio to baseline |{' note |' * noted}")
+        lines.append(f"|---|---:|---:|---:|{'---|' * noted}")
         for row in section.rows:
             ratio = section.ratio(row)
             best = "" if row.best is None else f"{_number(row.best)} {row.unit}"
+            note = f" {row.note.replace('|', '/')} |" if noted else ""
             lines.append(
                 f"| {row.name} | {_number(row.value)} {row.unit} | {best} | "
-                f"{'' if ratio is None else f'{ratio:.3f}'} |"
+                f"{'' if ratio is None else f'{ratio:.3f}'} |{note}"
             )
         lines += [f"- {note}" for note in section.notes]
         lines.append("")

@@ -1,17 +1,23 @@
-"""First benchmarks: the ASGI happy path bare vs wrapped, and the time per captured
-exception. Run: ``python -m benchmarks``. Each figure is the median of several rounds.
+"""The benchmarks of issue 8 in one run: ``python -m benchmarks [--quick] [SCENARIO ...]``.
 
-The app is called in-process (no network): what is measured is erralert's own cost.
+Scenarios (default: all, in this order): ``asgi`` and ``wsgi`` (happy path, in-process:
+bare vs erralert vs sentry-sdk), ``errors`` (time per captured exception), ``storm``
+(captures/s per store), ``server`` (uvicorn under load, from ``benchmarks.realserver``),
+``memory`` (RSS after many captures). Groups: ``inprocess`` (the first three), ``stores``
+(storm and memory).
 
-``python -m benchmarks overhead`` runs only these; ``storm``, ``memory`` and ``stores`` (both)
-run the store benchmarks of ``benchmarks.stores``. No argument: everything.
+Every scenario returns a :class:`benchmarks.report.Section`; the run prints one report
+(headed by the machine and the date) and every target with ✓ or ✗, and exits 1 when a
+target fails. ``--quick`` shrinks every count (a smoke test of the whole run, not figures).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
+import dataclasses
+import datetime
+import gc
+import importlib.util
 import os
 import platform
 import statistics
@@ -19,12 +25,10 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from pathlib import Path
 
 import erralert
-from erralert.asgi import ASGIMiddleware
+from benchmarks.report import Section, render
 
 ROUNDS = 15
 
@@ -34,162 +38,109 @@ class Timing:
     median: float  # seconds per operation
     best: float  # the fastest round: the least disturbed by the rest of the machine
     mean: float  # all rounds together: includes work done only now and then (batch folds)
+    samples: tuple[float, ...] = ()  # every round's seconds per operation
+
+    @classmethod
+    def of(cls, samples: Sequence[float]) -> Timing:
+        return cls(statistics.median(samples), min(samples), statistics.fmean(samples), (*samples,))
 
 
-def measure(n: int, *runs: Callable[[int], None], rounds: int = ROUNDS) -> list[Timing]:
+def measure(
+    n: int, *runs: Callable[[int], None], rounds: int = ROUNDS, pause_gc: bool = False
+) -> list[Timing]:
     """Seconds per operation of each run over ``rounds`` rounds of ``n`` operations. The
     rounds of the runs alternate (A B A B …) so that a drift of the machine's speed
-    affects a baseline and its contender alike."""
+    affects a baseline and its contender alike. ``pause_gc``: the cyclic garbage collector
+    is run before each round and disabled during it (a collection then lands in no round)."""
     for run in runs:
         run(max(1, n // 10))  # warm up caches and code paths
     samples: list[list[float]] = [[] for _ in runs]
-    for _ in range(rounds):
-        for run, times in zip(runs, samples, strict=True):
-            started = time.perf_counter()
-            run(n)
-            times.append((time.perf_counter() - started) / n)
-    return [
-        Timing(statistics.median(times), min(times), statistics.fmean(times)) for times in samples
-    ]
+    was_enabled = gc.isenabled()
+    try:
+        for _ in range(rounds):
+            for run, times in zip(runs, samples, strict=True):
+                if pause_gc:
+                    gc.collect()
+                    gc.disable()
+                started = time.perf_counter_ns()
+                run(n)
+                elapsed = time.perf_counter_ns() - started
+                if pause_gc and was_enabled:
+                    gc.enable()
+                times.append(elapsed / 1e9 / n)
+    finally:
+        if was_enabled:
+            gc.enable()
+    return [Timing.of(times) for times in samples]
 
 
-async def trivial_app(scope: Any, receive: Any, send: Any) -> None:
-    await send({"type": "http.response.start", "status": 200, "headers": []})
-    await send({"type": "http.response.body", "body": b"ok"})
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (the machine's architecture elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name.strip() == "model name":
+                return value.strip()
+    except OSError:
+        pass
+    return platform.machine() or "unknown CPU"
 
 
-SCOPE = {
-    "type": "http",
-    "asgi": {"version": "3.0"},
-    "http_version": "1.1",
-    "method": "GET",
-    "scheme": "http",
-    "path": "/",
-    "raw_path": b"/",
-    "query_string": b"",
-    "root_path": "",
-    "headers": [(b"host", b"bench")],
-    "client": ("127.0.0.1", 1234),
-    "server": ("127.0.0.1", 80),
+def machine_line() -> str:
+    return (
+        f"erralert {erralert.__version__}, Python {platform.python_version()}, {cpu_model()}, "
+        f"{os.cpu_count()} cores, {platform.platform(terse=True)}"
+    )
+
+
+SCENARIOS = ("asgi", "wsgi", "errors", "storm", "server", "memory")
+GROUPS = {
+    "all": SCENARIOS,
+    "inprocess": ("asgi", "wsgi", "errors"),
+    "stores": ("storm", "memory"),
 }
 
 
-def asgi_runner(app: Any) -> Callable[[int], None]:
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
+def server_section(quick: bool) -> Section | None:
+    """Scenario 5 from ``benchmarks.realserver`` when that module is there; None (with a
+    printed note) until it is."""
+    if importlib.util.find_spec("benchmarks.realserver") is None:
+        print("(benchmarks/realserver.py is not there yet: scenario skipped)", end=" ")
         return None
+    from benchmarks import realserver
 
-    async def many(n: int) -> None:
-        for _ in range(n):
-            await app(SCOPE, receive, send)
-
-    loop = asyncio.new_event_loop()
-    return lambda n: loop.run_until_complete(many(n))
-
-
-def starlette_app() -> Any:
-    from starlette.applications import Starlette
-    from starlette.responses import PlainTextResponse
-    from starlette.routing import Route
-
-    async def hello(request: Any) -> PlainTextResponse:
-        return PlainTextResponse("ok")
-
-    return Starlette(routes=[Route("/", hello)])
+    section = realserver.section(quick=quick)
+    if section.title[:1].isdigit():
+        return section
+    return dataclasses.replace(section, title=f"5. {section.title}")  # numbered as in issue 8
 
 
-def deep(depth: int) -> None:
-    if depth <= 1:
-        raise ValueError("order 42 failed")
-    deep(depth - 1)
+def run_scenario(name: str, quick: bool) -> Section | None:
+    # imported here: they import this module (measure, Timing)
+    from benchmarks import inprocess, stores
 
-
-def capture_runner(alerter: erralert.Alerter, depth: int = 20) -> Callable[[int], None]:
-    def run(n: int) -> None:
-        for _ in range(n):
-            try:
-                deep(depth)
-            except ValueError as exc:
-                alerter.capture_exception(exc)
-
-    return run
-
-
-def raise_only(depth: int = 20) -> Callable[[int], None]:
-    def run(n: int) -> None:
-        for _ in range(n):
-            with contextlib.suppress(ValueError):
-                deep(depth)
-
-    return run
-
-
-def overhead_scenario() -> None:
-    discard = httpx.MockTransport(lambda request: httpx.Response(200))
-    alerter = erralert.Alerter(
-        ["webhook+http://127.0.0.1:9/discard"], window=3600, transport=discard
-    )
-
-    bare, wrapped = measure(
-        20_000, asgi_runner(trivial_app), asgi_runner(ASGIMiddleware(trivial_app, alerter=alerter))
-    )
-    star = starlette_app()
-    star_bare, star_wrapped = measure(
-        5_000, asgi_runner(star), asgi_runner(ASGIMiddleware(star, alerter=alerter))
-    )
-    raising, repeat = measure(20_000, raise_only(), capture_runner(alerter))
-
-    # every capture a new fingerprint: the alert path (full event, scrub, enqueue), with
-    # the worker rendering and "sending" (to a discarding transport) at the same time
-    counter = iter(range(10**9))
-    alerting = erralert.Alerter(
-        ["webhook+http://127.0.0.1:9/discard"],
-        fingerprint=lambda event: str(next(counter)),
-        transport=discard,
-    )
-    (alert,) = measure(1_000, capture_runner(alerting))
-    alerting.close(0.1)
-    alerter.close(0.1)
-
-    def row(name: str, t: Timing, base: Timing | None = None, minus: Timing | None = None) -> str:
-        med, best = t.median, t.best
-        if minus is not None:  # the cost on top of raising and catching
-            med, best = med - minus.median, best - minus.best
-        ratio = f"{t.median / base.median:.3f} / {t.best / base.best:.3f}" if base else ""
-        return f"| {name} | {med * 1e6:.2f} | {best * 1e6:.2f} | {ratio} |"
-
-    print("| scenario | median µs | best µs | ratio to bare (median / best) |")
-    print("|---|---:|---:|---:|")
-    print(row("ASGI request, bare trivial app", bare))
-    print(row("ASGI request, trivial app + ASGIMiddleware", wrapped, bare))
-    print(row("Starlette route, bare", star_bare))
-    print(row("Starlette route + ASGIMiddleware", star_wrapped, star_bare))
-    print(row("raise + catch, 20-frame stack (baseline)", raising))
-    print(
-        row(
-            "capture_exception, repeat inside the window (on top of raising)", repeat, None, raising
-        )
-    )
-    print(row("capture_exception, new error: alert (on top of raising)", alert, None, raising))
-    print()
-    overhead = (star_wrapped.best / star_bare.best - 1) * 100
-    print(f"Starlette happy-path overhead (best rounds): {overhead:+.1f} %")
-    cost = (repeat.median - raising.median) * 1e6
-    print(f"error path: {cost:.1f} µs per captured repeat (median; target ≤ 50 µs)")
-    print()
-    sys.stdout.flush()
-
-
-SCENARIOS = ("overhead", "storm", "memory")
-GROUPS = {"all": SCENARIOS, "stores": ("storm", "memory")}
+    if name == "asgi":
+        return inprocess.asgi_section(quick=quick)
+    if name == "wsgi":
+        return inprocess.wsgi_section(quick=quick)
+    if name == "errors":
+        return inprocess.errors_section(quick=quick)
+    if name == "storm":
+        return stores.storm(quick=quick)
+    if name == "memory":
+        return stores.memory(quick=quick)
+    return server_section(quick)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the chosen scenarios (default: all); 1 when a store benchmark missed a target or
-    failed its own checks."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    """Run the chosen scenarios (default: all) and print one report; 1 when a target
+    fails."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny counts: a smoke test")
     parser.add_argument(
         "scenarios",
         nargs="*",
@@ -197,32 +148,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"any of {', '.join((*SCENARIOS, *GROUPS))} (default: all)",
     )
     args = parser.parse_args(argv)
-    chosen: list[str] = []
+    chosen: set[str] = set()
     for name in args.scenarios or ["all"]:
         if name not in SCENARIOS and name not in GROUPS:
             parser.error(f"unknown scenario {name!r}")
-        for scenario in GROUPS.get(name, (name,)):
-            if scenario not in chosen:
-                chosen.append(scenario)
+        chosen.update(GROUPS.get(name, (name,)))
 
-    from benchmarks import stores  # imports this module: not at the top
-
-    print(f"erralert {erralert.__version__}, Python {platform.python_version()}, ", end="")
-    print(f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform(terse=True)}")
-    print()
     started = time.perf_counter()
-    ok = True
+    sections: list[Section] = []
     for scenario in SCENARIOS:
-        if scenario not in chosen:
-            continue
-        if scenario == "overhead":
-            overhead_scenario()
-        elif scenario == "storm":
-            ok = stores.storm() and ok
-        else:
-            ok = stores.memory() and ok
-    print(f"benchmarks ran {time.perf_counter() - started:.1f} s")
-    return 0 if ok else 1
+        if scenario in chosen:
+            print(f"running {scenario}{' (quick)' if args.quick else ''} …", end=" ", flush=True)
+            begun = time.perf_counter()
+            section = run_scenario(scenario, args.quick)
+            print(f"{time.perf_counter() - begun:.0f} s", flush=True)
+            if section is not None:
+                sections.append(section)
+    elapsed = time.perf_counter() - started
+
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    print()
+    print(f"## erralert benchmarks{' (--quick: counts too small for figures)' * args.quick}")
+    print()
+    print(machine_line())
+    print(f"{today}, the run took {elapsed:.0f} s")
+    print()
+    print(render(sections))
+    sys.stdout.flush()
+    targets = [t for s in sections for t in s.targets]
+    return 0 if all(t.holds for t in targets) else 1
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ from typing import Any, cast
 import httpx
 
 import erralert
+from benchmarks.report import Row, Section, Target
 from benchmarks.run import ROUNDS, Timing, measure
 from erralert.fingerprint import message_fingerprint
 from erralert.stores import open_store
@@ -51,11 +52,13 @@ STORM_KINDS = 10
 STORM_DEPTH = 20
 STORM_N = 10_000  # captures per round and store
 STORM_ROUNDS = ROUNDS
+STORM_QUICK_N, STORM_QUICK_ROUNDS = 1_000, 3
 MEMORY_TARGET = 20_000.0  # captures/s of the memory store, one process
 SHARED_TARGET = 0.5  # SQLite and Redis: at least this share of the memory store's rate
 
 MEMORY_CAPTURES = 1_000_000
 MEMORY_FINGERPRINTS = 100_000
+MEMORY_QUICK_CAPTURES, MEMORY_QUICK_FINGERPRINTS = 30_000, 3_000
 MEMORY_ACTIVE = 1_000  # fingerprints occurring at the same time (round-robin among them)
 MEMORY_LIMIT_MB = 100.0
 MEMORY_BUDGET_S = 60.0
@@ -277,10 +280,11 @@ def redis_server(directory: Path) -> Iterator[str]:
             process.wait(5.0)
 
 
-def storm() -> bool:
-    """The storm table; True when every target holds and every check passed."""
-    skipped: list[str] = []
-    started = time.perf_counter()
+def storm(*, quick: bool = False) -> Section:
+    """Scenario 4: captures/s of each store in a storm of repeats, with the checks that
+    every alert and every repeat arrived."""
+    n, rounds = (STORM_QUICK_N, STORM_QUICK_ROUNDS) if quick else (STORM_N, STORM_ROUNDS)
+    notes: list[str] = []
     with (
         tempfile.TemporaryDirectory(prefix="erralert-bench-") as tmp,
         contextlib.ExitStack() as stack,
@@ -290,80 +294,78 @@ def storm() -> bool:
         try:
             urls["redis"] = stack.enter_context(redis_server(Path(tmp)))
         except Skip as why:
-            skipped.append(f"Redis row skipped: {why}")
+            notes.append(f"Redis row skipped: {why}")
         cases = [StoreCase.open(name, url) for name, url in urls.items()]
         for case in cases:
             case.alert_all()
         baseline = Tally()
         runs = [storm_runner(None, baseline)] + [storm_runner(c.alerter, c.tally) for c in cases]
-        raising, *timings = measure(STORM_N, *runs, rounds=STORM_ROUNDS)
+        raising, *timings = measure(n, *runs, rounds=rounds)
         for case, timing in zip(cases, timings, strict=True):
             case.timing = timing
             case.finish()
         redis_keys = _redis_keys(urls.get("redis"))
-    elapsed = time.perf_counter() - started
 
-    memory = cases[0].timing
-    assert memory is not None
-
-    def rate(seconds: float) -> str:
-        return spaced(1 / seconds)
-
-    print(
-        f"Storm: repeats of {STORM_KINDS} errors raised through a {STORM_DEPTH}-frame stack, ",
-        end="",
-    )
-    print(f"window {WINDOW:.0f} s, {STORM_N} captures per round, {STORM_ROUNDS} rounds")
-    print()
-    print("| store | median captures/s | best captures/s | all rounds captures/s | ", end="")
-    print("ratio to memory (median / best) | check |")
-    print("|---|---:|---:|---:|---:|---|")
-    print(
-        f"| raise + catch only (no capture) | {rate(raising.median)} | {rate(raising.best)} "
-        f"| {rate(raising.mean)} |  |  |"
-    )
-    ok = True
+    rows = [
+        Row(
+            "raise + catch only (no capture)",
+            1 / raising.median,
+            "captures/s",
+            best=1 / raising.best,
+            note="the ceiling: raising costs this much",
+        )
+    ]
+    checks: list[str] = []
     for case in cases:
         t = case.timing
         assert t is not None
-        ratio = f"{memory.median / t.median:.3f} / {memory.best / t.best:.3f}"
         check = case.check()
-        ok = ok and check.startswith("ok")
-        print(
-            f"| {case.name} | {rate(t.median)} | {rate(t.best)} | {rate(t.mean)} "
-            f"| {ratio} | {check} |"
-        )
-    print()
-    for line in skipped:
-        print(line)
+        checks.append(f"{case.name}: {check}")
+        baseline_name = None if case is cases[0] else cases[0].name
+        rows.append(Row(case.name, 1 / t.median, "captures/s", baseline_name, 1 / t.best, check))
     if redis_keys is not None:
-        print(f"Redis held {redis_keys} keys after the run (0 would mean it was never used)")
-        ok = ok and redis_keys > 0
-    for line in logs.lines:
-        print(f"erralert logged {line}")
-    ok = ok and not logs.lines
-
-    memory_rate = 1 / memory.median
-    holds = memory_rate >= MEMORY_TARGET
-    ok = ok and holds
-    print(
-        f"target: memory ≥ {spaced(MEMORY_TARGET)} captures/s: {rate(memory.median)} → "
-        f"{'holds' if holds else 'FAILS'}"
+        checks.append(f"Redis held {redis_keys} keys after the run (0: it was never used)")
+    checks += [f"erralert logged {line}" for line in logs.lines]
+    checked = (
+        all(c.check().startswith("ok") for c in cases)
+        and (redis_keys is None or redis_keys > 0)
+        and not logs.lines
     )
+    memory = cases[0].timing
+    assert memory is not None
+    targets = [
+        Target(
+            f"storm: memory store ≥ {spaced(MEMORY_TARGET)} captures/s (median)",
+            1 / memory.median >= MEMORY_TARGET,
+            f"{spaced(1 / memory.median)} captures/s",
+        )
+    ]
     for case in cases[1:]:
         t = case.timing
         assert t is not None
         share = memory.median / t.median
-        holds = share >= SHARED_TARGET
-        ok = ok and holds
-        print(
-            f"target: {case.name} ≥ {SHARED_TARGET:.0%} of memory: {share:.0%} "
-            f"({rate(t.median)} captures/s) → {'holds' if holds else 'FAILS'}"
+        targets.append(
+            Target(
+                f"storm: {case.name} ≥ {SHARED_TARGET:.0%} of the memory store's rate",
+                share >= SHARED_TARGET,
+                f"{share:.0%} ({spaced(1 / t.median)} captures/s)",
+            )
         )
-    print(f"storm scenario ran {elapsed:.1f} s")
-    print()
-    sys.stdout.flush()
-    return ok
+    targets.append(
+        Target(
+            "storm: one alert per error and every repeat in the digests, every store",
+            checked,
+            "; ".join(checks),
+        )
+    )
+    notes[:0] = [
+        f"repeats of {STORM_KINDS} errors raised through a {STORM_DEPTH}-frame stack, raising "
+        f"included; window {WINDOW:.0f} s; {n} captures per round, {rounds} rounds, the "
+        "stores' rounds alternating; captures/s from the median (best) round; one process"
+    ]
+    return Section(
+        "4. Storm: captures per second, per store", tuple(rows), tuple(targets), tuple(notes)
+    )
 
 
 def _redis_keys(url: str | None) -> int | None:
@@ -408,24 +410,25 @@ def rss_kib() -> tuple[int, int]:
     return peak, peak
 
 
-def memory_child() -> dict[str, Any]:
-    """Runs in its own process (``python -m benchmarks.stores memory-child``): everything
-    it needs is built and warmed up before the first RSS reading."""
-    texts = [f"payment failed for merchant {letters(k)}" for k in range(MEMORY_FINGERPRINTS)]
+def memory_child(captures: int, fingerprints: int) -> dict[str, Any]:
+    """Runs in its own process (``python -m benchmarks.stores memory-child CAPTURES
+    FINGERPRINTS``): everything it needs is built and warmed up before the first RSS
+    reading."""
+    texts = [f"payment failed for merchant {letters(k)}" for k in range(fingerprints)]
     index = {message_fingerprint(text): k for k, text in enumerate(texts)}
     sink = Sink(index)
     alerter = erralert.Alerter([WEBHOOK], window=WINDOW, transport=sink.transport)
     alerter.capture_message("warm-up")  # starts the worker, compiles the templates
     alerter.flush(10.0)
     sink.reset()
-    per_fingerprint = MEMORY_CAPTURES // MEMORY_FINGERPRINTS
+    per_fingerprint = captures // fingerprints
     capture = alerter.capture_message
     failed = 0
     rss_before, _ = rss_kib()
     started = time.perf_counter()
     # a rolling set of MEMORY_ACTIVE errors, each occurring per_fingerprint times
     # (round-robin among them); then the next set: every message is new once
-    for first in range(0, MEMORY_FINGERPRINTS, MEMORY_ACTIVE):
+    for first in range(0, fingerprints, MEMORY_ACTIVE):
         active = texts[first : first + MEMORY_ACTIVE]
         for _ in range(per_fingerprint):
             for text in active:
@@ -440,6 +443,7 @@ def memory_child() -> dict[str, Any]:
     return {
         "captures": len(texts) * per_fingerprint,
         "fingerprints": len(index),
+        "expected_fingerprints": fingerprints,
         "failed": failed,
         "seconds": elapsed,
         "close_seconds": closing,
@@ -454,90 +458,109 @@ def memory_child() -> dict[str, Any]:
     }
 
 
-def memory() -> bool:
-    """Runs ``memory_child`` in a fresh interpreter and prints what it found; True when the
-    growth stays under the limit and the captures really had distinct fingerprints."""
-    started = time.perf_counter()
+def memory(*, quick: bool = False) -> Section:
+    """Scenario 6: runs ``memory_child`` in a fresh interpreter; the growth of its resident
+    set, and the checks that the captures really had distinct fingerprints and were all
+    reported."""
+    captures, fingerprints = (
+        (MEMORY_QUICK_CAPTURES, MEMORY_QUICK_FINGERPRINTS)
+        if quick
+        else (MEMORY_CAPTURES, MEMORY_FINGERPRINTS)
+    )
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.stores", "memory-child"],
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.stores",
+            "memory-child",
+            str(captures),
+            str(fingerprints),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=900,
+        check=False,
     )
-    wall = time.perf_counter() - started
     if done.returncode != 0:
-        print(f"memory scenario: the child process failed ({done.returncode}):")
-        print(done.stderr[-2000:])
-        return False
+        raise RuntimeError(
+            f"memory scenario: the child process failed ({done.returncode}):\n{done.stderr[-2000:]}"
+        )
     result = json.loads(done.stdout.strip().splitlines()[-1])
     mib = 1024.0
-    growth = (result["rss_after_kib"] - result["rss_before_kib"]) / mib
-    peak_growth = (result["peak_kib"] - result["rss_before_kib"]) / mib
-    closed_growth = (result["rss_closed_kib"] - result["rss_before_kib"]) / mib
+    before = result["rss_before_kib"]
+    growth = (result["rss_after_kib"] - before) / mib
+    peak_growth = (result["peak_kib"] - before) / mib
+    closed_growth = (result["rss_closed_kib"] - before) / mib
     captures, fingerprints = result["captures"], result["fingerprints"]
-    per = captures // fingerprints
-    print(
-        f"Memory: {spaced(captures)} capture_message calls over {spaced(fingerprints)} "
-        f"distinct messages, {per} each (sets of {spaced(MEMORY_ACTIVE)} at a time, "
-        "round-robin), memory store (10 000 fingerprints kept), fresh process"
+    rows = (
+        Row("RSS before", before / mib, "MB"),
+        Row("RSS growth after the captures", growth, "MB"),
+        Row("peak RSS growth (VmHWM)", peak_growth, "MB"),
+        Row("RSS growth after close() delivered the backlog", closed_growth, "MB"),
+        Row("time for the captures", result["seconds"], "s"),
+        Row("captures/s", captures / result["seconds"], "captures/s"),
+        Row("close() (delivering what was queued)", result["close_seconds"], "s"),
+        Row("distinct fingerprints of the messages", fingerprints, "fingerprints"),
+        Row("occurrences reported to the receiver", result["occurrences"], "occurrences"),
+        Row("fingerprints named in what it received", result["seen"], "fingerprints"),
     )
-    print()
-    print("| measure | value |")
-    print("|---|---:|")
-    print(f"| RSS before | {result['rss_before_kib'] / mib:.1f} MB |")
-    print(f"| RSS growth after the captures | {growth:+.1f} MB |")
-    print(f"| peak RSS growth (VmHWM) | {peak_growth:+.1f} MB |")
-    print(f"| RSS growth after close() delivered the backlog | {closed_growth:+.1f} MB |")
-    print(f"| time for the captures | {result['seconds']:.1f} s |")
-    print(f"| captures/s | {spaced(captures / result['seconds'])} |")
-    print(f"| close() (delivering what was queued) | {result['close_seconds']:.1f} s |")
-    print(f"| distinct fingerprints of the messages | {spaced(fingerprints)} |")
-    print(f"| occurrences reported to the receiver | {spaced(result['occurrences'])} |")
-    print(f"| fingerprints named in what it received | {spaced(result['seen'])} |")
-    kinds = ", ".join(f"{k} {v}" for k, v in sorted(result["messages"].items()))
-    print(f"| messages received | {kinds} |")
-    print()
-    ok = True
-    # the 100 000 fingerprints are computed with erralert's own function; every capture
-    # must then come back counted in an alert, a digest or a storm summary. A storm summary
-    # names its 100 biggest errors and counts the rest as "other errors", so not every
-    # fingerprint is named once the outbox folds alerts into storms.
-    if fingerprints != MEMORY_FINGERPRINTS:
-        ok = False
-        print(f"WRONG: {fingerprints} distinct fingerprints, expected {MEMORY_FINGERPRINTS}")
-    if result["occurrences"] != captures:
-        ok = False
-        print(f"WRONG: the receiver was told of {result['occurrences']} of {captures} captures")
-    logged = done.stderr.strip().splitlines()
-    for line in logged[:20]:
-        print(f"child process logged: {line}")
-    if len(logged) > 20:
-        print(f"child process logged {len(logged) - 20} more lines")
-    if result["failed"]:
-        ok = False
-        print(f"WRONG: {result['failed']} captures returned None")
-    if not result["delivered_all"]:
-        print("note: close() gave up with messages undelivered (the receiver count may be short)")
-    holds = max(growth, peak_growth) < MEMORY_LIMIT_MB
-    ok = ok and holds
-    print(
-        f"target: RSS growth < {MEMORY_LIMIT_MB:.0f} MB (after the captures and at peak): "
-        f"{growth:.1f} / {peak_growth:.1f} MB → {'holds' if holds else 'FAILS'}"
-    )
-    if result["seconds"] > MEMORY_BUDGET_S:
-        print(
-            f"note: the {spaced(captures)} captures took {result['seconds']:.1f} s, over the "
-            f"{MEMORY_BUDGET_S:.0f} s budget (not shrunk)"
+    # the fingerprints are computed with erralert's own function; every capture must then
+    # come back counted in an alert, a digest or a storm summary. A storm summary names its
+    # 100 biggest errors and counts the rest as "other errors", so not every fingerprint is
+    # named once the outbox folds alerts into storms.
+    problems = []
+    if fingerprints != result["expected_fingerprints"]:
+        problems.append(
+            f"{fingerprints} distinct fingerprints, expected {result['expected_fingerprints']}"
         )
-    print(f"memory scenario ran {wall:.1f} s (child process, including close())")
-    print()
-    sys.stdout.flush()
-    return ok
+    if result["occurrences"] != captures:
+        problems.append(f"the receiver was told of {result['occurrences']} of {captures} captures")
+    if result["failed"]:
+        problems.append(f"{result['failed']} captures returned None")
+    kinds = ", ".join(f"{k} {v}" for k, v in sorted(result["messages"].items()))
+    notes = [
+        f"{spaced(captures)} capture_message calls over {spaced(fingerprints)} distinct "
+        f"messages, {captures // max(fingerprints, 1)} each (sets of {spaced(MEMORY_ACTIVE)} at "
+        "a time, round-robin), default memory store (10 000 fingerprints kept), a fresh "
+        "process; RSS from /proc/self/status",
+        f"messages received: {kinds}",
+    ]
+    logged = done.stderr.strip().splitlines()
+    notes += [f"child process logged: {line}" for line in logged[:20]]
+    if len(logged) > 20:
+        notes.append(f"child process logged {len(logged) - 20} more lines")
+    if not result["delivered_all"]:
+        notes.append("close() gave up with messages undelivered (the receiver count may be short)")
+    if result["seconds"] > MEMORY_BUDGET_S:
+        notes.append(
+            f"the captures took {result['seconds']:.1f} s, over the {MEMORY_BUDGET_S:.0f} s budget"
+        )
+    targets = (
+        Target(
+            f"memory: RSS growth < {MEMORY_LIMIT_MB:.0f} MB (after the captures and at peak)",
+            max(growth, peak_growth) < MEMORY_LIMIT_MB,
+            f"{growth:+.1f} / {peak_growth:+.1f} MB",
+        ),
+        Target(
+            "memory: every capture reported, every fingerprint distinct",
+            not problems,
+            "; ".join(problems) or f"{spaced(result['occurrences'])} occurrences reported",
+        ),
+    )
+    return Section(
+        f"6. Memory: RSS after {spaced(captures)} captures over {spaced(fingerprints)} "
+        "fingerprints",
+        rows,
+        targets,
+        tuple(notes),
+    )
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["memory-child"]:
-        print(json.dumps(memory_child()))
+    if len(sys.argv) == 4 and sys.argv[1] == "memory-child":
+        print(json.dumps(memory_child(int(sys.argv[2]), int(sys.argv[3]))))
     else:
-        sys.exit("usage: python -m benchmarks [stores|storm|memory] (memory-child is internal)")
+        sys.exit(
+            "usage: python -m benchmarks [--quick] [stores|storm|memory] (memory-child is internal)"
+        )

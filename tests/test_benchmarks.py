@@ -1,0 +1,86 @@
+"""``python -m benchmarks --quick`` runs every scenario and prints one report with every
+section and every target. Only the report's shape is checked: the speed targets are the
+benchmark's own verdicts (✓/✗), never timing asserts here."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SECTIONS = [
+    "### 1. ASGI happy path",
+    "### 2. WSGI happy path",
+    "### 3. Error path",
+    "### 4. Storm",
+    "### 6. Memory",
+]
+TARGETS = [
+    "ASGI happy path: erralert ≤ 3 % over bare",
+    "ASGI happy path: erralert's overhead below sentry-sdk's",
+    "WSGI happy path: erralert ≤ 3 % over bare",
+    "WSGI happy path: erralert's overhead below sentry-sdk's",
+    "error path: erralert ≤ 50 µs per captured repeat",
+    "error path: erralert ≤ 1/3 of sentry-sdk's time",
+    "error path: sentry-sdk handed an envelope to its transport for every capture",
+    "storm: memory store ≥ 20 000 captures/s",
+    "storm: sqlite ≥ 50% of the memory store's rate",
+    "storm: one alert per error and every repeat in the digests",
+    "memory: RSS growth < 100 MB",
+    "memory: every capture reported",
+]
+if importlib.util.find_spec("benchmarks.realserver") is not None:
+    SECTIONS.append("### 5. Real server")
+    TARGETS += [
+        "Real server: throughput with erralert ≥ 97 % of bare",
+        "Real server: p99 of failing",
+    ]
+
+
+@pytest.fixture(scope="module")
+def quick_run() -> subprocess.CompletedProcess[str]:
+    pytest.importorskip("sentry_sdk")
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+@pytest.mark.timeout(200)
+def test_quick_run_exits_0_or_1(quick_run: subprocess.CompletedProcess[str]) -> None:
+    assert quick_run.returncode in (0, 1), quick_run.stdout[-3000:] + quick_run.stderr[-3000:]
+
+
+@pytest.mark.timeout(200)
+def test_report_has_the_machine_line_and_every_section(
+    quick_run: subprocess.CompletedProcess[str],
+) -> None:
+    report = quick_run.stdout
+    assert re.search(r"^erralert \S+, Python \S+, .+, \d+ cores, ", report, re.M), report
+    assert re.search(r"^\d{4}-\d\d-\d\d, the run took \d+ s$", report, re.M), report
+    for title in SECTIONS:
+        assert title in report, f"{title!r} missing from\n{report}"
+
+
+@pytest.mark.timeout(200)
+def test_report_has_every_target_with_a_verdict(
+    quick_run: subprocess.CompletedProcess[str],
+) -> None:
+    report = quick_run.stdout
+    verdicts = re.findall(r"^- ([✓✗]) (.+)$", report.split("### Targets", 1)[-1], re.M)
+    for target in TARGETS:
+        assert any(line.startswith(target) for _, line in verdicts), f"{target!r} missing"
+    # a figure that came out as a number, not nan or a crash's leftovers
+    assert all("nan" not in line for _, line in verdicts)
+    failed = [line for mark, line in verdicts if mark == "✗"]
+    assert (quick_run.returncode == 1) == bool(failed), failed
