@@ -25,7 +25,12 @@ from typing import Any, ClassVar
 
 import httpx
 
-from erralert.capture import build_exception_event, build_message_event, safe_str
+from erralert.capture import (
+    build_exception_event,
+    build_message_event,
+    new_event_id,
+    safe_str,
+)
 from erralert.channels.base import Channel
 from erralert.channels.console import ConsoleChannel
 from erralert.channels.registry import parse_webhook
@@ -296,12 +301,13 @@ class Alerter:
             return None
         now = time.time()
 
-        def build() -> Event:
+        def build(fingerprint: str) -> Event:
             event = build_exception_event(
                 exc,
                 level=level,
                 message=message,
                 include_locals=self.include_locals,
+                fingerprint=fingerprint,
                 now=now,
                 **self._context(request, tags, extra, logger_name),
             )
@@ -326,12 +332,13 @@ class Alerter:
         text = self._scrubber.text(safe_str(text, say_cut=True))
         grouping = self._scrubber.text(safe_str(template)) if template is not None else text
 
-        def build() -> Event:
+        def build(fingerprint: str) -> Event:
             event = build_message_event(
                 text,
                 level=level,
                 stack=None if culprit else walk_stack(caller),
                 culprit=culprit,
+                fingerprint=fingerprint,
                 now=now,
                 **self._context(request, tags, extra, logger_name),
             )
@@ -358,12 +365,12 @@ class Alerter:
         }
 
     def _decide(
-        self, build: Callable[[], Event], default_fingerprint: Callable[[], str], now: float
+        self, build: Callable[[str], Event], default_fingerprint: Callable[[], str], now: float
     ) -> str | None:
         event: Event | None = None
         if self._before_send is not None or self._fingerprint is not None:
             # the hooks see every occurrence, so they need the full event every time
-            event = build()
+            event = build("")
             if self._before_send is not None:
                 event = self._before_send(event)
                 if event is None:
@@ -389,10 +396,11 @@ class Alerter:
                 # the worker's tick folds this process's counts into the shared store; a
                 # process that never sends a message must run it too
                 self._outbox.start()
-            return event.event_id if event is not None else os.urandom(16).hex()
+            return event.event_id if event is not None else new_event_id()
         if event is None:
-            event = build()
-        event = dataclasses.replace(event, fingerprint=key)
+            event = build(key)
+        elif event.fingerprint != key:
+            event = dataclasses.replace(event, fingerprint=key)
         self._throttle.put_sample(key, event)
         self._remember(key, event)
         notice = Notice(

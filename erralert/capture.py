@@ -20,10 +20,9 @@ import socket
 import sys
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from types import FrameType, TracebackType
+from types import CodeType, FrameType, TracebackType
 from typing import Any
 
 from erralert.event import Event, ExceptionInfo, Frame, Request, clean_text
@@ -33,6 +32,7 @@ __all__ = [
     "build_exception_event",
     "build_message_event",
     "format_traceback",
+    "new_event_id",
     "safe_repr",
     "safe_str",
 ]
@@ -227,7 +227,7 @@ def safe_str(obj: object, limit: int = MAX_MESSAGE, *, say_cut: bool = False) ->
     surrogates, cut to ``limit`` characters (``say_cut``: ending in words that say how much
     was cut, for the messages chat readers see)."""
     try:
-        s = str(obj) if id(type(obj)) in _PLAIN_TYPES else _run_budgeted(str, obj)
+        s = str(obj) if _str_runs_no_app_code(obj) else _run_budgeted(str, obj)
         if type(s) is not str:  # a __str__ returning a str subclass: keep plain data
             s = str.__str__(s)
     except KeyboardInterrupt:
@@ -243,6 +243,25 @@ def safe_str(obj: object, limit: int = MAX_MESSAGE, *, say_cut: bool = False) ->
             kept = max(limit - len(note), 0)
         return _clean(s[:kept] + note)
     return _clean(_cut(s, limit))
+
+
+_BASE_STR = BaseException.__str__
+_BASE_ARGS = BaseException.__dict__["args"]
+
+
+def _str_runs_no_app_code(obj: object) -> bool:
+    """Whether ``str(obj)`` runs only the interpreter's own code: a value of a plain type,
+    or an exception whose class keeps ``BaseException.__str__`` (no metaclass of its own)
+    over arguments of plain types — ``ValueError("order 42 failed")``. Those need no
+    budget (its tracer costs microseconds to install)."""
+    kind = type(obj)
+    if id(kind) in _PLAIN_TYPES:
+        return True
+    if type(kind) is not type or not issubclass(kind, BaseException):
+        return False
+    if kind.__str__ is not _BASE_STR:
+        return False
+    return all(id(type(arg)) in _PLAIN_TYPES for arg in _BASE_ARGS.__get__(obj))
 
 
 class _BoundedRepr(reprlib.Repr):
@@ -504,8 +523,9 @@ def _source_line(
         return None
     try:
         if filename not in checked:
-            # A file edited since it was cached (a reload in development) would otherwise
-            # show the wrong lines; one stat per file per event.
+            # A file edited and reloaded since it was cached (a reload in development)
+            # would otherwise show the old lines. Only asked when a code object's frame is
+            # first built (see _frame): a reload compiles new code objects.
             checked.add(filename)
             linecache.checkcache(filename)
         line = linecache.getline(filename, lineno, module_globals)
@@ -534,14 +554,44 @@ def _locals(frame: FrameType) -> dict[str, str] | None:
     return result
 
 
+# (id(code), lineno) -> (code, globals it ran under, its Frame without locals). Everything
+# in a Frame but the locals follows from the code object, the line and the module, so an
+# error raised again at a known place (the next window's alert, a digest's sample) builds
+# its frames from dict lookups, without reading names, paths or source lines again. The
+# code object is held so that its id cannot be reused while the entry lives; the globals
+# are compared because the same code may run under other globals (exec, runpy).
+_frame_cache: dict[tuple[int, int], tuple[CodeType, dict[str, Any], Frame]] = {}
+_FRAME_CACHE_MAX = 10_000
+
+
 def _frame(frame: FrameType, lineno: int, include_locals: bool, checked: set[str]) -> Frame:
     code = frame.f_code
+    f_globals = frame.f_globals
+    entry = _frame_cache.get((id(code), lineno))
+    if entry is not None and entry[0] is code and entry[1] is f_globals:
+        built = entry[2]
+    else:
+        built = _new_frame(code, f_globals, lineno, checked)
+    if include_locals and built.in_app:
+        return Frame(
+            filename=built.filename,
+            abs_path=built.abs_path,
+            lineno=built.lineno,
+            function=built.function,
+            module=built.module,
+            context_line=built.context_line,
+            in_app=True,
+            locals=_locals(frame),
+        )
+    return built
+
+
+def _new_frame(code: CodeType, f_globals: dict[str, Any], lineno: int, checked: set[str]) -> Frame:
     function, in_app = code_info(code)
     filename = code.co_filename if isinstance(code.co_filename, str) else "<unknown>"
-    f_globals = frame.f_globals
     # a file name may carry lone surrogates (undecodable bytes of the file system) and a
     # module's __name__ may be anything its code set
-    return Frame(
+    built = Frame(
         filename=_name(_display_path(filename), _MAX_PATH),
         abs_path=_name(_abs_path(filename), _MAX_PATH),
         lineno=lineno,
@@ -549,8 +599,11 @@ def _frame(frame: FrameType, lineno: int, include_locals: bool, checked: set[str
         module=_name(f_globals.get("__name__")),
         context_line=_source_line(filename, lineno, f_globals, checked),
         in_app=in_app,
-        locals=_locals(frame) if include_locals and in_app else None,
     )
+    if len(_frame_cache) >= _FRAME_CACHE_MAX:
+        _frame_cache.clear()
+    _frame_cache[id(code), lineno] = (code, f_globals, built)
+    return built
 
 
 def _frames(
@@ -561,7 +614,7 @@ def _frames(
         omitted = len(stack) - HEAD_FRAMES - TAIL_FRAMES
         stack = stack[:HEAD_FRAMES] + stack[-TAIL_FRAMES:]
     checked: set[str] = set()
-    return tuple(_frame(f, lineno, include_locals, checked) for f, lineno in stack), omitted
+    return tuple([_frame(f, lineno, include_locals, checked) for f, lineno in stack]), omitted
 
 
 def _exception_info(
@@ -666,7 +719,7 @@ class _Printer:
             self.top.append(segment)
 
     def emit(self, text: str, margin: str = "|") -> None:
-        if not self.depth and "\n" not in text:  # nearly every line
+        if not self.depth:  # nearly every line; lines are joined with "\n" in the end
             self.lines.append(text)
             return
         prefix = " " * (2 * self.depth) + (f"{margin} " if self.depth else "")
@@ -684,9 +737,7 @@ class _Printer:
         for n, frame in enumerate(exc.frames):
             if exc.frames_omitted and n == min(HEAD_FRAMES, len(exc.frames)):
                 self.emit(f"  [... {exc.frames_omitted} frames omitted ...]")
-            self.emit(f'  File "{frame.abs_path}", line {frame.lineno}, in {frame.function}')
-            if frame.context_line:
-                self.emit(f"    {frame.context_line}")
+            self.emit(_frame_text(frame))
 
     def exception(self, i: int) -> None:
         exc = self.exceptions[i]
@@ -729,6 +780,25 @@ class _Printer:
             self.depth -= 1
         if toplevel:
             self.depth = 0
+
+
+# id(frame) -> (frame, its lines of the traceback), for the frames _frame keeps and hands
+# out again (those without locals); held, so that the id is not reused while cached
+_frame_text_cache: dict[int, tuple[Frame, str]] = {}
+
+
+def _frame_text(frame: Frame) -> str:
+    entry = _frame_text_cache.get(id(frame))
+    if entry is not None and entry[0] is frame:
+        return entry[1]
+    text = f'  File "{frame.abs_path}", line {frame.lineno}, in {frame.function}'
+    if frame.context_line:
+        text = f"{text}\n    {frame.context_line}"
+    if frame.locals is None:
+        if len(_frame_text_cache) >= _FRAME_CACHE_MAX:
+            _frame_text_cache.clear()
+        _frame_text_cache[id(frame)] = (frame, text)
+    return text
 
 
 def _exception_line(exc: ExceptionInfo) -> str:
@@ -830,6 +900,38 @@ def _extra(extra: Mapping[str, Any] | None) -> dict[str, Any]:
     return result if isinstance(result, dict) else {"extra": result}
 
 
+# -- event ids ---------------------------------------------------------------------------------
+# uuid4s from os.urandom, fetched for 256 ids at a time: os.urandom releases the GIL, and
+# while another thread is busy (the outbox's worker rendering) getting it back can take a
+# whole switch interval (5 ms) — per event, on the request's thread. The pool is swapped
+# as one tuple and each id takes its own index from the pool's counter: no lock.
+_IDS_PER_POOL = 256
+_UUID4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
+_UUID4_SET = (0x8000 << 48) | (4 << 76)
+_id_pool: tuple[bytes, Iterator[int]] = (b"", iter(()))
+
+
+def new_event_id() -> str:
+    """A random uuid4 as 32 hex digits, like ``uuid.uuid4().hex``."""
+    global _id_pool
+    pool, counter = _id_pool
+    index = next(counter, _IDS_PER_POOL)
+    if index >= _IDS_PER_POOL:
+        pool, counter = _id_pool = (os.urandom(16 * _IDS_PER_POOL), itertools.count(1))
+        index = 0
+    value = int.from_bytes(pool[16 * index : 16 * index + 16], "big")
+    return f"{value & _UUID4_CLEAR | _UUID4_SET:032x}"
+
+
+def _new_ids_after_fork() -> None:
+    global _id_pool
+    _id_pool = (b"", iter(()))  # a child must not hand out its parent's next ids
+
+
+if hasattr(os, "register_at_fork"):  # POSIX only; elsewhere there is no fork
+    os.register_at_fork(after_in_child=_new_ids_after_fork)
+
+
 # -- events ------------------------------------------------------------------------------------
 @functools.cache
 def _hostname() -> str:
@@ -873,7 +975,7 @@ def build_exception_event(
         title = _title(raised.message)
         title = _cut(f"{raised.type}: {title}" if title else raised.type, MAX_TITLE)
         return Event(
-            event_id=uuid.uuid4().hex,
+            event_id=new_event_id(),
             timestamp=time.time() if now is None else now,
             level=level,
             title=title,
@@ -923,7 +1025,7 @@ def build_message_event(
             except Exception:
                 culprit = ""
         return Event(
-            event_id=uuid.uuid4().hex,
+            event_id=new_event_id(),
             timestamp=time.time() if now is None else now,
             level=level,
             title=_title(message),

@@ -30,11 +30,22 @@ _SEP = "\x00"  # cannot appear in a module name or a qualname written in source
 
 
 def _type_name(exc: BaseException) -> str:
+    cls = type(exc)
+    entry = _type_cache.get(id(cls))
+    if entry is not None and entry[0] is cls:
+        return entry[1]
     # not cls.__module__: a metaclass may shadow it with a property that raises
-    qualname, module = type_names(type(exc))
-    if module not in ("builtins", ""):
-        return f"{module}.{qualname}"
-    return qualname
+    qualname, module = type_names(cls)
+    name = f"{module}.{qualname}" if module not in ("builtins", "") else qualname
+    if len(_type_cache) >= _SITE_CACHE_MAX:
+        _type_cache.clear()
+    _type_cache[id(cls)] = (cls, name)
+    return name
+
+
+# id(exception class) -> (class, its name in keys). By id: a metaclass may make hashing or
+# comparing its classes raise. The class is held so that its id is not reused meanwhile.
+_type_cache: dict[int, tuple[type, str]] = {}
 
 
 # id(code) -> (code, globals it ran under, "module:qualname", in_app). The code object is
@@ -61,16 +72,20 @@ def _frame_sites(exc: BaseException, only_in_app: bool) -> list[str]:
     cached = _site_cache.get
     raw = _attribute(exc, "__traceback__")
     tb = raw if isinstance(raw, TracebackType) else None
+    last = None
     while tb is not None:
         frame = tb.tb_frame
         code = frame.f_code
         entry = cached(id(code))
         if entry is None or entry[0] is not code or entry[1] is not frame.f_globals:
             entry = _site(code, frame.f_globals)
-        if entry[3] or not only_in_app:
-            sites.append(entry[2])
+        # a site repeating the one before it (recursion) is dropped now, as
+        # _collapse_recursion would: a deep recursion costs no list, set and second pass
+        if (entry[3] or not only_in_app) and entry[2] is not last:
+            last = entry[2]
+            sites.append(last)
         tb = tb.tb_next
-    if len(set(sites)) < len(sites):
+    if len(sites) > 1 and len(set(sites)) < len(sites):
         return _collapse_recursion(sites)
     return sites
 

@@ -11,6 +11,7 @@ anything that could start a secret and returns the string untouched when there a
 from __future__ import annotations
 
 import dataclasses
+import operator
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -60,6 +61,7 @@ _PRECHECK = (
 
 _MAX_DEPTH = 10  # nesting followed by mapping(); deeper values are replaced, not walked
 _KEY_CACHE_MAX = 10_000
+_LINE_CACHE_MAX = 10_000
 
 # `scheme://user:password@host`: the password may itself contain "@" (unencoded), so it
 # runs to the last "@" before the host ends. A repr cut short by reprlib ("...") may have
@@ -186,6 +188,7 @@ class Scrubber:
         extra = tuple(_normalise_key(str(k)) for k in extra_keys if str(k))
         self._needles: tuple[str, ...] = tuple(dict.fromkeys(SENSITIVE_KEYS + extra))
         self._key_cache: dict[str, bool] = {}
+        self._line_cache: dict[str, str] = {}  # source line -> scrubbed (itself when clean)
         # Lower-case fragments of anything that can start a secret: a sensitive word (a
         # pair's key), a URL, a JWT, an authorization scheme. Strings without any of them are
         # returned as they are. (Substring tests on the lower-cased text: a regex alternation
@@ -231,18 +234,20 @@ class Scrubber:
         is ``password=hunter2``, and ``re.sub`` would resume after it, never filtering it."""
         pieces: list[str] = []
         pos = 0
+        filtered = False
         while (match := pattern.search(s, pos)) is not None:
             replaced = self._pair(match)
             if replaced == match[0]:  # not a secret: go on from the start of its value
                 end = match.start("value")
                 pieces.append(s[pos:end])
             else:
+                filtered = True
                 end = match.end()
                 pieces.append(s[pos : match.start()])
                 pieces.append(replaced)
             pos = end
-        if not pieces:
-            return s
+        if not filtered:
+            return s  # the very string: callers tell "nothing to scrub" by identity
         pieces.append(s[pos:])
         return "".join(pieces)
 
@@ -347,7 +352,17 @@ class Scrubber:
         """A copy of ``f`` with its source line and locals scrubbed (sensitive names
         filtered, other values text-scrubbed)."""
         locals_ = f.locals
-        context_line = self.text(f.context_line) if f.context_line else f.context_line
+        context_line = f.context_line
+        if context_line:
+            # source lines come back with every error raised at the same place
+            scrubbed = self._line_cache.get(context_line)
+            if scrubbed is None:
+                scrubbed = self.text(context_line)
+                if len(self._line_cache) >= _LINE_CACHE_MAX:
+                    self._line_cache.clear()
+                self._line_cache[context_line] = scrubbed
+            if scrubbed != context_line:
+                context_line = scrubbed
         if locals_ is None and context_line is f.context_line:
             return f
         return dataclasses.replace(
@@ -377,26 +392,42 @@ class Scrubber:
         """A copy of ``e`` with its message and frames scrubbed (``e`` itself when there was
         nothing to scrub)."""
         message = self.text(e.message)
-        frames = tuple(self.frame(f) for f in e.frames)
-        if message is e.message and all(a is b for a, b in zip(frames, e.frames, strict=True)):
+        frame = self.frame
+        frames = [frame(f) for f in e.frames]
+        if message is e.message and all(map(operator.is_, frames, e.frames)):
             return e
-        return dataclasses.replace(e, message=message, frames=frames)
+        return dataclasses.replace(e, message=message, frames=tuple(frames))
 
     def event(self, e: Event) -> Event:
         """A copy of ``e`` with every text field scrubbed. The traceback is re-rendered from
         the scrubbed exceptions, so it cannot keep what the parts lost."""
-        exceptions = tuple(self.exception(x) for x in e.exceptions)
+        exceptions = tuple([self.exception(x) for x in e.exceptions])
+        unchanged = all(map(operator.is_, exceptions, e.exceptions))
         if not exceptions:
             traceback = self.text(e.traceback)
-        elif all(a is b for a, b in zip(exceptions, e.exceptions, strict=True)):
+        elif unchanged:
             traceback = e.traceback  # built from these very parts: nothing to re-render
         else:
             traceback = format_traceback(exceptions)
+        title = self.text(e.title)
+        message = self.text(e.message) if e.message else e.message
+        culprit = self.text(e.culprit)
+        if (
+            unchanged
+            and traceback is e.traceback
+            and title is e.title
+            and message is e.message
+            and culprit is e.culprit
+            and e.request is None
+            and not e.tags
+            and not e.extra
+        ):
+            return e  # nothing held a secret: no copy (the first alert of every error)
         return dataclasses.replace(
             e,
-            title=self.text(e.title),
-            message=self.text(e.message) if e.message else e.message,
-            culprit=self.text(e.culprit),
+            title=title,
+            message=message,
+            culprit=culprit,
             exceptions=exceptions,
             traceback=traceback,
             request=self.request(e.request) if e.request is not None else None,

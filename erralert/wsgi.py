@@ -31,6 +31,8 @@ class WSGIMiddleware(Reporter):
         except Exception as exc:
             self.report(exc, environ)
             raise
+        if type(body) is list or type(body) is tuple:
+            return body  # iterating it cannot fail and it has no close(): nothing to guard
         file_wrapper = environ.get("wsgi.file_wrapper")
         if isinstance(file_wrapper, type) and isinstance(body, file_wrapper):
             return body

@@ -20,6 +20,7 @@ from erralert.capture import (
     build_exception_event,
     build_message_event,
     format_traceback,
+    new_event_id,
     safe_repr,
     safe_str,
 )
@@ -695,3 +696,76 @@ def test_a_cut_message_says_so() -> None:
     assert len(message) <= 10_000
     shown = message.index("…")
     assert message.endswith(f"… [truncated, {50_000 - shown} more characters]")
+
+
+# -- what is cached per code object --------------------------------------------------------------
+def test_repeated_errors_reuse_their_frames_and_traceback_text() -> None:
+    first, second = (build_exception_event(_catch(_fail_at_the_same_place)) for _ in range(2))
+    assert first.frames[-1] is second.frames[-1]  # built once, from the code object
+    assert first.traceback == second.traceback
+    assert first.traceback.endswith('    raise ValueError("failed")\nValueError: failed')
+    assert first.event_id != second.event_id
+
+
+def _fail_at_the_same_place() -> None:
+    raise ValueError("failed")
+
+
+def test_a_reloaded_module_shows_its_new_source_lines(tmp_path: Path) -> None:
+    import importlib
+
+    path = tmp_path / "erralert_reloaded_mod.py"
+    path.write_text("def f():\n    raise ValueError('old line')\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        module = importlib.import_module("erralert_reloaded_mod")
+        old = build_exception_event(_catch(module.f))
+        assert old.frames[-1].context_line == "raise ValueError('old line')"
+        path.write_text("def f():\n    raise ValueError('new line')  # edited\n")
+        os.utime(path, (1, 1))  # a different mtime whatever the clock's resolution
+        importlib.invalidate_caches()
+        module = importlib.reload(module)
+        new = build_exception_event(_catch(module.f))
+        assert new.frames[-1].context_line == "raise ValueError('new line')  # edited"
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("erralert_reloaded_mod", None)
+
+
+def test_include_locals_still_reads_each_occurrence() -> None:
+    def fail(n: int) -> None:
+        raise ValueError("x")
+
+    a = build_exception_event(_catch(lambda: fail(1)), include_locals=True)
+    b = build_exception_event(_catch(lambda: fail(2)), include_locals=True)
+    assert a.frames[-1].locals == {"n": "1"}
+    assert b.frames[-1].locals == {"n": "2"}
+    assert a.frames[-1].context_line == b.frames[-1].context_line == 'raise ValueError("x")'
+
+
+def test_event_ids_are_uuid4_and_unique() -> None:
+    import uuid
+
+    ids = [new_event_id() for _ in range(2000)]  # several pools
+    assert len(set(ids)) == len(ids)
+    for event_id in ids[:300]:
+        parsed = uuid.UUID(event_id)
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+        assert parsed.hex == event_id
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only")
+def test_a_forked_child_does_not_repeat_its_parents_event_ids() -> None:
+    new_event_id()  # a pool with ids left in it
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, new_event_id().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert len(child) == 32
+    assert child != new_event_id()

@@ -272,3 +272,28 @@ def test_message_fingerprint() -> None:
     assert message_fingerprint("x 1", "l", "warning") == message_fingerprint("x 2", "l", "error")
     # a message never collides with the key of an exception
     assert message_fingerprint("ValueError") != exception_fingerprint(ValueError())
+
+
+def _recurse(depth: int) -> None:
+    if depth <= 1:
+        raise ValueError("bottom")
+    _recurse(depth - 1)
+
+
+def _ping(depth: int) -> None:
+    if depth <= 1:
+        raise ValueError("bottom")
+    _pong(depth - 1)
+
+
+def _pong(depth: int) -> None:
+    _ping(depth - 1)
+
+
+@pytest.mark.parametrize("recursive", [_recurse, _ping])
+def test_recursion_depth_does_not_change_the_key(recursive: Callable[[int], None]) -> None:
+    keys = {exception_fingerprint(_catch(lambda d=d: recursive(d))) for d in (3, 4, 20, 51)}
+    assert len(keys) == 1
+    assert exception_fingerprint(_catch(lambda: _recurse(5))) != exception_fingerprint(
+        _catch(lambda: _ping(5))
+    )

@@ -167,3 +167,13 @@ def test_logging_ignores_its_own_and_the_http_clients_loggers(
         assert alerts == []
     finally:
         logger.removeHandler(handler)
+
+
+def test_wsgi_list_bodies_pass_through(alerter: erralert.Alerter) -> None:
+    body = [b"o", b"k"]
+
+    def app(environ: dict[str, Any], start: Any) -> Iterable[bytes]:
+        start("200 OK", [])
+        return body
+
+    assert erralert.WSGIMiddleware(app, alerter=alerter)(dict(ENVIRON), start_response) is body

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -330,3 +331,15 @@ def test_event_from_stored_data_is_rerendered() -> None:
         '    raise ValueError("token=[Filtered]")\n'
         "ValueError: token=[Filtered]"
     )
+
+
+def test_an_event_with_nothing_to_scrub_is_kept_as_it_is() -> None:
+    try:
+        raise ValueError("nothing secret here")
+    except ValueError as exc:
+        event = build_exception_event(exc)
+    assert Scrubber().event(event) is event
+    secret = dataclasses.replace(event, title="ValueError: password=hunter2")
+    scrubbed = Scrubber().event(secret)
+    assert scrubbed.title == "ValueError: password=[Filtered]"
+    assert scrubbed.exceptions == secret.exceptions
