@@ -53,7 +53,9 @@ class ASGIMiddleware(Reporter):
     >>> app = erralert.ASGIMiddleware(app, webhooks=["slack://T/B/X"])  # its own alerter
     """
 
-    def __init__(self, app: ASGIApp, alerter: Alerter | None = None, **options: Any) -> None:
+    # `app` positional-only: with `**options` beside it, mypy matches the class against
+    # Starlette's middleware-factory protocol (`app.add_middleware(ASGIMiddleware)`) only so
+    def __init__(self, app: ASGIApp, /, alerter: Alerter | None = None, **options: Any) -> None:
         super().__init__(alerter, **options)
         self.app = app
 
