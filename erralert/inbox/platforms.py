@@ -2,7 +2,8 @@
 
 One class per platform: the rates it enforces per hook, the checks its service makes on a
 request (structure, limits, keyword) and its answers in the service's own shapes: success,
-refusal and "too fast". Signatures are checked by ``erralert.inbox.signatures``; the
+refusal and "too fast". Each signing platform checks its signature with
+``erralert.inbox.signatures`` (written apart from the channels' signing code); the
 order of the checks is ``erralert.inbox.receive``'s.
 
 Numbers and words come from the platforms' documentation (see the project's
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from erralert.channels.base import Rate
+from erralert.inbox.signatures import check_dingtalk, check_feishu, check_webhook
 
 __all__ = [
     "PLATFORMS",
@@ -73,6 +75,10 @@ class Answer:
         return cls(status, text.encode(), "text/plain; charset=utf-8", error=error, **kw)
 
 
+def _has_keyword(text: str, keywords: tuple[str, ...]) -> bool:
+    return any(keyword in text for keyword in keywords)
+
+
 def _retry_header(wait: float) -> tuple[tuple[str, str], ...]:
     return (("Retry-After", str(max(1, math.ceil(wait)))),)
 
@@ -82,7 +88,8 @@ class Platform:
 
     name: ClassVar[str]
     rates: ClassVar[tuple[Rate, ...]] = ()  # enforced per hook (``rate_key``)
-    signs: ClassVar[bool] = False  # checks a signature when the inbox knows a secret
+    # DingTalk, Feishu and Lark robots may require a keyword in every message
+    keyword_security: ClassVar[bool] = False
 
     def rate_key(self, incoming: Incoming) -> str:
         return incoming.hook
@@ -95,11 +102,15 @@ class Platform:
         """Every text of the message, for the keyword check."""
         return json.dumps(payload, ensure_ascii=False)
 
-    def no_keyword(self, keyword: str) -> Answer:
-        raise NotImplementedError(f"{self.name} has no keyword security")
+    def signature_refusal(self, secret: str, incoming: Incoming) -> Answer | None:
+        """The service's refusal of a request not signed with ``secret``; None when the
+        signature matches, and always for a platform that signs nothing."""
+        return None
 
-    def bad_signature(self, words: str) -> Answer:
-        raise NotImplementedError(f"{self.name} signs no requests")
+    def keyword_refusal(self, keywords: tuple[str, ...], incoming: Incoming) -> Answer | None:
+        """The service's refusal of a message without any of ``keywords``; None when one
+        is there, and always for a platform without keyword security."""
+        return None
 
     def accepted(self, incoming: Incoming) -> Answer:
         return Answer.text(200, "ok")
@@ -661,7 +672,7 @@ def _errcode(code: int, message: str) -> Answer:
 class DingTalk(Platform):
     name = "dingtalk"
     rates = (Rate(20, 60.0),)  # per robot; errcode 130101 past it
-    signs = True
+    keyword_security = True
     body_limit: ClassVar[int] = 20_000  # bytes; errcode 460101 past it
 
     def rate_key(self, incoming: Incoming) -> str:
@@ -692,11 +703,18 @@ class DingTalk(Platform):
     def text_of(self, payload: Any) -> str:
         return json.dumps({k: v for k, v in payload.items() if k != "at"}, ensure_ascii=False)
 
-    def no_keyword(self, keyword: str) -> Answer:
-        return _errcode(310000, "keywords not in content")
+    def signature_refusal(self, secret: str, incoming: Incoming) -> Answer | None:
+        # signed in the query string: timestamp (ms) and sign
+        query = incoming.query
+        words = check_dingtalk(
+            secret, query.get("timestamp"), query.get("sign"), incoming.received_at
+        )
+        return None if words is None else _errcode(310000, words)
 
-    def bad_signature(self, words: str) -> Answer:
-        return _errcode(310000, words)
+    def keyword_refusal(self, keywords: tuple[str, ...], incoming: Incoming) -> Answer | None:
+        if _has_keyword(self.text_of(incoming.payload), keywords):
+            return None
+        return _errcode(310000, "keywords not in content")
 
     def accepted(self, incoming: Incoming) -> Answer:
         return _errcode(0, "ok")
@@ -750,7 +768,7 @@ def _feishu(code: int, message: str, status: int = 200) -> Answer:
 class Feishu(Platform):
     name = "feishu"
     rates = (Rate(5, 1.0), Rate(100, 60.0))  # per bot; code 11232 past either
-    signs = True
+    keyword_security = True
     body_limit: ClassVar[int] = 20_000  # "20 KB", held to the smaller reading
 
     def check(self, incoming: Incoming) -> Answer | None:
@@ -779,11 +797,18 @@ class Feishu(Platform):
             ensure_ascii=False,
         )
 
-    def no_keyword(self, keyword: str) -> Answer:
-        return _feishu(19024, "Key Words Not Found")
+    def signature_refusal(self, secret: str, incoming: Incoming) -> Answer | None:
+        # signed in the body: timestamp (s) and sign at its top level
+        payload = incoming.payload if isinstance(incoming.payload, dict) else {}
+        words = check_feishu(
+            secret, payload.get("timestamp"), payload.get("sign"), incoming.received_at
+        )
+        return None if words is None else _feishu(19021, words)
 
-    def bad_signature(self, words: str) -> Answer:
-        return _feishu(19021, words)
+    def keyword_refusal(self, keywords: tuple[str, ...], incoming: Incoming) -> Answer | None:
+        if _has_keyword(self.text_of(incoming.payload), keywords):
+            return None
+        return _feishu(19024, "Key Words Not Found")
 
     def accepted(self, incoming: Incoming) -> Answer:
         # the older StatusCode/StatusMessage pair still comes along with code/msg
@@ -805,15 +830,23 @@ class Lark(Feishu):
 
 class Webhook(Platform):
     name = "webhook"
-    signs = True
 
     def check(self, incoming: Incoming) -> Answer | None:
         if not isinstance(incoming.payload, dict):
             return Answer.json(400, {"error": "the body is not a JSON object"}, "400 not JSON")
         return None
 
-    def bad_signature(self, words: str) -> Answer:
-        return Answer.json(401, {"error": words}, f"401 {words}")
+    def signature_refusal(self, secret: str, incoming: Incoming) -> Answer | None:
+        # erralert's own: HMAC of the body, in headers
+        headers = incoming.headers
+        words = check_webhook(
+            secret,
+            headers.get("x-erralert-timestamp"),
+            headers.get("x-erralert-signature"),
+            incoming.body,
+            incoming.received_at,
+        )
+        return None if words is None else Answer.json(401, {"error": words}, f"401 {words}")
 
     def accepted(self, incoming: Incoming) -> Answer:
         return Answer.json(200, {"ok": True})

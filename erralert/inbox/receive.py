@@ -44,7 +44,6 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode
 
 from erralert.inbox.platforms import PLATFORMS, Answer, Incoming, Platform
-from erralert.inbox.signatures import check_dingtalk, check_feishu, check_webhook
 from erralert.inbox.store import InboxMessage, InboxStore
 from erralert.inbox.titles import kind_of, title_of
 from erralert.pacing import RollingLimiter
@@ -126,6 +125,13 @@ class Receiver:
             platform: tuple(k.strip() for k in words.split(",") if k.strip())
             for platform, words in (keywords or {}).items()
         }
+        for platform in self.keywords:
+            if platform not in PLATFORMS or not PLATFORMS[platform].keyword_security:
+                with_keywords = sorted(n for n, p in PLATFORMS.items() if p.keyword_security)
+                raise ValueError(
+                    f"keywords for {platform!r}: only {', '.join(with_keywords)} robots "
+                    "have keyword security"
+                )
         self._token = token
         self._clock = clock
         self._on_message = on_message
@@ -208,32 +214,14 @@ class Receiver:
             return refusal
         keywords = self.keywords.get(platform.name)
         if keywords:
-            text = platform.text_of(incoming.payload)
-            if not any(keyword in text for keyword in keywords):
-                return platform.no_keyword(keywords[0])
+            refusal = platform.keyword_refusal(keywords, incoming)
+            if refusal is not None:
+                return refusal
         return platform.accepted(incoming)
 
     def _signature(self, platform: Platform, incoming: Incoming) -> Answer | None:
         secret = self.secrets.get(platform.name)
-        if not secret or not platform.signs:
-            return None
-        now = incoming.received_at
-        if platform.name == "dingtalk":
-            words = check_dingtalk(
-                secret, incoming.query.get("timestamp"), incoming.query.get("sign"), now
-            )
-        elif platform.name == "webhook":
-            words = check_webhook(
-                secret,
-                incoming.headers.get("x-erralert-timestamp"),
-                incoming.headers.get("x-erralert-signature"),
-                incoming.body,
-                now,
-            )
-        else:  # Feishu and Lark sign in the body
-            payload = incoming.payload if isinstance(incoming.payload, dict) else {}
-            words = check_feishu(secret, payload.get("timestamp"), payload.get("sign"), now)
-        return None if words is None else platform.bad_signature(words)
+        return platform.signature_refusal(secret, incoming) if secret else None
 
     def _rate(self, platform: Platform, incoming: Incoming) -> float:
         """Seconds until the hook may take another message (0: now, and it is counted)."""

@@ -371,6 +371,14 @@ def test_keyword_security(make_client: Callable[..., TestClient]) -> None:
     assert accepted.json()["code"] == 0
 
 
+@pytest.mark.parametrize("platform", ["slack", "wecom", "nowhere"])
+def test_a_keyword_for_a_platform_without_keyword_security_fails_at_set_up(
+    platform: str,
+) -> None:
+    with pytest.raises(ValueError, match=f"keywords for '{platform}': only dingtalk, feishu, lark"):
+        create_app(InboxStore(":memory:"), keywords={platform: "alert"})
+
+
 def test_refused_requests_are_stored_with_the_reason(client: TestClient, store: InboxStore) -> None:
     client.post(DINGTALK, content=json.dumps(markdown("x" * 20_001)))
     (message,) = store.messages()
