@@ -27,7 +27,15 @@ from erralert.preview import preview
 from erralert.render import Renderer
 from erralert.sample import KINDS
 
-__all__ = ["ChannelReport", "CheckReport", "TestResult", "check_configuration", "send_test"]
+__all__ = [
+    "ChannelReport",
+    "CheckReport",
+    "TestResult",
+    "check_configuration",
+    "renderer_for",
+    "send_test",
+    "send_test_notice",
+]
 
 _STORES = ("memory", "sqlite", "redis", "rediss")
 
@@ -76,7 +84,7 @@ def check_configuration(options: Mapping[str, Any]) -> CheckReport:
     problems += _option_problems(options)
     renderer: Renderer | None
     try:
-        renderer = _renderer(options)
+        renderer = renderer_for(options)
     except ConfigError as exc:
         problems.append(str(exc))
         renderer = None
@@ -85,7 +93,8 @@ def check_configuration(options: Mapping[str, Any]) -> CheckReport:
     return CheckReport(tuple(reports), tuple(problems))
 
 
-def _renderer(options: Mapping[str, Any]) -> Renderer:
+def renderer_for(options: Mapping[str, Any]) -> Renderer:
+    """The renderer Alerter ``options`` make (template_dir, locale, timezone)."""
     kwargs = {k: options[k] for k in ("locale", "timezone") if options.get(k) is not None}
     return Renderer(options.get("template_dir"), **kwargs)
 
@@ -151,7 +160,7 @@ class TestResult:
     reasons: tuple[str, ...] = field(default=())
 
 
-def test_notice(options: Mapping[str, Any]) -> Notice:
+def send_test_notice(options: Mapping[str, Any]) -> Notice:
     """The test message: an info-level alert that says where it comes from."""
     service = options.get("service") or "your app"
     text = (
@@ -187,8 +196,8 @@ def send_test(
 ) -> list[TestResult]:
     """Send the test message to each channel now (not through the outbox: its answer is
     wanted, not retried) and say what each platform answered."""
-    renderer = _renderer(options)
-    notice = test_notice(options)
+    renderer = renderer_for(options)
+    notice = send_test_notice(options)
     results = []
     with httpx.Client(
         transport=transport, timeout=timeout, follow_redirects=False, trust_env=False

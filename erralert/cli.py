@@ -259,6 +259,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _inbox(args: argparse.Namespace) -> int:
     from erralert import inbox
+    from erralert.inbox.receive import EXAMPLE_PATHS
 
     secrets: dict[str, str] = {}
     for item in args.secret:
@@ -279,7 +280,7 @@ def _inbox(args: argparse.Namespace) -> int:
         token = {"inbox_token": args.token} if args.token else {}
         print(f"erralert inbox: {_with_query(shown + '/', token)}")
         print(f"messages are kept in {db}; Ctrl-C stops. Point a webhook at it, e.g.:")
-        for platform, path in _EXAMPLE_PATHS.items():
+        for platform, path in EXAMPLE_PATHS.items():
             secret = {"secret": secrets[platform]} if platform in secrets else {}
             print(f"  {platform}+{_with_query(shown + path, {**secret, **token})}")
         sys.stdout.flush()
@@ -297,27 +298,12 @@ def _with_query(url: str, params: dict[str, str]) -> str:
 
 
 _SIGNED = ("dingtalk", "feishu", "lark", "webhook")
-# one example URL per platform, as `erralert inbox` prints them
-_EXAMPLE_PATHS = {
-    "slack": "/services/T000/B000/XXXX",
-    "discord": "/api/webhooks/1/token",
-    "teams": "/workflows/w/triggers/manual/paths/invoke",
-    "googlechat": "/v1/spaces/SPACE/messages",
-    "mattermost": "/hooks/key",
-    "rocketchat": "/hooks/id/token",
-    "telegram": "/bot1:token/sendMessage?chat_id=-100",
-    "dingtalk": "/robot/send?access_token=token",
-    "wecom": "/cgi-bin/webhook/send?key=key",
-    "feishu": "/open-apis/bot/v2/hook/hook",
-    "lark": "/lark/open-apis/bot/v2/hook/hook",
-    "webhook": "/webhook/errors",
-}
 
 
 def _preview(args: argparse.Namespace) -> int:
     from erralert.channels.registry import parse_webhook
+    from erralert.checkup import renderer_for
     from erralert.preview import SAMPLE_URLS, event_from_script, preview
-    from erralert.render import Renderer
 
     if not args.platform and not args.webhook:
         _fail("preview: give --platform NAME or --webhook URL")
@@ -325,10 +311,7 @@ def _preview(args: argparse.Namespace) -> int:
     channel = parse_webhook(args.webhook or SAMPLE_URLS[args.platform])
     if args.platform and channel.platform != args.platform:
         _fail(f"preview: --webhook is a {channel.platform} URL, not {args.platform}")
-    renderer = Renderer(
-        options.get("template_dir"),
-        **{k: options[k] for k in ("locale", "timezone") if k in options},
-    )
+    renderer = renderer_for(options)
     event = None
     if args.exception_from:
         event = event_from_script(

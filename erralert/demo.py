@@ -27,6 +27,7 @@ from starlette.routing import Route
 
 from erralert.alerter import Alerter
 from erralert.asgi import ASGIMiddleware
+from erralert.inbox.receive import EXAMPLE_PATHS
 from erralert.terminal import table
 
 __all__ = ["DEMO_SECRETS", "DemoResult", "demo_webhooks", "make_app", "run_demo"]
@@ -43,23 +44,10 @@ DEMO_SECRETS = {
     "lark": "demoLarkSecret0123",
 }
 
-# one channel per platform, at the path its native URL has (the inbox serves them all)
-_PATHS = {
-    "slack": "/services/T0DEMO/B0DEMO/demoSlackToken",
-    "discord": "/api/webhooks/1234567890/demoDiscordToken",
-    "teams": "/workflows/demo/triggers/manual/paths/invoke?api-version=2016-06-01&sig=demo",
-    "googlechat": "/v1/spaces/DEMO/messages?key=demoKey&token=demoToken",
-    "mattermost": "/hooks/demomattermostkey",
-    # Rocket.Chat's limit is its server's setting (default 10 per minute): the demo's
-    # server allows 10 per 10 s, or its storm summary would come a minute later
-    "rocketchat": "/hooks/demoRocketId/demoRocketToken?rate=10/10",
-    "telegram": "/bot123456:demoTelegramToken/sendMessage?chat_id=-1001234567890",
-    "dingtalk": "/robot/send?access_token=demoDingTalkToken",
-    "wecom": "/cgi-bin/webhook/send?key=demo-wecom-key",
-    "feishu": "/open-apis/bot/v2/hook/demo-feishu-hook",
-    "lark": "/lark/open-apis/bot/v2/hook/demo-lark-hook",
-    "webhook": "/webhook/erralert",
-}
+# one channel per platform, at the path its native URL has (the inbox serves them all).
+# Rocket.Chat's limit is its server's setting (default 10 per minute): the demo's server
+# allows 10 per 10 s, or its storm summary would come a minute later.
+_PATHS = {**EXAMPLE_PATHS, "rocketchat": EXAMPLE_PATHS["rocketchat"] + "?rate=10/10"}
 
 
 def demo_webhooks(inbox_url: str) -> list[str]:

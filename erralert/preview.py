@@ -19,7 +19,7 @@ from typing import Any
 
 from erralert.alerter import Alerter
 from erralert.channels.base import Channel, Message
-from erralert.channels.registry import PLATFORMS, parse_webhook
+from erralert.channels.registry import parse_webhook
 from erralert.errors import ConfigError
 from erralert.event import Event
 from erralert.notice import Kind
@@ -151,8 +151,3 @@ def event_from_script(path: str | os.PathLike[str], **options: Any) -> Event:
     if not got:
         raise ConfigError(f"the exception {script} raised was ignored (see ignore= / before_send)")
     return got[0].notice.event
-
-
-def platforms() -> list[str]:
-    """Platform names a preview can be made for."""
-    return sorted(PLATFORMS)

@@ -43,16 +43,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode
 
+from erralert.channels.base import KIND_HEADER
 from erralert.inbox.platforms import PLATFORMS, Answer, Incoming, Platform
 from erralert.inbox.store import InboxMessage, InboxStore
 from erralert.inbox.titles import kind_of, title_of
 from erralert.pacing import RollingLimiter
 
-__all__ = ["KIND_HEADER", "NATIVE_PATHS", "Receiver", "Route", "resolve"]
+__all__ = ["EXAMPLE_PATHS", "NATIVE_PATHS", "Receiver", "Route", "resolve"]
 
 logger = logging.getLogger("erralert.inbox")
 
-KIND_HEADER = "x-erralert-kind"
 # query parameters that carry the inbox's own token (removed before a path is stored)
 TOKEN_PARAMS = ("token", "inbox_token")
 
@@ -73,6 +73,22 @@ NATIVE_PATHS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("feishu", r"/open-apis/bot/v2/hook/(?P<hook>[^/]+)/?"),
     )
 )
+# a path per platform that reaches it (`erralert inbox` prints them, the demo uses them)
+EXAMPLE_PATHS: dict[str, str] = {
+    "slack": "/services/T000/B000/XXXX",
+    "discord": "/api/webhooks/1/token",
+    "teams": "/workflows/w/triggers/manual/paths/invoke",
+    "googlechat": "/v1/spaces/SPACE/messages",
+    "mattermost": "/hooks/key",
+    "rocketchat": "/hooks/id/token",
+    "telegram": "/bot1:token/sendMessage?chat_id=-100",
+    "dingtalk": "/robot/send?access_token=token",
+    "wecom": "/cgi-bin/webhook/send?key=key",
+    "feishu": "/open-apis/bot/v2/hook/hook",
+    "lark": "/lark/open-apis/bot/v2/hook/hook",
+    "webhook": "/webhook/errors",
+}
+
 _PREFIXED = re.compile(r"/(?P<platform>[a-z]+)(?P<rest>/.*)?")
 
 
@@ -155,7 +171,7 @@ class Receiver:
         except ValueError:
             payload = None
         lowered = {k.lower(): v for k, v in headers.items()}
-        kind = kind_of(lowered.get(KIND_HEADER), payload)
+        kind = kind_of(lowered.get(KIND_HEADER.lower()), payload)
         route = resolve(path)
         if route is None:
             answer = Answer.json(
