@@ -10,6 +10,7 @@ under a time budget (see ``_run_budgeted``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import itertools
 import linecache
@@ -573,16 +574,8 @@ def _frame(frame: FrameType, lineno: int, include_locals: bool, checked: set[str
     else:
         built = _new_frame(code, f_globals, lineno, checked)
     if include_locals and built.in_app:
-        return Frame(
-            filename=built.filename,
-            abs_path=built.abs_path,
-            lineno=built.lineno,
-            function=built.function,
-            module=built.module,
-            context_line=built.context_line,
-            in_app=True,
-            locals=_locals(frame),
-        )
+        # the cached frame without locals, with this occurrence's
+        return dataclasses.replace(built, locals=_locals(frame))
     return built
 
 
