@@ -49,16 +49,20 @@ def measure(
     n: int, *runs: Callable[[int], None], rounds: int = ROUNDS, pause_gc: bool = False
 ) -> list[Timing]:
     """Seconds per operation of each run over ``rounds`` rounds of ``n`` operations. The
-    rounds of the runs alternate (A B A B …) so that a drift of the machine's speed
-    affects a baseline and its contender alike. ``pause_gc``: the cyclic garbage collector
-    is run before each round and disabled during it (a collection then lands in no round)."""
+    runs take turns within every round, in an order reversed every other round (A B, B A,
+    A B …), so that a drift of the machine's speed, and whatever the run before leaves in
+    the caches, affects a baseline and its contender alike; the i-th samples of the runs
+    are neighbours in time (see :func:`paired_overhead`). ``pause_gc``: the cyclic garbage
+    collector is run before each round and disabled during it (a collection then lands in
+    no round)."""
     for run in runs:
         run(max(1, n // 10))  # warm up caches and code paths
     samples: list[list[float]] = [[] for _ in runs]
     was_enabled = gc.isenabled()
     try:
-        for _ in range(rounds):
-            for run, times in zip(runs, samples, strict=True):
+        for round_number in range(rounds):
+            turns = list(zip(runs, samples, strict=True))
+            for run, times in turns if round_number % 2 == 0 else reversed(turns):
                 if pause_gc:
                     gc.collect()
                     gc.disable()
@@ -72,6 +76,16 @@ def measure(
         if was_enabled:
             gc.enable()
     return [Timing.of(times) for times in samples]
+
+
+def paired_overhead(contender: Sequence[float], baseline: Sequence[float]) -> float:
+    """Percent by which ``contender`` is slower than ``baseline``: the median, over rounds,
+    of each round's ratio to the baseline's round of the same turn (measured next to it in
+    time). On a shared machine whose speed wanders by more than the difference measured,
+    this is steadier than the ratio of the two medians: each pair shares its moment."""
+    if len(contender) != len(baseline) or not contender:
+        raise ValueError("paired samples must be as many, and at least one")
+    return (statistics.median(c / b for c, b in zip(contender, baseline, strict=True)) - 1) * 100
 
 
 def cpu_model() -> str:

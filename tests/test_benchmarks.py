@@ -8,6 +8,7 @@ import importlib.util
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,30 @@ def test_report_has_every_target_with_a_verdict(
     assert all("nan" not in line for _, line in verdicts)
     failed = [line for mark, line in verdicts if mark == "✗"]
     assert (quick_run.returncode == 1) == bool(failed), failed
+
+
+def test_paired_overhead_is_the_median_of_the_rounds_ratios() -> None:
+    from benchmarks.run import paired_overhead
+
+    # the machine slows down by half in the last rounds: every pair still says +10 %,
+    # while the ratio of the two medians would say something else
+    baseline = [1.0, 1.0, 1.0, 1.5, 1.5]
+    contender = [1.1, 1.1, 1.1, 1.65, 1.65]
+    assert paired_overhead(contender, baseline) == pytest.approx(10.0)
+    assert paired_overhead([2.0, 0.5, 1.2], [1.0, 1.0, 1.0]) == pytest.approx(20.0)
+    with pytest.raises(ValueError, match="as many"):
+        paired_overhead([1.0], [1.0, 1.0])
+
+
+def test_measure_reverses_the_turns_every_other_round() -> None:
+    from benchmarks.run import measure
+
+    order: list[str] = []
+
+    def run(name: str) -> Callable[[int], None]:
+        return lambda n: order.append(name)
+
+    timings = measure(1, run("a"), run("b"), run("c"), rounds=3)
+    assert order[:3] == ["a", "b", "c"]  # the warm-up calls
+    assert order[3:] == ["a", "b", "c", "c", "b", "a", "a", "b", "c"]
+    assert [len(t.samples) for t in timings] == [3, 3, 3]

@@ -348,6 +348,42 @@ def test_streaming_error_alerts_once_with_route(
     assert kinds_at_close(alerts, alerter) == ["alert"]
 
 
+def test_streaming_error_names_the_url_rule_not_the_path(
+    alerter: erralert.Alerter, alerts: list[CapturedAlert]
+) -> None:
+    app = flask_app(alerter)
+
+    @app.get("/exports/<int:year>/<name>.csv")
+    def export(year: int, name: str) -> Response:
+        def rows() -> Iterator[str]:
+            yield "a,b\n"
+            raise OSError(f"export {name} of {year} lost its file")
+
+        return Response(rows())
+
+    response = app.test_client().get("/exports/2026/orders.csv")
+    with pytest.raises(OSError, match="lost its file"):
+        response.get_data()
+    event = only_event(alerts)
+    assert event.request is not None
+    assert event.request.path == "/exports/2026/orders.csv"
+    assert event.request.route == "/exports/<int:year>/<name>.csv"
+    assert event.tags == {"endpoint": "export"}
+
+
+def test_no_per_request_hook_is_installed(alerter: erralert.Alerter) -> None:
+    # the happy path's cost (issue 8): the streamed-error context is read back from the
+    # environ when such an error happens, not remembered by a hook on every request
+    app = flask_app(alerter)
+    for hooks in (
+        app.before_request_funcs,
+        app.after_request_funcs,
+        app.teardown_request_funcs,
+        app.teardown_appcontext_funcs,
+    ):
+        assert not any(hooks.values()) if isinstance(hooks, dict) else not hooks
+
+
 def test_file_responses_pass_through(alerter: erralert.Alerter, tmp_path: Path) -> None:
     app = flask_app(alerter)
     report = tmp_path / "report.csv"
@@ -462,6 +498,21 @@ def test_streaming_error_names_the_logged_in_user(
     event = only_event(alerts)
     assert event.request is not None
     assert (event.request.user, event.request.route) == ("u-19", "/me/stream")
+
+
+def test_streaming_error_of_an_anonymous_or_forged_session_names_nobody(
+    alerter: erralert.Alerter, alerts: list[CapturedAlert]
+) -> None:
+    app = flask_app(alerter)
+    with_login(app)
+    client = app.test_client()
+    with pytest.raises(RuntimeError, match="stream broke midway"):
+        client.get("/stream/plain").get_data()
+    client.set_cookie("session", "forged.cookie.value")  # a bad signature reads as empty
+    with pytest.raises(LookupError, match="lost its source"):
+        client.get("/stream/context").get_data()
+    users = [alert.notice.event.request.user for alert in alerts if alert.notice.event.request]
+    assert users == [None, None]
 
 
 def test_broken_user_loader_still_alerts(
