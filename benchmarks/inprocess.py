@@ -74,7 +74,7 @@ class Plan:
         pair of neighbouring rounds shares the machine's moment)."""
         if quick:
             return cls.of(quick)
-        return cls(processes=5, rounds=60, round_seconds=0.025)
+        return cls(processes=5, rounds=100, round_seconds=0.025)
 
 
 def sized(run: Callable[[int], None], seconds: float) -> int:

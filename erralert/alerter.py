@@ -20,7 +20,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import tzinfo
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any, ClassVar
 
 import httpx
@@ -37,16 +37,17 @@ from erralert.channels.registry import parse_webhook
 from erralert.errors import ConfigError
 from erralert.event import Event, Request
 from erralert.fingerprint import exception_fingerprint, message_fingerprint
-from erralert.frames import type_names, walk_stack
+from erralert.frames import code_info, type_names, walk_stack
 from erralert.notice import Notice
 from erralert.outbox import Outbox
 from erralert.release import detect_release
 from erralert.render import Renderer
 from erralert.request import request_from_asgi, request_from_wsgi
+from erralert.routing import Decision, Facts, OwnersSpec, Router, build_router, plan_channels
 from erralert.scrub import Scrubber
 from erralert.spool import Spool
 from erralert.stores import Store, open_store
-from erralert.stores.base import Due
+from erralert.stores.base import Due, Silenced
 from erralert.throttle import Throttle
 
 __all__ = ["Alerter", "RequestLike", "mark_captured", "was_captured"]
@@ -68,6 +69,7 @@ _CLAIM_BATCH = 1000
 _STARVED_TICK = 2.0  # seconds without a tick after which a capture claims due digests
 _MAX_CLAIMS_PER_TICK = 100
 _RECENT_SAMPLES = 256  # events of recent alerts kept in the process (see _remember)
+_MAX_DECISIONS = 10_000  # routing decisions kept per process (see _decide)
 
 
 class _Guard(threading.local):
@@ -118,6 +120,8 @@ class Alerter:
         shutdown_timeout: float = 2.0,
         locale: str = "en",
         timezone: str | tzinfo = "UTC",
+        routes: Sequence[Mapping[str, Any]] = (),
+        owners: OwnersSpec = None,
     ) -> None:
         _check_positive(window=window, timeout=timeout, max_delay=max_delay)
         if max_queue < 1:
@@ -136,7 +140,21 @@ class Alerter:
         self._fingerprint = fingerprint
         self._ignore = _IgnoreList(ignore)
         self._scrubber = Scrubber(scrub_keys)
-        self.channels: tuple[Channel, ...] = _channels(webhooks)
+        self.channels: tuple[Channel, ...]
+        self._router: Router | None = None
+        if routes or owners is not None:
+            if isinstance(routes, Mapping) or not isinstance(routes, Sequence):
+                raise ConfigError(f"routes: expected a list of rules, got {routes!r}")
+            plan = plan_channels(_webhook_list(webhooks), routes, parse_webhook)
+            router = build_router(routes, owners, plan)
+            self.channels = tuple(plan.channels) or _channels(())
+            self._router = router if router.active else None
+        else:
+            self.channels = _channels(webhooks)
+        # routing decisions by (fingerprint, and the per-occurrence facts rules look at)
+        self._decisions: dict[tuple[object, ...], Decision] = {}
+        self._silenced_lock = threading.Lock()
+        self._silenced_pending: collections.Counter[str] = collections.Counter()
         self._renderer = Renderer(template_dir, locale=locale, timezone=timezone)
         # as the renderer understood them: "zh" for "zh-CN", a zone's IANA name
         self.locale = self._renderer.locale
@@ -256,6 +274,8 @@ class Alerter:
             now = time.time()
             self._emit_due(now)
             self._emit(self._throttle.drain(now), now)
+            with contextlib.suppress(Exception):
+                self._fold_silenced(now)
             self._closed = True
             done = self._outbox.close(timeout)
             self._throttle.close()
@@ -313,7 +333,13 @@ class Alerter:
             )
             return self._scrubber.event(event)
 
-        return self._decide(build, lambda: exception_fingerprint(exc), now)
+        return self._decide(
+            build,
+            lambda: exception_fingerprint(exc),
+            now,
+            lambda event: Facts.of(event, exc),
+            (level, logger_name, tags),
+        )
 
     def _capture_message(
         self,
@@ -344,7 +370,16 @@ class Alerter:
             )
             return self._scrubber.event(event)
 
-        return self._decide(build, lambda: message_fingerprint(grouping, logger_name, level), now)
+        def facts(event: Event) -> Facts:
+            return Facts.of(event, site=None if culprit else _culprit_site(caller))
+
+        return self._decide(
+            build,
+            lambda: message_fingerprint(grouping, logger_name, level),
+            now,
+            facts,
+            (level, logger_name, tags),
+        )
 
     def _context(
         self,
@@ -365,7 +400,12 @@ class Alerter:
         }
 
     def _decide(
-        self, build: Callable[[str], Event], default_fingerprint: Callable[[], str], now: float
+        self,
+        build: Callable[[str], Event],
+        default_fingerprint: Callable[[], str],
+        now: float,
+        facts: Callable[[Event], Facts],
+        detail: tuple[str, str | None, Mapping[str, Any] | None],
     ) -> str | None:
         event: Event | None = None
         if self._before_send is not None or self._fingerprint is not None:
@@ -385,7 +425,25 @@ class Alerter:
             key = str(custom) if custom else default_fingerprint()
         else:
             key = default_fingerprint()
-        hit = self._throttle.hit(key, now)
+        # routing: which channels, which window; the throttle counts per error and decision
+        decision: Decision | None = None
+        throttle_key, window = key, None
+        router = self._router
+        if router is not None:
+            cache_key = self._decision_key(router, key, detail)
+            decision = self._decisions.get(cache_key)
+            if decision is None:
+                if event is None:
+                    event = build(key)
+                decision = router.decide(facts(event))
+                if len(self._decisions) >= _MAX_DECISIONS:
+                    self._decisions.clear()
+                self._decisions[cache_key] = decision
+            if decision.silenced:
+                self._silence(decision)
+                return event.event_id if event is not None else new_event_id()
+            throttle_key, window = key + decision.suffix, decision.window
+        hit = self._throttle.hit(throttle_key, now, window)
         if now - self._ticked > _STARVED_TICK:
             # The worker's 1 s tick is long overdue: its thread is starved (a tight loop of
             # captures holding the GIL). Claim one batch here, so that digests due — and
@@ -401,18 +459,85 @@ class Alerter:
             event = build(key)
         elif event.fingerprint != key:
             event = dataclasses.replace(event, fingerprint=key)
-        self._throttle.put_sample(key, event)
-        self._remember(key, event)
+        self._throttle.put_sample(throttle_key, event)
+        self._remember(throttle_key, event)
+        is_new = hit.occurrences.is_new
         notice = Notice(
-            "alert", event, hit.occurrences, created_at=now, mentions=hit.occurrences.is_new
+            "alert",
+            event,
+            hit.occurrences,
+            created_at=now,
+            mentions=is_new,
+            channels=decision.channels if decision is not None else None,
+            extra_mentions=router.mentions(decision, facts(event).path)
+            if router is not None and decision is not None and is_new
+            else (),
         )
         self._dispatch(notice)
         return event.event_id
+
+    @staticmethod
+    def _decision_key(
+        router: Router, key: str, detail: tuple[str, str | None, Mapping[str, Any] | None]
+    ) -> tuple[object, ...]:
+        """A decision's cache key: the fingerprint and the per-occurrence facts the rules
+        look at (the rest — type, culprit, route — comes with the fingerprint)."""
+        level, logger_name, tags = detail
+        parts: list[object] = [key]
+        if router.uses_level:
+            parts.append(level)
+        if router.uses_logger:
+            parts.append(logger_name)
+        if router.tag_keys:
+            given = tags or {}
+            parts.extend(str(given[k]) if k in given else None for k in router.tag_keys)
+        return tuple(parts)
+
+    def _silence(self, decision: Decision) -> None:
+        """Count an occurrence a rule silenced; the worker's tick folds the counts into
+        the store (where ``erralert check`` reads them)."""
+        with self._silenced_lock:
+            for rule in decision.rules:
+                if rule.silences:
+                    self._silenced_pending[rule.id] += 1
+        self._outbox.start()  # its tick folds the counts, even if nothing is ever sent
+
+    def _fold_silenced(self, now: float) -> None:
+        with self._silenced_lock:
+            pending, self._silenced_pending = self._silenced_pending, collections.Counter()
+        if not pending:
+            return
+        try:
+            self._throttle.store.count_silenced(pending, now)
+        except Exception:
+            with self._silenced_lock:  # kept for the next tick rather than lost
+                self._silenced_pending.update(pending)
+            raise
+
+    def silenced(self) -> dict[str, Silenced]:
+        """Occurrences silenced by routing rules, per rule id (its name, or a digest of its
+        text), as the store has them — with a shared store, every process's."""
+        try:
+            self._fold_silenced(time.time())
+            return self._throttle.store.silenced()
+        except Exception as error:
+            self._internal_error("silenced counts", error)
+            return {}
+
+    @property
+    def router(self) -> Router | None:
+        """The routing rules and owners, None when there are none."""
+        return self._router
 
     def _emit_due(self, now: float) -> None:
         if self._closed:
             return
         self._ticked = now
+        if self._silenced_pending:
+            try:
+                self._fold_silenced(now)
+            except Exception as error:
+                self._internal_error("silenced counts", error)
         # Claim in batches until the store has nothing due: digests waiting in the store
         # hold their sample events, and a storm of distinct errors can make them due faster
         # than one batch a second (every eviction from a full memory store makes one).
@@ -424,20 +549,27 @@ class Alerter:
                 break
 
     def _emit(self, dues: Sequence[Due], now: float) -> None:
+        router = self._router
         for due in dues:
+            # routed errors' keys carry their rules: the digest goes where the alert went,
+            # whichever process decided it
+            fingerprint, decision = router.for_key(due.key) if router else (due.key, None)
             # the sample can be lost (evicted, never stored, or the store was down when it
             # was sent): this process may still have it; else still report the count
             event = (
                 due.sample
                 or self._recent.get(due.key)
                 or build_message_event(
-                    f"error {due.key[:12]}",
+                    f"error {fingerprint[:12]}",
                     now=due.occurrences.last_seen,
-                    fingerprint=due.key,
+                    fingerprint=fingerprint,
                     **self._context(None, None, None, None),
                 )
             )
-            self._dispatch(Notice("digest", event, due.occurrences, created_at=now))
+            channels = decision.channels if decision is not None else None
+            self._dispatch(
+                Notice("digest", event, due.occurrences, created_at=now, channels=channels)
+            )
 
     def _remember(self, key: str, event: Event) -> None:
         """Keep the last events this process alerted, for digests whose store lost theirs."""
@@ -475,6 +607,23 @@ def _check_positive(**values: float) -> None:
     for name, value in values.items():
         if not isinstance(value, int | float) or value <= 0:
             raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
+
+
+def _webhook_list(webhooks: Iterable[str | Channel] | str) -> list[str | Channel]:
+    if isinstance(webhooks, str):
+        from erralert.config import split_webhooks
+
+        return list(split_webhooks(webhooks))
+    return list(webhooks)
+
+
+def _culprit_site(caller: FrameType) -> tuple[str, str] | None:
+    """(module, file) of the innermost in-app frame of a message's caller stack."""
+    for frame, _ in reversed(walk_stack(caller)):
+        if code_info(frame.f_code)[1]:
+            module = frame.f_globals.get("__name__")
+            return (module if isinstance(module, str) else "", frame.f_code.co_filename)
+    return None
 
 
 def _channels(webhooks: Iterable[str | Channel] | str) -> tuple[Channel, ...]:

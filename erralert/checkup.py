@@ -21,11 +21,15 @@ import httpx
 from erralert.capture import build_message_event
 from erralert.channels.base import Channel, Judgement, Verdict
 from erralert.channels.registry import parse_webhook
+from erralert.config import split_webhooks
 from erralert.errors import ConfigError
 from erralert.notice import Notice, Occurrences
 from erralert.preview import preview
 from erralert.render import Renderer
+from erralert.routing import Router, build_router, plan_channels
 from erralert.sample import KINDS
+from erralert.stores import open_store
+from erralert.stores.base import Silenced
 
 __all__ = [
     "ChannelReport",
@@ -57,6 +61,9 @@ class ChannelReport:
 class CheckReport:
     channels: tuple[ChannelReport, ...]
     problems: tuple[str, ...]  # everything wrong, channel problems included
+    router: Router | None = None  # the routing rules and owners, when configured
+    # occurrences silenced by rules, as a shared store has them (None: not readable here)
+    silenced: dict[str, Silenced] | None = None
 
     @property
     def ok(self) -> bool:
@@ -70,17 +77,27 @@ def check_configuration(options: Mapping[str, Any]) -> CheckReport:
     channels: list[Channel] = []
     webhooks = options.get("webhooks") or ()
     if isinstance(webhooks, str):
-        webhooks = [webhooks]
-    if not webhooks:
+        webhooks = split_webhooks(webhooks)
+    routes, owners = options.get("routes") or (), options.get("owners")
+    router: Router | None = None
+    if not webhooks and not routes:
         problems.append(
-            "no webhook configured: set ERRALERT_WEBHOOKS or pass --webhook URL "
-            "(errors would be logged, not sent anywhere)"
+            "no webhook configured: set ERRALERT_WEBHOOKS, webhooks in the ERRALERT_CONFIG "
+            "file, or pass --webhook URL (errors would be logged, not sent anywhere)"
         )
-    for spec in webhooks:
+    if routes or owners is not None:
         try:
-            channels.append(spec if isinstance(spec, Channel) else parse_webhook(spec))
+            plan = plan_channels(list(webhooks), routes, parse_webhook)
+            channels = plan.channels
+            router = build_router(routes, owners, plan)
         except ConfigError as exc:
             problems.append(str(exc))
+    else:
+        for spec in webhooks:
+            try:
+                channels.append(spec if isinstance(spec, Channel) else parse_webhook(spec))
+            except ConfigError as exc:
+                problems.append(str(exc))
     problems += _option_problems(options)
     renderer: Renderer | None
     try:
@@ -90,7 +107,28 @@ def check_configuration(options: Mapping[str, Any]) -> CheckReport:
         renderer = None
     reports = [_channel_report(channel, renderer) for channel in channels]
     problems += [f"{r.name}: {p}" for r in reports for p in r.problems]
-    return CheckReport(tuple(reports), tuple(problems))
+    silenced = None
+    if router is not None and any(rule.silences for rule in router.rules):
+        silenced = _silenced_counts(options)
+    return CheckReport(tuple(reports), tuple(problems), router, silenced)
+
+
+def _silenced_counts(options: Mapping[str, Any]) -> dict[str, Silenced] | None:
+    """What a shared store (SQLite, Redis) counted for the silence rules; None for the
+    memory store (the counts live in the app's own process) or a store not reachable."""
+    store_url = options.get("store")
+    if not isinstance(store_url, str) or store_url.split(":", 1)[0].lower() == "memory":
+        return None
+    try:
+        store = open_store(store_url, service=options.get("service"))
+    except Exception:
+        return None
+    try:
+        return store.silenced()
+    except Exception:
+        return None
+    finally:
+        store.close()
 
 
 def renderer_for(options: Mapping[str, Any]) -> Renderer:

@@ -15,6 +15,7 @@ Exit codes: 0 success, 1 a problem found (``check``, ``send-test``, a failed tem
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -135,11 +136,19 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser(
         "check",
         help="validate the configuration: webhooks, templates, options",
-        description="Read the configuration (environment, then flags), check every webhook "
-        "URL and render every template once; print the channels with their secrets masked "
-        "and their pacing. Exit code 1 on any problem.",
+        description="Read the configuration (ERRALERT_CONFIG file, environment, then flags), "
+        "check every webhook URL and render every template once; print the channels with "
+        "their secrets masked and their pacing, and the routing rules and owners. Exit code "
+        "1 on any problem.",
     )
     _config_flags(check)
+    check.add_argument(
+        "--explain",
+        metavar="ERROR",
+        help="say which routing rule an error matches and why, where it goes and whom it "
+        "mentions, e.g. 'app.payments.PaymentDeclined at app/payments/charge.py route=/pay "
+        "env=prod' (also method=, level=, logger=, module=, tag.NAME=)",
+    )
     check.set_defaults(run=_check)
 
     send_test = commands.add_parser(
@@ -338,6 +347,8 @@ def _check(args: argparse.Namespace) -> int:
         print(f"✗ {exc}")
         return 1
     report = check_configuration(options)
+    if args.explain and report.router is None:
+        _fail("check --explain: no routes or owners are configured (routes=, owners=)")
     if report.channels:
         rows = [("channel", "platform", "pacing", "template", "mentions")]
         rows += [
@@ -352,6 +363,24 @@ def _check(args: argparse.Namespace) -> int:
     ]
     if extras:
         print("options: " + ", ".join(extras))
+    if report.router is not None:
+        from erralert.routing import facts_from_text
+        from erralert.routing_report import explain, owners_table, routing_table
+
+        print("\nrouting (first matching rule wins unless it says continue):")
+        print(table(routing_table(report.router, report.silenced)))
+        if report.router.owners:
+            print("\nowners:")
+            print(table(owners_table(report.router)))
+        if args.explain:
+            try:
+                facts = facts_from_text(args.explain)
+            except ValueError as exc:
+                _fail(f"check --explain: {exc}")
+            if not facts.environment and options.get("environment"):
+                facts = dataclasses.replace(facts, environment=options["environment"])
+            print()
+            print(explain(report.router, facts, window=float(options.get("window") or 300)))
     for problem in report.problems:
         print(f"✗ {problem}")
     if report.ok:

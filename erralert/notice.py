@@ -55,6 +55,9 @@ class Notice:
     # the channels this notice goes to (indices into the alerter's channel list); None = all
     channels: tuple[int, ...] | None = None
     mentions: bool = field(default=False)  # alert of a new error: configured mentions apply
+    # what routing adds to a channel's own ?mention= entries (the route's people, the owners
+    # of the culprit code): (channel key, raw entries) pairs, used only when `mentions`
+    extra_mentions: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # sent by a later process from the spool (its own process died before delivering it):
     # the message says it is late; its times are the original ones
     replayed: bool = False

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import hashlib
 import heapq
 import itertools
 import logging
@@ -137,10 +136,7 @@ class Outbox:
         self._ledger: Ledger = ledger if ledger is not None else self._local
         # the ledger key per channel: the same webhook is the same platform budget in every
         # process (a digest: the URL holds the secret)
-        self._keys = [
-            hashlib.sha256(c.url.encode("utf-8", "surrogatepass")).hexdigest()[:24]
-            for c in self.channels
-        ]
+        self._keys = [c.key for c in self.channels]
         self._seq = itertools.count()
         self._render = render
         self._transport = transport

@@ -60,6 +60,7 @@ __all__ = [
     "Renderer",
     "default_template_dir",
     "load_timezone",
+    "mentions_for",
     "normalise_locale",
 ]
 
@@ -936,6 +937,16 @@ _COMPILED = _CompiledCache()
 _REFERENCES: dict[tuple[str, str | None, str], list[tuple[str, int]]] = {}
 
 
+def mentions_for(notice: Notice, channel: Channel) -> tuple[str, ...]:
+    """The entries a message of ``notice`` mentions on ``channel``: none unless the notice
+    is an alert of a new error; then the channel's own ?mention= and what routing added for
+    this channel."""
+    if not notice.mentions:
+        return ()
+    extra = next((e for key, e in notice.extra_mentions if key == channel.key), ())
+    return tuple(dict.fromkeys((*channel.options.mention, *extra)))
+
+
 class Renderer:
     """Renders notices into messages, one channel at a time.
 
@@ -1143,7 +1154,7 @@ class Renderer:
             fingerprint=notice.event.fingerprint,
             event_id=notice.event.event_id,
             created_at=notice.created_at,
-            mention=notice.mentions,
+            mentions=mentions_for(notice, channel),
             payload=payload,
             data=document(notice) if channel.platform == "webhook" else None,
             template_error=error,

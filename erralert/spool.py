@@ -232,6 +232,8 @@ def _dump(notice: Notice) -> str:
     data = document(notice)
     data["created_at"] = notice.created_at
     data["mentions"] = notice.mentions
+    if notice.extra_mentions:
+        data["extra_mentions"] = [[key, list(entries)] for key, entries in notice.extra_mentions]
     return _encode(data)
 
 
@@ -245,6 +247,10 @@ def _load(text: str) -> Notice:
         storm=notice.storm,
         created_at=notice.created_at,
         mentions=bool(data.get("mentions")),
+        extra_mentions=tuple(
+            (str(key), tuple(str(e) for e in entries))
+            for key, entries in data.get("extra_mentions") or ()
+        ),
         replayed=True,
     )
 

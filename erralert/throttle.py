@@ -421,9 +421,12 @@ class Throttle:
         """Seconds before a window's end when local counting stops (0: no batching)."""
         return self._guard
 
-    def hit(self, key: str, now: float) -> Hit:
+    def hit(self, key: str, now: float, window: float | None = None) -> Hit:
+        """Count an occurrence of ``key``; ``window``: its own length (a route's), else
+        the alerter's."""
+        length = self._window if window is None else window
         if not self._batching:
-            return self._store.hit(key, now, self._window)
+            return self._store.hit(key, now, length)
         tally = self._tallies.get(key)
         if tally is not None and now < tally.stop:
             with self._lock:
@@ -437,7 +440,7 @@ class Throttle:
             # its window is ending (or has ended): the store must hold these repeats
             # before this hit, which may settle the window, is decided
             self.fold(now)
-        hit = self._store.hit(key, now, self._window)
+        hit = self._store.hit(key, now, length)
         occurrences = hit.occurrences
         start, end = occurrences.window_start, occurrences.window_end
         stop = end - self._guard

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import textwrap
 import timeit
@@ -14,7 +15,7 @@ from erralert.channels.base import Channel, ChannelOptions, Message
 from erralert.errors import ConfigError
 from erralert.event import Event, ExceptionInfo, Frame, Request
 from erralert.notice import Notice, Occurrences, Storm, StormGroup, document
-from erralert.render import Renderer, default_template_dir
+from erralert.render import Renderer, default_template_dir, mentions_for
 
 HOSTILE = "<!channel> @all [x](http://evil.example) ![i](http://e/x.png) <script> # head"
 NOW = 1795717201.0  # 2026-11-26 18:20:01 UTC
@@ -238,10 +239,53 @@ def test_message_fields(renderer: Renderer) -> None:
     assert message.fingerprint == "f1f2f3f4f5f6f7f8"
     assert message.event_id == notice.event.event_id
     assert message.created_at == NOW
-    assert message.mention is True
+    assert message.mentions == ()  # the channel names nobody and routing added nobody
     assert message.payload is None
     assert message.data is None  # only the generic webhook sends the event itself
     assert renderer.render(notice, FakeWebhook("https://x.example")).data == document(notice)
+
+
+# -- mentions -------------------------------------------------------------------------------
+
+
+class FakeMentioning(Channel):
+    platform = "slack"
+    dialect = "mrkdwn"
+    max_length = 3000
+    supported_options = Channel.supported_options | {"mention"}
+
+
+def mentioning(*entries: str, url: str = "https://hooks.example/T/B/M") -> Channel:
+    return FakeMentioning(url, ChannelOptions(mention=entries))
+
+
+def test_an_alert_of_a_new_error_mentions_the_channels_own(renderer: Renderer) -> None:
+    message = renderer.render(alert(), mentioning("U1", "here"))
+    assert message.mentions == ("U1", "here")
+
+
+def test_only_alerts_of_new_errors_mention(renderer: Renderer) -> None:
+    channel = mentioning("U1")
+    assert renderer.render(dataclasses.replace(alert(), mentions=False), channel).mentions == ()
+    assert renderer.render(digest(), channel).mentions == ()
+
+
+def test_routing_adds_mentions_for_its_channel_only(renderer: Renderer) -> None:
+    ops, web = mentioning("U1", "here"), mentioning("U9", url="https://hooks.example/T/B/W")
+    notice = dataclasses.replace(
+        alert(), extra_mentions=((ops.key, ("U2", "U1", "S3")), ("0" * 24, ("U7",)))
+    )
+    # the channel's own first, then routing's, each once
+    assert renderer.render(notice, ops).mentions == ("U1", "here", "U2", "S3")
+    assert renderer.render(notice, web).mentions == ("U9",)
+    assert mentions_for(dataclasses.replace(notice, mentions=False), ops) == ()
+
+
+def test_routing_mentions_on_a_channel_without_its_own(renderer: Renderer) -> None:
+    channel = mentioning()
+    notice = dataclasses.replace(alert(), extra_mentions=((channel.key, ("U2",)),))
+    assert renderer.render(notice, channel).mentions == ("U2",)
+    assert renderer.render(alert(), channel).mentions == ()
 
 
 # -- escaping -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import email.utils
 import functools
+import hashlib
 import importlib.metadata
 import json
 import re
@@ -79,7 +80,12 @@ class Message:
     fingerprint: str = ""
     event_id: str = ""
     created_at: float = 0.0  # UNIX seconds when the error was decided on
-    mention: bool = False  # configured mentions apply (alert of a new error)
+    # who this message mentions: raw entries as written in `?mention=` ("U0123ABC", "all",
+    # "13800000000", "role:987…"…), the channel's own and those routing added (the route's
+    # people, the culprit code's owners); each channel makes its platform's markup of them
+    # when it builds the request. Empty: nobody is mentioned (anything but an alert of a new
+    # error).
+    mentions: tuple[str, ...] = ()
     payload: dict[str, Any] | None = None  # from a `<name>.payload.j2`: the whole JSON body
     # the generic webhook sends the event itself; other channels ignore it
     data: dict[str, Any] | None = None
@@ -162,9 +168,10 @@ class Channel:
                     f"webhook URL {self.masked_url}: option {option.name!r} is not supported "
                     f"by {self.platform} (it supports: {', '.join(sorted(self.supported_options))})"
                 )
-        # made here, at configuration time, so that a mention the platform cannot make
+        # checked here, at configuration time, so that a mention the platform cannot make
         # fails at init() and not on the first alert of a new error
-        self.mentions: tuple[str, ...] = tuple(map(self.mention_markup, self.options.mention))
+        for entry in self.options.mention:
+            self.check_mention(entry)
         _register(self)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -202,8 +209,39 @@ class Channel:
     def mention_markup(self, mention: str) -> str:
         """The platform's markup for one ``?mention=`` entry; raises ``ConfigError`` for one
         it cannot make. Platforms that mention through fields of their own (DingTalk's
-        ``at``, Discord's ``allowed_mentions``) keep the entry as given."""
+        ``at``) keep the entry as given."""
         return mention
+
+    def check_mention(self, entry: str) -> None:
+        """Raise ``ConfigError`` when this channel cannot mention ``entry`` (a raw
+        ``?mention=`` entry, or one routing adds: a route's people, a code owner): the
+        platform mentions nobody, or the entry is malformed for it. Called at configuration
+        time for every entry, so that a typo fails at init() and not on the first alert of a
+        new error."""
+        if "mention" not in self.supported_options:
+            raise ConfigError(
+                f"webhook URL {self.masked_url}: {self.platform} cannot mention anyone "
+                f"(asked to mention {entry!r})"
+            )
+        if not entry or entry != entry.strip():
+            raise ConfigError(
+                f"webhook URL {self.masked_url}: {self.platform} mention {entry!r} is empty or "
+                "has spaces around it"
+            )
+        self.mention_markup(entry)
+
+    def mention_markups(self, entries: Iterable[str]) -> tuple[str, ...]:
+        """The platform's markup for each of a message's mention entries, duplicates left
+        out, in order. An entry the platform cannot make (``check_mention`` refused it at
+        configuration time; only a message built by hand has one) is left out rather than
+        losing the whole message."""
+        markups: dict[str, None] = {}
+        for entry in entries:
+            try:
+                markups[self.mention_markup(entry)] = None
+            except ConfigError:
+                continue
+        return tuple(markups)
 
     # -- identity -------------------------------------------------------------------------
     @property
@@ -214,6 +252,12 @@ class Channel:
     def masked_url(self) -> str:
         """The URL with its credentials masked, for logs, reprs and errors."""
         return mask_url(self.url)
+
+    @functools.cached_property
+    def key(self) -> str:
+        """The channel's identity in the pacing ledger and the spool: the same webhook is the
+        same platform budget in every process. A digest, as the URL holds the secret."""
+        return hashlib.sha256(self.url.encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
     @property
     def template_names(self) -> tuple[str, ...]:

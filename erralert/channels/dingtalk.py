@@ -29,6 +29,7 @@ from erralert.channels.base import (
     judge_http_status,
     post_json,
 )
+from erralert.errors import ConfigError
 from erralert.wording import cut_note
 
 __all__ = ["DingTalkChannel", "sign"]
@@ -72,6 +73,15 @@ class DingTalkChannel(Channel):
             raise ValueError("the DingTalk short form is dingtalk://[secret@]access_token")
         return f"https://oapi.dingtalk.com/robot/send?access_token={host}"
 
+    def mention_markup(self, mention: str) -> str:
+        # the entry itself: `all` becomes isAtAll, digits a mobile, anything else a userId
+        if not mention or any(c.isspace() or not c.isprintable() for c in mention):
+            raise ConfigError(
+                f"webhook URL {self.masked_url}: DingTalk mention {mention!r} is not a mobile "
+                "number, a userId or all"
+            )
+        return mention
+
     def build_request(self, message: Message, now: float | None = None) -> httpx.Request:
         url = httpx.URL(self.url)
         if self.options.secret:
@@ -88,14 +98,13 @@ class DingTalkChannel(Channel):
         mobiles: list[str] = []
         user_ids: list[str] = []
         at_all = False
-        if message.mention:
-            for mention in self.options.mention:
-                if mention.lower() == "all":
-                    at_all = True
-                elif mention.isdigit():
-                    mobiles.append(mention)
-                else:
-                    user_ids.append(mention)
+        for mention in self.mention_markups(message.mentions):
+            if mention.lower() == "all":
+                at_all = True
+            elif mention.isdigit():
+                mobiles.append(mention)
+            else:
+                user_ids.append(mention)
         # DingTalk highlights a mention only when its @ is in the text too
         tail = " ".join(f"@{m}" for m in (*mobiles, *user_ids))
         tail = f"\n\n{tail}" if tail else ""

@@ -3,7 +3,7 @@
 The message is one embed: the title, the body as its description (Discord markdown), a
 colour bar that tells alert, digest and storm apart, and a footer and timestamp that every
 reader sees in their own time zone. Mentions go in ``content``, the only place where Discord
-pings; ``allowed_mentions`` is always sent, so only the configured mentions can ping even if
+pings; ``allowed_mentions`` is always sent, so only the message's own mentions can ping even if
 a template lets an ``@everyone`` through.
 
 erralert adds ``?wait=true``: Discord then answers 200 with the message it stored, and a
@@ -103,32 +103,34 @@ class DiscordChannel(Channel):
         return f"https://discord.com/api/webhooks/{host}/{token}"
 
     def __init__(self, url: str, options: ChannelOptions | None = None) -> None:
-        super().__init__(url, options)
-        # checked here, at configuration time, so a typo fails at init() and not on the
-        # first alert of a new error
-        users: list[str] = []
-        roles: list[str] = []
-        words: list[str] = []
-        for mention in self.options.mention:
-            kind, ident = self._parse_mention(mention)
-            if kind == "user":
-                users.append(ident)
-            elif kind == "role":
-                roles.append(ident)
-            elif ident not in words:
-                words.append(ident)
-        self._users = tuple(dict.fromkeys(users))
-        self._roles = tuple(dict.fromkeys(roles))
-        self._everyone = bool(words)  # @everyone and @here are both Discord's "everyone" type
-        self._mention_text = " ".join(
-            [*(f"<@{u}>" for u in self._users), *(f"<@&{r}>" for r in self._roles), *words]
-        )
-        too_many = max(len(self._users), len(self._roles)) > MENTION_LIMIT
-        if too_many or len(self._mention_text) > CONTENT_LIMIT:
+        super().__init__(url, options)  # each ?mention= entry was checked by check_mention
+        # Discord's limits, checked here, at configuration time, so that too many mentions
+        # fail at init() and not on the first alert of a new error (a message that routing
+        # gives more is cut to them when it is built)
+        users, roles, words = self._grouped(self.options.mention)
+        too_many = max(len(users), len(roles)) > MENTION_LIMIT
+        if too_many or len(_mention_text(users, roles, words)) > CONTENT_LIMIT:
             raise ConfigError(
                 f"webhook URL {self.masked_url}: Discord mentions at most {MENTION_LIMIT} users "
                 f"and {MENTION_LIMIT} roles, in at most {CONTENT_LIMIT} characters"
             )
+
+    def mention_markup(self, mention: str) -> str:
+        kind, ident = self._parse_mention(mention)
+        return _markup(kind, ident)
+
+    def _grouped(self, entries: tuple[str, ...]) -> tuple[list[str], list[str], list[str]]:
+        """The user ids, role ids and ``@everyone``/``@here`` words of mention entries, each
+        once, in order; an entry Discord cannot mention (only a message built by hand has
+        one) is left out."""
+        groups: dict[str, dict[str, None]] = {"user": {}, "role": {}, "everyone": {}}
+        for entry in entries:
+            try:
+                kind, ident = self._parse_mention(entry)
+            except ConfigError:
+                continue
+            groups[kind][ident] = None
+        return list(groups["user"]), list(groups["role"]), list(groups["everyone"])
 
     def _parse_mention(self, mention: str) -> tuple[str, str]:
         """``("user", id)``, ``("role", id)`` or ``("everyone", "@everyone" / "@here")``."""
@@ -170,14 +172,15 @@ class DiscordChannel(Channel):
         """The JSON body for a rendered message (without a custom payload template)."""
         allowed: dict[str, Any] = {"parse": []}
         payload: dict[str, Any] = {}
-        if message.mention and self._mention_text:
-            payload["content"] = self._mention_text
-            if self._everyone:
+        users, roles, words = _within_limits(*self._grouped(message.mentions))
+        if users or roles or words:
+            payload["content"] = _mention_text(users, roles, words)
+            if words:  # @everyone and @here are both Discord's "everyone" type
                 allowed["parse"] = ["everyone"]
-            if self._users:
-                allowed["users"] = list(self._users)
-            if self._roles:
-                allowed["roles"] = list(self._roles)
+            if users:
+                allowed["users"] = users
+            if roles:
+                allowed["roles"] = roles
         event = event_label(message.event_id, message.locale)
         footer = f"erralert · {event}" if event else "erralert"
         embed: dict[str, Any] = {
@@ -221,6 +224,43 @@ _HINTS = {
     403: "the webhook may not post there (a locked or archived thread, missing permissions)",
     404: "the webhook was deleted, or the URL is wrong: create one and copy its URL",
 }
+
+
+def _markup(kind: str, ident: str) -> str:
+    """``<@id>`` for a user, ``<@&id>`` for a role, the word itself for everyone/here."""
+    if kind == "user":
+        return f"<@{ident}>"
+    if kind == "role":
+        return f"<@&{ident}>"
+    return ident
+
+
+def _mention_text(users: list[str], roles: list[str], words: list[str]) -> str:
+    """The ``content`` that mentions them: users, then roles, then @everyone/@here."""
+    return " ".join(
+        [*(_markup("user", u) for u in users), *(_markup("role", r) for r in roles), *words]
+    )
+
+
+def _within_limits(
+    users: list[str], roles: list[str], words: list[str]
+) -> tuple[list[str], list[str], list[str]]:
+    """The mentions cut to what Discord takes: at most ``MENTION_LIMIT`` users and as many
+    roles, in a ``content`` of at most ``CONTENT_LIMIT`` characters (a mention that would
+    pass it is left out, so ``allowed_mentions`` lists exactly what ``content`` names)."""
+    kept: dict[str, list[str]] = {"user": [], "role": [], "everyone": []}
+    size = -1  # no space before the first mention
+    candidates = [
+        *(("user", u) for u in users[:MENTION_LIMIT]),
+        *(("role", r) for r in roles[:MENTION_LIMIT]),
+        *(("everyone", w) for w in words),
+    ]
+    for kind, ident in candidates:
+        grown = size + 1 + len(_markup(kind, ident))
+        if grown <= CONTENT_LIMIT:
+            kept[kind].append(ident)
+            size = grown
+    return kept["user"], kept["role"], kept["everyone"]
 
 
 def _wait_url(url: str) -> str:

@@ -2,7 +2,7 @@
 and Lark, Feishu's international edition: ``https://open.larksuite.com/open-apis/bot/v2/hook/…``.
 
 Messages are interactive cards: the title in a coloured header (red alert, orange warning,
-yellow digest, purple storm…), the body as ``lark_md`` text, the configured mentions in a
+yellow digest, purple storm…), the body as ``lark_md`` text, the message's mentions in a
 block of their own, and a grey note with the time and the event id.
 
 A bot may be protected by a signing secret (``?secret=…`` or ``feishu://secret@hook_id``:
@@ -186,8 +186,9 @@ class FeishuChannel(Channel):
         elements: list[dict[str, Any]] = []
         if text.strip():
             elements.append(_markdown(text))
-        if message.mention and self.mentions:
-            elements.append(_markdown(" ".join(self.mentions)))
+        mentions = self.mention_markups(message.mentions)
+        if mentions:
+            elements.append(_markdown(" ".join(mentions)))
         note = _note(message)
         if note:
             elements.append({"tag": "hr"})

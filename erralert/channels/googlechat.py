@@ -143,9 +143,10 @@ class GoogleChatChannel(Channel):
             "sections": [{"widgets": [{"textParagraph": {"text": text or "—"}}]}],
         }
         payload: dict[str, Any] = {}
-        if message.mention and self.mentions:
+        mentions = self.mention_markups(message.mentions)
+        if mentions:
             # the only place a mention notifies anyone
-            payload["text"] = " ".join(dict.fromkeys(self.mentions))
+            payload["text"] = " ".join(mentions)
         payload["fallbackText"] = title  # what notifications show for a card
         payload["cardsV2"] = [{"cardId": f"erralert-{message.kind}", "card": card}]
         key = _thread_key(message)

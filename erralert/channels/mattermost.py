@@ -122,8 +122,9 @@ class MattermostChannel(Channel):
         if len(title) > TITLE_LIMIT:
             title = title[: TITLE_LIMIT - 1] + "…"
         text = f"**{_MARKDOWN.escape(title)}**"
-        if message.mention and self.mentions:
-            text += "\n" + " ".join(self.mentions)
+        mentions = self.mention_markups(message.mentions)
+        if mentions:
+            text += "\n" + " ".join(mentions)
         payload: dict[str, Any] = {"username": USERNAME, "text": text}
         body = message.body if body is None else body
         if body.strip():

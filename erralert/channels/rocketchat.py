@@ -130,8 +130,9 @@ class RocketChatChannel(Channel):
         # *single* asterisks: bold in both of Rocket.Chat's parsers (the message's and the
         # attachment's)
         text = f"*{_MARKDOWN.escape(title)}*"
-        if message.mention and self.mentions:
-            text += "\n" + " ".join(self.mentions)
+        mentions = self.mention_markups(message.mentions)
+        if mentions:
+            text += "\n" + " ".join(mentions)
         payload: dict[str, Any] = {
             "alias": ALIAS,
             "emoji": EMOJI,

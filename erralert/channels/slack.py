@@ -109,7 +109,7 @@ class SlackChannel(Channel):
         ``body``, when given, stands in for the message's body (``build_request`` passes
         one cut to fit)."""
         title = message.title or message.kind
-        mentions = " ".join(self.mentions) if message.mention else ""
+        mentions = " ".join(self.mention_markups(message.mentions))
         blocks: list[dict[str, Any]] = [
             {"type": "header", "text": {"type": "plain_text", "text": _cut(title), "emoji": True}}
         ]

@@ -29,7 +29,6 @@ import httpx
 
 from erralert.channels.base import (
     Channel,
-    ChannelOptions,
     Judgement,
     Message,
     Rate,
@@ -108,11 +107,19 @@ class TeamsChannel(Channel):
             return "a Teams workflow URL ends in …/triggers/manual/paths/invoke?…&sig=…"
         return None
 
-    def __init__(self, url: str, options: ChannelOptions | None = None) -> None:
-        super().__init__(url, options)
-        # checked here, at configuration time, so a typo fails at init() and not on the
-        # first alert of a new error
-        self._mentioned = tuple(self._parse_mention(m) for m in dict.fromkeys(self.options.mention))
+    def mention_markup(self, mention: str) -> str:
+        return f"<at>{self._parse_mention(mention)[0]}</at>"
+
+    def _mentioned(self, entries: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+        """``(display name, id)`` of each entry, duplicates and entries Teams cannot mention
+        (only a message built by hand has one) left out, in order."""
+        found: dict[tuple[str, str], None] = {}
+        for entry in entries:
+            try:
+                found[self._parse_mention(entry)] = None
+            except ConfigError:
+                continue
+        return tuple(found)
 
     def _parse_mention(self, mention: str) -> tuple[str, str]:
         """``(display name, id)`` from ``user@contoso.com``, an Entra (Azure AD) object id,
@@ -159,12 +166,13 @@ class TeamsChannel(Channel):
             }
         ]
         msteams: dict[str, Any] = {"width": "Full"}
-        if message.mention and self._mentioned:
-            tags = [f"<at>{name}</at>" for name, _ in self._mentioned]
+        mentioned = self._mentioned(message.mentions)
+        if mentioned:
+            tags = [f"<at>{name}</at>" for name, _ in mentioned]
             blocks.append({"type": "TextBlock", "text": " ".join(tags), "wrap": True})
             msteams["entities"] = [
                 {"type": "mention", "text": tag, "mentioned": {"id": ident, "name": name}}
-                for tag, (name, ident) in zip(tags, self._mentioned, strict=True)
+                for tag, (name, ident) in zip(tags, mentioned, strict=True)
             ]
         blocks.extend(text_blocks(message.body if body is None else body))
         card = {

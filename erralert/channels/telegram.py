@@ -201,8 +201,9 @@ class TelegramChannel(Channel):
         if len(title) > TITLE_LIMIT:
             title = title[: TITLE_LIMIT - 1] + "…"
         head = f"<b>{_HTML.escape(title)}</b>"
-        if message.mention and self.mentions:
-            head += "\n" + " ".join(self.mentions)
+        mentions = self.mention_markups(message.mentions)
+        if mentions:
+            head += "\n" + " ".join(mentions)
         room = max(0, SAFE_LIMIT - visible_length(head) - 1)
         size = room  # of the body's markup
         body = repair_html(truncate(message.body, size, locale=message.locale))

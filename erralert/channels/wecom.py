@@ -108,8 +108,9 @@ class WeComChannel(Channel):
     def payload(self, message: Message) -> dict[str, Any]:
         """The JSON body for a rendered message (without a custom payload template)."""
         tail = ""
-        if message.mention and self.mentions:
-            tail = "\n\n" + " ".join(self.mentions)
+        mentions = self.mention_markups(message.mentions)
+        if mentions:
+            tail = "\n\n" + " ".join(mentions)
         content = message.body
         if not content.strip():
             # WeCom refuses empty content; the title is plain text, so escape it

@@ -4,9 +4,9 @@ repeats it holds, and what is due. ``open_store`` turns the ``store=`` option in
 from __future__ import annotations
 
 from erralert.errors import ConfigError
-from erralert.stores.base import Due, Hit, Store
+from erralert.stores.base import Due, Hit, Silenced, Store
 
-__all__ = ["Due", "Hit", "Store", "open_store"]
+__all__ = ["Due", "Hit", "Silenced", "Store", "open_store"]
 
 
 def open_store(spec: str | Store, *, service: str | None = None) -> Store:

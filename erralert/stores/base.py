@@ -29,11 +29,16 @@ A store also keeps what the outbox must share between processes, per channel ("l
 a digest of the webhook URL): the sends booked under the platform's rates (``reserve``),
 and the storm summary being gathered (``add_to_storm`` / ``claim_storm``), so that every
 process of an app stays under one rate budget and a storm yields one summary between them.
+
+Last, a store counts the occurrences that routing rules silenced (a rule with no webhooks),
+per rule id (``count_silenced`` / ``silenced``), so that ``erralert check`` — another
+process — can show them when the store is shared. The alerter tallies them in the process
+and adds them about once a second, like repeats; one record per rule, updated in place.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -54,6 +59,7 @@ __all__ = [
     "Hit",
     "Ledger",
     "Pile",
+    "Silenced",
     "Store",
     "StormEntry",
 ]
@@ -125,6 +131,23 @@ class Pile:
     slot: float  # when it may be sent: booked under the channel's rates
 
 
+@dataclass(frozen=True, slots=True)
+class Silenced:
+    """The occurrences one routing rule silenced, as a store adds them up."""
+
+    count: int  # occurrences silenced
+    first_seen: float  # the caller's time of the first add
+    last_seen: float  # the caller's time of the latest add
+
+    def merged(self, other: Silenced) -> Silenced:
+        """This record and ``other`` (same rule) as one."""
+        return Silenced(
+            count=self.count + other.count,
+            first_seen=min(self.first_seen, other.first_seen),
+            last_seen=max(self.last_seen, other.last_seen),
+        )
+
+
 @runtime_checkable
 class Ledger(Protocol):
     """What the outbox keeps per channel ("lane") and shares like the counts."""
@@ -189,6 +212,17 @@ class Store(Ledger, Protocol):
 
     def next_due(self) -> float | None:
         """When the earliest open window ends, if the store knows cheaply (a scheduling hint)."""
+        ...
+
+    def count_silenced(self, counts: Mapping[str, int], now: float) -> None:
+        """Add occurrences silenced in a process, per rule id (counts <= 0 are ignored):
+        all in one atomic step. A rule's first add sets its ``first_seen``; every add sets
+        its ``last_seen`` to ``now`` (the later of the two, should clocks disagree). One
+        record per rule, however many adds."""
+        ...
+
+    def silenced(self) -> dict[str, Silenced]:
+        """Every rule's silenced occurrences, as every process sharing the store added them."""
         ...
 
     def close(self) -> None: ...

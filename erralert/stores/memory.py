@@ -13,7 +13,7 @@ import itertools
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from urllib.parse import parse_qsl, urlsplit
 
 from erralert import pacing
@@ -21,7 +21,7 @@ from erralert.channels.base import Rate
 from erralert.errors import ConfigError
 from erralert.event import Event
 from erralert.notice import Occurrences
-from erralert.stores.base import Batch, Due, Hit, Pile, StormEntry
+from erralert.stores.base import Batch, Due, Hit, Pile, Silenced, StormEntry
 from erralert.stores.piles import PileState
 from erralert.throttle import WindowSlot
 
@@ -62,6 +62,9 @@ class MemoryStore:
         # the outbox's per-channel state: sends booked, storm summary being gathered
         self._booked: dict[str, list[float]] = {}
         self._piles: dict[str, PileState] = {}
+        # occurrences silenced by routing rules, per rule id (rule ids come from the
+        # configuration: a handful, one record each)
+        self._silenced: dict[str, Silenced] = {}
 
     @classmethod
     def from_url(cls, url: str) -> MemoryStore:
@@ -212,6 +215,20 @@ class MemoryStore:
                 heapq.heappop(deadlines)
             candidates = [heap[0][0] for heap in (deadlines, self._ready) if heap]
             return min(candidates) if candidates else None
+
+    def count_silenced(self, counts: Mapping[str, int], now: float) -> None:
+        with self._lock:
+            silenced = self._silenced
+            for rule, count in counts.items():
+                if count <= 0:
+                    continue
+                added = Silenced(count, now, now)
+                kept = silenced.get(rule)
+                silenced[rule] = added if kept is None else kept.merged(added)
+
+    def silenced(self) -> dict[str, Silenced]:
+        with self._lock:
+            return dict(self._silenced)
 
     def close(self) -> None:
         """Nothing to release: the counts die with the process (``drain`` hands them over)."""

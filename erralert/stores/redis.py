@@ -20,7 +20,11 @@ Redis Cluster slot and every script touches a single slot):
   ``claim_due`` must settle);
 * ``…:dueq`` / ``…:dues`` — zset id → window end and hash id → digest: the digests due,
   oldest first; ``…:seq`` — the id counter. These expire after ``retention`` seconds
-  without writes.
+  without writes;
+* ``…:silenced`` — hash: per routing rule id, the occurrences it silenced (``c:<rule>``)
+  and when they were first and last added (``f:<rule>``, ``l:<rule>``); ``…:silenced:seen``
+  — zset rule id → last added, so that a rule that silenced nothing for ``retention``
+  seconds is forgotten. Both expire like the digests.
 
 Outage: when Redis cannot be reached (connection refused, timeout) the store falls back to
 an in-process ``MemoryStore`` — alerting keeps working, one warning is logged — and tries
@@ -28,6 +32,8 @@ Redis again at most every ``retry_after`` seconds; when it answers, one line is 
 Redis is used again. Counts kept in memory during the outage are *not* merged into Redis:
 the windows the fallback holds are handed over as digests by the next ``claim_due`` (or
 ``drain``), and a fingerprint alerted during the outage may be alerted again by Redis.
+Silenced counts added during an outage wait in the process and are added to Redis when it
+is back (lost only if the process ends first).
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -46,7 +52,16 @@ from erralert.channels.base import Rate
 from erralert.errors import ConfigError
 from erralert.event import Event
 from erralert.notice import Occurrences
-from erralert.stores.base import MAX_STORM_GROUPS, OTHER_ERRORS, Batch, Due, Hit, Pile, StormEntry
+from erralert.stores.base import (
+    MAX_STORM_GROUPS,
+    OTHER_ERRORS,
+    Batch,
+    Due,
+    Hit,
+    Pile,
+    Silenced,
+    StormEntry,
+)
 from erralert.stores.memory import MemoryStore
 from erralert.stores.piles import PileState
 from erralert.throttle import BUCKETS, repeat_in
@@ -363,6 +378,32 @@ if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'sample',
 return 0
 """
 
+# KEYS: silenced hash, its zset rule -> last added. ARGV: ttl (ms), cutoff (a rule last
+# added before it is forgotten), then per rule: id, count, first, last. Every rule in one
+# script: the mapping is added atomically, in one round trip.
+_COUNT_SILENCED = """
+local h, seen, ttl, cutoff = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
+for i = 3, #ARGV - 3, 4 do
+  local rule, first, last = ARGV[i], ARGV[i + 2], ARGV[i + 3]
+  redis.call('HINCRBY', h, 'c:' .. rule, ARGV[i + 1])
+  local old = redis.call('HMGET', h, 'f:' .. rule, 'l:' .. rule)
+  if not old[1] or tonumber(first) < tonumber(old[1]) then
+    redis.call('HSET', h, 'f:' .. rule, first)
+  end
+  if not old[2] or tonumber(last) > tonumber(old[2]) then
+    redis.call('HSET', h, 'l:' .. rule, last)
+    redis.call('ZADD', seen, last, rule)
+  end
+end
+for _, rule in ipairs(redis.call('ZRANGEBYSCORE', seen, '-inf', '(' .. cutoff)) do
+  redis.call('HDEL', h, 'c:' .. rule, 'f:' .. rule, 'l:' .. rule)
+end
+redis.call('ZREMRANGEBYSCORE', seen, '-inf', '(' .. cutoff)
+redis.call('PEXPIRE', h, ttl)
+redis.call('PEXPIRE', seen, ttl)
+return 0
+"""
+
 
 def mask_url(url: str) -> str:
     """``url`` with its password (if any) replaced by ``***``, for errors and logs."""
@@ -431,6 +472,7 @@ class RedisStore:
         tag = "{erralert:" + namespace + "}"
         self._prefix = f"{tag}:w:"
         self._shared = [f"{tag}:ends", f"{tag}:dueq", f"{tag}:dues", f"{tag}:seq"]
+        self._silenced_keys = [f"{tag}:silenced", f"{tag}:silenced:seen"]
         self._ttl = str(max(1, int(self.retention * 1000)))  # PEXPIRE: whole milliseconds
         self._hit = self._client.register_script(_HIT)
         self._claim = self._client.register_script(_CLAIM)
@@ -439,12 +481,15 @@ class RedisStore:
         self._reserve = self._client.register_script(_RESERVE)
         self._add_to_storm = self._client.register_script(_ADD_TO_STORM)
         self._claim_storm = self._client.register_script(_CLAIM_STORM)
+        self._count_silenced = self._client.register_script(_COUNT_SILENCED)
         self._lock = threading.Lock()
         self._fallback: MemoryStore | None = None  # set while Redis is unreachable
         self._retry_at = 0.0  # time.monotonic() when Redis may be tried again
         self._leftover: list[Due] = []  # the fallback's digests, after Redis came back
         # repeats of Redis windows counted during an outage, folded in when it is back
         self._deferred: dict[tuple[str, float], Batch] = {}
+        # silenced counts added during an outage, per rule id, added to Redis when it is back
+        self._held_silenced: dict[str, Silenced] = {}
 
     @classmethod
     def from_url(cls, url: str, *, namespace: str | None = None) -> RedisStore:
@@ -695,9 +740,59 @@ class RedisStore:
         """None: other hosts open windows at any time; the worker polls ``claim_due``."""
         return None
 
+    def count_silenced(self, counts: Mapping[str, int], now: float) -> None:
+        """Add silenced occurrences per rule id: one EVALSHA for the whole mapping. While
+        Redis is down they wait in this process (never raising) and are added when it is
+        back."""
+        added = {rule: Silenced(count, now, now) for rule, count in counts.items() if count > 0}
+        if not added:
+            return
+        if self._outage(now) is not None:
+            self._hold_silenced(added)
+            return
+        self._push_silenced(added, now)
+
+    def silenced(self) -> dict[str, Silenced]:
+        """Every rule's silenced occurrences, as every host of the namespace added them (and
+        the counts still waiting in this process for Redis): one HGETALL, tried even during
+        an outage. Raises redis' ``ConnectionError`` / ``TimeoutError`` when Redis cannot be
+        reached: the totals are unknown then, and no fallback can stand in for them."""
+        try:
+            flat = self._client.hgetall(self._silenced_keys[0])
+        except _OUTAGE as exc:
+            self._fail(exc)
+            raise
+        totals = _load_silenced(flat)
+        with self._lock:
+            held = dict(self._held_silenced)
+        for rule, record in held.items():
+            kept = totals.get(rule)
+            totals[rule] = record if kept is None else kept.merged(record)
+        return totals
+
     def close(self) -> None:
         """Release this process's connections (a later call re-opens them)."""
         self._client.close()
+
+    def _push_silenced(self, added: Mapping[str, Silenced], now: float) -> None:
+        args = [self._ttl, repr(now - self.retention)]
+        for rule, record in added.items():
+            args += [rule, str(record.count), repr(record.first_seen), repr(record.last_seen)]
+        try:
+            self._count_silenced(keys=self._silenced_keys, args=args)
+        except _OUTAGE as exc:
+            # whether the script ran is unknown; adding them again when Redis is back may
+            # count them twice, dropping them would lose them: overstate, never hide
+            self._fail(exc)
+            self._hold_silenced(added)
+
+    def _hold_silenced(self, added: Mapping[str, Silenced]) -> None:
+        """During an outage: keep ``added`` in this process (one record per rule)."""
+        with self._lock:
+            held = self._held_silenced
+            for rule, record in added.items():
+                kept = held.get(rule)
+                held[rule] = record if kept is None else kept.merged(record)
 
     def _lane(self, lane: str) -> str:
         # a hash tag per channel: its two keys share a cluster slot, channels spread out
@@ -724,9 +819,15 @@ class RedisStore:
             # handed over by the next claim_due (or drain)
             self._leftover.extend(fallback.drain(now))
             deferred, self._deferred = list(self._deferred.values()), {}
+            held, self._held_silenced = self._held_silenced, {}
         logger.warning("erralert: redis store %s is reachable again; using it", self.url)
         if deferred:  # the repeats of Redis windows counted during the outage
             self.fold(deferred, now)
+        if held:  # the silenced counts added during the outage
+            if self._fallback is None:
+                self._push_silenced(held, now)
+            else:  # down again already (the fold failed): no second wait for a timeout
+                self._hold_silenced(held)
         return None
 
     def _fail(self, exc: Exception) -> MemoryStore:
@@ -785,6 +886,21 @@ def _load_pile(slot: float, flat: list[bytes]) -> Pile:
         groups=groups,
     )
     return pile.claimed(slot)
+
+
+def _load_silenced(flat: dict[bytes, bytes]) -> dict[str, Silenced]:
+    """The silenced hash as HGETALL returns it → rule id → ``Silenced``."""
+    fields = {name.decode(): value for name, value in flat.items()}
+    out = {}
+    for name, value in fields.items():
+        if name.startswith("c:"):
+            rule = name[2:]
+            out[rule] = Silenced(
+                count=int(value),
+                first_seen=float(fields.get("f:" + rule, b"0")),
+                last_seen=float(fields.get("l:" + rule, b"0")),
+            )
+    return out
 
 
 def _load_due(payload: bytes) -> Due:

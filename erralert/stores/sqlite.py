@@ -11,8 +11,9 @@ The file is in WAL mode with ``synchronous=NORMAL``: a commit does not wait for 
 a hit costs tens of microseconds; a power cut can lose the last few commits — counts, not
 correctness. Not for network filesystems (SQLite's locking is unreliable there).
 
-Fingerprints not seen for ``retention`` seconds are forgotten (their ``total`` too), so the
-file does not grow without bound; ``retention`` should be much longer than the window.
+Fingerprints not seen for ``retention`` seconds are forgotten (their ``total`` too), and so
+are the silenced counts of a rule that silenced nothing for as long, so the file does not
+grow without bound; ``retention`` should be much longer than the window.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -33,7 +34,7 @@ from erralert.channels.base import Rate
 from erralert.errors import ConfigError
 from erralert.event import Event
 from erralert.notice import Occurrences
-from erralert.stores.base import Batch, Due, Hit, Pile, StormEntry
+from erralert.stores.base import Batch, Due, Hit, Pile, Silenced, StormEntry
 from erralert.stores.piles import PileState
 from erralert.throttle import WindowSlot, WindowState, repeat_in
 
@@ -79,6 +80,14 @@ _SCHEMA = (
         pile TEXT NOT NULL,
         updated_at REAL NOT NULL
     )""",
+    # occurrences silenced by routing rules, one row per rule id (added in place). A file
+    # made by an earlier version gets the table when it is next opened.
+    """CREATE TABLE IF NOT EXISTS silenced (
+        rule TEXT PRIMARY KEY,
+        count INTEGER NOT NULL,
+        first_seen REAL NOT NULL,
+        last_seen REAL NOT NULL
+    )""",
 )
 
 _STATE_COLUMNS = "window, window_start, window_end, count, first_seen, last_seen, total, histogram"
@@ -100,6 +109,12 @@ _SET_STATE = (
 )
 _UPDATE_HIT = f"{_SET_STATE}, updated_at = ? WHERE key = ?"
 _UPDATE_SETTLED = f"{_SET_STATE} WHERE key = ?"  # settling is not an occurrence: not "seen"
+_ADD_SILENCED = (
+    "INSERT INTO silenced (rule, count, first_seen, last_seen) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (rule) DO UPDATE SET count = count + excluded.count,"
+    " first_seen = min(first_seen, excluded.first_seen),"
+    " last_seen = max(last_seen, excluded.last_seen)"
+)
 # one encoder, built once (json.dumps builds a new one per call when given separators)
 _encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
@@ -329,6 +344,24 @@ class SQLiteStore:
         the worker polls ``claim_due`` every second (cheap: an indexed range scan)."""
         return None
 
+    def count_silenced(self, counts: Mapping[str, int], now: float) -> None:
+        """Add silenced occurrences per rule id: every rule in one transaction."""
+        rows = [(rule, count, now, now) for rule, count in counts.items() if count > 0]
+        if not rows:
+            return
+        with self._transaction() as db:
+            db.executemany(_ADD_SILENCED, rows)
+
+    def silenced(self) -> dict[str, Silenced]:
+        """Every rule's silenced occurrences, as every process on the file added them."""
+        with self._lock:
+            rows = (
+                self._connection()
+                .execute("SELECT rule, count, first_seen, last_seen FROM silenced")
+                .fetchall()
+            )
+        return {rule: Silenced(count, first, last) for rule, count, first, last in rows}
+
     def close(self) -> None:
         """Close this process's connection (a later call re-opens it)."""
         with self._lock:
@@ -408,8 +441,9 @@ class SQLiteStore:
         )
 
     def _purge(self, db: sqlite3.Connection, now: float) -> None:
-        """Forget fingerprints not seen for ``retention`` seconds, and digests nobody
-        claimed for as long (no process with a worker has used the file since)."""
+        """Forget fingerprints not seen for ``retention`` seconds, digests nobody claimed for
+        as long (no process with a worker has used the file since), and rules that
+        silenced nothing for as long."""
         self._next_purge = now + _PURGE_INTERVAL
         cutoff = now - self.retention
         # count = 0: a window still holding repeats is settled first, never dropped unsent
@@ -417,6 +451,8 @@ class SQLiteStore:
         db.execute("DELETE FROM dues WHERE window_end < ?", (cutoff,))
         db.execute("DELETE FROM lanes WHERE updated_at < ?", (cutoff,))
         db.execute("DELETE FROM storms WHERE updated_at < ?", (cutoff,))
+        # a rule that silenced nothing for as long (removed from the configuration, say)
+        db.execute("DELETE FROM silenced WHERE last_seen < ?", (cutoff,))
 
 
 # -- row <-> WindowState / Occurrences / Event ---------------------------------------------

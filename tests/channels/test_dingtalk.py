@@ -16,6 +16,7 @@ from freezegun import freeze_time
 
 from erralert.channels.base import USER_AGENT, ChannelOptions, Judgement, Message, Rate, Verdict
 from erralert.channels.dingtalk import BODY_LIMIT, DingTalkChannel
+from erralert.errors import ConfigError
 from erralert.notice import Kind
 
 TOKEN = "5f1c0a9e8d7b6c5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a"
@@ -33,10 +34,10 @@ def message(
     *,
     title: str = "KeyError: 'order 1'",
     kind: Kind = "alert",
-    mention: bool = False,
+    mentions: tuple[str, ...] = (),
     payload: dict[str, Any] | None = None,
 ) -> Message:
-    return Message(kind=kind, title=title, body=body, mention=mention, payload=payload)
+    return Message(kind=kind, title=title, body=body, mentions=mentions, payload=payload)
 
 
 def sent(channel: DingTalkChannel, msg: Message, now: float | None = NOW) -> Any:
@@ -138,21 +139,58 @@ def test_keyword_is_guaranteed(body: str, text: str) -> None:
     ],
 )
 def test_mentions(ids: tuple[str, ...], at: dict[str, Any], tail: str | None) -> None:
-    payload = sent(dingtalk(mention=ids), message(body="### KeyError", mention=True))
+    payload = sent(dingtalk(mention=ids), message(body="### KeyError", mentions=ids))
     assert payload["at"] == at
     expected = "### KeyError" + (f"\n\n{tail}" if tail else "")
     assert payload["markdown"]["text"] == expected
 
 
-def test_no_mentions_unless_the_message_asks() -> None:
-    payload = sent(dingtalk(mention=("13800000000", "all")), message(body="x", mention=False))
+def test_no_mentions_unless_the_message_has_some() -> None:
+    payload = sent(dingtalk(mention=("13800000000", "all")), message(body="x", mentions=()))
     assert payload["at"] == {"atMobiles": [], "atUserIds": [], "isAtAll": False}
     assert payload["markdown"]["text"] == "x"
 
 
+def test_the_message_mentions_not_the_channel() -> None:
+    # routing adds people of its own: the message's entries are mentioned, each once
+    msg = message(body="x", mentions=("13900000000", "lead7", "13900000000", "ALL"))
+    assert sent(dingtalk(mention=("13800000000", "ops1")), msg) == {
+        "msgtype": "markdown",
+        "markdown": {"title": "KeyError: 'order 1'", "text": "x\n\n@13900000000 @lead7"},
+        "at": {"atMobiles": ["13900000000"], "atUserIds": ["lead7"], "isAtAll": True},
+    }
+
+
+def test_mentions_without_any_configured() -> None:
+    payload = sent(dingtalk(), message(body="x", mentions=("ops1",)))
+    assert payload["at"] == {"atMobiles": [], "atUserIds": ["ops1"], "isAtAll": False}
+    assert payload["markdown"]["text"] == "x\n\n@ops1"
+
+
+def test_a_malformed_entry_of_a_message_is_left_out() -> None:
+    payload = sent(dingtalk(), message(body="x", mentions=("ops 1", "", "ops1")))
+    assert payload["at"] == {"atMobiles": [], "atUserIds": ["ops1"], "isAtAll": False}
+
+
+@pytest.mark.parametrize("good", ["13800000000", "manager01", "all", "ALL"])
+def test_check_mention_accepts(good: str) -> None:
+    dingtalk().check_mention(good)
+
+
+@pytest.mark.parametrize("bad", ["ops 1", "", " ops1", "ops\n1", "ops\u200b1"])
+def test_check_mention_refuses(bad: str) -> None:
+    with pytest.raises(ConfigError, match=r"(?i)dingtalk mention") as caught:
+        dingtalk(secret=SECRET).check_mention(bad)
+    assert TOKEN not in str(caught.value)
+    assert SECRET not in str(caught.value)
+    with pytest.raises(ConfigError, match=r"(?i)dingtalk mention"):
+        dingtalk(mention=(bad,))
+
+
 def test_mentions_then_keyword() -> None:
     payload = sent(
-        dingtalk(mention=("13800000000",), keyword="alert"), message(body="x", mention=True)
+        dingtalk(mention=("13800000000",), keyword="alert"),
+        message(body="x", mentions=("13800000000",)),
     )
     assert payload["markdown"]["text"] == "x\n\n@13800000000\n\nalert"
 
@@ -167,7 +205,7 @@ def test_custom_payload_is_sent_as_is_and_still_signed() -> None:
 def test_oversized_body_is_cut_to_fit() -> None:
     body = "### 报警\n" + "错误信息" * 3000  # 36k bytes
     request = dingtalk(keyword="报警尾", mention=("13800000000",)).build_request(
-        message(body=body, mention=True), NOW
+        message(body=body, mentions=("13800000000",)), NOW
     )
     assert len(request.content) <= BODY_LIMIT
     text = json.loads(request.content.decode("utf-8"))["markdown"]["text"]

@@ -37,7 +37,7 @@ def message(
     title: str = "KeyError: 'order 1'",
     kind: Kind = "alert",
     level: str = "error",
-    mention: bool = False,
+    mentions: tuple[str, ...] = (),
     created_at: float = CREATED,
     payload: dict[str, Any] | None = None,
 ) -> Message:
@@ -48,7 +48,7 @@ def message(
         level=level,
         event_id="5f0c2a9e0b7d4c1e9a3b6d8f1e2c4a7b",
         created_at=created_at,
-        mention=mention,
+        mentions=mentions,
         payload=payload,
     )
 
@@ -256,21 +256,48 @@ def test_custom_payload_gets_allowed_mentions_unless_it_has_its_own() -> None:
 def test_mentions_on_alerts_of_new_errors(
     ids: tuple[str, ...], content: str, allowed: dict[str, Any]
 ) -> None:
-    payload = sent(discord(*ids), message(mention=True))
+    payload = sent(discord(*ids), message(mentions=ids))
     assert payload["content"] == content
     assert payload["allowed_mentions"] == allowed
 
 
-def test_no_mentions_unless_the_message_asks() -> None:
-    payload = sent(discord(USER, "everyone"), message(mention=False))
+def test_no_mentions_unless_the_message_has_some() -> None:
+    payload = sent(discord(USER, "everyone"), message(mentions=()))
     assert "content" not in payload
     assert payload["allowed_mentions"] == {"parse": []}
 
 
-def test_mention_asked_but_none_configured() -> None:
-    payload = sent(discord(), message(mention=True))
-    assert "content" not in payload
-    assert payload["allowed_mentions"] == {"parse": []}
+OTHER_USER = "345678901234567890"
+
+
+def test_the_message_mentions_not_the_channel() -> None:
+    # routing adds people of its own: allowed_mentions lists exactly this message's ids
+    msg = message(body="x", mentions=(f"role:{ROLE}", OTHER_USER, f"@{OTHER_USER}", "here"))
+    assert sent(discord(USER, "everyone"), msg) == {
+        "content": f"<@{OTHER_USER}> <@&{ROLE}> @here",
+        "embeds": [
+            {
+                "title": "KeyError: 'order 1'",
+                "color": 0xE01E5A,
+                "footer": {"text": "erralert · event 5f0c2a9e0b7d"},
+                "timestamp": "2024-06-10T06:13:20+00:00",
+                "description": "x",
+            }
+        ],
+        "allowed_mentions": {"parse": ["everyone"], "users": [OTHER_USER], "roles": [ROLE]},
+    }
+
+
+def test_mentions_without_any_configured() -> None:
+    payload = sent(discord(), message(mentions=(USER,)))
+    assert payload["content"] == f"<@{USER}>"
+    assert payload["allowed_mentions"] == {"parse": [], "users": [USER]}
+
+
+def test_a_malformed_entry_of_a_message_is_left_out() -> None:
+    payload = sent(discord(), message(mentions=("bob", f"role:{ROLE}")))
+    assert payload["content"] == f"<@&{ROLE}>"
+    assert payload["allowed_mentions"] == {"parse": [], "roles": [ROLE]}
 
 
 @pytest.mark.parametrize(
@@ -282,10 +309,57 @@ def test_bad_mention_is_a_config_error(bad: str) -> None:
     assert TOKEN not in str(caught.value)
 
 
+@pytest.mark.parametrize("good", [USER, f"user:{USER}", f"role:{ROLE}", f"&{ROLE}", "all"])
+def test_check_mention_accepts(good: str) -> None:
+    discord().check_mention(good)
+
+
+@pytest.mark.parametrize(
+    "bad", ["bob", "@bob", "<@123456789012345678>", "role:abc", "12345", "channel", "U0123ABC"]
+)
+def test_check_mention_refuses(bad: str) -> None:
+    with pytest.raises(ConfigError, match="Discord mention") as caught:
+        discord().check_mention(bad)
+    assert TOKEN not in str(caught.value)
+
+
 def test_too_many_mentions_is_a_config_error() -> None:
     ids = tuple(str(10**17 + i) for i in range(101))
     with pytest.raises(ConfigError, match="at most 100"):
         discord(*ids)
+
+
+def test_a_message_with_too_many_mentions_is_cut_to_the_limits() -> None:
+    users = [str(10**17 + i) for i in range(150)]
+    roles = [f"role:{10**17 + i}" for i in range(150)]
+    payload = sent(discord(), message(mentions=(*users, *roles, "everyone")))
+    allowed = payload["allowed_mentions"]
+    content = payload["content"]
+    assert len(content) <= 2000
+    assert allowed["users"] == users[: len(allowed["users"])]
+    assert len(allowed["users"]) <= 100
+    assert len(allowed.get("roles", [])) <= 100
+    # allowed_mentions lists exactly what content names
+    named = [f"<@{u}>" for u in allowed["users"]]
+    named += [f"<@&{r}>" for r in allowed.get("roles", [])]
+    named += ["@everyone"] if allowed["parse"] == ["everyone"] else []
+    assert content == " ".join(named)
+
+
+def test_a_message_of_many_users_keeps_the_first_100() -> None:
+    # 15-digit ids: 100 of them fit in the content, and the id limit cuts the rest
+    users = [str(10**14 + i) for i in range(150)]
+    payload = sent(discord(), message(mentions=tuple(users)))
+    assert payload["allowed_mentions"] == {"parse": [], "users": users[:100]}
+    assert payload["content"] == " ".join(f"<@{u}>" for u in users[:100])
+
+
+def test_a_message_of_long_mentions_keeps_what_fits_the_content() -> None:
+    # 18-digit ids: "<@…> " is 22 characters, 90 of them fit in 2000
+    users = [str(10**17 + i) for i in range(100)]
+    payload = sent(discord(), message(mentions=tuple(users)))
+    assert payload["allowed_mentions"] == {"parse": [], "users": users[:90]}
+    assert len(payload["content"]) == 90 * 22 - 1
 
 
 # -- the default template, hostile and huge errors ------------------------------------------

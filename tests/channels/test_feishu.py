@@ -45,7 +45,7 @@ def message(
     title: str = "KeyError: 'order 1'",
     kind: Kind = "alert",
     level: str = "error",
-    mention: bool = False,
+    mentions: tuple[str, ...] = (),
     payload: dict[str, Any] | None = None,
 ) -> Message:
     return Message(
@@ -55,7 +55,7 @@ def message(
         level=level,
         event_id="5f0c2a9e0b7d4c1e9a3b6d8f1e2c4a7b",
         created_at=1_718_000_000.0,
-        mention=mention,
+        mentions=mentions,
         payload=payload,
     )
 
@@ -261,17 +261,48 @@ def test_keyword_makes_a_text_for_an_empty_body() -> None:
     ],
 )
 def test_mentions(ids: tuple[str, ...], markup: str) -> None:
-    payload = sent(feishu(mention=ids), message("KeyError", mention=True))
+    payload = sent(feishu(mention=ids), message("KeyError", mentions=ids))
     assert payload["card"]["elements"] == [div("KeyError"), div(markup), *FOOTER]
 
 
-def test_no_mentions_unless_the_message_asks() -> None:
-    payload = sent(feishu(mention=("ou_abc", "all")), message("KeyError", mention=False))
+def test_no_mentions_unless_the_message_has_some() -> None:
+    payload = sent(feishu(mention=("ou_abc", "all")), message("KeyError", mentions=()))
     assert payload["card"]["elements"] == [div("KeyError"), *FOOTER]
 
 
+@BOTH
+def test_the_message_mentions_not_the_channel(cls: type[FeishuChannel], url: str) -> None:
+    # routing adds people of its own: the message's entries are mentioned, each once
+    msg = message("KeyError", mentions=("ou_lead", "b6xxxxg8", "ou_lead", "@all", "ALL"))
+    assert sent(cls(url, ChannelOptions(mention=("ou_abc",))), msg) == card(
+        "KeyError: 'order 1'",
+        "red",
+        [
+            div("KeyError"),
+            div("<at id=ou_lead></at> <at id=b6xxxxg8></at> <at id=all></at>"),
+            *FOOTER,
+        ],
+    )
+
+
+def test_mentions_without_any_configured() -> None:
+    payload = sent(feishu(), message("x", mentions=("ou_abc",)))
+    assert texts(payload) == ["x", "<at id=ou_abc></at>"]
+
+
+def test_a_malformed_entry_of_a_message_is_left_out() -> None:
+    payload = sent(feishu(), message("x", mentions=("ops@example.com", "ou_abc")))
+    assert texts(payload) == ["x", "<at id=ou_abc></at>"]
+
+
+@pytest.mark.parametrize("good", ["ou_7d8a6e6df7621556ce0d21922b676706ccs", "b6xxxxg8", "all"])
+@BOTH
+def test_check_mention_accepts(cls: type[FeishuChannel], url: str, good: str) -> None:
+    cls(url).check_mention(good)
+
+
 def test_mentions_then_keyword() -> None:
-    payload = sent(feishu(mention=("ou_abc",), keyword="alert"), message("x", mention=True))
+    payload = sent(feishu(mention=("ou_abc",), keyword="alert"), message("x", mentions=("ou_abc",)))
     assert texts(payload) == ["x\n\nalert", "<at id=ou_abc></at>"]
 
 
@@ -292,6 +323,9 @@ def test_mentions_a_custom_bot_cannot_make_fail_at_configuration(
 ) -> None:
     with pytest.raises(ConfigError, match=words) as info:
         cls(url, ChannelOptions(mention=(mention,)))
+    assert HOOK not in str(info.value)
+    with pytest.raises(ConfigError, match=words) as info:
+        cls(url).check_mention(mention)
     assert HOOK not in str(info.value)
 
 
@@ -334,7 +368,7 @@ def test_body_that_fits_is_not_cut() -> None:
 def test_oversized_body_is_cut_to_fit() -> None:
     lines = [f'line {i:04d} "错误信息" 错误信息错误信息' for i in range(1500)]  # ~60k bytes
     request = feishu(secret=SECRET, keyword="报警尾", mention=("ou_abc",)).build_request(
-        message("\n".join(lines), mention=True), NOW
+        message("\n".join(lines), mentions=("ou_abc",)), NOW
     )
     assert len(request.content) <= BODY_LIMIT
     text, mentions = texts(json.loads(request.content))

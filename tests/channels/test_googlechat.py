@@ -43,7 +43,7 @@ def message(
     kind: Kind = "alert",
     level: str = "error",
     fingerprint: str = FINGERPRINT,
-    mention: bool = False,
+    mentions: tuple[str, ...] = (),
     payload: dict[str, Any] | None = None,
 ) -> Message:
     return Message(
@@ -52,7 +52,7 @@ def message(
         body=body,
         level=level,
         fingerprint=fingerprint,
-        mention=mention,
+        mentions=mentions,
         payload=payload,
     )
 
@@ -206,7 +206,7 @@ def test_empty_body_still_has_a_paragraph() -> None:
 
 def test_custom_payload_is_sent_as_is() -> None:
     custom = {"text": "custom", "thread": {"threadKey": "k"}}
-    request = gchat("all").build_request(message(payload=custom, mention=True))
+    request = gchat("all").build_request(message(payload=custom, mentions=("all",)))
     assert json.loads(request.content) == custom
     assert str(request.url) == THREADED
     plain = gchat().build_request(message(payload={"text": "x"}))
@@ -265,15 +265,53 @@ def test_well_formed(html: str, fixed: str) -> None:
     ],
 )
 def test_mentions_on_alerts_of_new_errors(ids: tuple[str, ...], text: str) -> None:
-    assert sent(gchat(*ids), message(mention=True))["text"] == text
+    assert sent(gchat(*ids), message(mentions=ids))["text"] == text
 
 
-def test_no_mentions_unless_the_message_asks() -> None:
-    assert "text" not in sent(gchat("all"), message(mention=False))
+def test_no_mentions_unless_the_message_has_some() -> None:
+    assert "text" not in sent(gchat("all"), message(mentions=()))
 
 
-def test_mention_asked_but_none_configured() -> None:
-    assert "text" not in sent(gchat(), message(mention=True))
+def test_the_message_mentions_not_the_channel() -> None:
+    # routing adds people of its own: the message's entries are mentioned, each once
+    msg = message(body="x", mentions=("users/7", "123456789", "7", "users/all"))
+    assert sent(gchat("all"), msg) == {
+        "text": "<users/7> <users/123456789> <users/all>",
+        "fallbackText": "KeyError: 'order 1'",
+        "cardsV2": [
+            {
+                "cardId": "erralert-alert",
+                "card": {
+                    "header": {"title": "KeyError: 'order 1'", "subtitle": "Error alert"},
+                    "sections": [{"widgets": [{"textParagraph": {"text": "x"}}]}],
+                },
+            }
+        ],
+        "thread": {"threadKey": FINGERPRINT},
+    }
+
+
+def test_mentions_without_any_configured() -> None:
+    assert sent(gchat(), message(mentions=("users/42",)))["text"] == "<users/42>"
+
+
+def test_a_malformed_entry_of_a_message_is_left_out() -> None:
+    assert sent(gchat(), message(mentions=("bob", "all")))["text"] == "<users/all>"
+
+
+@pytest.mark.parametrize("good", ["users/123456789012345678901", "42", "all", "users/all"])
+def test_check_mention_accepts(good: str) -> None:
+    gchat().check_mention(good)
+
+
+@pytest.mark.parametrize(
+    "bad", ["bob", "@all", "users/bob", "<users/1>", "here", "ada@example.com"]
+)
+def test_check_mention_refuses(bad: str) -> None:
+    with pytest.raises(ConfigError, match="Google Chat mention") as caught:
+        gchat().check_mention(bad)
+    assert KEY not in str(caught.value)
+    assert TOKEN not in str(caught.value)
 
 
 @pytest.mark.parametrize(

@@ -35,10 +35,12 @@ def message(
     title: str = "KeyError: 'order 1'",
     kind: Kind = "alert",
     level: str = "error",
-    mention: bool = False,
+    mentions: tuple[str, ...] = (),
     payload: dict[str, Any] | None = None,
 ) -> Message:
-    return Message(kind=kind, title=title, body=body, level=level, mention=mention, payload=payload)
+    return Message(
+        kind=kind, title=title, body=body, level=level, mentions=mentions, payload=payload
+    )
 
 
 def sent(channel: MattermostChannel, msg: Message) -> Any:
@@ -191,13 +193,51 @@ def test_empty_body_sends_no_attachment() -> None:
     ],
 )
 def test_mentions_on_alerts_of_new_errors(ids: tuple[str, ...], line: str) -> None:
-    payload = sent(mattermost(*ids), message(mention=True))
+    payload = sent(mattermost(*ids), message(mentions=ids))
     assert payload["text"] == f"**KeyError: 'order 1'**\n{line}"
 
 
-def test_no_mentions_unless_the_message_asks() -> None:
-    payload = sent(mattermost("alice", "channel"), message(mention=False))
+def test_no_mentions_unless_the_message_has_some() -> None:
+    payload = sent(mattermost("alice", "channel"), message(mentions=()))
     assert "@" not in json.dumps(payload)
+
+
+def test_the_message_mentions_not_the_channel() -> None:
+    # routing adds people of its own: the message's entries are mentioned, each once
+    msg = message(mentions=("bob", "@ops-team", "bob", "HERE", "here"))
+    assert sent(mattermost("alice", "channel"), msg) == {
+        "username": "erralert",
+        "text": "**KeyError: 'order 1'**\n@bob @ops-team @here",
+        "attachments": [
+            {
+                "fallback": "KeyError: 'order 1'",
+                "color": "#E01E5A",
+                "text": "**Culprit:** `orders.view`",
+            }
+        ],
+    }
+
+
+def test_mentions_without_any_configured() -> None:
+    payload = sent(mattermost(), message(mentions=("alice",)))
+    assert payload["text"] == "**KeyError: 'order 1'**\n@alice"
+
+
+def test_a_malformed_entry_of_a_message_is_left_out() -> None:
+    payload = sent(mattermost(), message(mentions=("bob smith", "alice")))
+    assert payload["text"] == "**KeyError: 'order 1'**\n@alice"
+
+
+@pytest.mark.parametrize("good", ["alice", "@alice.smith", "dev-team", "channel", "ALL"])
+def test_check_mention_accepts(good: str) -> None:
+    mattermost().check_mention(good)
+
+
+@pytest.mark.parametrize("bad", ["bob smith", "-bob", "@", "everyone!", "<!channel>"])
+def test_check_mention_refuses(bad: str) -> None:
+    with pytest.raises(ConfigError, match="Mattermost mention") as caught:
+        mattermost().check_mention(bad)
+    assert KEY not in str(caught.value)
 
 
 @pytest.mark.parametrize("bad", ["bob smith", "-bob", "@", "everyone!", "<!channel>"])
@@ -209,7 +249,7 @@ def test_bad_mention_is_a_config_error(bad: str) -> None:
 
 def test_custom_payload_is_sent_as_is() -> None:
     custom = {"text": "custom", "props": {"card": "x"}}
-    assert sent(mattermost("here"), message(payload=custom, mention=True)) == custom
+    assert sent(mattermost("here"), message(payload=custom, mentions=("here",))) == custom
 
 
 def test_masked_url_hides_the_key() -> None:
@@ -225,7 +265,7 @@ def test_body_over_the_limit_is_cut() -> None:
     # a body no renderer cut, and full of what JSON escapes: quotes and line breaks
     lines = [f'frame {i:04d} "' + "q" * 40 + '"' for i in range(1000)]
     payload_request = mattermost("alice").build_request(
-        message(body="\n".join(lines), mention=True)
+        message(body="\n".join(lines), mentions=("alice",))
     )
     assert len(payload_request.content.decode()) <= POST_LIMIT
     text = json.loads(payload_request.content)["attachments"][0]["text"]

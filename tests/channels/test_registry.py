@@ -307,3 +307,57 @@ def test_platform_pacing_by_default() -> None:
 )
 def test_mask_url(url: str, masked: str) -> None:
     assert mask_url(url) == masked
+
+
+# -- mentions a channel can make, and its identity ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "spec", ["webhook+https://ops.example.com/hooks/Zq9sEcReT?team=core", "console://stderr"]
+)
+@pytest.mark.parametrize("entry", ["all", "U0123ABC", "13800000000"])
+def test_a_platform_without_mentions_refuses_every_entry(spec: str, entry: str) -> None:
+    channel = parse_webhook(spec)
+    assert "mention" not in channel.supported_options
+    with pytest.raises(ConfigError, match="cannot mention anyone") as caught:
+        channel.check_mention(entry)
+    assert "Zq9sEcReT" not in str(caught.value)
+
+
+MENTIONING = [name for name, cls in PLATFORMS.items() if "mention" in cls.supported_options]
+
+
+def test_the_platforms_that_mention() -> None:
+    assert sorted(MENTIONING) == [
+        "dingtalk",
+        "discord",
+        "feishu",
+        "googlechat",
+        "lark",
+        "mattermost",
+        "rocketchat",
+        "slack",
+        "teams",
+        "telegram",
+        "wecom",
+    ]
+
+
+@pytest.mark.parametrize("entry", ["", " ", " all", "all "])
+def test_an_empty_or_padded_entry_is_refused_everywhere(entry: str) -> None:
+    for spec in (*(spec for spec, _ in NATIVE), SLACK, DING, "mattermost://chat.example.com/k1"):
+        channel = parse_webhook(spec)
+        with pytest.raises(ConfigError, match="mention"):
+            channel.check_mention(entry)
+
+
+def test_key_is_the_ledger_and_spool_identity() -> None:
+    import hashlib
+
+    channel = parse_webhook(f"{SLACK}?mention=here&name=ops")
+    expected = hashlib.sha256(SLACK.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+    assert channel.key == expected
+    # erralert's own options are not part of it: the same webhook is the same budget
+    assert parse_webhook(SLACK).key == expected
+    assert parse_webhook(DING).key != expected
+    assert SLACK_TOKEN not in channel.key

@@ -36,10 +36,12 @@ def message(
     title: str = "KeyError: 'order 1'",
     kind: Kind = "alert",
     level: str = "error",
-    mention: bool = False,
+    mentions: tuple[str, ...] = (),
     payload: dict[str, Any] | None = None,
 ) -> Message:
-    return Message(kind=kind, title=title, body=body, level=level, mention=mention, payload=payload)
+    return Message(
+        kind=kind, title=title, body=body, level=level, mentions=mentions, payload=payload
+    )
 
 
 def sent(channel: RocketChatChannel, msg: Message) -> Any:
@@ -176,13 +178,47 @@ def test_empty_body_sends_no_attachment() -> None:
     ],
 )
 def test_mentions_on_alerts_of_new_errors(ids: tuple[str, ...], line: str) -> None:
-    payload = sent(rocketchat(*ids), message(mention=True))
+    payload = sent(rocketchat(*ids), message(mentions=ids))
     assert payload["text"] == f"*KeyError: 'order 1'*\n{line}"
 
 
-def test_no_mentions_unless_the_message_asks() -> None:
-    payload = sent(rocketchat("bob", "all"), message(mention=False))
+def test_no_mentions_unless_the_message_has_some() -> None:
+    payload = sent(rocketchat("bob", "all"), message(mentions=()))
     assert "@" not in json.dumps(payload)
+
+
+def test_the_message_mentions_not_the_channel() -> None:
+    # routing adds people of its own: the message's entries are mentioned, each once
+    msg = message(mentions=("carol", "@dev.ops", "carol", "channel", "all"))
+    assert sent(rocketchat("bob", "here"), msg) == {
+        "alias": "erralert",
+        "emoji": ":rotating_light:",
+        "text": "*KeyError: 'order 1'*\n@carol @dev.ops @all",
+        "parseUrls": False,
+        "attachments": [{"color": "#E01E5A", "text": "- *Culprit:* `orders.view`"}],
+    }
+
+
+def test_mentions_without_any_configured() -> None:
+    payload = sent(rocketchat(), message(mentions=("bob",)))
+    assert payload["text"] == "*KeyError: 'order 1'*\n@bob"
+
+
+def test_a_malformed_entry_of_a_message_is_left_out() -> None:
+    payload = sent(rocketchat(), message(mentions=("everyone", "bob")))
+    assert payload["text"] == "*KeyError: 'order 1'*\n@bob"
+
+
+@pytest.mark.parametrize("good", ["bob", "@bob.smith", "all", "HERE", "channel"])
+def test_check_mention_accepts(good: str) -> None:
+    rocketchat().check_mention(good)
+
+
+@pytest.mark.parametrize("bad", ["bob smith", "everyone", "@", "bob!", "<!channel>"])
+def test_check_mention_refuses(bad: str) -> None:
+    with pytest.raises(ConfigError, match=r"Rocket\.Chat mention") as caught:
+        rocketchat().check_mention(bad)
+    assert TOKEN not in str(caught.value)
 
 
 @pytest.mark.parametrize("bad", ["bob smith", "everyone", "@", "bob!", "<!channel>"])
@@ -194,7 +230,7 @@ def test_bad_mention_is_a_config_error(bad: str) -> None:
 
 def test_custom_payload_is_sent_as_is() -> None:
     custom = {"text": "custom", "attachments": [{"title": "t", "fields": []}]}
-    assert sent(rocketchat("all"), message(payload=custom, mention=True)) == custom
+    assert sent(rocketchat("all"), message(payload=custom, mentions=("all",))) == custom
 
 
 def test_masked_url_hides_id_and_token() -> None:
@@ -208,7 +244,7 @@ def test_masked_url_hides_id_and_token() -> None:
 def test_body_over_the_limit_is_cut() -> None:
     # a body no renderer cut, and full of what JSON escapes: quotes and line breaks
     lines = [f'frame {i:03d} "' + "q" * 40 + '"' for i in range(300)]
-    request = rocketchat("bob").build_request(message(body="\n".join(lines), mention=True))
+    request = rocketchat("bob").build_request(message(body="\n".join(lines), mentions=("bob",)))
     assert len(request.content.decode()) <= MESSAGE_LIMIT
     text = json.loads(request.content)["attachments"][0]["text"]
     assert "truncated, " in text

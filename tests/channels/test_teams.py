@@ -50,10 +50,12 @@ def message(
     title: str = "KeyError: 'order 1'",
     kind: Kind = "alert",
     level: str = "error",
-    mention: bool = False,
+    mentions: tuple[str, ...] = (),
     payload: dict[str, Any] | None = None,
 ) -> Message:
-    return Message(kind=kind, title=title, body=body, level=level, mention=mention, payload=payload)
+    return Message(
+        kind=kind, title=title, body=body, level=level, mentions=mentions, payload=payload
+    )
 
 
 def card(payload: dict[str, Any]) -> dict[str, Any]:
@@ -228,7 +230,7 @@ def test_text_blocks(body: str, blocks: list[dict[str, Any]]) -> None:
 
 def test_custom_payload_is_sent_as_is() -> None:
     custom = {"type": "message", "attachments": []}
-    assert sent(teams(ADA), message(payload=custom, mention=True)) == custom
+    assert sent(teams(ADA), message(payload=custom, mentions=(ADA,))) == custom
 
 
 def test_oversized_body_is_cut_to_fit() -> None:
@@ -270,7 +272,7 @@ def test_body_that_fits_is_not_cut() -> None:
 def test_mentions_on_alerts_of_new_errors(
     ids: tuple[str, ...], tags: list[str], mentioned: list[dict[str, str]]
 ) -> None:
-    content = card(sent(teams(*ids), message(mention=True)))
+    content = card(sent(teams(*ids), message(mentions=ids)))
     assert content["body"][1] == {"type": "TextBlock", "text": " ".join(tags), "wrap": True}
     assert content["msteams"] == {
         "width": "Full",
@@ -281,16 +283,86 @@ def test_mentions_on_alerts_of_new_errors(
     }
 
 
-def test_no_mentions_unless_the_message_asks() -> None:
-    content = card(sent(teams(ADA), message(mention=False)))
+def test_no_mentions_unless_the_message_has_some() -> None:
+    content = card(sent(teams(ADA), message(mentions=())))
     assert content["msteams"] == {"width": "Full"}
     assert "<at>" not in json.dumps(content)
-
-
-def test_mention_asked_but_none_configured() -> None:
-    content = card(sent(teams(), message(mention=True)))
-    assert content["msteams"] == {"width": "Full"}
     assert len(content["body"]) == 2
+
+
+GRACE = "grace@contoso.com"
+
+
+def test_the_message_mentions_not_the_channel() -> None:
+    # routing adds people of its own: the message's entries are mentioned, each once
+    msg = message(mentions=(f"Grace Hopper|{GRACE}", OBJECT_ID, f"Grace Hopper|{GRACE}"))
+    assert sent(teams(ADA), msg) == {
+        "type": "message",
+        "attachments": [
+            {
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": None,
+                "content": {
+                    "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                    "type": "AdaptiveCard",
+                    "version": "1.4",
+                    "body": [
+                        TITLE_BLOCK,
+                        {
+                            "type": "TextBlock",
+                            "text": f"<at>Grace Hopper</at> <at>{OBJECT_ID}</at>",
+                            "wrap": True,
+                        },
+                        {"type": "TextBlock", "text": "**KeyError** in orders.view", "wrap": True},
+                    ],
+                    "msteams": {
+                        "width": "Full",
+                        "entities": [
+                            {
+                                "type": "mention",
+                                "text": "<at>Grace Hopper</at>",
+                                "mentioned": {"id": GRACE, "name": "Grace Hopper"},
+                            },
+                            {
+                                "type": "mention",
+                                "text": f"<at>{OBJECT_ID}</at>",
+                                "mentioned": {"id": OBJECT_ID, "name": OBJECT_ID},
+                            },
+                        ],
+                    },
+                },
+            }
+        ],
+    }
+
+
+def test_mentions_without_any_configured() -> None:
+    content = card(sent(teams(), message(mentions=(ADA,))))
+    assert content["body"][1] == {"type": "TextBlock", "text": f"<at>{ADA}</at>", "wrap": True}
+    assert content["msteams"]["entities"] == [
+        {"type": "mention", "text": f"<at>{ADA}</at>", "mentioned": {"id": ADA, "name": ADA}}
+    ]
+
+
+def test_a_malformed_entry_of_a_message_is_left_out() -> None:
+    content = card(sent(teams(), message(mentions=("all", ADA))))
+    assert content["body"][1]["text"] == f"<at>{ADA}</at>"
+    assert len(content["msteams"]["entities"]) == 1
+
+
+@pytest.mark.parametrize("good", [ADA, OBJECT_ID, f"Ada Lovelace|{ADA}"])
+def test_check_mention_accepts(good: str) -> None:
+    teams().check_mention(good)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["all", "everyone", "bob", "@bob", "ada@", "Ada|", "<at>x</at>|ada@contoso.com", "a<b|x@y.z"],
+)
+def test_check_mention_refuses(bad: str) -> None:
+    with pytest.raises(ConfigError, match="Teams mention") as caught:
+        teams().check_mention(bad)
+    assert "Zm9v" not in str(caught.value)
 
 
 @pytest.mark.parametrize(

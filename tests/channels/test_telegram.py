@@ -46,10 +46,12 @@ def message(
     title: str = "KeyError: 'order 1'",
     kind: Kind = "alert",
     level: str = "error",
-    mention: bool = False,
+    mentions: tuple[str, ...] = (),
     payload: dict[str, Any] | None = None,
 ) -> Message:
-    return Message(kind=kind, title=title, body=body, level=level, mention=mention, payload=payload)
+    return Message(
+        kind=kind, title=title, body=body, level=level, mentions=mentions, payload=payload
+    )
 
 
 def sent(channel: TelegramChannel, msg: Message) -> Any:
@@ -282,15 +284,49 @@ def test_empty_body_sends_the_title_alone() -> None:
     ],
 )
 def test_mentions_on_alerts_of_new_errors(ids: tuple[str, ...], markup: str) -> None:
-    text = sent(telegram(*ids), message(mention=True))["text"]
+    text = sent(telegram(*ids), message(mentions=ids))["text"]
     assert text == f"<b>KeyError: 'order 1'</b>\n{markup}\n<b>Culprit:</b> <code>orders.view</code>"
     assert_telegram_html(text)
 
 
-def test_no_mentions_unless_the_message_asks() -> None:
-    text = sent(telegram("alice_ops", "42"), message(mention=False))["text"]
+def test_no_mentions_unless_the_message_has_some() -> None:
+    text = sent(telegram("alice_ops", "42"), message(mentions=()))["text"]
     assert "@" not in text
     assert "tg://" not in text
+
+
+def test_the_message_mentions_not_the_channel() -> None:
+    # routing adds people of its own: the message's entries are mentioned, each once
+    msg = message(body="x", mentions=("bob_on_call", "777", "@bob_on_call", "777"))
+    mentions = '@bob_on_call <a href="tg://user?id=777">user</a>'
+    assert sent(telegram("alice_ops", "42"), msg) == {
+        "chat_id": -1001234567890,
+        "text": f"<b>KeyError: 'order 1'</b>\n{mentions}\nx",
+        "parse_mode": "HTML",
+        "link_preview_options": {"is_disabled": True},
+    }
+
+
+def test_mentions_without_any_configured() -> None:
+    text = sent(telegram(), message(body="x", mentions=("alice_ops",)))["text"]
+    assert text == "<b>KeyError: 'order 1'</b>\n@alice_ops\nx"
+
+
+def test_a_malformed_entry_of_a_message_is_left_out() -> None:
+    text = sent(telegram(), message(body="x", mentions=("all", "alice_ops")))["text"]
+    assert text == "<b>KeyError: 'order 1'</b>\n@alice_ops\nx"
+
+
+@pytest.mark.parametrize("good", ["alice_ops", "@alice_ops", "123456789"])
+def test_check_mention_accepts(good: str) -> None:
+    telegram().check_mention(good)
+
+
+@pytest.mark.parametrize("bad", ["all", "here", "channel", "everyone", "bob smith", "abc", "@"])
+def test_check_mention_refuses(bad: str) -> None:
+    with pytest.raises(ConfigError, match="Telegram") as caught:
+        telegram().check_mention(bad)
+    assert SECRET not in str(caught.value)
 
 
 @pytest.mark.parametrize("bad", ["all", "here", "channel", "everyone", "bob smith", "abc", "@"])
@@ -311,7 +347,7 @@ def test_bad_mention_is_a_config_error(bad: str) -> None:
 def test_custom_payload_is_sent_with_the_chat(
     payload: dict[str, Any], body: dict[str, Any]
 ) -> None:
-    assert sent(telegram("alice_ops"), message(payload=payload, mention=True)) == body
+    assert sent(telegram("alice_ops"), message(payload=payload, mentions=("alice_ops",))) == body
 
 
 # -- HTML Telegram can parse -----------------------------------------------------------------

@@ -33,10 +33,10 @@ def message(
     *,
     title: str = "KeyError: 'order 1'",
     kind: Kind = "alert",
-    mention: bool = False,
+    mentions: tuple[str, ...] = (),
     payload: dict[str, Any] | None = None,
 ) -> Message:
-    return Message(kind=kind, title=title, body=body, mention=mention, payload=payload)
+    return Message(kind=kind, title=title, body=body, mentions=mentions, payload=payload)
 
 
 def sent(channel: WeComChannel, msg: Message) -> Any:
@@ -138,11 +138,33 @@ def test_markdown_payload() -> None:
     ],
 )
 def test_mentions(ids: tuple[str, ...], tail: str) -> None:
-    assert content(wecom(*ids), message("### KeyError", mention=True)) == f"### KeyError\n\n{tail}"
+    assert content(wecom(*ids), message("### KeyError", mentions=ids)) == f"### KeyError\n\n{tail}"
 
 
-def test_no_mentions_unless_the_message_asks() -> None:
-    assert content(wecom("zhangsan"), message("### KeyError", mention=False)) == "### KeyError"
+def test_no_mentions_unless_the_message_has_some() -> None:
+    assert content(wecom("zhangsan"), message("### KeyError", mentions=())) == "### KeyError"
+
+
+def test_the_message_mentions_not_the_channel() -> None:
+    # routing adds people of its own: the message's entries are mentioned, each once
+    msg = message("### KeyError", mentions=("lisi", "wang.wu", "lisi"))
+    assert sent(wecom("zhangsan"), msg) == {
+        "msgtype": "markdown",
+        "markdown": {"content": "### KeyError\n\n<@lisi> <@wang.wu>"},
+    }
+
+
+def test_mentions_without_any_configured() -> None:
+    assert content(wecom(), message("x", mentions=("lisi",))) == "x\n\n<@lisi>"
+
+
+def test_a_malformed_entry_of_a_message_is_left_out() -> None:
+    assert content(wecom(), message("x", mentions=("all", "lisi"))) == "x\n\n<@lisi>"
+
+
+@pytest.mark.parametrize("good", ["zhangsan", "li.si", "wang-wu@corp", "10086"])
+def test_check_mention_accepts(good: str) -> None:
+    wecom().check_mention(good)
 
 
 @pytest.mark.parametrize(
@@ -165,11 +187,14 @@ def test_mentions_wecom_markdown_cannot_make_fail_at_configuration(
     with pytest.raises(ConfigError, match=words) as info:
         wecom("zhangsan", mention)
     assert KEY not in str(info.value)
+    with pytest.raises(ConfigError, match=words) as info:
+        wecom().check_mention(mention)
+    assert KEY not in str(info.value)
 
 
 def test_custom_payload_is_sent_as_is() -> None:
     custom = {"msgtype": "text", "text": {"content": "自定义", "mentioned_list": ["@all"]}}
-    assert sent(wecom("zhangsan"), message(payload=custom, mention=True)) == custom
+    assert sent(wecom("zhangsan"), message(payload=custom, mentions=("zhangsan",))) == custom
 
 
 def test_body_that_fits_is_not_cut() -> None:
@@ -179,7 +204,9 @@ def test_body_that_fits_is_not_cut() -> None:
 
 def test_oversized_body_is_cut_to_fit_with_the_mentions_kept() -> None:
     lines = [f"line {i:03d} 错误信息错误信息" for i in range(300)]  # ~10k bytes
-    text = content(wecom("zhangsan", "lisi"), message("\n".join(lines), mention=True))
+    text = content(
+        wecom("zhangsan", "lisi"), message("\n".join(lines), mentions=("zhangsan", "lisi"))
+    )
     assert len(text.encode()) <= CONTENT_LIMIT
     assert text.startswith("line 000 ")
     assert "truncated, " in text

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,6 @@ from erralert.stores.redis import RedisStore
 from erralert.stores.sqlite import SQLiteStore
 from erralert.throttle import BUCKETS
 from tests.samples import event
-from tests.servers import redis_server
 
 W = 60.0
 T0 = 1_700_000_000.0
@@ -39,19 +38,6 @@ FACTORIES: dict[str, Factory] = {
     "sqlite": lambda _, tmp: SQLiteStore(str(tmp / "contract.db")),
     "redis": _redis,
 }
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    with redis_server() as url:
-        yield url
-
-
-@pytest.fixture(params=sorted(FACTORIES))
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    made = FACTORIES[request.param](request, tmp_path)
-    yield made
-    made.close()
 
 
 def _summary(dues: list[Due]) -> list[tuple[str, int, float]]:

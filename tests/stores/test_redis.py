@@ -27,17 +27,11 @@ from erralert.stores.memory import MemoryStore
 from erralert.stores.redis import RedisStore, mask_url
 from erralert.throttle import BUCKETS, Throttle, repeat_in
 from tests.samples import event
-from tests.servers import free_port, redis_server, server_process
+from tests.servers import free_port, server_process
 
 W = 60.0
 T0 = 1_700_000_000.0
 _namespaces = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    with redis_server() as url:
-        yield url
 
 
 @pytest.fixture
