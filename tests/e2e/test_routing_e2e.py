@@ -153,3 +153,33 @@ def test_an_error_routed_to_two_rooms_is_counted_once_and_shown_once_in_each(
         assert alerts[2].notice is alerts[3].notice  # one notice, two rooms
         assert not any(a.platform == "slack" for a in alerts)
     alerter.close(1)
+
+
+def test_a_route_window_and_a_silence_rule(frozen: object) -> None:
+    alerter = erralert.Alerter(
+        ["slack://T000/B000/XXXX"],
+        routes=[
+            {
+                "name": "quick",
+                "match": {"exception": "PaymentError"},
+                "webhooks": ["dingtalk://PAYMENTS_TOKEN"],
+                "window": 60,
+            },
+            {"name": "unknown-sku", "match": {"exception": "KeyError"}, "webhooks": []},
+        ],
+        window=300,
+    )
+    client = shop_app(alerter)
+    with capture_alerts(alerter) as alerts:
+        for _ in range(3):
+            assert client.get("/orders/1/pay").status_code == 500
+            assert client.get("/prices/coffee").status_code == 500
+        frozen.tick(61)  # type: ignore[attr-defined]
+        alerter.flush(5)
+        # the payments route's 60 s window has ended; the default 300 s would not have
+        assert by_platform(alerts) == [("dingtalk", "alert"), ("dingtalk", "digest")]
+        assert alerts[1].notice.occurrences.count == 2
+    silenced = alerter.silenced()
+    assert list(silenced) == ["unknown-sku"]
+    assert silenced["unknown-sku"].count == 3
+    alerter.close(1)
