@@ -365,7 +365,7 @@ def _check(args: argparse.Namespace) -> int:
         print("options: " + ", ".join(extras))
     if report.router is not None:
         from erralert.routing import facts_from_text
-        from erralert.routing_report import explain, owners_table, routing_table
+        from erralert.routing.report import explain, owners_table, routing_table
 
         print("\nrouting (first matching rule wins unless it says continue):")
         print(table(routing_table(report.router, report.silenced)))

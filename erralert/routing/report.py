@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from erralert.routing import Decision, Facts, Router, Rule
+from erralert.routing.matchers import Facts
+from erralert.routing.router import Decision, Router, Rule
 from erralert.stores.base import Silenced
 
 __all__ = ["explain", "owners_table", "routing_table"]
