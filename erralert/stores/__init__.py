@@ -18,7 +18,17 @@ def open_store(spec: str | Store, *, service: str | None = None) -> Store:
     if not isinstance(spec, str):
         if isinstance(spec, Store):
             return spec
-        raise ConfigError(f"store: expected a URL or a Store object, got {type(spec).__name__}")
+        missing = sorted(
+            name
+            for name in dir(Store)
+            if not name.startswith("_")
+            and callable(getattr(Store, name, None))
+            and not callable(getattr(spec, name, None))
+        )
+        lacks = f" (it lacks {', '.join(missing)})" if missing and len(missing) < 8 else ""
+        raise ConfigError(
+            f"store: expected a URL or a Store object, got {type(spec).__name__}{lacks}"
+        )
     scheme = spec.split(":", 1)[0].lower() if ":" in spec else ""
     if scheme == "memory":
         from erralert.stores.memory import MemoryStore

@@ -266,3 +266,16 @@ def test_deadlines_stay_bounded_when_many_keys_pass_through() -> None:
     assert len(store) == 100
     dues = store.claim_due(T0 + 2 * W, limit=100_000)
     assert sum(d.occurrences.count for d in dues) == 20_000  # nothing lost on the way
+
+
+def test_a_store_object_missing_methods_is_refused_naming_them() -> None:
+    from erralert.stores import open_store
+
+    class Older:
+        """A store written against an earlier protocol: no silenced counts."""
+
+    for name in dir(MemoryStore):
+        if not name.startswith("_") and name not in ("count_silenced", "silenced"):
+            setattr(Older, name, getattr(MemoryStore, name))
+    with pytest.raises(ConfigError, match=r"got Older \(it lacks count_silenced, silenced\)"):
+        open_store(Older())
