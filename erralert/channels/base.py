@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, tzinfo
 from enum import Enum
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 from urllib.parse import SplitResult, parse_qsl, unquote, unquote_plus, urlsplit
 
 import httpx
@@ -40,6 +40,7 @@ __all__ = [
     "Rate",
     "Verdict",
     "accent_colour",
+    "each_mention",
     "encode_within",
     "errcode_verdict",
     "json_body",
@@ -123,6 +124,23 @@ class ChannelOptions:
     keyword: str | None = None
     rate: Rate | None = None
     name: str | None = None
+
+
+_T = TypeVar("_T")
+
+
+def each_mention(entries: Iterable[str], make: Callable[[str], _T]) -> tuple[_T, ...]:
+    """``make(entry)`` for each of a message's mention entries, duplicates left out, in
+    order. An entry ``make`` refuses with ``ConfigError`` (``check_mention`` refused it at
+    configuration time; only a message built by hand has one) is left out rather than
+    losing the whole message."""
+    made: dict[_T, None] = {}
+    for entry in entries:
+        try:
+            made[make(entry)] = None
+        except ConfigError:
+            continue
+    return tuple(made)
 
 
 class Channel:
@@ -235,13 +253,7 @@ class Channel:
         out, in order. An entry the platform cannot make (``check_mention`` refused it at
         configuration time; only a message built by hand has one) is left out rather than
         losing the whole message."""
-        markups: dict[str, None] = {}
-        for entry in entries:
-            try:
-                markups[self.mention_markup(entry)] = None
-            except ConfigError:
-                continue
-        return tuple(markups)
+        return each_mention(entries, self.mention_markup)
 
     # -- identity -------------------------------------------------------------------------
     @property

@@ -29,6 +29,7 @@ from erralert.channels.base import (
     Rate,
     Verdict,
     accent_colour,
+    each_mention,
     json_body,
     json_object,
     judge_http_status,
@@ -123,14 +124,10 @@ class DiscordChannel(Channel):
         """The user ids, role ids and ``@everyone``/``@here`` words of mention entries, each
         once, in order; an entry Discord cannot mention (only a message built by hand has
         one) is left out."""
-        groups: dict[str, dict[str, None]] = {"user": {}, "role": {}, "everyone": {}}
-        for entry in entries:
-            try:
-                kind, ident = self._parse_mention(entry)
-            except ConfigError:
-                continue
-            groups[kind][ident] = None
-        return list(groups["user"]), list(groups["role"]), list(groups["everyone"])
+        groups: dict[str, list[str]] = {"user": [], "role": [], "everyone": []}
+        for kind, ident in each_mention(entries, self._parse_mention):
+            groups[kind].append(ident)
+        return groups["user"], groups["role"], groups["everyone"]
 
     def _parse_mention(self, mention: str) -> tuple[str, str]:
         """``("user", id)``, ``("role", id)`` or ``("everyone", "@everyone" / "@here")``."""

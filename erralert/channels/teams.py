@@ -33,6 +33,7 @@ from erralert.channels.base import (
     Message,
     Rate,
     Verdict,
+    each_mention,
     encode_within,
     json_body,
     json_object,
@@ -113,13 +114,7 @@ class TeamsChannel(Channel):
     def _mentioned(self, entries: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
         """``(display name, id)`` of each entry, duplicates and entries Teams cannot mention
         (only a message built by hand has one) left out, in order."""
-        found: dict[tuple[str, str], None] = {}
-        for entry in entries:
-            try:
-                found[self._parse_mention(entry)] = None
-            except ConfigError:
-                continue
-        return tuple(found)
+        return each_mention(entries, self._parse_mention)
 
     def _parse_mention(self, mention: str) -> tuple[str, str]:
         """``(display name, id)`` from ``user@contoso.com``, an Entra (Azure AD) object id,
