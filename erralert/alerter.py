@@ -28,6 +28,7 @@ import httpx
 from erralert.capture import (
     build_exception_event,
     build_message_event,
+    innermost_in_app,
     new_event_id,
     safe_str,
 )
@@ -37,7 +38,7 @@ from erralert.channels.registry import parse_webhook
 from erralert.errors import ConfigError
 from erralert.event import Event, Request
 from erralert.fingerprint import exception_fingerprint, message_fingerprint
-from erralert.frames import code_info, type_names, walk_stack
+from erralert.frames import type_names, walk_stack
 from erralert.notice import Notice
 from erralert.outbox import Outbox
 from erralert.release import detect_release
@@ -618,21 +619,18 @@ def _webhook_list(webhooks: Iterable[str | Channel] | str) -> list[str | Channel
 
 
 def _culprit_site(caller: FrameType) -> tuple[str, str] | None:
-    """(module, file) of the innermost in-app frame of a message's caller stack."""
-    for frame, _ in reversed(walk_stack(caller)):
-        if code_info(frame.f_code)[1]:
-            module = frame.f_globals.get("__name__")
-            return (module if isinstance(module, str) else "", frame.f_code.co_filename)
-    return None
+    """(module, file) of the culprit frame of a message's caller stack (the frame its
+    event's culprit names)."""
+    found = innermost_in_app(walk_stack(caller))
+    if found is None:
+        return None
+    module = found[0].f_globals.get("__name__")
+    return (module if isinstance(module, str) else "", found[0].f_code.co_filename)
 
 
 def _channels(webhooks: Iterable[str | Channel] | str) -> tuple[Channel, ...]:
-    if isinstance(webhooks, str):
-        from erralert.config import split_webhooks
-
-        webhooks = split_webhooks(webhooks)
     channels: list[Channel] = []
-    for spec in webhooks:
+    for spec in _webhook_list(webhooks):
         if isinstance(spec, Channel):
             channels.append(spec)
         elif isinstance(spec, str):

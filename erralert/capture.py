@@ -33,6 +33,7 @@ __all__ = [
     "build_exception_event",
     "build_message_event",
     "format_traceback",
+    "innermost_in_app",
     "new_event_id",
     "safe_repr",
     "safe_str",
@@ -670,15 +671,23 @@ def _culprit(frames: Sequence[Frame]) -> str:
     return _culprit_of(frame.module, frame.function, frame.abs_path, frame.lineno)
 
 
-def _stack_culprit(stack: Sequence[tuple[FrameType, int]]) -> str:
+def innermost_in_app(stack: Sequence[tuple[FrameType, int]]) -> tuple[FrameType, int] | None:
+    """The innermost in-app frame (and its line) of a stack given outermost first: a
+    message's culprit."""
     for frame, lineno in reversed(stack):
-        function, in_app = code_info(frame.f_code)
-        if in_app:
-            filename = _name(frame.f_code.co_filename, _MAX_PATH)
-            return _culprit_of(
-                _name(frame.f_globals.get("__name__")), _name(function), filename, lineno
-            )
-    return ""
+        if code_info(frame.f_code)[1]:
+            return frame, lineno
+    return None
+
+
+def _stack_culprit(stack: Sequence[tuple[FrameType, int]]) -> str:
+    found = innermost_in_app(stack)
+    if found is None:
+        return ""
+    frame, lineno = found
+    function = code_info(frame.f_code)[0]
+    filename = _name(frame.f_code.co_filename, _MAX_PATH)
+    return _culprit_of(_name(frame.f_globals.get("__name__")), _name(function), filename, lineno)
 
 
 # -- traceback text ----------------------------------------------------------------------------

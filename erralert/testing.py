@@ -53,9 +53,8 @@ def capture_alerts(alerter: Alerter | None = None) -> Iterator[list[CapturedAler
         if alerter is not None and source is not alerter:
             source._outbox.submit(notice)
             return
-        targets = range(len(source.channels)) if notice.channels is None else notice.channels
-        for index in targets:
-            channel = source.channels[index]  # only the channels routing chose
+        for index in source._outbox._targets(notice):  # the channels routing chose
+            channel = source.channels[index]
             message = source._renderer.render(notice, channel)
             request = None if channel.local else channel.build_request(message)
             payload = json.loads(request.content) if request is not None else None

@@ -183,3 +183,17 @@ def test_a_route_window_and_a_silence_rule(frozen: object) -> None:
     assert list(silenced) == ["unknown-sku"]
     assert silenced["unknown-sku"].count == 3
     alerter.close(1)
+
+
+def test_a_message_is_routed_by_its_culprit_frame() -> None:
+    alerter = erralert.Alerter(
+        ["slack://T000/B000/XXXX"],
+        routes=[{"match": {"path": "shop/catalog.py"}, "webhooks": ["feishu://catalog-hook"]}],
+    )
+    with capture_alerts(alerter) as alerts:
+        catalog.warn_low_stock(alerter, "tea")  # culprit: tests/shop/catalog.py
+        alerter.capture_message("disk almost full")  # culprit: this test file
+    assert [a.platform for a in alerts] == ["feishu", "slack"]
+    assert "stock of tea is low" in alerts[0].title
+    assert "disk almost full" in alerts[1].title
+    alerter.close(1)
