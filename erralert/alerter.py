@@ -428,6 +428,7 @@ class Alerter:
             key = default_fingerprint()
         # routing: which channels, which window; the throttle counts per error and decision
         decision: Decision | None = None
+        seen: Facts | None = None  # read from the event when a decision is made now
         throttle_key, window = key, None
         router = self._router
         if router is not None:
@@ -436,7 +437,8 @@ class Alerter:
             if decision is None:
                 if event is None:
                     event = build(key)
-                decision = router.decide(facts(event))
+                seen = facts(event)
+                decision = router.decide(seen)
                 if len(self._decisions) >= _MAX_DECISIONS:
                     self._decisions.clear()
                 self._decisions[cache_key] = decision
@@ -470,7 +472,7 @@ class Alerter:
             created_at=now,
             mentions=is_new,
             channels=decision.channels if decision is not None else None,
-            extra_mentions=router.mentions(decision, facts(event).path)
+            extra_mentions=router.mentions(decision, (seen or facts(event)).path)
             if router is not None and decision is not None and is_new
             else (),
         )
