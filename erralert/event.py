@@ -114,6 +114,15 @@ class Event:
         exc = self.exception
         return exc.frames if exc else ()
 
+    @property
+    def culprit_frame(self) -> Frame | None:
+        """The frame ``culprit`` names: the innermost in-app frame of the raised exception,
+        else its innermost frame; None without frames (a message)."""
+        frames = self.frames
+        if not frames:
+            return None
+        return next((f for f in reversed(frames) if f.in_app), frames[-1])
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (schema version 1 of the generic webhook's ``event``)."""
         return {
