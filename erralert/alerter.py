@@ -39,6 +39,7 @@ from erralert.errors import ConfigError
 from erralert.event import Event, Request
 from erralert.fingerprint import exception_fingerprint, message_fingerprint
 from erralert.frames import type_names, walk_stack
+from erralert.links import parse_links
 from erralert.notice import Notice
 from erralert.outbox import Outbox
 from erralert.release import detect_release
@@ -50,6 +51,7 @@ from erralert.spool import Spool
 from erralert.stores import Store, open_store
 from erralert.stores.base import Due, Silenced
 from erralert.throttle import Throttle
+from erralert.trace import active_span_ids
 
 __all__ = ["Alerter", "RequestLike", "mark_captured", "was_captured"]
 
@@ -123,6 +125,8 @@ class Alerter:
         timezone: str | tzinfo = "UTC",
         routes: Sequence[Mapping[str, Any]] = (),
         owners: OwnersSpec = None,
+        links: Mapping[str, str] | None = None,
+        tags_to_show: Iterable[str] | str = (),
     ) -> None:
         _check_positive(window=window, timeout=timeout, max_delay=max_delay)
         if max_queue < 1:
@@ -156,7 +160,13 @@ class Alerter:
         self._decisions: dict[tuple[object, ...], Decision] = {}
         self._silenced_lock = threading.Lock()
         self._silenced_pending: collections.Counter[str] = collections.Counter()
-        self._renderer = Renderer(template_dir, locale=locale, timezone=timezone)
+        self._renderer = Renderer(
+            template_dir,
+            locale=locale,
+            timezone=timezone,
+            links=parse_links(links),
+            tags_to_show=tags_to_show,
+        )
         # as the renderer understood them: "zh" for "zh-CN", a zone's IANA name
         self.locale = self._renderer.locale
         self.timezone = self._renderer.timezone
@@ -323,6 +333,8 @@ class Alerter:
         now = time.time()
 
         def build(fingerprint: str) -> Event:
+            # a build runs inside the capture, on the app's thread: the span active there
+            trace_id, span_id = active_span_ids() or (None, None)
             event = build_exception_event(
                 exc,
                 level=level,
@@ -331,6 +343,8 @@ class Alerter:
                 fingerprint=fingerprint,
                 now=now,
                 **self._context(request, tags, extra, logger_name),
+                trace_id=trace_id,
+                span_id=span_id,
             )
             return self._scrubber.event(event)
 
@@ -360,6 +374,7 @@ class Alerter:
         grouping = self._scrubber.text(safe_str(template)) if template is not None else text
 
         def build(fingerprint: str) -> Event:
+            trace_id, span_id = active_span_ids() or (None, None)
             event = build_message_event(
                 text,
                 level=level,
@@ -368,6 +383,8 @@ class Alerter:
                 fingerprint=fingerprint,
                 now=now,
                 **self._context(request, tags, extra, logger_name),
+                trace_id=trace_id,
+                span_id=span_id,
             )
             return self._scrubber.event(event)
 

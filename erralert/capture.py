@@ -943,6 +943,11 @@ def _hostname() -> str:
         return ""
 
 
+def _trace_id(active: str | None, request: Request | None) -> str | None:
+    """The active span's trace id, else the one the request's traceparent header names."""
+    return active or (request.trace_id if request is not None else None)
+
+
 def build_exception_event(
     exc: BaseException,
     *,
@@ -958,9 +963,12 @@ def build_exception_event(
     include_locals: bool = False,
     fingerprint: str = "",
     now: float | None = None,
+    trace_id: str | None = None,
+    span_id: str | None = None,
 ) -> Event:
     """The event of ``exc``: its chain (root cause first, ``exc`` last, exception group
-    members included), frames, culprit and formatted traceback. Not scrubbed yet."""
+    members included), frames, culprit and formatted traceback. Not scrubbed yet.
+    ``trace_id``/``span_id``: the active span's; without them, the request's trace id."""
     with _event_budget():
         try:
             chain = _collect(exc)
@@ -995,6 +1003,8 @@ def build_exception_event(
             tags=_tags(tags),
             extra=_extra(extra),
             fingerprint=fingerprint,
+            trace_id=_trace_id(trace_id, request),
+            span_id=span_id if trace_id else None,
         )
 
 
@@ -1013,10 +1023,12 @@ def build_message_event(
     culprit: str | None = None,
     fingerprint: str = "",
     now: float | None = None,
+    trace_id: str | None = None,
+    span_id: str | None = None,
 ) -> Event:
     """The event of a message (``capture_message``, a log record without exception).
     The culprit is ``culprit``, else the innermost in-app frame of ``stack`` (the caller's
-    stack, outermost first), else empty."""
+    stack, outermost first), else empty. Trace ids as for ``build_exception_event``."""
     with _event_budget():
         message = safe_str(text, say_cut=True)
         if culprit:
@@ -1045,4 +1057,6 @@ def build_message_event(
             tags=_tags(tags),
             extra=_extra(extra),
             fingerprint=fingerprint,
+            trace_id=_trace_id(trace_id, request),
+            span_id=span_id if trace_id else None,
         )

@@ -23,6 +23,7 @@ from erralert.channels.base import Channel, Judgement, Verdict
 from erralert.channels.registry import parse_webhook
 from erralert.config import split_webhooks
 from erralert.errors import ConfigError
+from erralert.links import LinkTemplate, parse_links
 from erralert.notice import Notice, Occurrences
 from erralert.preview import preview
 from erralert.render import Renderer
@@ -64,6 +65,7 @@ class CheckReport:
     router: Router | None = None  # the routing rules and owners, when configured
     # occurrences silenced by rules, as a shared store has them (None: not readable here)
     silenced: dict[str, Silenced] | None = None
+    links: tuple[LinkTemplate, ...] = ()  # the configured links (templates: no secrets)
 
     @property
     def ok(self) -> bool:
@@ -99,6 +101,12 @@ def check_configuration(options: Mapping[str, Any]) -> CheckReport:
             except ConfigError as exc:
                 problems.append(str(exc))
     problems += _option_problems(options)
+    links: tuple[LinkTemplate, ...] = ()
+    try:
+        links = parse_links(options.get("links"))
+    except ConfigError as exc:
+        problems.append(str(exc))
+        options = {**options, "links": None}  # the templates are still worth rendering
     renderer: Renderer | None
     try:
         renderer = renderer_for(options)
@@ -110,7 +118,7 @@ def check_configuration(options: Mapping[str, Any]) -> CheckReport:
     silenced = None
     if router is not None and any(rule.silences for rule in router.rules):
         silenced = _silenced_counts(options)
-    return CheckReport(tuple(reports), tuple(problems), router, silenced)
+    return CheckReport(tuple(reports), tuple(problems), router, silenced, links)
 
 
 def _silenced_counts(options: Mapping[str, Any]) -> dict[str, Silenced] | None:
@@ -132,9 +140,12 @@ def _silenced_counts(options: Mapping[str, Any]) -> dict[str, Silenced] | None:
 
 
 def renderer_for(options: Mapping[str, Any]) -> Renderer:
-    """The renderer Alerter ``options`` make (template_dir, locale, timezone)."""
-    kwargs = {k: options[k] for k in ("locale", "timezone") if options.get(k) is not None}
-    return Renderer(options.get("template_dir"), **kwargs)
+    """The renderer Alerter ``options`` make (template_dir, locale, timezone, links,
+    tags_to_show)."""
+    kwargs = {
+        k: options[k] for k in ("locale", "timezone", "tags_to_show") if options.get(k) is not None
+    }
+    return Renderer(options.get("template_dir"), links=parse_links(options.get("links")), **kwargs)
 
 
 def _option_problems(options: Mapping[str, Any]) -> list[str]:

@@ -363,6 +363,10 @@ def _check(args: argparse.Namespace) -> int:
     ]
     if extras:
         print("options: " + ", ".join(extras))
+    if report.links:
+        print("links:")
+        for link in report.links:
+            print(f"  {link.name}: {link.template}")
     if report.router is not None:
         from erralert.routing import facts_from_text
         from erralert.routing.report import explain, owners_table, routing_table

@@ -8,16 +8,25 @@ Precedence, highest first: keyword options (merged on top by every caller), the
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from erralert.errors import ConfigError
+from erralert.links import parse_links
 
-__all__ = ["FILE_OPTIONS", "PYTHON_ONLY", "env_options", "file_options", "split_webhooks"]
+__all__ = [
+    "FILE_OPTIONS",
+    "PYTHON_ONLY",
+    "env_options",
+    "file_options",
+    "split_webhooks",
+    "tag_names",
+]
 
 _FALSE = frozenset({"0", "false", "no", "off", ""})
 
@@ -29,6 +38,51 @@ _SEPARATOR = re.compile(r"\s+|,\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)")
 def split_webhooks(text: str) -> list[str]:
     """``ERRALERT_WEBHOOKS``: URLs separated by whitespace or commas."""
     return [part.strip().rstrip(",") for part in _SEPARATOR.split(text) if part.strip(" ,")]
+
+
+def tag_names(value: object, where: str = "tags_to_show") -> tuple[str, ...]:
+    """The tag names of ``tags_to_show``: a list of names, or one string of names separated
+    by commas or whitespace (as ``ERRALERT_TAGS_TO_SHOW`` is). Names are stripped; a
+    repeated one counts once, where it first appears. Raises :class:`ConfigError` naming
+    ``where`` for anything but names."""
+    if isinstance(value, str):
+        return tuple(dict.fromkeys(n for n in re.split(r"[\s,]+", value) if n))
+    if isinstance(value, Mapping) or not isinstance(value, Iterable):
+        raise ConfigError(f"{where}: expected a list of tag names, got {type(value).__name__}")
+    names: list[str] = []
+    for name in value:
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"{where}: expected tag names (non-empty strings), got {name!r}")
+        names.append(name.strip())
+    return tuple(dict.fromkeys(names))
+
+
+def _env_links(text: str) -> dict[str, str]:
+    """``ERRALERT_LINKS``: a JSON object of link names to URL templates, checked as the
+    ``links`` option is."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"ERRALERT_LINKS: not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(
+            "ERRALERT_LINKS: expected a JSON object of link names to URL templates "
+            f'(e.g. {{"logs": "https://logs.example/?q={{request_id}}"}}), got {_json_kind(value)}'
+        )
+    parse_links(value, where="ERRALERT_LINKS")
+    return value
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "null"
+    return "a number"
 
 
 def env_options(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -50,6 +104,10 @@ def env_options(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         value = env.get(f"ERRALERT_{name.upper()}", "").strip()
         if value:
             options[name] = value
+    if links := env.get("ERRALERT_LINKS", "").strip():
+        options["links"] = _env_links(links)
+    if tags := tag_names(env.get("ERRALERT_TAGS_TO_SHOW", ""), "ERRALERT_TAGS_TO_SHOW"):
+        options["tags_to_show"] = list(tags)
     if (window := env.get("ERRALERT_WINDOW", "").strip()) != "":
         try:
             options["window"] = float(window)
@@ -155,6 +213,19 @@ def _path(item: _Value) -> str:
     return str(item.base / os.path.expanduser(item.value.strip()))
 
 
+def _links(item: _Value) -> dict[str, str]:
+    if not isinstance(item.value, dict):
+        raise item.wrong("a table of link names to URL templates ([links] section)")
+    parse_links(item.value, where=item.where)
+    return item.value
+
+
+def _tags(item: _Value) -> list[str]:
+    if not isinstance(item.value, str | list):
+        raise item.wrong("an array of tag names")
+    return list(tag_names(item.value, item.where))
+
+
 def _routes(item: _Value) -> list[dict[str, Any]]:
     # checked where they are used (erralert.routing): here only their TOML shape
     value = item.value
@@ -193,6 +264,8 @@ _CHECKS: Mapping[str, Callable[[_Value], object]] = {
     "timezone": _text,
     "routes": _routes,
     "owners": _owners,
+    "links": _links,
+    "tags_to_show": _tags,
 }
 FILE_OPTIONS = frozenset(_CHECKS)
 

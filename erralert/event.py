@@ -103,6 +103,10 @@ class Event:
     tags: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     fingerprint: str = ""
+    # of the OpenTelemetry span active at capture time (32 and 16 hex digits); without one,
+    # trace_id is the request's W3C traceparent trace id and span_id None
+    trace_id: str | None = None
+    span_id: str | None = None
 
     @property
     def exception(self) -> ExceptionInfo | None:
@@ -144,6 +148,8 @@ class Event:
             "logger": self.logger,
             "tags": dict(self.tags),
             "extra": dict(self.extra),
+            "trace_id": self.trace_id,
+            "span_id": self.span_id,
         }
 
     @classmethod
@@ -168,6 +174,8 @@ class Event:
             tags=dict(data.get("tags") or {}),
             extra=dict(data.get("extra") or {}),
             fingerprint=data.get("fingerprint", ""),
+            trace_id=data.get("trace_id"),  # absent from documents of older versions
+            span_id=data.get("span_id"),
         )
 
 

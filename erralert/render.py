@@ -47,9 +47,11 @@ from jinja2.utils import _PassArg
 from markupsafe import Markup
 
 from erralert.channels.base import Channel, LengthUnit, Message
+from erralert.config import tag_names
 from erralert.dialects import DIALECTS, Dialect
 from erralert.errors import ConfigError
 from erralert.event import Event, ExceptionInfo, Frame, Request
+from erralert.links import LinkTemplate, links_for
 from erralert.notice import Notice, Occurrences, Storm, StormGroup, document
 from erralert.truncate import truncate
 from erralert.wording import format_time
@@ -977,10 +979,16 @@ class Renderer:
         *,
         locale: str = "en",
         timezone: str | tzinfo = "UTC",
+        links: Iterable[LinkTemplate] = (),
+        tags_to_show: Iterable[str] | str = (),
     ) -> None:
         self.locale = normalise_locale(locale)
         self._zone = load_timezone(timezone)
         self.timezone = _zone_name(self._zone)
+        # the `links` option (parsed: erralert.links.parse_links) and the event tags every
+        # alert shows, by name, in this order
+        self.links = tuple(links)
+        self.tags_to_show = tag_names(tags_to_show)
         self.defaults = default_template_dir()
         self.template_dir = None if template_dir is None else Path(template_dir)
         if self.template_dir is not None and not self.template_dir.is_dir():
@@ -1124,6 +1132,9 @@ class Renderer:
             "now": now,
             "locale": locale,
             "timezone": self.timezone,
+            # a storm summary stands for many errors: no one event's links or tags
+            "links": () if notice.kind == "storm" else links_for(self.links, notice.event),
+            "shown_tags": () if notice.kind == "storm" else self._shown_tags(notice.event),
         }
         builtin = self._builtins[locale]
         payload: dict[str, Any] | None = None
@@ -1155,12 +1166,18 @@ class Renderer:
             event_id=notice.event.event_id,
             created_at=notice.created_at,
             mentions=mentions_for(notice, channel),
+            links=variables["links"],
             payload=payload,
             data=document(notice) if channel.platform == "webhook" else None,
             template_error=error,
             locale=locale,
             zone=self._zone,
         )
+
+    def _shown_tags(self, event: Event) -> tuple[tuple[str, str], ...]:
+        """``(name, value)`` of each ``tags_to_show`` tag the event has, in that order."""
+        tags = event.tags
+        return tuple((name, tags[name]) for name in self.tags_to_show if name in tags)
 
     def _dialect(self, channel: Channel) -> Dialect:
         dialect = DIALECTS.get(channel.dialect)

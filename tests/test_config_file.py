@@ -189,7 +189,8 @@ def test_every_environment_variable_beats_the_file(tmp_path: Path) -> None:
         tmp_path,
         f'webhooks = ["{SLACK}"]\nservice = "a"\nenvironment = "a"\nrelease = "a"\n'
         'store = "memory://"\ntemplate_dir = "t"\nspool = "s"\nlocale = "en"\n'
-        'timezone = "UTC"\nwindow = 1\nenabled = true\n',
+        'timezone = "UTC"\nwindow = 1\nenabled = true\ntags_to_show = ["a"]\n'
+        '[links]\na = "https://a.example/{service}"\n',
     )
     environ = {
         "ERRALERT_CONFIG": str(path),
@@ -204,6 +205,8 @@ def test_every_environment_variable_beats_the_file(tmp_path: Path) -> None:
         "ERRALERT_TIMEZONE": "Asia/Shanghai",
         "ERRALERT_WINDOW": "2",
         "ERRALERT_ENABLED": "0",
+        "ERRALERT_LINKS": '{"b": "https://b.example/{release}"}',
+        "ERRALERT_TAGS_TO_SHOW": "b",
     }
     assert env_options(environ) == {
         "webhooks": [DINGTALK],
@@ -217,6 +220,8 @@ def test_every_environment_variable_beats_the_file(tmp_path: Path) -> None:
         "timezone": "Asia/Shanghai",
         "window": 2.0,
         "enabled": False,
+        "links": {"b": "https://b.example/{release}"},  # the whole table: not merged
+        "tags_to_show": ["b"],
     }
 
 

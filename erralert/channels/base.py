@@ -26,6 +26,7 @@ from urllib.parse import SplitResult, parse_qsl, unquote, unquote_plus, urlsplit
 import httpx
 
 from erralert.errors import ConfigError
+from erralert.links import Link
 from erralert.notice import Kind
 from erralert.truncate import truncate
 
@@ -87,6 +88,9 @@ class Message:
     # when it builds the request. Empty: nobody is mentioned (anything but an alert of a new
     # error).
     mentions: tuple[str, ...] = ()
+    # the configured links filled for this event (none for a storm), in the configured
+    # order; each channel shows them as its platform's buttons, or as plain links
+    links: tuple[Link, ...] = ()
     payload: dict[str, Any] | None = None  # from a `<name>.payload.j2`: the whole JSON body
     # the generic webhook sends the event itself; other channels ignore it
     data: dict[str, Any] | None = None

@@ -4,7 +4,11 @@ erralert POSTs one JSON document per message (schema version 1)::
 
     {"version": 1, "kind": "alert" | "digest" | "storm",
      "event": {...}, "occurrences": {...}, "storm": {...} | null,
+     "links": [{"name": "source", "url": "https://…"}, ...],
      "title": "ValueError: bad input", "text": "<the rendered webhook.j2 body>"}
+
+``links`` are the configured links filled for this event (``links=`` option; empty for a
+storm summary and when none is configured).
 
 ``event``, ``occurrences`` and ``storm`` are described in the README. A
 ``webhook.payload.j2`` template replaces the whole document. 2xx is success; 408, 429 and
@@ -83,6 +87,7 @@ class WebhookChannel(Channel):
                 "version": SCHEMA_VERSION,
                 "kind": message.kind,
                 **(message.data or {}),
+                "links": [{"name": link.name, "url": link.url} for link in message.links],
                 "title": message.title,
                 "text": message.body,
             }

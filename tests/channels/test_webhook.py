@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ from freezegun import freeze_time
 
 from erralert.channels.base import USER_AGENT, ChannelOptions, Judgement, Message, Verdict
 from erralert.channels.webhook import WebhookChannel, sign, verify_signature
+from erralert.links import Link
 
 URL = "https://ops.example.com/hooks/errors?team=core"
 SECRET = "s3cr3t+with/odd=chars"
@@ -56,6 +58,7 @@ def test_document() -> None:
     assert "X-Erralert-Timestamp" not in request.headers
     assert json.loads(request.content) == {
         **DOCUMENT,
+        "links": [],
         "title": "KeyError: 'order 1' (3 times)",
         "text": "3 more times",
     }
@@ -66,6 +69,24 @@ def test_document_without_event_data() -> None:
     assert json.loads(request.content) == {
         "version": 1,
         "kind": "digest",
+        "links": [],
+        "title": "KeyError: 'order 1' (3 times)",
+        "text": "3 more times",
+    }
+
+
+def test_the_messages_links_are_a_top_level_list_in_order() -> None:
+    links = (
+        Link("source", "https://github.com/org/shop/blob/v1/shop/pay.py#L12"),
+        Link("logs", "https://logs.example/explore?q=req-1"),
+    )
+    request = WebhookChannel(URL).build_request(replace(message(), links=links), NOW)
+    assert json.loads(request.content) == {
+        **DOCUMENT,
+        "links": [
+            {"name": "source", "url": "https://github.com/org/shop/blob/v1/shop/pay.py#L12"},
+            {"name": "logs", "url": "https://logs.example/explore?q=req-1"},
+        ],
         "title": "KeyError: 'order 1' (3 times)",
         "text": "3 more times",
     }
