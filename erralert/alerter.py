@@ -176,7 +176,9 @@ class Alerter:
                     self._renderer.check(channel.options.template)
                 except ConfigError as exc:
                     raise ConfigError(f"{channel.name}: {exc}") from None
-        self._throttle = Throttle(open_store(store, service=service), self.window)
+        self._throttle = Throttle(
+            open_store(store, service=service), self.window, release=self.release
+        )
         # the durable outbox: with it, a message is worth retrying for a day, not minutes
         self._spool = Spool(spool) if spool is not None else None
         self._outbox = Outbox(

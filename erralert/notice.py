@@ -11,9 +11,24 @@ from typing import Any, Literal
 
 from erralert.event import Event
 
-__all__ = ["Kind", "Notice", "Occurrences", "Storm", "StormGroup", "document", "from_document"]
+__all__ = [
+    "Kind",
+    "Notice",
+    "Occurrences",
+    "Status",
+    "Storm",
+    "StormGroup",
+    "document",
+    "from_document",
+]
 
 Kind = Literal["alert", "digest", "storm"]
+
+# Where an alerted error stands in the store's memory (``erralert.history.status_of``):
+# never seen; first seen under the running release; seen under an earlier release and quiet
+# since; or seen before under this release (or with no release to tell them apart).
+# Digests and storm summaries of repeats are "recurring".
+Status = Literal["new", "new_in_release", "regression", "recurring"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +42,13 @@ class Occurrences:
     window_start: float = 0.0
     window_end: float = 0.0
     histogram: tuple[int, ...] = ()  # occurrences per tenth of the window (digests)
+    status: Status = "new"
+    # UNIX seconds the store first saw the fingerprint (for a new error: now); 0.0 when
+    # unknown (a message built without a store, or state kept by an earlier version)
+    since: float = 0.0
+    previous: float | None = None  # the last occurrence before this alert (None: new)
+    first_release: str | None = None  # the release it was first seen under
+    last_release: str | None = None  # the release of the sighting before this alert
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +107,11 @@ def document(notice: Notice) -> dict[str, object]:
             "window_end": occ.window_end,
             "is_new": occ.is_new,
             "histogram": list(occ.histogram),
+            "status": occ.status,
+            "since": occ.since,
+            "previous": occ.previous,
+            "first_release": occ.first_release,
+            "last_release": occ.last_release,
         },
         "storm": None
         if storm is None
@@ -122,6 +149,12 @@ def from_document(data: dict[str, Any], *, created_at: float = 0.0) -> Notice:
             window_start=occ["window_start"],
             window_end=occ["window_end"],
             histogram=tuple(occ["histogram"]),
+            # absent from documents spooled by an earlier version
+            status=occ.get("status", "new" if occ["is_new"] else "recurring"),
+            since=occ.get("since", 0.0),
+            previous=occ.get("previous"),
+            first_release=occ.get("first_release"),
+            last_release=occ.get("last_release"),
         ),
         storm=None
         if storm is None

@@ -143,6 +143,9 @@ def sample_notice(kind: Kind, event: Event, *, window: float = WINDOW) -> Notice
             is_new=True,
             window_start=start,
             window_end=start + window,
+            status="new",
+            since=start,
+            first_release=event.release,
         )
         return Notice("alert", event, occurrences, created_at=start, mentions=True)
     if kind == "digest":
@@ -158,6 +161,10 @@ def sample_notice(kind: Kind, event: Event, *, window: float = WINDOW) -> Notice
             window_start=start,
             window_end=start + window,
             histogram=histogram,
+            status="recurring",
+            since=start,
+            first_release=event.release,
+            last_release=event.release,
         )
         return Notice("digest", event, occurrences, created_at=start + window)
     groups = tuple(
@@ -172,6 +179,7 @@ def sample_notice(kind: Kind, event: Event, *, window: float = WINDOW) -> Notice
         last_seen=start + 45,
         window=window,
         is_new=False,
+        status="recurring",
     )
     storm = Storm(groups=groups, total=total, since=start, until=start + 45)
     return Notice("storm", event, occurrences, storm=storm, created_at=start + 48)

@@ -16,6 +16,11 @@ Per fingerprint, window ``W``:
 * a window that ended without repeats closes silently; the next occurrence is alerted
   again (``is_new=False``).
 
+Beyond its window, a slot keeps the fingerprint's history (``erralert.history``): when it
+was first and last seen and under which releases. Every occurrence recorded — an alert, a
+repeat, a folded batch — updates it; an alert's ``status`` is ``status_of`` the history as
+it was before that occurrence.
+
 Settling is lazy: nothing happens when a window ends, only when the state is next touched
 (an occurrence, a ``claim_due``). Since the window that opens after a digest starts empty,
 one settle yields at most one digest however many windows have elapsed.
@@ -31,6 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from erralert.event import Event
+from erralert.history import History, status_of
 from erralert.notice import Occurrences
 from erralert.stores.base import Batch, Due, Hit, Store
 
@@ -54,7 +60,13 @@ BUCKETS = 10  # the histogram has one bucket per tenth of the window
 REPEAT = Hit(
     alert=False,
     occurrences=Occurrences(
-        count=0, total=0, first_seen=0.0, last_seen=0.0, window=0.0, is_new=False
+        count=0,
+        total=0,
+        first_seen=0.0,
+        last_seen=0.0,
+        window=0.0,
+        is_new=False,
+        status="recurring",
     ),
 )
 
@@ -75,6 +87,13 @@ class WindowState:
     last_seen: float  # last repeat in the window (meaningless while count == 0)
     total: int  # every occurrence ever recorded for this fingerprint
     histogram: tuple[int, ...]  # BUCKETS ints: repeats per tenth of `window` from its start
+    # the fingerprint's history (meaningless while total == 0): its first occurrence
+    # (0.0: unknown, the state was kept by an earlier version) and its latest, and the
+    # releases they were seen under
+    since: float = 0.0
+    latest: float = 0.0
+    first_release: str | None = None
+    last_release: str | None = None
 
     def is_open(self, now: float) -> bool:
         return now < self.window_end
@@ -121,7 +140,7 @@ class WindowSlot(_Repeats):
     Not thread-safe: the store that owns it serialises access (the memory store holds its
     lock around every call)."""
 
-    __slots__ = ("total", "window_end")
+    __slots__ = ("first_release", "last_release", "latest", "since", "total", "window_end")
 
     def __init__(self) -> None:
         # a fingerprint never seen: no window, so the first occurrence opens one
@@ -133,6 +152,10 @@ class WindowSlot(_Repeats):
         self.last_seen = 0.0
         self.total = 0
         self.histogram = [0] * BUCKETS
+        self.since = 0.0
+        self.latest = 0.0
+        self.first_release: str | None = None
+        self.last_release: str | None = None
 
     @classmethod
     def from_state(cls, state: WindowState) -> WindowSlot:
@@ -147,6 +170,10 @@ class WindowSlot(_Repeats):
         slot.last_seen = state.last_seen
         slot.total = state.total
         slot.histogram = list(state.histogram)
+        slot.since = state.since
+        slot.latest = state.latest
+        slot.first_release = state.first_release
+        slot.last_release = state.last_release
         return slot
 
     def to_state(self) -> WindowState:
@@ -159,23 +186,48 @@ class WindowSlot(_Repeats):
             last_seen=self.last_seen,
             total=self.total,
             histogram=tuple(self.histogram),
+            since=self.since,
+            latest=self.latest,
+            first_release=self.first_release,
+            last_release=self.last_release,
+        )
+
+    def history(self) -> History | None:
+        """What the slot remembers of its fingerprint; None when it was never seen."""
+        if self.total == 0:
+            return None
+        return History(
+            first_seen=self.since,
+            last_seen=self.latest,
+            total=self.total,
+            first_release=self.first_release,
+            last_release=self.last_release,
         )
 
     @property
     def due_at(self) -> float | None:
         return self.window_end if self.count > 0 else None
 
-    def record(self, now: float, window: float) -> tuple[Hit, Occurrences | None]:
-        """One occurrence at ``now``: the decision, and the digest of a window that ended
-        before it (settled on the way), if any."""
+    def record(
+        self, now: float, window: float, release: str | None = None
+    ) -> tuple[Hit, Occurrences | None]:
+        """One occurrence at ``now``, under ``release``: the decision, and the digest of a
+        window that ended before it (settled on the way), if any."""
         digest = self.settle(now, window) if now >= self.window_end else None
         if now < self.window_end:
             self._repeat(now)
             self.total += 1
+            # the history, inline: the memory store's hot path allocates nothing per repeat
+            if now >= self.latest:
+                self.latest = now
+                self.last_release = release
+            elif now < self.since:
+                self.since = now
             return REPEAT, digest
         if not window > 0:  # also refuses NaN, which would keep every window open forever
             raise ValueError(f"window must be a positive number of seconds, got {window!r}")
-        is_new = self.total == 0
+        before = self.history()
+        self._seen(now, now, release)
         self.total += 1
         self._open(now, window)
         occurrences = Occurrences(
@@ -184,9 +236,14 @@ class WindowSlot(_Repeats):
             first_seen=now,
             last_seen=now,
             window=window,
-            is_new=is_new,
+            is_new=before is None,
             window_start=now,
             window_end=self.window_end,
+            status=status_of(before, release),
+            since=self.since,
+            previous=None if before is None else before.last_seen,
+            first_release=self.first_release,
+            last_release=None if before is None else before.last_release,
         )
         return Hit(alert=True, occurrences=occurrences), digest
 
@@ -214,11 +271,14 @@ class WindowSlot(_Repeats):
         if batch.count <= 0:
             return []
         if batch.window_start == self.window_start and batch.window_end == self.window_end:
+            self._seen(batch.first_seen, batch.last_seen, batch.release)
             self._merge(batch, batch.histogram)
             return []
         digests = []
         if now >= self.window_end and (digest := self.settle(now)) is not None:
             digests.append(digest)
+        # after the settling: the digest of the window that ended is of what came before
+        self._seen(batch.first_seen, batch.last_seen, batch.release)
         if now < self.window_end:
             early = [0] * BUCKETS
             early[0] = batch.count
@@ -236,9 +296,27 @@ class WindowSlot(_Repeats):
                 window_start=batch.window_start,
                 window_end=batch.window_end,
                 histogram=tuple(batch.histogram),
+                status="recurring",
+                since=self.since,
+                first_release=self.first_release,
+                last_release=self.last_release,
             )
         )
         return digests
+
+    def _seen(self, first: float, last: float, release: str | None) -> None:
+        """Occurrences from ``first`` to ``last`` under ``release`` join the history (before
+        ``total`` counts them). The latest sighting's release is the one kept: occurrences
+        stamped earlier (a host whose clock is behind, a batch folded late) do not replace it."""
+        if self.total == 0:
+            self.since, self.latest = first, last
+            self.first_release = self.last_release = release
+            return
+        if last >= self.latest:
+            self.latest = last
+            self.last_release = release
+        if first < self.since:
+            self.since = first
 
     def _merge(self, batch: Batch, histogram: Sequence[int]) -> None:
         if self.count == 0:
@@ -281,6 +359,10 @@ class WindowSlot(_Repeats):
             window_start=self.window_start,
             window_end=window_end,
             histogram=tuple(self.histogram),
+            status="recurring",
+            since=self.since,
+            first_release=self.first_release,
+            last_release=self.last_release,
         )
 
 
@@ -288,12 +370,13 @@ class WindowSlot(_Repeats):
 
 
 def record(
-    state: WindowState | None, now: float, window: float
+    state: WindowState | None, now: float, window: float, release: str | None = None
 ) -> tuple[WindowState, Hit, Occurrences | None]:
-    """One occurrence at ``now`` → (new state, decision, digest of a window that ended
-    before ``now`` — it is due at once). ``state=None``: never seen (``is_new=True``)."""
+    """One occurrence at ``now`` under ``release`` → (new state, decision, digest of a
+    window that ended before ``now`` — it is due at once). ``state=None``: never seen
+    (``is_new=True``)."""
     slot = WindowSlot() if state is None else WindowSlot.from_state(state)
-    hit, digest = slot.record(now, window)
+    hit, digest = slot.record(now, window, release)
     return slot.to_state(), hit, digest
 
 
@@ -342,6 +425,7 @@ def repeat_in(window_start: float, window_end: float, window: float) -> Hit:
             is_new=False,
             window_start=window_start,
             window_end=window_end,
+            status="recurring",
         ),
     )
 
@@ -363,7 +447,7 @@ class _Tally(_Repeats):
         self.last_seen = 0.0
         self.histogram = [0] * BUCKETS
 
-    def take(self, key: str) -> Batch:
+    def take(self, key: str, release: str | None) -> Batch:
         batch = Batch(
             key=key,
             window_start=self.window_start,
@@ -372,6 +456,7 @@ class _Tally(_Repeats):
             first_seen=self.first_seen,
             last_seen=self.last_seen,
             histogram=tuple(self.histogram),
+            release=release,
         )
         self.count = 0
         self.histogram = [0] * BUCKETS
@@ -388,13 +473,17 @@ class Throttle:
     ``guard / 2`` seconds while repeats arrive, on every ``due`` (the worker's 1 s tick),
     and before ``drain``/``close``. Claims lag ``guard`` seconds behind ``now`` so that
     every process has folded a window's repeats before its digest is claimed. What chat
-    receives is the same as without batching; digests arrive up to ``guard`` later."""
+    receives is the same as without batching; digests arrive up to ``guard`` later.
 
-    def __init__(self, store: Store, window: float) -> None:
+    ``release``: the release every occurrence counted here happened under (the store
+    remembers it per fingerprint, for an alert's ``status``)."""
+
+    def __init__(self, store: Store, window: float, release: str | None = None) -> None:
         if not window > 0:
             raise ValueError(f"window must be a positive number of seconds, got {window!r}")
         self._store = store
         self._window = float(window)
+        self._release = release
         self._batching = bool(getattr(store, "shared", False))
         self._guard = min(_GUARD, self._window / 2) if self._batching else 0.0
         self._interval = min(_FOLD_INTERVAL, self._guard / 2)
@@ -412,6 +501,10 @@ class Throttle:
         return self._window
 
     @property
+    def release(self) -> str | None:
+        return self._release
+
+    @property
     def batching(self) -> bool:
         """True when repeats are counted here and folded into a shared store."""
         return self._batching
@@ -426,7 +519,7 @@ class Throttle:
         the alerter's."""
         length = self._window if window is None else window
         if not self._batching:
-            return self._store.hit(key, now, length)
+            return self._store.hit(key, now, length, release=self._release)
         tally = self._tallies.get(key)
         if tally is not None and now < tally.stop:
             with self._lock:
@@ -440,7 +533,7 @@ class Throttle:
             # its window is ending (or has ended): the store must hold these repeats
             # before this hit, which may settle the window, is decided
             self.fold(now)
-        hit = self._store.hit(key, now, length)
+        hit = self._store.hit(key, now, length, release=self._release)
         occurrences = hit.occurrences
         start, end = occurrences.window_start, occurrences.window_end
         stop = end - self._guard
@@ -448,7 +541,7 @@ class Throttle:
             with self._lock:
                 old = self._tallies.pop(key, None)
                 if old is not None and old.count:
-                    self._orphans.append(old.take(key))
+                    self._orphans.append(old.take(key, self._release))
                     self._fold_at = min(self._fold_at, now + self._interval)
                 if now < stop and len(self._tallies) < _MAX_TALLIES:
                     self._tallies[key] = _Tally(start, end, occurrences.window, stop)
@@ -463,7 +556,7 @@ class Throttle:
             ended = []
             for key, tally in self._tallies.items():
                 if tally.count:
-                    batches.append(tally.take(key))
+                    batches.append(tally.take(key, self._release))
                 if now >= tally.stop:
                     ended.append(key)
             for key in ended:

@@ -83,6 +83,8 @@ def notice(kind: Kind = "alert", sample: Event | None = None, *, mentions: bool 
             is_new=True,
             window_start=NOW,
             window_end=NOW + 300,
+            status="new",
+            since=NOW,
         )
         return Notice("alert", sample, occ, created_at=NOW, mentions=mentions)
     if kind == "digest":
@@ -96,6 +98,8 @@ def notice(kind: Kind = "alert", sample: Event | None = None, *, mentions: bool 
             window_start=NOW,
             window_end=NOW + 300,
             histogram=(30, 22, 15, 10, 8, 6, 4, 2, 1, 1),
+            status="recurring",
+            since=NOW,
         )
         return Notice("digest", sample, occ, created_at=NOW + 300)
     groups = tuple(
@@ -109,7 +113,13 @@ def notice(kind: Kind = "alert", sample: Event | None = None, *, mentions: bool 
     )
     total = sum(g.count for g in groups)
     occ = Occurrences(
-        count=total, total=total, first_seen=NOW, last_seen=NOW + 2, window=300.0, is_new=False
+        count=total,
+        total=total,
+        first_seen=NOW,
+        last_seen=NOW + 2,
+        window=300.0,
+        is_new=False,
+        status="recurring",
     )
     storm = Storm(groups=groups, total=total, since=NOW, until=NOW + 2)
     return Notice("storm", sample, occ, storm=storm, created_at=NOW + 2)

@@ -31,9 +31,9 @@ class Counting:
         self.folds: list[list[Batch]] = []
         self.fail_folds = 0
 
-    def hit(self, key: str, now: float, window: float) -> Hit:
+    def hit(self, key: str, now: float, window: float, release: str | None = None) -> Hit:
         self.hits += 1
-        return self.inner.hit(key, now, window)
+        return self.inner.hit(key, now, window, release)
 
     def fold(self, batches: Sequence[Batch], now: float) -> None:
         if self.fail_folds:

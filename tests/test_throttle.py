@@ -44,6 +44,11 @@ def test_first_occurrence_opens_a_window_and_alerts() -> None:
         is_new=True,
         window_start=T0,
         window_end=T0 + W,
+        status="new",
+        since=T0,
+        previous=None,
+        first_release=None,
+        last_release=None,
     )
     assert state == WindowState(
         window=W,
@@ -54,6 +59,8 @@ def test_first_occurrence_opens_a_window_and_alerts() -> None:
         last_seen=0.0,
         total=1,
         histogram=(0,) * BUCKETS,
+        since=T0,
+        latest=T0,
     )
     assert state.is_open(T0 + W - 0.001)
     assert not state.is_open(T0 + W)
@@ -109,6 +116,8 @@ def test_ended_window_with_repeats_yields_one_digest_and_the_next_opens_at_its_e
         window_start=T0,
         window_end=T0 + W,
         histogram=(0, 1, 0, 0, 0, 1, 0, 0, 0, 0),
+        status="recurring",
+        since=T0,
     )
     assert (settled.window_start, settled.window_end, settled.count) == (T0 + W, T0 + 2 * W, 0)
     assert settled.histogram == (0,) * BUCKETS

@@ -3,7 +3,8 @@
 A store answers two questions atomically, so that several processes (and, with a shared
 store, several hosts) agree on them:
 
-* ``hit(key, now, window)`` — "this fingerprint occurred at ``now``: alert now, or count?"
+* ``hit(key, now, window, release=)`` — "this fingerprint occurred at ``now``: alert now,
+  or count?"
 * ``claim_due(now)`` — "which windows have ended with repeats? I will send their digests."
   Each due digest is handed to exactly one caller.
 
@@ -17,6 +18,12 @@ Window semantics (per fingerprint, ``window`` seconds):
 
 A store may roll windows lazily: a hit after the end of a window first settles the ended
 window(s) — making a digest due if it had repeats — and then decides.
+
+Per fingerprint a store also keeps its history (``erralert.history.History``): first and
+latest occurrence, total, and the releases of the first and the latest. Every occurrence
+recorded updates it (a ``hit``, a folded ``Batch``, each with its release); an alert's
+``Occurrences`` carry the ``status`` that history gave it, ``since``, ``previous`` and the
+releases. It is forgotten with the window state (``retention``, or ``max_keys``).
 
 Shared stores (``shared = True``: SQLite, Redis) cost a round trip per call, so the
 throttle does not ask them about every repeat. Their answer to a repeat says which window
@@ -86,6 +93,7 @@ class Batch:
     first_seen: float
     last_seen: float
     histogram: tuple[int, ...]  # BUCKETS ints, positioned like the store's
+    release: str | None = None  # the release the counting process runs
 
     def merged(self, other: Batch) -> Batch:
         """This batch and ``other`` (same key and window) as one."""
@@ -97,6 +105,8 @@ class Batch:
             first_seen=min(self.first_seen, other.first_seen),
             last_seen=max(self.last_seen, other.last_seen),
             histogram=tuple(a + b for a, b in zip(self.histogram, other.histogram, strict=True)),
+            # the later one's, as a store keeps the release of the latest sighting
+            release=other.release if other.last_seen >= self.last_seen else self.release,
         )
 
 
@@ -188,8 +198,9 @@ class Store(Ledger, Protocol):
     # throttle then batches repeats and folds them in with `fold`
     shared: bool
 
-    def hit(self, key: str, now: float, window: float) -> Hit:
-        """Record one occurrence of ``key`` at ``now`` and decide (atomically)."""
+    def hit(self, key: str, now: float, window: float, release: str | None = None) -> Hit:
+        """Record one occurrence of ``key`` at ``now`` under ``release`` (None: unknown) and
+        decide (atomically); an alert's occurrences carry the fingerprint's status."""
         ...
 
     def fold(self, batches: Sequence[Batch], now: float) -> None:

@@ -3,7 +3,8 @@
 Counts live only in this process; several processes behind one app each alert once per
 window. Bounded: at most ``max_keys`` fingerprints, the least recently seen evicted first
 (its open window's repeats become a due digest at once, so none are lost; the fingerprint
-itself is forgotten, so its next occurrence is alerted as new with ``total`` from 1).
+itself is forgotten — its history too — so its next occurrence is alerted as new with
+``total`` from 1).
 """
 
 from __future__ import annotations
@@ -93,14 +94,14 @@ class MemoryStore:
         return len(self._entries)
 
     # -- Store -----------------------------------------------------------------------------
-    def hit(self, key: str, now: float, window: float) -> Hit:
+    def hit(self, key: str, now: float, window: float, release: str | None = None) -> Hit:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
                 entry = self._admit(key, now)
             else:
                 self._entries.move_to_end(key)
-            hit, digest = entry.record(now, window)
+            hit, digest = entry.record(now, window, release)
             if digest is not None:
                 self._make_ready(key, entry.sample, digest)
             if entry.count == 1 and not hit.alert:

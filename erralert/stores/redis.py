@@ -14,13 +14,16 @@ Keys (all under the hash tag ``{erralert:<namespace>}``, so one namespace lives 
 Redis Cluster slot and every script touches a single slot):
 
 * ``…:w:<fingerprint>`` — hash: the window (``window start end count first last total``,
-  histogram ``h0``…``h9``, ``sample``); expires ``retention`` seconds after its last hit,
-  which bounds what is remembered (``total``, ``is_new``);
+  histogram ``h0``…``h9``, ``sample``) and the fingerprint's history (``since`` and
+  ``seen``: its first and latest occurrence; ``frel`` and ``lrel``: their releases, absent
+  when none); expires ``retention`` seconds after its last hit, which bounds what is
+  remembered (``total``, the history, ``is_new``);
 * ``…:ends`` — zset fingerprint → window end, for windows holding repeats (what
   ``claim_due`` must settle);
 * ``…:dueq`` / ``…:dues`` — zset id → window end and hash id → digest: the digests due,
-  oldest first; ``…:seq`` — the id counter. These expire after ``retention`` seconds
-  without writes;
+  oldest first; ``…:dueh`` — hash id → the history a digest carries (JSON; apart from
+  ``…:dues`` so that an earlier version still reads the digests); ``…:seq`` — the id
+  counter. These expire after ``retention`` seconds without writes;
 * ``…:silenced`` — hash: per routing rule id, the occurrences it silenced (``c:<rule>``)
   and when they were first and last added (``f:<rule>``, ``l:<rule>``); ``…:silenced:seen``
   — zset rule id → last added, so that a rule that silenced nothing for ``retention``
@@ -51,6 +54,7 @@ from erralert import pacing
 from erralert.channels.base import Rate
 from erralert.errors import ConfigError
 from erralert.event import Event
+from erralert.history import History, status_of
 from erralert.notice import Occurrences
 from erralert.stores.base import (
     MAX_STORM_GROUPS,
@@ -89,10 +93,46 @@ _OUTAGE = (RedisConnectionError, RedisTimeoutError) if redis is not None else ()
 _LUA_COMMON = """
 local function f(x) return string.format('%.17g', x) end
 local FIELDS = {'window', 'start', 'end', 'count', 'first', 'last', 'total', 'sample',
-                'h0', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'h7', 'h8', 'h9'}
+                'h0', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'h7', 'h8', 'h9',
+                'since', 'seen', 'frel', 'lrel'}
 local ZEROS = {'count', 0, 'h0', 0, 'h1', 0, 'h2', 0, 'h3', 0, 'h4', 0, 'h5', 0, 'h6', 0,
                'h7', 0, 'h8', 0, 'h9', 0}
-local function push_due(fp, st, dueq, dues, seq, ttl)
+-- the latest occurrence of the fingerprint in `st`: a hash written by an earlier version
+-- has no `seen`, and then its latest known one stands in
+local function latest_of(st)
+  if st[20] then return st[20] end
+  if st[6] and tonumber(st[6]) > tonumber(st[2]) then return st[6] end
+  return st[2]
+end
+-- `WindowSlot._seen`: occurrences from `first` to `last` (text) under release `rel` (nil:
+-- none) join the history of hash `w` (`st`: its fields before). Returns the history after:
+-- since, seen, first release, last release (false: none).
+local function note(w, st, first, last, rel)
+  if not st[7] then
+    if rel then
+      redis.call('HSET', w, 'since', first, 'seen', last, 'frel', rel, 'lrel', rel)
+    else
+      redis.call('HSET', w, 'since', first, 'seen', last)
+    end
+    return first, last, rel or false, rel or false
+  end
+  local since, seen, lrel = st[19] or '0', latest_of(st), st[22]
+  if tonumber(last) >= tonumber(seen) then
+    seen, lrel = last, rel or false
+    if rel then
+      redis.call('HSET', w, 'seen', last, 'lrel', rel)
+    else
+      redis.call('HSET', w, 'seen', last)
+      redis.call('HDEL', w, 'lrel')
+    end
+  end
+  if tonumber(first) < tonumber(since) then
+    since = first
+    redis.call('HSET', w, 'since', first)
+  end
+  return since, seen, st[21], lrel
+end
+local function push_due(fp, st, dueq, dues, seq, hist, ttl)
   local id = string.format('%016d', redis.call('INCR', seq))
   local parts = {st[4], st[7], st[5], st[6], st[1], st[2], st[3]}
   for i = 9, 18 do parts[#parts + 1] = st[i] or '0' end
@@ -102,14 +142,19 @@ local function push_due(fp, st, dueq, dues, seq, ttl)
   local payload = table.concat(parts, ' ') .. ' ' .. fp .. (st[8] or '')
   redis.call('ZADD', dueq, st[3], id)
   redis.call('HSET', dues, id, payload)
+  local history = {s = st[19] or '0'}
+  if st[21] then history.f = st[21] end
+  if st[22] then history.l = st[22] end
+  redis.call('HSET', hist, id, cjson.encode(history))
   redis.call('PEXPIRE', dueq, ttl)
   redis.call('PEXPIRE', dues, ttl)
+  redis.call('PEXPIRE', hist, ttl)
   redis.call('PEXPIRE', seq, ttl)
 end
 -- settle the ended window `st` of hash `w` (count > 0): digest, then the next window
 -- opens at once where it ended, empty, of length `len`
-local function settle(fp, w, st, len, ends, dueq, dues, seq, ttl)
-  push_due(fp, st, dueq, dues, seq, ttl)
+local function settle(fp, w, st, len, ends, dueq, dues, seq, hist, ttl)
+  push_due(fp, st, dueq, dues, seq, hist, ttl)
   local start = tonumber(st[3])
   redis.call('HSET', w, 'window', f(len), 'start', st[3], 'end', f(start + len), unpack(ZEROS))
   redis.call('ZREM', ends, fp)
@@ -117,21 +162,23 @@ local function settle(fp, w, st, len, ends, dueq, dues, seq, ttl)
 end
 """
 
-# KEYS: window hash, ends, dueq, dues, seq. ARGV: now, window, ttl (ms), fingerprint.
-# Returns {start, end, length} (the open window, as text) for a repeat,
-# {total, is_new} for an alert.
+# KEYS: window hash, ends, dueq, dues, seq, dueh. ARGV: now, window, ttl (ms), fingerprint,
+# then the release (absent: none). Returns {start, end, length} (the open window, as text)
+# for a repeat; for an alert {total, is_new} and the history before it: since, latest,
+# first release, last release (nil: none) — and since after it.
 _HIT = (
     _LUA_COMMON
     + """
-local w, ends, dueq, dues, seq = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local w, ends, dueq, dues, seq, hist = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local now, len, ttl, fp = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local rel = ARGV[5]
 local st = redis.call('HMGET', w, unpack(FIELDS))
 local total = tonumber(st[7]) or 0
 if st[7] then
   local wlen, start, stop = tonumber(st[1]), tonumber(st[2]), tonumber(st[3])
   local count = tonumber(st[4])
   if now >= stop and count > 0 then
-    start, stop = settle(fp, w, st, len, ends, dueq, dues, seq, ttl)
+    start, stop = settle(fp, w, st, len, ends, dueq, dues, seq, hist, ttl)
     wlen, count = len, 0
   end
   if now < stop then
@@ -151,27 +198,35 @@ if st[7] then
     elseif now < tonumber(st[5]) then
       redis.call('HSET', w, 'first', ARGV[1])
     end
+    note(w, st, ARGV[1], ARGV[1], rel)
     redis.call('PEXPIRE', w, ttl)
     return {f(start), f(stop), f(wlen)}
   end
 end
 -- no window open: open one at `now` and alert
+local before = {total, st[7] and 0 or 1, st[19] or '0', false, st[21], st[22]}
+if st[7] then before[4] = latest_of(st) end
+local since = note(w, st, ARGV[1], ARGV[1], rel)
 total = total + 1
 redis.call('HSET', w, 'window', ARGV[2], 'start', ARGV[1], 'end', f(now + len),
            'total', total, unpack(ZEROS))
 redis.call('PEXPIRE', w, ttl)
-return {total, total == 1 and 1 or 0}
+before[1] = total
+before[7] = since
+return before
 """
 )
 
-# KEYS: window hash, ends, dueq, dues, seq. ARGV: now, ttl (ms), fingerprint, then the
-# batch: window start, window end, count, first, last, h0..h9. `WindowSlot.fold`, rule for
-# rule: into its window while the hash still has it; else, after settling an ended window,
-# into the open window (first bucket) or, when none is open, as a digest of its own.
+# KEYS: window hash, ends, dueq, dues, seq, dueh. ARGV: now, ttl (ms), fingerprint, then the
+# batch: window start, window end, count, first, last, h0..h9, release (absent: none).
+# `WindowSlot.fold`, rule for rule: into its window while the hash still has it; else,
+# after settling an ended window, into the open window (first bucket) or, when none is
+# open, as a digest of its own. Either way the batch joins the history (after a settling:
+# that digest is of what came before).
 _FOLD = (
     _LUA_COMMON
     + """
-local w, ends, dueq, dues, seq = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local w, ends, dueq, dues, seq, hist = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local now, ttl, fp = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local bstart, bend, n = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local st = redis.call('HMGET', w, unpack(FIELDS))
@@ -201,23 +256,27 @@ local total = tonumber(st[7]) or 0
 if st[7] then
   local start, stop, count = tonumber(st[2]), tonumber(st[3]), tonumber(st[4])
   if start == bstart and stop == bend then
+    note(w, st, ARGV[7], ARGV[8], ARGV[19])
     merge(false, count, stop)
     return 0
   end
   if now >= stop and count > 0 then
-    start, stop = settle(fp, w, st, tonumber(st[1]), ends, dueq, dues, seq, ttl)
+    start, stop = settle(fp, w, st, tonumber(st[1]), ends, dueq, dues, seq, hist, ttl)
     count = 0
   end
   if now < stop then
+    note(w, st, ARGV[7], ARGV[8], ARGV[19])
     merge(true, count, stop)
     return 0
   end
 end
 -- no window open (or the fingerprint forgotten): the repeats are a digest of their own
+local since, seen, frel, lrel = note(w, st, ARGV[7], ARGV[8], ARGV[19])
 total = total + n
 local mine = {f(bend - bstart), ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], tostring(total),
               st[8]}
 for i = 0, 9 do mine[9 + i] = ARGV[9 + i] end
+mine[19], mine[20], mine[21], mine[22] = since, seen, frel, lrel
 if st[7] then
   redis.call('HSET', w, 'total', total)
 else
@@ -226,17 +285,18 @@ else
              unpack(ZEROS))
 end
 redis.call('PEXPIRE', w, ttl)
-push_due(fp, mine, dueq, dues, seq, ttl)
+push_due(fp, mine, dueq, dues, seq, hist, ttl)
 return 1
 """
 )
 
-# KEYS: ends, dueq, dues, seq. ARGV: now, limit, ttl (ms), window-key prefix.
-# Settles up to `limit` ended windows with repeats, then pops up to `limit` digests.
+# KEYS: ends, dueq, dues, seq, dueh. ARGV: now, limit, ttl (ms), window-key prefix.
+# Settles up to `limit` ended windows with repeats, then pops up to `limit` digests:
+# {digest, its history (nil: filed by an earlier version), digest, history, ...}.
 _CLAIM = (
     _LUA_COMMON
     + """
-local ends, dueq, dues, seq = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local ends, dueq, dues, seq, hist = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now, limit, ttl, prefix = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local ended = redis.call('ZRANGEBYSCORE', ends, '-inf', ARGV[1], 'LIMIT', 0, limit)
 for _, fp in ipairs(ended) do
@@ -245,7 +305,7 @@ for _, fp in ipairs(ended) do
   local w = prefix .. fp
   local st = redis.call('HMGET', w, unpack(FIELDS))
   if st[7] and tonumber(st[4]) > 0 and now >= tonumber(st[3]) then
-    settle(fp, w, st, tonumber(st[1]), ends, dueq, dues, seq, ttl)
+    settle(fp, w, st, tonumber(st[1]), ends, dueq, dues, seq, hist, ttl)
   else
     redis.call('ZREM', ends, fp)  -- expired, or settled by a hit already
   end
@@ -254,10 +314,16 @@ local ids = redis.call('ZRANGE', dueq, 0, limit - 1)
 local out = {}
 for _, id in ipairs(ids) do
   local payload = redis.call('HGET', dues, id)
-  if payload then out[#out + 1] = payload end
+  if payload then
+    out[#out + 1] = payload
+    out[#out + 1] = redis.call('HGET', hist, id)
+  end
   redis.call('HDEL', dues, id)
+  redis.call('HDEL', hist, id)
   redis.call('ZREM', dueq, id)
 end
+-- nothing due: any history left was filed for a digest an earlier version claimed
+if redis.call('ZCARD', dueq) == 0 then redis.call('DEL', hist) end
 return out
 """
 )
@@ -471,7 +537,13 @@ class RedisStore:
             raise ConfigError(f"redis store {masked!r}: {str(exc).replace(url, masked)}") from None
         tag = "{erralert:" + namespace + "}"
         self._prefix = f"{tag}:w:"
-        self._shared = [f"{tag}:ends", f"{tag}:dueq", f"{tag}:dues", f"{tag}:seq"]
+        self._shared = [
+            f"{tag}:ends",
+            f"{tag}:dueq",
+            f"{tag}:dues",
+            f"{tag}:seq",
+            f"{tag}:dueh",
+        ]
         self._silenced_keys = [f"{tag}:silenced", f"{tag}:silenced:seen"]
         self._ttl = str(max(1, int(self.retention * 1000)))  # PEXPIRE: whole milliseconds
         self._hit = self._client.register_script(_HIT)
@@ -528,31 +600,50 @@ class RedisStore:
         return cls(plain, **options)
 
     # -- Store -----------------------------------------------------------------------------
-    def hit(self, key: str, now: float, window: float) -> Hit:
+    def hit(self, key: str, now: float, window: float, release: str | None = None) -> Hit:
         """Record one occurrence and decide: one EVALSHA, atomic across every host."""
         if not window > 0:  # also refuses NaN; checked here so a refusal leaves no trace
             raise ValueError(f"window must be a positive number of seconds, got {window!r}")
         fallback = self._outage(now)
         if fallback is not None:
-            return fallback.hit(key, now, window)
+            return fallback.hit(key, now, window, release)
         keys = [self._prefix + key, *self._shared]
+        args = [repr(now), repr(window), self._ttl, key]
+        if release is not None:
+            args.append(release)
         try:
-            answer = self._hit(keys=keys, args=[repr(now), repr(window), self._ttl, key])
+            answer = self._hit(keys=keys, args=args)
         except _OUTAGE as exc:
-            return self._fail(exc).hit(key, now, window)
+            return self._fail(exc).hit(key, now, window, release)
         if isinstance(answer[0], bytes):  # a repeat: the window that is open
             start, end, length = answer
             return repeat_in(float(start), float(end), float(length))
-        total, is_new = answer
+        total, is_new, since, latest, first_release, last_release, since_now = answer
+        before = (
+            None
+            if is_new
+            else History(
+                first_seen=float(since),
+                last_seen=float(latest),
+                total=int(total) - 1,
+                first_release=_text(first_release),
+                last_release=_text(last_release),
+            )
+        )
         occurrences = Occurrences(
             count=1,
             total=int(total),
             first_seen=now,
             last_seen=now,
             window=window,
-            is_new=bool(is_new),
+            is_new=before is None,
             window_start=now,
             window_end=now + window,  # the same double the script stored
+            status=status_of(before, release),
+            since=float(since_now),
+            previous=None if before is None else before.last_seen,
+            first_release=release if before is None else before.first_release,
+            last_release=None if before is None else before.last_release,
         )
         return Hit(alert=True, occurrences=occurrences)
 
@@ -578,6 +669,8 @@ class RedisStore:
                 repr(batch.last_seen),
                 *(str(n) for n in batch.histogram),
             ]
+            if batch.release is not None:
+                args.append(batch.release)
             self._fold(keys=[self._prefix + batch.key, *self._shared], args=args, client=pipe)
         try:
             pipe.execute()
@@ -635,7 +728,8 @@ class RedisStore:
             )
         except _OUTAGE as exc:
             return local + self._fail(exc).claim_due(now, limit)
-        return local + [_load_due(payload) for payload in payloads]
+        pairs = zip(payloads[::2], payloads[1::2], strict=True)  # digest, its history
+        return local + [_load_due(payload, history) for payload, history in pairs]
 
     def drain(self, now: float) -> list[Due]:
         """Nothing from Redis — its open windows stay for the other hosts; only the counts
@@ -903,14 +997,21 @@ def _load_silenced(flat: dict[bytes, bytes]) -> dict[str, Silenced]:
     return out
 
 
-def _load_due(payload: bytes) -> Due:
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode()
+
+
+def _load_due(payload: bytes, history: bytes | None) -> Due:
     """A digest as the Lua ``push_due`` wrote it: 17 numbers, the fingerprint's length in
-    bytes, then the fingerprint and the sample JSON (possibly empty) back to back."""
+    bytes, then the fingerprint and the sample JSON (possibly empty) back to back; and its
+    history (JSON ``{"s": since, "f": first release, "l": last release}``; None when an
+    earlier version filed the digest)."""
     *head, rest = payload.split(b" ", 18)
     count, total, first, last, window, start, end = head[:7]
     histogram = tuple(int(x) for x in head[7 : 7 + BUCKETS])
     size = int(head[7 + BUCKETS])
     key, sample = rest[:size].decode(), rest[size:]
+    past = {} if history is None else json.loads(history)
     occurrences = Occurrences(
         count=int(count),
         total=int(total),
@@ -921,6 +1022,10 @@ def _load_due(payload: bytes) -> Due:
         window_start=float(start),
         window_end=float(end),
         histogram=histogram,
+        status="recurring",
+        since=float(past.get("s", 0.0)),
+        first_release=past.get("f"),
+        last_release=past.get("l"),
     )
     return Due(key=key, sample=_load_sample(sample), occurrences=occurrences)
 

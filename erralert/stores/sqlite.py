@@ -11,9 +11,9 @@ The file is in WAL mode with ``synchronous=NORMAL``: a commit does not wait for 
 a hit costs tens of microseconds; a power cut can lose the last few commits — counts, not
 correctness. Not for network filesystems (SQLite's locking is unreliable there).
 
-Fingerprints not seen for ``retention`` seconds are forgotten (their ``total`` too), and so
-are the silenced counts of a rule that silenced nothing for as long, so the file does not
-grow without bound; ``retention`` should be much longer than the window.
+Fingerprints not seen for ``retention`` seconds are forgotten (their ``total`` and history
+too), and so are the silenced counts of a rule that silenced nothing for as long, so the
+file does not grow without bound; ``retention`` should be much longer than the window.
 """
 
 from __future__ import annotations
@@ -90,22 +90,46 @@ _SCHEMA = (
     )""",
 )
 
-_STATE_COLUMNS = "window, window_start, window_end, count, first_seen, last_seen, total, histogram"
-_SELECT_HIT = f"SELECT {_STATE_COLUMNS} FROM windows WHERE key = ?"
+# Columns added since the first schema, to tables a file made by an earlier version has
+# without them (added when the file is next opened; an earlier version still reads and
+# writes the file, leaving them NULL in the rows it makes). The windows' history: the
+# fingerprint's first and latest occurrence and their releases (NULL since and latest:
+# unknown — `since` is then 0.0, `latest` the row's updated_at, the time of its latest
+# hit); the dues': the history a digest carries (JSON), apart from `occurrences` so that an
+# earlier version can still claim the digests.
+_ADDED_COLUMNS = (
+    ("windows", "since", "REAL"),
+    ("windows", "latest", "REAL"),
+    ("windows", "first_release", "TEXT"),
+    ("windows", "last_release", "TEXT"),
+    ("dues", "history", "TEXT"),
+)
+
+_STATE_COLUMNS = (
+    "window, window_start, window_end, count, first_seen, last_seen, total, histogram,"
+    " since, latest, first_release, last_release"
+)
+_LOAD_COLUMNS = (
+    "window, window_start, window_end, count, first_seen, last_seen, total, histogram,"
+    " coalesce(since, 0.0), coalesce(latest, updated_at), first_release, last_release"
+)
+_SELECT_HIT = f"SELECT {_LOAD_COLUMNS} FROM windows WHERE key = ?"
 _SELECT_ENDED = (
-    f"SELECT key, {_STATE_COLUMNS} FROM windows"
+    f"SELECT key, {_LOAD_COLUMNS} FROM windows"
     " WHERE count > 0 AND window_end <= ? ORDER BY window_end LIMIT ?"
 )
 _INSERT_WINDOW = (
-    f"INSERT INTO windows ({_STATE_COLUMNS}, updated_at, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO windows ({_STATE_COLUMNS}, updated_at, key)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_DUE = (
-    "INSERT INTO dues (key, window_end, occurrences, sample)"
-    " SELECT ?, ?, ?, sample FROM windows WHERE key = ?"
+    "INSERT INTO dues (key, window_end, occurrences, history, sample)"
+    " SELECT ?, ?, ?, ?, sample FROM windows WHERE key = ?"
 )
 _SET_STATE = (
     "UPDATE windows SET window = ?, window_start = ?, window_end = ?, count = ?,"
-    " first_seen = ?, last_seen = ?, total = ?, histogram = ?"
+    " first_seen = ?, last_seen = ?, total = ?, histogram = ?,"
+    " since = ?, latest = ?, first_release = ?, last_release = ?"
 )
 _UPDATE_HIT = f"{_SET_STATE}, updated_at = ? WHERE key = ?"
 _UPDATE_SETTLED = f"{_SET_STATE} WHERE key = ?"  # settling is not an occurrence: not "seen"
@@ -202,15 +226,15 @@ class SQLiteStore:
         return cls(path, **options)
 
     # -- Store -----------------------------------------------------------------------------
-    def hit(self, key: str, now: float, window: float) -> Hit:
+    def hit(self, key: str, now: float, window: float, release: str | None = None) -> Hit:
         """Record one occurrence and decide, atomically across every process on the file."""
         with self._transaction() as db:
             row = db.execute(_SELECT_HIT, (key,)).fetchone()
             slot = WindowSlot() if row is None else WindowSlot.from_state(_state(row))
-            hit, digest = slot.record(now, window)
+            hit, digest = slot.record(now, window, release)
             if digest is not None:
                 # before the row is rewritten: the sample is the one shown with this chain
-                db.execute(_INSERT_DUE, (key, digest.window_end, _dump_occurrences(digest), key))
+                db.execute(_INSERT_DUE, (key, digest.window_end, *_dump_digest(digest), key))
             if row is None:
                 db.execute(_INSERT_WINDOW, (*_columns(slot), now, key))
             else:
@@ -236,7 +260,7 @@ class SQLiteStore:
                 for digest in digests:
                     db.execute(
                         _INSERT_DUE,
-                        (batch.key, digest.window_end, _dump_occurrences(digest), batch.key),
+                        (batch.key, digest.window_end, *_dump_digest(digest), batch.key),
                     )
 
     def put_sample(self, key: str, sample: Event) -> None:
@@ -263,18 +287,19 @@ class SQLiteStore:
                 digest = slot.settle(now)
                 if digest is None:  # cannot happen given the WHERE clause; stay safe
                     continue
-                db.execute(_INSERT_DUE, (key, digest.window_end, _dump_occurrences(digest), key))
+                db.execute(_INSERT_DUE, (key, digest.window_end, *_dump_digest(digest), key))
                 db.execute(_UPDATE_SETTLED, (*_columns(slot), key))
             claimed = db.execute(
-                "SELECT id, key, occurrences, sample FROM dues ORDER BY window_end, id LIMIT ?",
+                "SELECT id, key, occurrences, history, sample FROM dues"
+                " ORDER BY window_end, id LIMIT ?",
                 (limit,),
             ).fetchall()
             db.executemany("DELETE FROM dues WHERE id = ?", [(row[0],) for row in claimed])
         # decoded after the commit: the rows are ours now, and a sample that cannot be read
         # (see _load_sample) must not roll the claim back and block every later digest
         return [
-            Due(key=key, sample=_load_sample(sample), occurrences=_load_occurrences(occ))
-            for _, key, occ, sample in claimed
+            Due(key=key, sample=_load_sample(sample), occurrences=_load_digest(occ, history))
+            for _, key, occ, history, sample in claimed
         ]
 
     def drain(self, now: float) -> list[Due]:
@@ -411,6 +436,7 @@ class SQLiteStore:
             try:
                 for statement in _SCHEMA:
                     db.execute(statement)
+                _add_columns(db)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -458,8 +484,32 @@ class SQLiteStore:
 # -- row <-> WindowState / Occurrences / Event ---------------------------------------------
 
 
+def _add_columns(db: sqlite3.Connection) -> None:
+    """Bring a file made by an earlier version up to this schema (in the open transaction:
+    two processes opening it at once add each column once)."""
+    have: dict[str, set[str]] = {}
+    for table, column, kind in _ADDED_COLUMNS:
+        if table not in have:
+            have[table] = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if column not in have[table]:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+
 def _state(row: Any) -> WindowState:
-    window, start, end, count, first_seen, last_seen, total, histogram = row
+    (
+        window,
+        start,
+        end,
+        count,
+        first_seen,
+        last_seen,
+        total,
+        histogram,
+        since,
+        latest,
+        first_release,
+        last_release,
+    ) = row
     return WindowState(
         window=window,
         window_start=start,
@@ -469,10 +519,16 @@ def _state(row: Any) -> WindowState:
         last_seen=last_seen,
         total=total,
         histogram=tuple(json.loads(histogram)),
+        since=since,
+        latest=latest,
+        first_release=first_release,
+        last_release=last_release,
     )
 
 
-def _columns(slot: WindowSlot) -> tuple[float, float, float, int, float, float, int, str]:
+def _columns(
+    slot: WindowSlot,
+) -> tuple[float, float, float, int, float, float, int, str, float, float, str | None, str | None]:
     return (
         slot.window,
         slot.window_start,
@@ -482,7 +538,21 @@ def _columns(slot: WindowSlot) -> tuple[float, float, float, int, float, float, 
         slot.last_seen,
         slot.total,
         _encode(slot.histogram),
+        slot.since,
+        slot.latest,
+        slot.first_release,
+        slot.last_release,
     )
+
+
+def _dump_digest(occ: Occurrences) -> tuple[str, str]:
+    """A digest's ``occurrences`` column (the keys every version reads) and its ``history``."""
+    history = {
+        "since": occ.since,
+        "first_release": occ.first_release,
+        "last_release": occ.last_release,
+    }
+    return _dump_occurrences(occ), _encode(history)
 
 
 def _dump_occurrences(occ: Occurrences) -> str:
@@ -501,10 +571,25 @@ def _dump_occurrences(occ: Occurrences) -> str:
     )
 
 
-def _load_occurrences(text: str) -> Occurrences:
+def _load_digest(text: str, history_text: str | None) -> Occurrences:
     data = json.loads(text)
-    data["histogram"] = tuple(data["histogram"])
-    return Occurrences(**data)
+    # NULL in a digest filed by an earlier version: its history is unknown
+    history = {} if history_text is None else json.loads(history_text)
+    return Occurrences(
+        count=data["count"],
+        total=data["total"],
+        first_seen=data["first_seen"],
+        last_seen=data["last_seen"],
+        window=data["window"],
+        is_new=data["is_new"],
+        window_start=data["window_start"],
+        window_end=data["window_end"],
+        histogram=tuple(data["histogram"]),
+        status="recurring",
+        since=history.get("since", 0.0),
+        first_release=history.get("first_release"),
+        last_release=history.get("last_release"),
+    )
 
 
 def _load_sample(text: str | None) -> Event | None:

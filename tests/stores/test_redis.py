@@ -60,8 +60,11 @@ def test_lua_rules_match_window_slot(store: RedisStore, seed: int, skew: bool) -
     rng = random.Random(seed)
     reference = MemoryStore()
     windows = {"a": 10.0, "b": 7.3, "c": 0.9, "ü/{x}": 25.0}  # any fingerprint text
+    # hosts running different releases (or none known), any text: the history agrees too
+    releases = [None, "1.4.2", "1.4.3", 'v2 "ü" {x}']
     now = T0 + rng.random()
     hits = dues = folds = 0
+    statuses: set[str] = set()
     for _ in range(3000):
         roll = rng.random()
         if roll < 0.02:
@@ -71,7 +74,9 @@ def test_lua_rules_match_window_slot(store: RedisStore, seed: int, skew: bool) -
         key = rng.choice(list(windows))
         # hosts' clocks disagree a little: sometimes a hit is stamped in the past
         when = now - rng.uniform(0, 1.5) if skew and roll > 0.95 else now
-        expected, got = reference.hit(key, when, windows[key]), store.hit(key, when, windows[key])
+        release = rng.choice(releases)
+        expected = reference.hit(key, when, windows[key], release)
+        got = store.hit(key, when, windows[key], release)
         assert got.alert == expected.alert, (key, when)
         slot = reference._entries[key]
         if expected.alert:
@@ -79,6 +84,7 @@ def test_lua_rules_match_window_slot(store: RedisStore, seed: int, skew: bool) -
         else:  # a repeat names the open window, so that a process may count it locally
             assert got == repeat_in(slot.window_start, slot.window_end, slot.window), (key, when)
         hits += expected.alert
+        statuses.add(expected.occurrences.status)
         if rng.random() < 0.1:
             # repeats a process counted locally, folded in on time or late (their window
             # settled meanwhile, or a window that never was: a fingerprint forgotten)
@@ -97,6 +103,7 @@ def test_lua_rules_match_window_slot(store: RedisStore, seed: int, skew: bool) -
                 start,
                 end - 0.1,
                 tuple(histogram),
+                release=rng.choice(releases),
             )
             if fold_key != key:
                 batch = dataclasses.replace(batch, window_start=start - 3.0)  # surely late
@@ -115,7 +122,8 @@ def test_lua_rules_match_window_slot(store: RedisStore, seed: int, skew: bool) -
             dues += len(got_dues)
     last = now + 100
     assert _dues(store.claim_due(last, 10_000)) == _dues(reference.claim_due(last, 10_000))
-    # the sequence did exercise both paths
+    # the sequence did exercise both paths, and every status
+    assert statuses == {"new", "new_in_release", "regression", "recurring"}
     assert hits > 50
     assert dues > 100
     assert folds > 100
@@ -186,7 +194,8 @@ def test_keys_share_a_hash_tag_and_expire(redis_url: str, namespace: str) -> Non
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     keys = sorted(str(k) for k in client.keys("*" + namespace + "*"))
     tag = "{erralert:" + namespace + "}"
-    assert keys == [f"{tag}:{name}" for name in ("dueq", "dues", "ends", "seq", "w:a")]
+    names = ("dueh", "dueq", "dues", "ends", "seq", "w:a")
+    assert keys == [f"{tag}:{name}" for name in names]
     for key in keys:
         assert 3590 <= client.ttl(key) <= 3600, key
     slots = {key_slot(key.encode()) for key in keys}
