@@ -27,7 +27,14 @@ from types import CodeType, FrameType, TracebackType
 from typing import Any
 
 from erralert.event import Event, ExceptionInfo, Frame, Request, clean_text
-from erralert.frames import code_info, type_names, walk_traceback
+from erralert.frames import (
+    absolute_path,
+    code_hidden,
+    code_info,
+    display_path,
+    type_names,
+    walk_traceback,
+)
 
 __all__ = [
     "build_exception_event",
@@ -506,15 +513,10 @@ def _collect(exc: BaseException) -> list[tuple[BaseException, str | None, int | 
 
 
 # -- frames ------------------------------------------------------------------------------------
-# Cached per filename: a relative co_filename was relative to the working directory at
-# import time, so computing it again later would not be more right.
-@functools.lru_cache(maxsize=4096)
 def _abs_path(filename: str) -> str:
-    if filename.startswith("<"):
-        return filename
     try:
-        return os.path.abspath(filename)
-    except (OSError, ValueError):
+        return absolute_path(filename)
+    except Exception:  # never lose the frame over its file name
         return filename
 
 
@@ -586,7 +588,7 @@ def _new_frame(code: CodeType, f_globals: dict[str, Any], lineno: int, checked: 
     # a file name may carry lone surrogates (undecodable bytes of the file system) and a
     # module's __name__ may be anything its code set
     built = Frame(
-        filename=_name(_display_path(filename), _MAX_PATH),
+        filename=_name(display_path(filename), _MAX_PATH),
         abs_path=_name(_abs_path(filename), _MAX_PATH),
         lineno=lineno,
         function=_name(function),
@@ -603,6 +605,9 @@ def _new_frame(code: CodeType, f_globals: dict[str, Any], lineno: int, checked: 
 def _frames(
     stack: list[tuple[FrameType, int]], include_locals: bool
 ) -> tuple[tuple[Frame, ...], int]:
+    # erralert's own frames and the import/run machinery are no part of what failed; left
+    # out before the stack is cut, so that the cut's place in the traceback stays right
+    stack = [entry for entry in stack if not code_hidden(entry[0].f_code)]
     omitted = 0
     if len(stack) > HEAD_FRAMES + TAIL_FRAMES:
         omitted = len(stack) - HEAD_FRAMES - TAIL_FRAMES
@@ -639,36 +644,17 @@ def _exception_info(
 
 
 # -- culprit -----------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=4096)
-def _display_path(path: str) -> str:
-    """``path`` relative to the working directory when under it, else without the
-    site-packages prefix (``"starlette/routing.py"``), else unchanged."""
-    if path.startswith("<"):
-        return path
-    try:
-        absolute = os.path.abspath(path)
-        cwd = os.path.join(os.getcwd(), "")
-    except (OSError, ValueError):
-        return path
-    if absolute.startswith(cwd):
-        return absolute[len(cwd) :]
-    for marker in ("site-packages", "dist-packages"):
-        cut = absolute.rfind(f"{os.sep}{marker}{os.sep}")
-        if cut >= 0:
-            return absolute[cut + len(marker) + 2 :]
-    return path
-
-
-def _culprit_of(module: str, function: str, filename: str, lineno: int) -> str:
+def _culprit_of(module: str, function: str, path: str, lineno: int) -> str:
+    """``"module.function (path:line)"``; ``path`` is the display path (``Frame.filename``)."""
     where = f"{module}.{function}" if module else function
-    return f"{where} ({_display_path(filename)}:{lineno})"
+    return f"{where} ({path}:{lineno})"
 
 
 def _culprit(frames: Sequence[Frame]) -> str:
     if not frames:
         return ""
     frame = next((f for f in reversed(frames) if f.in_app), frames[-1])
-    return _culprit_of(frame.module, frame.function, frame.abs_path, frame.lineno)
+    return _culprit_of(frame.module, frame.function, frame.filename, frame.lineno)
 
 
 def innermost_in_app(stack: Sequence[tuple[FrameType, int]]) -> tuple[FrameType, int] | None:
@@ -686,7 +672,10 @@ def _stack_culprit(stack: Sequence[tuple[FrameType, int]]) -> str:
         return ""
     frame, lineno = found
     function = code_info(frame.f_code)[0]
-    filename = _name(frame.f_code.co_filename, _MAX_PATH)
+    filename = frame.f_code.co_filename
+    if not isinstance(filename, str):
+        filename = "<unknown>"
+    filename = _name(display_path(filename), _MAX_PATH)
     return _culprit_of(_name(frame.f_globals.get("__name__")), _name(function), filename, lineno)
 
 

@@ -30,7 +30,9 @@ def clean_text(s: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    filename: str  # for display: relative to the working directory or to site-packages
+    # for display: project-relative for the app (from the sys.path entry it was imported
+    # through), package-relative for installed packages, stdlib-relative for the stdlib
+    filename: str
     abs_path: str  # absolute, as Python's own tracebacks show it
     lineno: int
     function: str  # co_qualname

@@ -1,16 +1,27 @@
-"""Which frames belong to the application, and walking tracebacks.
+"""Which frames belong to the application, where their files live, and walking tracebacks.
 
 Shared by event building (``capture``) and grouping (``fingerprint``). Both run for every
-captured exception, so the per-code-object answer is cached.
+captured exception, so the per-code-object and per-file answers are cached.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import sysconfig
 from types import CodeType, FrameType, TracebackType
 
-__all__ = ["code_info", "is_in_app", "type_names", "walk_stack", "walk_traceback"]
+__all__ = [
+    "absolute_path",
+    "code_hidden",
+    "code_info",
+    "display_path",
+    "is_hidden",
+    "is_in_app",
+    "type_names",
+    "walk_stack",
+    "walk_traceback",
+]
 
 # Bounds of the caches below: a long-running process that keeps compiling code (templates,
 # exec) must not grow them forever; clearing is cheap and they refill on the next errors.
@@ -20,79 +31,264 @@ _PATH_CACHE_MAX = 10_000
 # Filenames of code not compiled from a file that still count as the app's own code.
 _IN_APP_PSEUDO_FILES = frozenset({"<stdin>", "<string>"})
 
+# The interpreter's import and run machinery (``python -m``, ``runpy.run_path``, importing a
+# module that fails): frames of how the code was started, never of what failed. Python's own
+# tracebacks leave the importlib ones out too. Frozen (3.11+) and from source (older Pythons,
+# ``-X frozen_modules=off``).
+_HIDDEN_PSEUDO_PREFIXES = (
+    "<frozen runpy>",
+    "<frozen importlib._bootstrap",  # also _bootstrap_external
+    "<frozen zipimport>",
+)
+_HIDDEN_STDLIB_FILES = frozenset(
+    os.path.normcase(os.path.join(*parts))
+    for parts in (
+        ("runpy.py",),
+        ("importlib", "_bootstrap.py"),
+        ("importlib", "_bootstrap_external.py"),
+        ("zipimport.py",),
+    )
+)
 
-def _library_prefixes() -> tuple[str, ...]:
-    """Directories whose files are never in-app: the stdlib, installed packages and erralert."""
-    dirs: set[str] = set()
+_ERRALERT_DIR = os.path.dirname(os.path.abspath(__file__))
+_ERRALERT_NAME = os.path.basename(_ERRALERT_DIR)
+
+
+def _variants(directory: str) -> set[str]:
+    """``directory`` as a prefix (normcased, with a trailing separator), in both spellings:
+    code objects name files by the path they were imported through, which may or may not
+    go through a symlink."""
+    return {
+        os.path.join(os.path.normcase(variant), "")
+        for variant in (os.path.abspath(directory), os.path.realpath(directory))
+    }
+
+
+def _prefixes(directories: set[str]) -> tuple[str, ...]:
+    """Prefixes of ``directories``, longest first: the first that matches is the closest."""
+    found: set[str] = set()
+    for d in directories:
+        found |= _variants(d)
+    return tuple(sorted(found, key=len, reverse=True))
+
+
+def _install_dirs(*names: str) -> set[str]:
     try:
         paths = sysconfig.get_paths()
     except Exception:  # a broken install must not break error capture
         paths = {}
-    for name in ("stdlib", "platstdlib", "purelib", "platlib"):
-        if paths.get(name):
-            dirs.add(paths[name])
-    # The directory `os` was imported from is the stdlib even when sysconfig is patched.
-    dirs.add(os.path.dirname(os.__file__))
-    # erralert's own package: this module lives in it.
-    dirs.add(os.path.dirname(os.path.abspath(__file__)))
-    prefixes: set[str] = set()
-    for d in dirs:
-        # Code objects name files by the path they were imported through, which may or may
-        # not go through a symlink: accept both spellings.
-        for variant in (os.path.abspath(d), os.path.realpath(d)):
-            prefixes.add(os.path.join(os.path.normcase(variant), ""))
-    return tuple(sorted(prefixes))
+    return {paths[name] for name in names if paths.get(name)}
 
 
-_LIBRARY_PREFIXES = _library_prefixes()
+# The directory `os` was imported from is the stdlib even when sysconfig is patched.
+_STDLIB_PREFIXES = _prefixes(_install_dirs("stdlib", "platstdlib") | {os.path.dirname(os.__file__)})
+_PACKAGES_PREFIXES = _prefixes(_install_dirs("purelib", "platlib"))
+_ERRALERT_PREFIXES = _prefixes({_ERRALERT_DIR})
+# Directories whose files are never in-app: the stdlib, installed packages and erralert.
+_LIBRARY_PREFIXES = tuple(sorted({*_STDLIB_PREFIXES, *_PACKAGES_PREFIXES, *_ERRALERT_PREFIXES}))
 _PACKAGE_DIR_MARKERS = tuple(
     os.path.normcase(f"{os.sep}{name}{os.sep}") for name in ("site-packages", "dist-packages")
 )
-_path_cache: dict[str, bool] = {}
-# id(code) -> (code, (qualname, in_app)). Keyed by id because hashing a code object hashes
-# its bytecode and constants (slower than the rest of the lookup); holding the code object
-# in the value keeps the id from being reused while the entry lives.
-_code_cache: dict[int, tuple[CodeType, tuple[str, bool]]] = {}
+# filename -> (in_app, hidden)
+_path_cache: dict[str, tuple[bool, bool]] = {}
+# id(code) -> (code, (qualname, in_app), hidden). Keyed by id because hashing a code object
+# hashes its bytecode and constants (slower than the rest of the lookup); holding the code
+# object in the value keeps the id from being reused while the entry lives.
+_code_cache: dict[int, tuple[CodeType, tuple[str, bool], bool]] = {}
 
 
 def is_in_app(filename: str) -> bool:
     """Whether code from ``filename`` is the application's own (not the stdlib, an installed
     package, a frozen module or erralert itself). ``"<stdin>"`` and ``"<string>"`` count as
     the app's; any other ``"<...>"`` pseudo-file does not."""
+    return _file_facts(filename)[0]
+
+
+def is_hidden(filename: str) -> bool:
+    """Whether frames of code from ``filename`` are left out of an event: erralert's own
+    (its middleware's ``await self.app(...)``, its hooks) and the interpreter's import and
+    run machinery (``<frozen runpy>``, ``runpy.py``, ``<frozen importlib._bootstrap>``)."""
+    return _file_facts(filename)[1]
+
+
+def _file_facts(filename: str) -> tuple[bool, bool]:
     cached = _path_cache.get(filename)
     if cached is not None:
         return cached
-    result = _is_in_app(filename)
+    result = _classify(filename)
     if len(_path_cache) >= _PATH_CACHE_MAX:
         _path_cache.clear()
     _path_cache[filename] = result
     return result
 
 
-def _is_in_app(filename: str) -> bool:
+def _classify(filename: str) -> tuple[bool, bool]:
+    """``(in_app, hidden)`` of a file."""
     if not filename:
-        return False
+        return False, False
     if filename.startswith("<"):
-        return filename in _IN_APP_PSEUDO_FILES
+        return filename in _IN_APP_PSEUDO_FILES, filename.startswith(_HIDDEN_PSEUDO_PREFIXES)
     try:
-        path = os.path.normcase(os.path.abspath(filename))
-    except (OSError, ValueError):  # cwd removed, NUL in the name
-        return False
-    if any(marker in path for marker in _PACKAGE_DIR_MARKERS):
-        return False
-    return not path.startswith(_LIBRARY_PREFIXES)
+        path = os.path.normcase(absolute_path(filename))
+    except Exception:  # never raise into a failing app over a file name
+        return False, False
+    if path.startswith(_ERRALERT_PREFIXES):
+        return False, True
+    stdlib = next((p for p in _STDLIB_PREFIXES if path.startswith(p)), None)
+    if stdlib is not None and path[len(stdlib) :] in _HIDDEN_STDLIB_FILES:
+        return False, True
+    if stdlib is not None or any(marker in path for marker in _PACKAGE_DIR_MARKERS):
+        return False, False
+    return not path.startswith(_LIBRARY_PREFIXES), False
 
 
 def code_info(code: CodeType) -> tuple[str, bool]:
     """``(co_qualname, in_app)`` of a code object, cached per code object."""
-    entry = _code_cache.get(id(code))
+    entry = _code_cache.get(id(code))  # inline: asked for every frame of every error
     if entry is not None and entry[0] is code:
         return entry[1]
-    info = (code.co_qualname, is_in_app(code.co_filename))
+    return _new_code_entry(code)[1]
+
+
+def code_hidden(code: CodeType) -> bool:
+    """Whether frames of ``code`` are left out of an event (see ``is_hidden``), cached per
+    code object."""
+    entry = _code_cache.get(id(code))
+    if entry is not None and entry[0] is code:
+        return entry[2]
+    return _new_code_entry(code)[2]
+
+
+def _new_code_entry(code: CodeType) -> tuple[CodeType, tuple[str, bool], bool]:
+    in_app, hidden = _file_facts(code.co_filename)
+    entry = (code, (code.co_qualname, in_app), hidden)
     if len(_code_cache) >= _CODE_CACHE_MAX:
         _code_cache.clear()
-    _code_cache[id(code)] = (code, info)
-    return info
+    _code_cache[id(code)] = entry
+    return entry
+
+
+# -- where a file lives, for display -----------------------------------------------------------
+class _Roots:
+    """The working directory and the directories the application's modules are imported
+    through, found once.
+
+    The working directory is asked once, at the first error, not per file: ``os.getcwd()``
+    is a system call that can block (a network file system) and the request's thread is
+    the one failing. A relative ``co_filename`` was relative to the working directory of
+    its import, which is (nearly always) the one the process started in, so a later
+    ``chdir`` is ignored on purpose. ``sys.path`` is compared (a list compare, no I/O) on
+    each lookup: an application may add an entry after the first error.
+    """
+
+    __slots__ = ("cwd", "paths", "prefixes", "sys_path")
+
+    def __init__(self, cwd: str, sys_path: list[str]) -> None:
+        self.cwd = cwd
+        self.sys_path = sys_path
+        self.paths: dict[str, str] = {}  # filename -> its display path
+        found: set[str] = set()
+        for entry in [*sys_path, cwd]:
+            for prefix in _variants(os.path.join(cwd, entry)):
+                # a library directory (the stdlib, site-packages) is never an application's
+                # root, and "/" would make every absolute path "relative"
+                directory = prefix.rstrip(os.sep)
+                if (
+                    os.path.dirname(directory) != directory
+                    and not prefix.startswith(_LIBRARY_PREFIXES)
+                    and not any(marker in prefix for marker in _PACKAGE_DIR_MARKERS)
+                ):
+                    found.add(prefix)
+        self.prefixes = tuple(sorted(found, key=len, reverse=True))
+
+
+_roots: _Roots | None = None
+
+
+def _sys_path() -> list[str]:
+    try:
+        return [entry for entry in sys.path if isinstance(entry, str)]
+    except Exception:  # sys.path replaced by something that is not a list
+        return []
+
+
+def _current_roots() -> _Roots:
+    global _roots
+    roots = _roots
+    if roots is None:
+        try:
+            cwd = os.getcwd()
+        except OSError:  # the working directory was removed
+            cwd = os.sep
+        roots = _roots = _Roots(cwd, _sys_path())
+    else:
+        now = _sys_path()
+        if now != roots.sys_path:
+            roots = _roots = _Roots(roots.cwd, now)
+    return roots
+
+
+def absolute_path(filename: str) -> str:
+    """``filename`` made absolute (and normalised) against the working directory the
+    process had at its first error (see ``_Roots``); ``"<...>"`` pseudo-files unchanged."""
+    if filename.startswith("<") or not filename:
+        return filename
+    if os.path.isabs(filename):
+        return os.path.normpath(filename)
+    return os.path.normpath(os.path.join(_current_roots().cwd, filename))
+
+
+def display_path(filename: str) -> str:
+    """The path of ``filename`` a developer reads, opens and greps (``/`` separated):
+
+    - an installed package's file relative to site-packages: ``"httpx/_client.py"``;
+    - the standard library's relative to it: ``"json/decoder.py"``, ``"contextlib.py"``;
+    - the application's relative to the directory its module was imported through (the
+      longest ``sys.path`` entry, or the working directory, that holds it and is not a
+      library directory): ``"shop/payments/charge.py"``;
+    - anything else absolute; ``"<...>"`` pseudo-files (``"<string>"``) unchanged.
+
+    Never an interpreter's or a virtualenv's prefix. Cached per filename; never raises.
+    """
+    if not filename or filename.startswith("<"):
+        return filename
+    try:
+        roots = _current_roots()
+        shown = roots.paths.get(filename)
+        if shown is None:
+            shown = _display(filename, roots)
+            if len(roots.paths) >= _PATH_CACHE_MAX:
+                roots.paths.clear()
+            roots.paths[filename] = shown
+    except Exception:  # an odd sys.path, NUL in the name: the name as it is
+        return filename
+    return shown
+
+
+def _display(filename: str, roots: _Roots) -> str:
+    absolute = absolute_path(filename)
+    key = os.path.normcase(absolute)  # same length as `absolute`: the cut applies to both
+    # the last site-packages in the path: a virtualenv inside a project inside another one
+    cut = max(
+        key.rfind(marker) + len(marker) if marker in key else -1 for marker in _PACKAGE_DIR_MARKERS
+    )
+    if cut < 0:
+        # erralert's own files as its package names them, wherever it lies
+        within = next((p for p in _ERRALERT_PREFIXES if key.startswith(p)), None)
+        if within is not None:
+            return f"{_ERRALERT_NAME}/{_display_cut(absolute, len(within))}"
+        for prefix in (*_PACKAGES_PREFIXES, *_STDLIB_PREFIXES, *roots.prefixes):
+            if key.startswith(prefix):
+                cut = len(prefix)
+                break
+        else:
+            return absolute
+    return _display_cut(absolute, cut)
+
+
+def _display_cut(absolute: str, cut: int) -> str:
+    relative = absolute[cut:]
+    return relative if os.sep == "/" else relative.replace(os.sep, "/")
 
 
 # ``type``'s own descriptors: what the interpreter itself knows a class by

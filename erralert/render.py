@@ -53,6 +53,7 @@ from erralert.errors import ConfigError
 from erralert.event import Event, ExceptionInfo, Frame, Request
 from erralert.links import LinkTemplate, links_for
 from erralert.notice import Notice, Occurrences, Storm, StormGroup, document
+from erralert.stack import StackLine, display_stack
 from erralert.truncate import truncate
 from erralert.wording import format_time
 
@@ -506,7 +507,18 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
 
 _DATA_TYPES = frozenset(
-    {Event, ExceptionInfo, Frame, Request, Notice, Occurrences, Storm, StormGroup, ChannelInfo}
+    {
+        Event,
+        ExceptionInfo,
+        Frame,
+        Request,
+        Notice,
+        Occurrences,
+        Storm,
+        StormGroup,
+        ChannelInfo,
+        StackLine,
+    }
 )
 
 
@@ -1120,6 +1132,7 @@ class Renderer:
             "kind": notice.kind,
             "notice": notice,
             "event": notice.event,
+            "stack": display_stack(notice.event),
             "occurrences": notice.occurrences,
             "storm": notice.storm,
             "channel": ChannelInfo(

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import collections
+import importlib
 import itertools
 import json
 import os
 import re
+import runpy
 import socket
 import sys
 import textwrap
@@ -17,6 +19,8 @@ from typing import Any
 import pytest
 
 from erralert.capture import (
+    HEAD_FRAMES,
+    TAIL_FRAMES,
     build_exception_event,
     build_message_event,
     format_traceback,
@@ -26,14 +30,17 @@ from erralert.capture import (
 )
 from erralert.event import Event, Request
 from erralert.frames import walk_stack
+from erralert.preview import event_from_script
 
-HERE = os.path.relpath(__file__)
+REPOSITORY = Path(__file__).resolve().parent.parent
+# culprits show the app's paths relative to the directory on sys.path its module was
+# imported through: the repository, for `tests.test_capture`
+HERE = Path(__file__).resolve().relative_to(REPOSITORY).as_posix()
 
 
 @pytest.fixture(autouse=True)
 def _cwd_is_the_repository(monkeypatch: pytest.MonkeyPatch) -> None:
-    # culprits show paths relative to the working directory
-    monkeypatch.chdir(Path(__file__).resolve().parent.parent)
+    monkeypatch.chdir(REPOSITORY)
 
 
 def _catch(fn: Callable[[], object]) -> BaseException:
@@ -124,7 +131,7 @@ def test_exception_fields() -> None:
     assert [f.function for f in raised.frames] == ["_catch", "cause_chain"]
     assert [f.function for f in root.frames] == ["cause_chain", "fail_value"]
     frame = root.frames[-1]
-    assert frame.filename == os.path.relpath(__file__)  # for display: relative to cwd
+    assert frame.filename == "tests/test_capture.py"  # for display: from the import root
     assert frame.abs_path == os.path.abspath(__file__)
     assert frame.lineno == _line_of(fail_value, 1)
     assert frame.module == __name__
@@ -562,6 +569,99 @@ def test_context_line_is_cut(tmp_path: Path) -> None:
     assert len(line) == 300
     assert line.startswith("raise ValueError('xxx")
     assert event.culprit == f"long.f ({path}:2)"  # outside the working directory
+
+
+# -- frames that never appear -------------------------------------------------------------------
+INVOICE_SCRIPT = """\
+def invoice(customer):
+    raise LookupError(f"no invoice address for customer {customer}")
+
+invoice(77)
+"""
+
+
+def _machinery(exc: BaseException) -> list[str]:
+    """The files of the interpreter's run/import machinery in the live traceback."""
+    tb, found = exc.__traceback__, []
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if "runpy" in name or name.startswith("<frozen importlib"):
+            found.append(name)
+        tb = tb.tb_next
+    return found
+
+
+def test_runpy_frames_are_left_out(tmp_path: Path) -> None:
+    script = tmp_path / "billing.py"
+    script.write_text(INVOICE_SCRIPT)
+    exc = _catch(lambda: runpy.run_path(str(script), run_name="__main__"))
+    assert _machinery(exc)  # they are there to leave out
+    event = build_exception_event(exc)
+    assert [f.function for f in event.frames] == [
+        "_catch",
+        "test_runpy_frames_are_left_out.<locals>.<lambda>",
+        "<module>",
+        "invoice",
+    ]
+    assert "<frozen" not in event.traceback
+    assert "runpy.py" not in event.traceback
+    assert event.culprit == f"__main__.invoice ({script}:2)"  # under no sys.path entry
+
+
+def test_a_script_previewed_through_erralert_shows_only_its_own_frames(tmp_path: Path) -> None:
+    script = tmp_path / "billing.py"
+    script.write_text(INVOICE_SCRIPT)
+    event = event_from_script(script)
+    assert [(f.function, f.lineno) for f in event.frames] == [("<module>", 4), ("invoice", 2)]
+    assert [f.abs_path for f in event.frames] == [str(script)] * 2
+    assert "<frozen" not in event.traceback
+    assert "runpy" not in event.traceback
+    # preview's own frame, which caught it
+    assert os.path.dirname(os.path.abspath(event_from_script.__code__.co_filename)) not in (
+        event.traceback
+    )
+
+
+def test_frames_are_left_out_before_a_deep_stack_is_cut(tmp_path: Path) -> None:
+    script = tmp_path / "walk.py"
+    script.write_text(
+        "def walk(n):\n"
+        "    if n == 0:\n"
+        "        raise ValueError('bottom')\n"
+        "    walk(n - 1)\n"
+        "\n"
+        "walk(200)\n"
+    )
+    exc = _catch(lambda: runpy.run_path(str(script)))
+    assert _machinery(exc)
+    info = build_exception_event(exc).exceptions[0]
+    # _catch, the lambda, <module> and 201 walks; the runpy frames between them are gone
+    assert info.frames_omitted == 2 + 1 + 201 - HEAD_FRAMES - TAIL_FRAMES
+    assert [f.function for f in info.frames[:4]] == [
+        "_catch",
+        "test_frames_are_left_out_before_a_deep_stack_is_cut.<locals>.<lambda>",
+        "<module>",
+        "walk",
+    ]
+    lines = build_exception_event(exc).traceback.splitlines()
+    omitted_at = lines.index(f"  [... {info.frames_omitted} frames omitted ...]")
+    assert omitted_at == 1 + 2 * HEAD_FRAMES  # after the header and 20 frames of two lines
+
+
+def test_import_machinery_frames_are_left_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "broken_settings_mod.py").write_text("x = 1\nraise ImportError('no DSN')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    exc = _catch(lambda: importlib.import_module("broken_settings_mod"))
+    assert _machinery(exc)
+    event = build_exception_event(exc)
+    assert not any(f.filename.startswith("<frozen") for f in event.frames)
+    assert [f.filename for f in event.frames[-2:]] == [
+        "importlib/__init__.py",  # import_module: a call the app made, shown folded
+        "broken_settings_mod.py",  # relative to the sys.path entry it was imported from
+    ]
+    assert event.culprit == "broken_settings_mod.<module> (broken_settings_mod.py:2)"
 
 
 # -- tags and extra -----------------------------------------------------------------------------
