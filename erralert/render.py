@@ -159,6 +159,19 @@ class ChannelInfo:
     length_unit: LengthUnit
     dialect: str
 
+    @property
+    def code_spans(self) -> bool:
+        """Whether the platform shows inline code spans (``|code_span`` makes one)."""
+        dialect = DIALECTS.get(self.dialect)
+        return dialect is not None and dialect.has_code_spans
+
+    @property
+    def code_blocks(self) -> bool:
+        """Whether the platform shows code blocks (``|code_block`` makes one); elsewhere
+        ``|code_block`` writes each line as a code span or as escaped text."""
+        dialect = DIALECTS.get(self.dialect)
+        return dialect is not None and dialect.has_code_blocks
+
 
 # -- the escaping mode of the render in progress -------------------------------------------
 
@@ -265,9 +278,30 @@ def _forceescape(context: Context, value: Any) -> Markup:
 
 @jinja2.pass_context
 def _code(context: Context, value: Any) -> Markup:
-    """``|code``: the value made safe inside a code span or block of the dialect."""
+    """``|code``: the value as the content of a single-backtick code span the template
+    writes itself (``<code>…</code>`` on HTML platforms), verbatim as far as the span
+    allows."""
     mode = _mode()
     text = mode.dialect.code(_text(value))
+    return Markup(_json_string(text) if mode.json else text)
+
+
+@jinja2.pass_context
+def _code_span(context: Context, value: Any) -> Markup:
+    """``|code_span``: a complete inline code span, delimiters included, carrying the value
+    byte for byte (escaped text where the platform cannot carry it in a span)."""
+    mode = _mode()
+    text = mode.dialect.span(_text(value))
+    return Markup(_json_string(text) if mode.json else text)
+
+
+@jinja2.pass_context
+def _code_block(context: Context, value: Any, language: str = "") -> Markup:
+    """``|code_block(language="")``: a complete code block on lines of its own carrying the
+    value byte for byte; on platforms without code blocks, one code span (or escaped line)
+    per line."""
+    mode = _mode()
+    text = mode.dialect.block(_text(value), _text(language))
     return Markup(_json_string(text) if mode.json else text)
 
 
@@ -1031,6 +1065,8 @@ class Renderer:
                 "escape": _escape_filter,
                 "forceescape": _forceescape,
                 "code": _code,
+                "code_span": _code_span,
+                "code_block": _code_block,
                 "datetime": _datetime,
                 "ago": _ago,
                 "duration": _duration,

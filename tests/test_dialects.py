@@ -1,4 +1,10 @@
-"""Escaping untrusted text for each chat markup dialect."""
+"""Untrusted text and code in each platform's markup: code byte for byte, prose escaped with
+the platform's own syntax only where a construct could form, nothing invisible and no
+look-alike ever.
+
+The oracle for "would this mention, link or format" is the inbox's imitation of each
+platform's markup (``erralert.inbox.show.markup_html``), which reads backslash escapes,
+character references and code spans the way the platform does."""
 
 from __future__ import annotations
 
@@ -10,9 +16,43 @@ import time
 import pytest
 
 from erralert.dialects import DIALECTS, Dialect
+from erralert.inbox.show import markup_html
+from tests.samples import HOSTILE
 
-ZWSP = "\u200b"
-HOSTILE = "<!channel> @all [x](http://evil.example) ![i](http://e/x.png) <script> # head"
+PLATFORMS = [
+    "slack",
+    "discord",
+    "teams",
+    "googlechat",
+    "mattermost",
+    "rocketchat",
+    "telegram",
+    "dingtalk",
+    "wecom",
+    "feishu",
+]
+SPANNING = [p for p in PLATFORMS if DIALECTS[p].has_code_spans]
+# what a person copies from an alert: ASCII, as Python writes it
+CODE_LINES = [
+    "return _client.create_charge(amount_cents=int(total * 100), **kwargs)",
+    'raise PaymentError(f"card declined for order {order.id}")',
+    "if a < b and b > c or x & mask: return ~x ^ y | z",
+    "items = [row[0] for row in rows if row and row[0] != '#']",
+    "path = r'C:\\Users\\app\\' + '\\\\n'  # a comment with `code` and *stars*",
+    "    total = sum(x ** 2 for x in data)  # indented, __dunder__",
+    "url = 'https://shop.example/pay/1042?coupon=XMAS&x=1'  # @all ~~strike~~",
+    "@app.route('/pay/<int:order>')",
+    "- 1. # > | --- === ``` ~~~",
+]
+PATHS = [
+    "shop.billing._stripe_client._StripeClient._post",
+    "shop/billing/_stripe_client.py:218",
+    "httpx/_client.py",
+    "app.views.checkout_failed",
+    "Foo.__init__",
+    "/srv/shop/checkout/step_5.py",
+]
+INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
 # every markdown block construct, one a line
 BLOCKS = "\n".join(
     [
@@ -26,34 +66,23 @@ BLOCKS = "\n".join(
         "12) twelve",
         "| a | b |",
         "|---|---|",
+        "text",
         "===",
         "---",
+        "***",
         "```",
         "~~~",
         "[ref]: http://evil.example",
         "    indented code",
-        "\tindented code",
-        "   # indented heading",
+        "-# subtext",
+        ">>> quote",
     ]
 )
-
-
-# Discord shows any ASCII punctuation after a backslash as itself
-_BACKSLASH_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
-
-
-def visible(dialect: str, text: str) -> str:
-    """What a reader sees: entities decoded, invisible characters and look-alikes undone."""
-    if dialect in ("mrkdwn", "html"):
-        text = html.unescape(text)
-    if dialect == "discord":
-        text = _BACKSLASH_ESCAPE.sub(r"\1", text)
-    text = text.replace(ZWSP, "")
-    return text.replace("\u2217", "*").replace("\u223c", "~").replace("\u02cb", "`")
+EMPHASIS = "a*b*c **bold** ***x*** _it_ __init__ ~~gone~~ ||spoiler|| `tick` x__y__z"
 
 
 def test_the_registry() -> None:
-    assert set(DIALECTS) == {"plain", "mrkdwn", "markdown", "html", "discord"}
+    assert set(DIALECTS) == {"plain", *PLATFORMS, "mrkdwn", "markdown", "html"}
     for name, dialect in DIALECTS.items():
         assert isinstance(dialect, Dialect)
         assert dialect.name == name
@@ -61,222 +90,399 @@ def test_the_registry() -> None:
         DIALECTS["plain"].name = "x"  # type: ignore[misc]
 
 
-# (dialect, substrings that must not remain in the escaped hostile string)
-FORBIDDEN = [
-    ("mrkdwn", ["<", ">", "<!", "://", "@all"]),
-    ("markdown", ["](", "![", "://", "<s", "<!", "@a"]),
-    ("html", ["<", ">", "://", "@all"]),
+@pytest.mark.parametrize(
+    ("alias", "platform"), [("mrkdwn", "slack"), ("markdown", "dingtalk"), ("html", "telegram")]
+)
+def test_the_old_names_keep_their_rules(alias: str, platform: str) -> None:
+    old, new = DIALECTS[alias], DIALECTS[platform]
+    for method in ("escape", "code", "span"):
+        assert getattr(old, method)(HOSTILE) == getattr(new, method)(HOSTILE)
+    assert (old.has_code_spans, old.has_code_blocks) == (new.has_code_spans, new.has_code_blocks)
+
+
+@pytest.mark.parametrize(
+    ("platform", "spans", "blocks"),
+    [
+        ("plain", False, False),
+        ("slack", True, True),
+        ("discord", True, True),
+        ("teams", False, True),
+        ("googlechat", False, False),
+        ("mattermost", True, True),
+        ("rocketchat", True, True),
+        ("telegram", True, True),
+        ("dingtalk", False, False),
+        ("wecom", True, False),
+        ("feishu", True, True),
+    ],
+)
+def test_what_each_platform_has(platform: str, spans: bool, blocks: bool) -> None:
+    assert DIALECTS[platform].has_code_spans is spans
+    assert DIALECTS[platform].has_code_blocks is blocks
+
+
+# -- nothing invisible, no look-alike -------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(DIALECTS))
+def test_ascii_in_ascii_out_for_every_method(name: str) -> None:
+    """No U+200B and friends, and no look-alike (U+2217, U+223C, U+02CB, U+2039 …): the
+    output of ASCII input is ASCII, whatever the method."""
+    dialect = DIALECTS[name]
+    samples = [HOSTILE, BLOCKS, EMPHASIS, *CODE_LINES, *PATHS, "\n".join(CODE_LINES)]
+    for text in samples:
+        for shown in (
+            dialect.escape(text),
+            dialect.code(text),
+            dialect.span(text),
+            dialect.block(text),
+            dialect.block(text, "python"),
+        ):
+            assert shown.isascii(), (name, text, shown)
+            assert not INVISIBLE.search(shown)
+
+
+# -- code, byte for byte --------------------------------------------------------------------
+
+
+def _code_contents(shown_html: str) -> list[str]:
+    """The texts of the code spans and blocks of rendered markup, as a reader copies them."""
+    found = re.findall(
+        r"<code>(.*?)</code>|<pre>(?:<code>)?(.*?)(?:</code>)?</pre>", shown_html, re.S
+    )
+    return [html.unescape(span or block) for span, block in found]
+
+
+@pytest.mark.parametrize("platform", SPANNING)
+@pytest.mark.parametrize("text", CODE_LINES + PATHS)
+def test_a_code_span_shows_code_byte_for_byte(platform: str, text: str) -> None:
+    span = DIALECTS[platform].span(text)
+    if platform == "slack" and "`" in text:
+        pytest.skip("mrkdwn code spans cannot hold a backtick (no escape exists)")
+    single = platform in ("rocketchat", "wecom", "feishu") and "`" in text
+    if single or (platform == "discord" and "```" in text):
+        # single-backtick spans only (on Discord, "```" anywhere makes a block): the text
+        # is escaped prose instead, which shows it as written
+        assert _visible(markup_html(platform, span)) == text
+        return
+    assert _code_contents(markup_html(platform, span)) == [text]
+    if platform not in ("slack", "telegram"):  # entities are these platforms' rule in code
+        assert text in span  # the raw payload holds the line itself: grep -F finds it
+
+
+@pytest.mark.parametrize("platform", [p for p in PLATFORMS if DIALECTS[p].has_code_blocks])
+def test_a_code_block_shows_code_byte_for_byte(platform: str) -> None:
+    text = "\n".join(CODE_LINES)
+    block = DIALECTS[platform].block(text, "python")
+    if platform == "teams":
+        # the channel shows the fence's lines one monospace TextBlock each, still parsed
+        # as markdown: escaped, each shows as written
+        lines = block.split("\n")
+        assert lines[0] == lines[-1] == "````"  # longer than the text's "```"
+        for line, original in zip(lines[1:-1], text.split("\n"), strict=True):
+            assert _visible(markup_html("teams", line)) == original
+        return
+    if platform in ("slack", "discord", "rocketchat", "feishu"):
+        # ``` inside the text: these fences cannot be longer, so one span per line
+        assert "```" in text
+        assert len(_code_contents(markup_html(platform, block))) >= 1
+        return
+    assert _code_contents(markup_html(platform, block)) == [text]
+    if platform != "telegram":
+        assert text in block
+
+
+@pytest.mark.parametrize("platform", ["slack", "discord", "rocketchat", "feishu", "mattermost"])
+def test_a_code_block_without_a_fence_inside_is_one_block(platform: str) -> None:
+    text = "\n".join(line for line in CODE_LINES if "```" not in line and "`" not in line)
+    block = DIALECTS[platform].block(text, "python")
+    assert _code_contents(markup_html(platform, block)) == [text]
+
+
+def test_fences_and_spans_grow_past_the_backticks_inside() -> None:
+    mattermost = DIALECTS["mattermost"]
+    assert mattermost.span("a`b") == "``a`b``"
+    assert mattermost.span("`x`") == "`` `x` ``"
+    assert mattermost.span(" x ") == "`  x  `"  # CommonMark strips one space each side
+    assert mattermost.span("") == ""
+    assert mattermost.block("````\nx", "py") == "`````py\n````\nx\n`````"
+    assert mattermost.block("x", "not a language") == "```\nx\n```"
+    discord = DIALECTS["discord"]
+    assert discord.span("`x") == "`` `x``"  # Discord strips a space only next to a backtick
+    assert discord.span("x`") == "``x` ``"
+    telegram = DIALECTS["telegram"]
+    assert telegram.span("a < b") == "<code>a &lt; b</code>"
+    assert telegram.block("x", "python") == '<pre><code class="language-python">x</code></pre>'
+    assert telegram.block("x", '"><b>') == "<pre>x</pre>"
+
+
+@pytest.mark.parametrize(
+    ("platform", "text", "shown"),
+    [
+        # a span the platform cannot hold the text in: escaped prose
+        ("slack", "a`b", "a`b"),
+        ("slack", "a\nb", "a\nb"),
+        ("rocketchat", "a`b", "a\\`b"),
+        ("wecom", "x <@ops> y", "x &lt;@ops> y"),
+        ("feishu", "x <at id=all></at>", "x &lt;at id=all>&lt;/at>"),
+        ("mattermost", "a\nb", "a\nb"),
+        # no code spans at all
+        ("dingtalk", "a*b*c", "a&#42;b&#42;c"),
+        ("googlechat", "a < b", "a &lt; b"),
+    ],
+)
+def test_a_span_falls_back_to_escaped_text(platform: str, text: str, shown: str) -> None:
+    assert DIALECTS[platform].span(text) == shown
+
+
+@pytest.mark.parametrize(
+    ("platform", "shown"),
+    [
+        ("slack", "`a`b`"),  # no escape for a backtick in mrkdwn, and no look-alike
+        ("discord", "`a`\\``b`"),  # the span closed, an escaped backtick, opened again
+        ("mattermost", "`a`\\``b`"),
+        ("rocketchat", "`a`\\``b`"),
+        ("wecom", "`a`&#96;`b`"),
+        ("feishu", "`a`&#96;`b`"),
+        ("telegram", "`a`b`"),  # inside <code>, where only entities apply
+        ("dingtalk", "`a&#96;b`"),  # no code spans: prose
+    ],
+)
+def test_code_inside_a_template_span_breaks_out_around_a_backtick(
+    platform: str, shown: str
+) -> None:
+    assert "`" + DIALECTS[platform].code("a`b") + "`" == shown
+
+
+@pytest.mark.parametrize("platform", ["discord", "mattermost", "rocketchat", "wecom", "feishu"])
+def test_code_inside_a_template_span_reads_as_written(platform: str) -> None:
+    for text in [*CODE_LINES, "`start", "end`", "a``b"]:
+        shown = markup_html(platform, "`" + DIALECTS[platform].code(text) + "`")
+        # an empty piece before or after a backtick is a span of one space
+        assert _visible(shown).strip(" ") == text.strip(" "), (text, shown)
+
+
+# -- prose ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("platform", [p for p in PLATFORMS if p not in ("telegram", "googlechat")])
+@pytest.mark.parametrize(
+    "text",
+    [
+        *PATHS[:4],
+        "/srv/shop/checkout/step_5.py",
+        "checkout_failed order__id v1_2",
+        "a * b",
+        "def f(*args, **kwargs)",
+        "x - y + z # 1. not a list",
+        "ValueError: bad input 42",
+        "漢字 émoji 🔥",
+        "C:\\Users\\app",
+    ],
+)
+def test_prose_is_escaped_only_where_a_construct_could_form(platform: str, text: str) -> None:
+    assert DIALECTS[platform].escape(text) == text
+
+
+ESCAPED = {
+    "slack": [
+        "see `http://evil.example` and @all",
+        "**kwargs and a * b",
+        "`*x*` `_y_` ~~z~~",
+        "[a](`http://e)` &lt;b&gt;x&lt;/b&gt; &amp;amp;",
+        "# h\n&gt; q\n- i\n1. o",
+        "x\\",
+    ],
+    "discord": [
+        "see http\\://evil.example and @all",
+        "**kwargs and a * b",
+        "\\*x\\* \\_y\\_ \\~\\~z\\~\\~",
+        "\\[a](http\\://e) \\<b>x\\</b> &amp;",
+        "\\# h\n\\> q\n\\- i\n1\\. o",
+        "x\\\\",
+    ],
+    "teams": [
+        "see http&#58;//evil.example and @all",
+        "**kwargs and a * b",
+        "&#42;x&#42; &#95;y&#95; &#126;&#126;z&#126;&#126;",
+        "&#91;a](http&#58;//e) &lt;b>x&lt;/b> &amp;amp;",
+        "&#35; h\n&gt; q\n&#45; i\n1&#46; o",
+        "x&#92;",
+    ],
+    "googlechat": [
+        "see http&#58;//evil.example and @all",
+        "**kwargs and a * b",
+        "*x* _y_ ~~z~~",
+        "[a](http&#58;//e) &lt;b&gt;x&lt;/b&gt; &amp;amp;",
+        "# h\n&gt; q\n- i\n1. o",
+        "x\\",
+    ],
+    "mattermost": [
+        "see `http://evil.example` and `@all`",
+        "**kwargs and a * b",
+        "\\*x\\* \\_y\\_ \\~\\~z\\~\\~",
+        "\\[a](`http://e)` &lt;b>x&lt;/b> &amp;amp;",
+        "\\# h\n\\> q\n\\- i\n1\\. o",
+        "x\\\\",
+    ],
+    "rocketchat": [
+        "see `http://evil.example` and `@all`",
+        "**kwargs and a * b",
+        "\\*x\\* \\_y\\_ \\~\\~z\\~\\~",
+        "`[a](http://e)` <b>x</b> &amp;",
+        "\\# h\n`>` q\n`-` i\n1\\. o",
+        "x`\\`",
+    ],
+    "telegram": [
+        "see <code>http://evil.example</code> and <code>@all</code>",
+        "**kwargs and a * b",
+        "*x* _y_ ~~z~~",
+        "[a](<code>http://e)</code> &lt;b&gt;x&lt;/b&gt; &amp;amp;",
+        "# h\n&gt; q\n- i\n1. o",
+        "x\\",
+    ],
+    "dingtalk": [
+        "see http&#58;//evil.example and @all",
+        "**kwargs and a * b",
+        "&#42;x&#42; &#95;y&#95; &#126;&#126;z&#126;&#126;",
+        "&#91;a](http&#58;//e) &lt;b>x&lt;/b> &amp;amp;",
+        "&#35; h\n&gt; q\n&#45; i\n1&#46; o",
+        "x&#92;",
+    ],
+    "wecom": [
+        "see `http://evil.example` and @all",
+        "**kwargs and a * b",
+        "&#42;x&#42; &#95;y&#95; &#126;&#126;z&#126;&#126;",
+        "&#91;a](`http://e)` &lt;b>x&lt;/b> &amp;amp;",
+        "&#35; h\n&gt; q\n&#45; i\n1&#46; o",
+        "x&#92;",
+    ],
+    "plain": [
+        "see http://evil.example and @all",
+        "**kwargs and a * b",
+        "*x* _y_ ~~z~~",
+        "[a](http://e) <b>x</b> &amp;",
+        "# h\n> q\n- i\n1. o",
+        "x\\",
+    ],
+}
+ESCAPED["feishu"] = ESCAPED["wecom"]
+ESCAPE_INPUTS = [
+    "see http://evil.example and @all",
+    "**kwargs and a * b",
+    "*x* _y_ ~~z~~",
+    "[a](http://e) <b>x</b> &amp;",
+    "# h\n> q\n- i\n1. o",
+    "x\\",
 ]
 
 
-@pytest.mark.parametrize(("dialect", "forbidden"), FORBIDDEN)
-def test_hostile_text_is_neutralised(dialect: str, forbidden: list[str]) -> None:
-    escaped = DIALECTS[dialect].escape(HOSTILE)
-    for sequence in forbidden:
-        assert sequence not in escaped, (sequence, escaped)
-    assert visible(dialect, escaped) == HOSTILE
+@pytest.mark.parametrize("platform", sorted(ESCAPED))
+def test_escaped_prose_exactly(platform: str) -> None:
+    assert [DIALECTS[platform].escape(t) for t in ESCAPE_INPUTS] == ESCAPED[platform]
 
 
-@pytest.mark.parametrize("dialect", sorted(DIALECTS))
-def test_text_reads_the_same(dialect: str) -> None:
-    text = (
-        HOSTILE + "\n" + BLOCKS + "\na*b*c **bold** _it_ __init__ ~~gone~~ `code` & &amp; www.x.io"
+def _visible(shown_html: str) -> str:
+    """What a reader sees of rendered markup: tags dropped, entities decoded."""
+    text = re.sub(r"<br>", "\n", shown_html)
+    text = re.sub(r"</p><p>|</li><li>", "\n", text)
+    return html.unescape(re.sub(r"<[^>]*>", "", text))
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_hostile_text_forms_no_mention_link_or_markup(platform: str) -> None:
+    shown = markup_html(platform, DIALECTS[platform].escape(HOSTILE))
+    assert 'class="mention"' not in shown
+    assert "<a " not in shown
+    if platform == "slack":
+        # mrkdwn has no escape for a backtick: `tick` stays code (inert, but formatted)
+        assert set(re.findall(r"<(\w+)", shown)) == {"code"}
+        return
+    assert not re.search(r"<(b|i|s|u|blockquote|li|h\d|div class=\"h)\b", shown), shown
+    assert _visible(shown) == HOSTILE
+
+
+@pytest.mark.parametrize(
+    "platform", [p for p in PLATFORMS if p not in ("telegram", "googlechat", "slack")]
+)
+def test_block_markers_cannot_form(platform: str) -> None:
+    shown = markup_html(platform, DIALECTS[platform].escape(BLOCKS))
+    assert not re.search(r"<(ul|ol|blockquote|hr|pre|div class=\"h)", shown), shown
+    assert _visible(shown).replace("\n", "") == BLOCKS.replace("\n", "")
+
+
+@pytest.mark.parametrize(
+    "platform", [p for p in PLATFORMS if p not in ("telegram", "googlechat", "slack")]
+)
+def test_emphasis_cannot_form(platform: str) -> None:
+    shown = markup_html(platform, DIALECTS[platform].escape(EMPHASIS))
+    assert not re.search(r"<(b|i|s|code|span class=\"spoiler)\b", shown), shown
+    assert _visible(shown) == EMPHASIS
+
+
+def test_slack_shows_formatting_pairs_and_links_as_code() -> None:
+    slack = DIALECTS["slack"]
+    assert slack.escape("a *b* c x_y_z") == "a `*b*` c x_y_z"
+    assert slack.escape("<!channel> <@U123> <http://x|y> a & b") == (
+        "&lt;!channel&gt; &lt;@U123&gt; &lt;`http://x|y`&gt; a &amp; b"
     )
-    assert visible(dialect, DIALECTS[dialect].escape(text)) == text
+    assert slack.escape("'\"*_~") == "'\"*_~"  # nothing that pairs: as written
+    assert slack.code("<!here>") == "&lt;!here&gt;"  # the three entities, code included
+
+
+def test_mentions_become_code_where_nothing_escapes_them() -> None:
+    assert DIALECTS["mattermost"].escape("hi @channel!") == "hi `@channel`!"
+    assert DIALECTS["rocketchat"].escape("hi @here.") == "hi `@here.`"
+    assert DIALECTS["telegram"].escape("hi @someone") == "hi <code>@someone</code>"
+    # a mail address is not a mention
+    assert DIALECTS["mattermost"].escape("a@b.io") == "`a@b.io`"
+    # DingTalk mentions only through its "at" field: "@all" in text names nobody
+    assert DIALECTS["dingtalk"].escape("hi @all") == "hi @all"
+    # Discord never pings (allowed_mentions), and shows @everyone as text when escaped
+    assert DIALECTS["discord"].escape("hi @everyone @here @bob") == "hi \\@everyone \\@here @bob"
+
+
+def test_discord_keeps_identifiers_and_windows_paths() -> None:
+    discord = DIALECTS["discord"]
+    assert discord.escape("C:\\Users\\app") == "C:\\Users\\app"
+    assert discord.escape("x\\") == "x\\\\"  # cannot escape the template's markup after it
+    assert discord.escape("é_x_é") == "é\\_x\\_é"  # JavaScript's \\b is ASCII
+    assert discord.escape("order__id and x__y") == "order\\_\\_id and x\\_\\_y"  # underline
+
+
+@pytest.mark.parametrize("name", sorted(DIALECTS))
+def test_every_method_strips_control_characters(name: str) -> None:
+    dialect = DIALECTS[name]
+    for shown in (
+        dialect.escape("x\x00\x1b]8;;http\x07y\u202e"),
+        dialect.code("x\x00\x1b[2Jy\u202e"),
+        dialect.span("x\x00\x1b[2Jy"),
+        dialect.block("x\x00\x1b[2Jy\r\nz"),
+    ):
+        assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]", shown)
 
 
 def test_plain_changes_nothing_but_control_characters() -> None:
     plain = DIALECTS["plain"]
     assert plain.escape(HOSTILE) == HOSTILE
     assert plain.escape("a\x00b\x1b[31mred\x07\tc\r\nd\re\x7f\x9b") == "ab[31mred\tc\nd\ne"
-    # bidirectional overrides would make a file name read backwards
     assert plain.escape("evil\u202egnp.exe") == "evilgnp.exe"
-    assert plain.code("a\x00b") == "ab"
+    assert plain.code("a\x00b") == plain.span("a\x00b") == plain.block("a\x00b") == "ab"
 
 
-@pytest.mark.parametrize("dialect", sorted(DIALECTS))
-def test_every_dialect_strips_control_characters(dialect: str) -> None:
-    escaped = DIALECTS[dialect].escape("x\x00\x1b]8;;http\x07y")
-    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", escaped)
+@pytest.mark.parametrize("name", sorted(DIALECTS))
+def test_empty_and_plain_text(name: str) -> None:
+    dialect = DIALECTS[name]
+    assert dialect.escape("") == ""
+    assert dialect.span("") == ""
+    assert dialect.escape("ValueError: bad input 42") == "ValueError: bad input 42"
+    assert dialect.escape("漢字 émoji 🔥") == "漢字 émoji 🔥"
 
 
-def test_mrkdwn_uses_exactly_slacks_three_entities() -> None:
-    mrkdwn = DIALECTS["mrkdwn"]
-    assert mrkdwn.escape("<!channel> <@U123> <http://x|y> a & b") == (
-        "&lt;!channel&gt; &lt;@\u200bU123&gt; &lt;http:\u200b//x|y&gt; a &amp; b"
-    )
-    # quotes and formatting characters are not Slack control sequences
-    assert mrkdwn.escape("'\"*_~") == "'\"*_~"
-
-
-@pytest.mark.parametrize("word", ["@channel", "@here", "@everyone", "@all", "@someone"])
-def test_mentions_are_neutralised(word: str) -> None:
-    for dialect in ("mrkdwn", "markdown", "html"):
-        escaped = DIALECTS[dialect].escape(f"hi {word}!")
-        assert word not in escaped
-        assert "@" + ZWSP + word[1:] in escaped
-
-
-@pytest.mark.parametrize("url", ["http://evil.example", "https://e.x/a", "ftp://f", "www.evil.com"])
-def test_bare_urls_do_not_autolink(url: str) -> None:
-    for dialect in ("mrkdwn", "markdown", "html"):
-        escaped = DIALECTS[dialect].escape(f"see {url} now")
-        assert url not in escaped
-        assert visible(dialect, escaped) == f"see {url} now"
-
-
-def test_markdown_block_markers_are_broken_at_every_line_start() -> None:
-    escaped = DIALECTS["markdown"].escape(BLOCKS)
-    for line in escaped.split("\n"):
-        # a backtick fence is no fence once its backticks are look-alikes
-        assert line.startswith((ZWSP, "\u02cb\u02cb\u02cb")), line
-
-
-def test_markdown_markers_inside_a_line_are_left_alone() -> None:
-    assert DIALECTS["markdown"].escape("a # b - c 1. d") == "a # b - c 1. d"
-
-
-def test_markdown_emphasis_cannot_form() -> None:
-    escaped = DIALECTS["markdown"].escape("a*b*c **bold** ~~s~~ __init__ _x_ `x`")
-    # CommonMark does not count U+200B as whitespace, so "*" and "~" are swapped for
-    # look-alikes; "_" cannot close emphasis when U+200B follows it; backticks are swapped
-    for char in "*~`":
-        assert char not in escaped
-    assert "__" not in escaped
-    assert escaped.count("_" + ZWSP) == 6
-
-
-def test_markdown_keeps_identifiers_searchable() -> None:
-    # an underscore between letters or digits never delimits emphasis in CommonMark
-    text = "app.views.checkout_failed order_id x__y v1_2"
-    assert DIALECTS["markdown"].escape(text) == text
-    assert DIALECTS["markdown"].escape("Foo.__init__ _private") == (
-        "Foo._\u200b_\u200binit_\u200b_\u200b _\u200bprivate"
-    )
-
-
-def test_markdown_html_and_entities_are_inert() -> None:
-    escaped = DIALECTS["markdown"].escape("<b>x</b> <!-- c --> &amp; &#60;")
-    assert not re.search(r"<[A-Za-z/!?]", escaped)
-    assert not re.search(r"&[#A-Za-z]", escaped)
-
-
-def test_html_escapes_entities_and_quotes() -> None:
-    assert (
-        DIALECTS["html"].escape('<a href="x">&</a>')
-        == "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;"
-    )
-
-
-@pytest.mark.parametrize("dialect", ["mrkdwn", "markdown"])
-def test_code_cannot_end_a_code_span(dialect: str) -> None:
-    code = DIALECTS[dialect].code("a ` b ``` c")
-    assert "`" not in code
-    assert visible(dialect, code) == "a ` b ``` c"
-
-
-def test_code_escapes_too() -> None:
-    assert DIALECTS["mrkdwn"].code("<!here>") == "&lt;!here&gt;"
-    assert DIALECTS["html"].code("<b>") == "&lt;b&gt;"
-    assert "](" not in DIALECTS["markdown"].code("[x](y)")
-
-
-@pytest.mark.parametrize("dialect", sorted(DIALECTS))
-def test_empty_and_plain_text(dialect: str) -> None:
-    assert DIALECTS[dialect].escape("") == ""
-    assert DIALECTS[dialect].escape("ValueError: bad input 42") == "ValueError: bad input 42"
-    assert DIALECTS[dialect].escape("漢字 émoji 🔥") == "漢字 émoji 🔥"
-
-
-@pytest.mark.parametrize("dialect", sorted(DIALECTS))
-def test_escaping_is_linear(dialect: str) -> None:
-    text = (HOSTILE + "\n" + BLOCKS + "\n") * 20_000  # ~4 MB
+@pytest.mark.parametrize("name", sorted(DIALECTS))
+def test_escaping_is_linear(name: str) -> None:
+    text = (HOSTILE + "\n" + BLOCKS + "\n" + EMPHASIS + "\n") * 8_000  # ~1.6 MB
     started = time.perf_counter()
-    DIALECTS[dialect].escape(text)
-    assert time.perf_counter() - started < 5.0
-
-
-# -- discord ---------------------------------------------------------------------------------
-
-
-def unescaped(text: str) -> list[str]:
-    """The characters of ``text`` that Discord reads as themselves, not as escaped: a
-    backslash takes the punctuation after it out of play."""
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        if text[i] == "\\" and i + 1 < len(text) and not text[i + 1].isalnum():
-            i += 2
-            continue
-        out.append(text[i])
-        i += 1
-    return out
-
-
-def test_discord_hostile_text_is_neutralised() -> None:
-    escaped = DIALECTS["discord"].escape(HOSTILE)
-    for sequence in ["<!", "<@", "<s", "://", "@all"]:
-        assert sequence not in escaped, (sequence, escaped)
-    assert "[" not in unescaped(escaped)  # no masked link can open
-    assert visible("discord", escaped) == HOSTILE
-
-
-def test_discord_formatting_cannot_form() -> None:
-    text = "a*b*c **bold** ***x*** ~~gone~~ ||spoiler|| __under__ _it_ a_b_ c `code`"
-    escaped = DIALECTS["discord"].escape(text)
-    live = unescaped(escaped)
-    for char in "*~|`[":
-        assert char not in live, (char, escaped)
-    # an "_" Discord could pair is escaped; only a run between ASCII letters/digits is not
-    assert escaped.count("_") - escaped.count("\\_") == 1  # the one in a_b
-    assert visible("discord", escaped) == text
-
-
-def test_discord_block_markers_are_escaped_at_every_line_start() -> None:
-    escaped = DIALECTS["discord"].escape(BLOCKS + "\n-# subtext\n>>> quote\n1) one")
-    for line in escaped.split("\n"):
-        assert not re.match(r"[ \t]*(?:[#>+\-*|~\[`]|\d+[.)])", line), line
-
-
-def test_discord_markers_inside_a_line_are_left_alone() -> None:
-    assert DIALECTS["discord"].escape("a # b - c 1. d > e") == "a # b - c 1. d > e"
-
-
-def test_discord_backslashes_are_kept() -> None:
-    discord = DIALECTS["discord"]
-    # a Windows path reads as written (U+200B after a backslash would hide the backslash)
-    assert discord.escape("C:\\Users\\app") == "C:\\\\Users\\\\app"
-    # a trailing backslash cannot escape the template's markup after the value
-    assert discord.escape("x\\") == "x\\\\"
-    assert unescaped("**" + discord.escape("x\\") + "**").count("*") == 4
-
-
-def test_discord_keeps_identifiers_searchable() -> None:
-    text = "app.views.checkout_failed order_id x__y v1_2 step_5.step_5"
-    assert DIALECTS["discord"].escape(text) == text
-    # Discord's word boundary is ASCII: "é_x_é" could be emphasis there
-    assert DIALECTS["discord"].escape("é_x_é") == "é\\_x\\_é"
-
-
-def test_discord_code_is_literal_but_inert() -> None:
-    code = DIALECTS["discord"].code("a ` b ``` \\n *x* <@123> @here http://evil.example")
-    assert "`" not in code
-    assert "\\n *x*" in code  # no backslash escapes inside code: they would show
-    assert "<@1" not in code
-    assert "@here" not in code
-    assert "://" not in code
-    assert visible("markdown", code) == "a ` b ``` \\n *x* <@123> @here http://evil.example"
-
-
-@pytest.mark.parametrize("word", ["@channel", "@here", "@everyone", "@all", "@someone"])
-def test_discord_mentions_are_neutralised(word: str) -> None:
-    escaped = DIALECTS["discord"].escape(f"hi {word}!")
-    assert word not in escaped
-    assert "@" + ZWSP + word[1:] in escaped
-
-
-@pytest.mark.parametrize("url", ["http://evil.example", "https://e.x/a", "www.evil.com"])
-def test_discord_bare_urls_do_not_autolink(url: str) -> None:
-    escaped = DIALECTS["discord"].escape(f"see {url} now")
-    assert url not in escaped
-    assert visible("discord", escaped) == f"see {url} now"
+    DIALECTS[name].escape(text)
+    DIALECTS[name].block(text)
+    assert time.perf_counter() - started < 10.0

@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 
 from erralert.channels.base import Channel, ChannelOptions, Message
+from erralert.dialects import DIALECTS
 from erralert.errors import ConfigError
 from erralert.event import Event, ExceptionInfo, Frame, Request
+from erralert.inbox.show import markup_html
 from erralert.notice import Notice, Occurrences, Storm, StormGroup, document
 from erralert.render import Renderer, default_template_dir, mentions_for
 
@@ -295,16 +297,26 @@ def test_slack_body_escapes_hostile_text(renderer: Renderer) -> None:
     body = renderer.render(alert(HOSTILE), slack()).body
     assert "<!" not in body
     assert "&lt;!channel&gt;" in body
-    assert "http://evil.example" not in body
-    assert "@all" not in body
+    # Slack links bare URLs by itself and has no escape for them: shown as code
+    assert "[x](`http://evil.example)`" in body
+    assert " @all " in body  # a plain @all is text: erralert never sends link_names
     assert "<script>" not in body
+    shown = markup_html("slack", body)
+    assert 'class="mention"' not in shown
+    assert "<a " not in shown
 
 
 @pytest.mark.parametrize("notice", [alert(HOSTILE), storm()], ids=["alert", "storm"])
 def test_dingtalk_body_escapes_hostile_text(renderer: Renderer, notice: Notice) -> None:
     body = renderer.render(notice, FakeDingTalk("https://x.example")).body
-    for sequence in ("](", "![", "://", "<s", "<!", "@a"):
+    # character references where a link, an autolink or HTML could form; "@all" is text
+    # on DingTalk (mentions go through the "at" field only)
+    assert "&#91;x](http&#58;//evil.example) !&#91;i](http&#58;//e/x.png) &lt;script>" in body
+    for sequence in ("[x](", "![i]", "://", "<s", "<!"):
         assert sequence not in body
+    shown = markup_html("dingtalk", body)
+    assert 'class="mention"' not in shown
+    assert "<a " not in shown
     # ... while the template's own markup stays markup
     assert body.startswith("### ")
     assert "**" in body
@@ -359,10 +371,10 @@ def test_concatenation_join_and_filters_escape_for_the_dialect(tmp_path: Path) -
         .render(alert(HOSTILE), FakeDingTalk("https://x", ChannelOptions(template="mixed")))
         .body
     )
-    assert "&lt;" not in body
-    for sequence in ("](", "![", "://", "<!", "@a"):
-        assert sequence not in body
-    assert len(body.split("\n")) == 4
+    # each side escaped once, for the dialect (never HTML-escaped again by Jinja)
+    code = DIALECTS["markdown"].code("app.mod7.handler_7 (app/mod7.py:17)")
+    title = DIALECTS["markdown"].escape("ValueError: " + HOSTILE)
+    assert body.split("\n") == [f"{code} {title}", f"{code} | {title}", f"{code}{title}", title]
 
 
 # -- template_dir ---------------------------------------------------------------------------
@@ -678,9 +690,69 @@ def test_filters(tmp_path: Path) -> None:
         "1 h 5 min / 2 d 3 h",
         "▁▂▃▅█ / ▁▁ / []",
         "5 min ago",
-        "`a\u02cbb`",
+        "`a`b`",  # mrkdwn has no escape for a backtick, and erralert substitutes none
         "[]",
     ]
+
+
+class FakeMattermost(Channel):
+    platform = "mattermost"
+    dialect = "mattermost"
+    max_length = 3000
+
+
+def test_code_span_and_code_block_filters(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "code.j2",
+        """\
+        {% block body %}
+        {{ "return a ** b" | code_span }} {{ "x = `y`" | code_span }} {{ "" | code_span }}
+        {{ "def f():\\n    return `1`" | code_block("python") }}
+        {{ channel.code_spans }} {{ channel.code_blocks }}
+        {% endblock %}
+        """,
+    )
+    body = (
+        Renderer(tmp_path)
+        .render(alert(), FakeMattermost("https://x", ChannelOptions(template="code")))
+        .body
+    )
+    assert body.split("\n") == [
+        # a fence longer than the text's backticks, padded where the text ends in one;
+        # nothing at all for empty text
+        "`return a ** b` `` x = `y` `` ",
+        "```python",
+        "def f():",
+        "    return `1`",
+        "```",
+        "True True",
+    ]
+    # on a platform without code spans, the same filters write escaped text
+    dingtalk = (
+        Renderer(tmp_path)
+        .render(alert(), FakeDingTalk("https://x", ChannelOptions(template="code")))
+        .body
+    )
+    assert dingtalk.split("\n") == [
+        "return a ** b x = &#96;y&#96; ",
+        "def f():  ",
+        "&#32;   return &#96;1&#96;",
+        "False False",
+    ]
+
+
+def test_code_filters_are_json_escaped_in_a_payload_template(tmp_path: Path) -> None:
+    write(tmp_path, "code.j2", "{% block body %}x{% endblock %}")
+    write(
+        tmp_path,
+        "code.payload.j2",
+        '{"span": "{{ "say \\"hi\\"" | code_span }}", "block": "{{ "a\\nb" | code_block }}"}',
+    )
+    message = Renderer(tmp_path).render(
+        alert(), FakeMattermost("https://x", ChannelOptions(template="code"))
+    )
+    assert message.payload == {"span": '`say "hi"`', "block": "```\na\nb\n```"}
 
 
 # -- speed ----------------------------------------------------------------------------------

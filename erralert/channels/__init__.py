@@ -34,7 +34,7 @@ class PlatformInfo:
     """One platform as erralert speaks it: its limits, pacing, options and URL forms."""
 
     name: str
-    dialect: str  # how untrusted text is escaped: plain, mrkdwn, markdown, html, …
+    dialect: str  # how untrusted text is escaped: the platform's dialect, or plain
     max_length: int  # of a message's body
     length_unit: str  # "chars" or "bytes", as the platform counts
     rates: tuple[Rate, ...]  # default pacing: at most N in any rolling period

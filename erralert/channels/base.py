@@ -152,7 +152,7 @@ class Channel:
     ``build_request`` (and usually ``judge``)."""
 
     platform: ClassVar[str]
-    dialect: ClassVar[str]  # a name from erralert.dialects: "plain", "mrkdwn", "markdown", "html"
+    dialect: ClassVar[str]  # a name from erralert.dialects: the platform's, or "plain"
     max_length: ClassVar[int]  # the body's limit on this platform
     length_unit: ClassVar[LengthUnit] = "chars"
     rates: ClassVar[tuple[Rate, ...]] = ()  # the platform's documented pacing

@@ -51,7 +51,7 @@ def sign(secret: str, timestamp_ms: int) -> str:
 
 class DingTalkChannel(Channel):
     platform = "dingtalk"
-    dialect = "markdown"
+    dialect = "dingtalk"
     length_unit = "bytes"
     max_length = 18000  # of the text; the JSON envelope, mentions and keyword take the rest
     rates = (Rate(20, 60.0),)  # 20 per robot in any minute, else errcode 130101

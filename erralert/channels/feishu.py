@@ -2,8 +2,9 @@
 and Lark, Feishu's international edition: ``https://open.larksuite.com/open-apis/bot/v2/hook/…``.
 
 Messages are interactive cards: the title in a coloured header (red alert, orange warning,
-yellow digest, purple storm…), the body as ``lark_md`` text, the message's mentions in a
-block of their own, and a grey note with the time and the event id.
+yellow digest, purple storm…), the body as the card's rich text (``markdown``) element,
+which has inline code and code blocks, the message's mentions in a block of their own,
+and a grey note with the time and the event id.
 
 A bot may be protected by a signing secret (``?secret=…`` or ``feishu://secret@hook_id``:
 every body then carries ``timestamp`` and ``sign`` at its top level), by keywords
@@ -77,9 +78,6 @@ _LEVEL_TEMPLATES = {
     "debug": "grey",
 }
 _ALERT_TEMPLATE = "red"  # errors and any level not listed
-# the header is plain text, which Feishu documents as not parsed; a U+200B after every "<"
-# keeps it so should that ever change (no <at id=all> can form), and shows nothing
-_INERT_HEADER = str.maketrans({"<": "<\u200b"})
 
 
 def sign(secret: str, timestamp: int) -> str:
@@ -96,9 +94,9 @@ class FeishuChannel(Channel):
     platform = "feishu"
     label: ClassVar[str] = "Feishu"  # the platform's name in error messages
     host: ClassVar[str] = "open.feishu.cn"
-    dialect = "markdown"
+    dialect = "feishu"
     length_unit = "bytes"
-    max_length = 18000  # of the lark_md text; the card, title, mentions and keyword take the rest
+    max_length = 18000  # of the markdown text; the card, title, mentions and keyword take the rest
     # 100 a minute and 5 a second per bot ("100 次/分钟, 5 次/秒"), else code 11232
     rates = (Rate(5, 1.0), Rate(100, 60.0))
     supported_options = Channel.supported_options | {"secret", "keyword", "mention"}
@@ -181,7 +179,7 @@ class FeishuChannel(Channel):
 
     def payload(self, message: Message, text: str | None = None) -> dict[str, Any]:
         """The card for a rendered message (without the signature fields), with ``text``
-        (by default the message's body) as its ``lark_md`` content."""
+        (by default the message's body) as the content of its markdown element."""
         text = message.body if text is None else text
         elements: list[dict[str, Any]] = []
         if text.strip():
@@ -193,7 +191,9 @@ class FeishuChannel(Channel):
         if note:
             elements.append({"tag": "hr"})
             elements.append({"tag": "note", "elements": [{"tag": "plain_text", "content": note}]})
-        title = (message.title or message.kind).translate(_INERT_HEADER)
+        # the header is plain_text, which Feishu documents as shown as it is (no <at>, no
+        # markdown): the title goes in byte for byte
+        title = message.title or message.kind
         return {
             "msg_type": "interactive",
             "card": {
@@ -246,7 +246,7 @@ class LarkChannel(FeishuChannel):
     native_urls = (("open.larksuite.com", _PATH),)
     short_form = "lark://[secret@]hook_id"
 
-    template_family = FeishuChannel.platform  # the same cards, the same lark_md
+    template_family = FeishuChannel.platform  # the same cards, the same markdown
 
 
 def _header_template(message: Message) -> str:
@@ -259,7 +259,8 @@ def _header_template(message: Message) -> str:
 
 
 def _markdown(text: str) -> dict[str, Any]:
-    return {"tag": "div", "text": {"tag": "lark_md", "content": text}}
+    # the rich text element, not a div's lark_md: lark_md has no code spans or blocks
+    return {"tag": "markdown", "content": text}
 
 
 def _note(message: Message) -> str:

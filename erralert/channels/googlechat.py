@@ -58,7 +58,7 @@ _MARKUP = re.compile(
 
 class GoogleChatChannel(Channel):
     platform = "googlechat"
-    dialect = "html"
+    dialect = "googlechat"
     length_unit = "bytes"
     # of the body; the card around it, the title and the <br>s take the rest of the 32000
     max_length = 28_000

@@ -9,8 +9,8 @@ The message is the title in bold (with the mentions under it: the notification t
 and the body in a Slack-style attachment whose colour bar tells alert, digest and storm
 apart. Mattermost renders an attachment's text as markdown and, like the post's own text,
 looks for @-mentions in it; ``@channel``, ``@all`` and ``@here`` have no escape there, so
-every value is escaped with the markdown dialect, whose U+200B after each ``@`` names
-nobody. Mattermost answers ``200 ok``; errors are JSON ``{"id", "message", …}``.
+the mattermost dialect shows every ``@`` word of a value as inline code, where mentions
+notify nobody. Mattermost answers ``200 ok``; errors are JSON ``{"id", "message", …}``.
 """
 
 from __future__ import annotations
@@ -51,14 +51,14 @@ _BROADCASTS = frozenset({"channel", "all", "here"})
 _NAME = re.compile(r"@?([A-Za-z][A-Za-z0-9._-]{0,63})")
 _KEY = re.compile(r"[A-Za-z0-9]+")
 
-_MARKDOWN = DIALECTS["markdown"]
+_MARKDOWN = DIALECTS["mattermost"]
 
 
 class MattermostChannel(Channel):
     """A Mattermost channel an incoming webhook posts to."""
 
     platform = "mattermost"
-    dialect = "markdown"
+    dialect = "mattermost"
     # of the attachment's text; the bold title, the mentions and the JSON around them take
     # the rest of POST_LIMIT
     max_length = 15000

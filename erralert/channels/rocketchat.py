@@ -8,8 +8,8 @@ or by the short form ``rocketchat://host[:port][/path]/<id>/<token>``, which sta
 The message is the title in bold (with the mentions under it: what notifications show)
 and the body in an attachment whose colour bar tells alert, digest and storm apart; it
 is posted as ``erralert`` with a :rotating_light: avatar. ``@all`` and ``@here`` notify a
-whole room and have no escape, so every value is escaped with the markdown dialect, whose
-U+200B after each ``@`` names nobody. Rocket.Chat answers ``{"success": true}``, and
+whole room and have no escape, so the rocketchat dialect shows every ``@`` word of a value
+as inline code, where mentions notify nobody. Rocket.Chat answers ``{"success": true}``, and
 ``{"success": false, "error": "…"}`` when it refuses.
 """
 
@@ -56,14 +56,14 @@ _PART = re.compile(r"[A-Za-z0-9_-]+")
 # "… You must wait 12 seconds before trying this endpoint again. [error-too-many-requests]"
 _WAIT = re.compile(r"wait (\d+(?:\.\d+)?) seconds")
 
-_MARKDOWN = DIALECTS["markdown"]
+_MARKDOWN = DIALECTS["rocketchat"]
 
 
 class RocketChatChannel(Channel):
     """A Rocket.Chat room an incoming webhook integration posts to."""
 
     platform = "rocketchat"
-    dialect = "markdown"
+    dialect = "rocketchat"
     # of the attachment's text; the bold title, the mentions and the JSON around them take
     # the rest of MESSAGE_LIMIT
     max_length = 4500

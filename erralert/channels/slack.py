@@ -46,7 +46,7 @@ _GROUP_ID = re.compile(r"S[A-Z0-9]{2,}")
 
 class SlackChannel(Channel):
     platform = "slack"
-    dialect = "mrkdwn"
+    dialect = "slack"
     # the envelope stays below the ~13k characters Slack refused with msg_blocks_too_long
     max_length = 11000
     # "about 1 message per second per webhook, short bursts allowed": any 3 s hold at most 3,
@@ -132,7 +132,7 @@ class SlackChannel(Channel):
         return payload
 
 
-_MRKDWN = DIALECTS["mrkdwn"]
+_MRKDWN = DIALECTS["slack"]
 
 
 def split_sections(text: str, limit: int = SECTION_LIMIT) -> list[str]:

@@ -12,7 +12,7 @@ then the body, one TextBlock per line (a blank line leaves a gap, a list stays o
 a fenced block becomes monospace lines: Teams' markdown has no code blocks and keeps line
 breaks reliably only inside lists). Mentions are ``<at>Name</at>`` in a TextBlock plus a
 matching ``msteams.entities`` entry; untrusted text can never produce either, since the
-markdown dialect breaks every ``<``.
+teams dialect escapes every ``<`` before a tag name.
 
 The flow runs after Teams has answered ``202 Accepted``: a card the flow then fails to post
 is never reported back to erralert, only the trigger's refusals are.
@@ -51,10 +51,10 @@ __all__ = ["TeamsChannel"]
 BODY_LIMIT = 27_000
 NAME_LIMIT = 100  # characters of a mention's display name
 
-_MARKDOWN = DIALECTS["markdown"]
+_MARKDOWN = DIALECTS["teams"]
 _EMAIL = re.compile(r"[^\s@<>|,]+@[^\s@<>|,]+\.[^\s@<>|,]+")
 _OBJECT_ID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
-# a fence of the template's (untrusted text cannot make one: the dialect swaps ` and ~)
+# a fence of the template's (untrusted text cannot make one: the dialect escapes ` and ~)
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 _LIST_ITEM = re.compile(r" {0,3}(?:[-+*]|\d{1,9}[.)]) ")
 _INDENT = re.compile(r"^ +")
@@ -65,7 +65,7 @@ _LEVEL_COLOURS = {"warning": "Warning", "info": "Accent", "debug": "Default"}
 
 class TeamsChannel(Channel):
     platform = "teams"
-    dialect = "markdown"  # TextBlock markdown: **bold**, _italic_, lists, [links](url); no HTML
+    dialect = "teams"  # TextBlock markdown: **bold**, _italic_, lists, [links](url); no HTML
     length_unit = "bytes"
     # of the body; the card around it (one TextBlock per line, ~80 bytes each) takes the rest
     # of BODY_LIMIT, and build_request cuts the body further in the rare case it does not fit

@@ -68,14 +68,14 @@ _BROADCASTS = frozenset({"all", "here", "channel", "everyone"})
 # the Bot API's own parameters that erralert moves from the URL into the body
 _MOVED = ("chat_id", "message_thread_id")
 
-_HTML = DIALECTS["html"]
+_HTML = DIALECTS["telegram"]
 
 
 class TelegramChannel(Channel):
     """A Telegram chat (group, supergroup, channel or forum topic) a bot posts to."""
 
     platform = "telegram"
-    dialect = "html"
+    dialect = "telegram"
     # of the body's markup: every tag and entity counts here but not in Telegram's count,
     # so the visible text is shorter still; the bold title line (up to 250) and a line of
     # mentions fit in the rest of SAFE_LIMIT

@@ -53,14 +53,14 @@ _USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_@.-]{0,63}")
 _MOBILE = re.compile(r"(?:\+?86)?1\d{10}|\+\d{7,15}")
 # WeCom keys are UUIDs; anything outside URL-safe characters is a paste error
 _KEY = re.compile(r"[A-Za-z0-9_.~-]+")
-_MARKDOWN = DIALECTS["markdown"]
+_MARKDOWN = DIALECTS["wecom"]
 
 
 class WeComChannel(Channel):
     """A WeCom group robot; see the module docstring."""
 
     platform = "wecom"
-    dialect = "markdown"
+    dialect = "wecom"
     length_unit = "bytes"
     max_length = CONTENT_LIMIT - _MENTION_ROOM
     rates = (Rate(20, 60.0),)  # "每个机器人发送的消息不能超过20条/分钟", else errcode 45009

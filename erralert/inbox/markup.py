@@ -13,8 +13,13 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
 
 __all__ = [
+    "COMMONMARK",
+    "FLAVOURS",
+    "Flavour",
     "chip",
     "colour",
     "esc",
@@ -100,7 +105,9 @@ _MRKDWN_TOKENS = re.compile(
     r"|(?P<angle><(?P<target>[^<>|\s]+)(?:\|(?P<label>[^<>]*))?>)"
     r"|(?P<bold>(?<![\w*])\*(?P<bold_body>[^*\n]+)\*(?![\w*]))"
     r"|(?P<italic>(?<![\w_])_(?P<italic_body>[^_\n]+)_(?![\w_]))"
-    r"|(?P<strike>(?<![\w~])~(?P<strike_body>[^~\n]+)~(?![\w~]))",
+    r"|(?P<strike>(?<![\w~])~(?P<strike_body>[^~\n]+)~(?![\w~]))"
+    # the client links bare URLs and www. names by itself
+    r"|(?P<bare>(?<![\w.-])(?:https?://|(?P<bare_www>www\.))[^\s<>|`]*[^\s<>|`.,:;\"')\]!?*_~])",
     re.DOTALL,
 )
 _SLACK_BROADCASTS = {"channel": "@channel", "here": "@here", "everyone": "@everyone"}
@@ -126,6 +133,9 @@ def mrkdwn(text: str) -> str:
             out.append(f"<code>{esc(_unslack(match['code_body']))}</code>")
         elif match["angle"] is not None:
             out.append(_slack_angle(match["target"], match["label"]))
+        elif match["bare"] is not None:
+            url = _unslack(match["bare"])
+            out.append(link(f"http://{url}" if match["bare_www"] else url, esc(url)))
         else:
             for name, tag in (("bold", "b"), ("italic", "i"), ("strike", "s")):
                 if match[name] is not None:
@@ -154,100 +164,244 @@ def _slack_angle(target: str, label: str | None) -> str:
 
 # -- the markdown family --------------------------------------------------------------------
 
-_FENCE = re.compile(r"\s{0,3}(`{3,}|~{3,})")
+
+@dataclass(frozen=True, slots=True)
+class Flavour:
+    """How one platform reads its markdown: which characters a backslash escapes, whether
+    character references are decoded, its code spans (any number of backticks, one, or
+    none), its fences, and what it makes a mention or a link by itself."""
+
+    escapes: frozenset[str] = frozenset()
+    entities: bool = False
+    code: Literal["variable", "single", "none"] = "variable"
+    fences: bool = True
+    star_bold: bool = False  # a single "*" is bold (Rocket.Chat), not italic
+    # "@name" words that notify (a chip each); None: "@" is text
+    mention_words: re.Pattern[str] | None = None
+    tag_mentions: bool = False  # "<@id>" (Discord, WeCom)
+    at_tags: bool = False  # Feishu's "<at id=…></at>"
+    font: bool = False  # "<font color=…>" (WeCom, DingTalk, Feishu)
+    spoilers: bool = False  # Discord's "||spoiler||"
+    autolinks: bool = True  # bare http(s):// URLs (and www. names where ``www``)
+    www: bool = True
+    # "__" pairs inside words too (Discord's underline), not only at word boundaries
+    loose_underscores: bool = False
+
+
+_ASCII_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+_ANY_WORD = re.compile(r"(?<![\w@.+-])@(?P<who>[A-Za-z0-9_][\w.-]*)")
+
+# the generic reading (CommonMark, plus every platform's mention syntax): Slack's markdown
+# block, and payloads of platforms without a flavour of their own
+COMMONMARK = Flavour(
+    escapes=_ASCII_PUNCTUATION,
+    entities=True,
+    mention_words=_ANY_WORD,
+    tag_mentions=True,
+    at_tags=True,
+    font=True,
+    spoilers=True,
+)
+FLAVOURS: dict[str, Flavour] = {
+    # marked's backslash escapes; entities reach the browser; GFM autolinks; @words notify
+    "mattermost": Flavour(
+        escapes=frozenset("\\`*{}[]()#+-.!_>~|"), entities=True, mention_words=_ANY_WORD
+    ),
+    # the message parser escapes * _ ~ ` # . only; single backticks; no HTML or entities
+    "rocketchat": Flavour(
+        escapes=frozenset("*_~`#."), code="single", star_bold=True, mention_words=_ANY_WORD
+    ),
+    # a backslash before any punctuation; <@id> pills; @everyone/@here; https:// links only
+    "discord": Flavour(
+        escapes=_ASCII_PUNCTUATION,
+        mention_words=re.compile(r"(?<![\w@])@(?P<who>everyone|here)\b"),
+        tag_mentions=True,
+        spoilers=True,
+        www=False,
+        loose_underscores=True,
+    ),
+    # HTML underneath (<font>): references decoded; no code; mentions only through "at"
+    "dingtalk": Flavour(entities=True, code="none", fences=False, font=True),
+    "wecom": Flavour(entities=True, code="single", fences=False, tag_mentions=True, font=True),
+    "feishu": Flavour(entities=True, code="single", at_tags=True, font=True),
+    # TextBlock markdown: no code spans; the channel's fences are monospace blocks
+    "teams": Flavour(entities=True, code="none"),
+}
+
+# an info string of a backtick fence holds no backtick (CommonMark 4.5)
+_FENCE = re.compile(r"\s{0,3}(`{3,}(?=[^`]*$)|~{3,})")
 _HEADING = re.compile(r"\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 _RULE = re.compile(r"\s{0,3}([-*_])(?:\s*\1){2,}\s*$")
 _QUOTE = re.compile(r"\s{0,3}>\s?(.*)$")
 _ITEM = re.compile(r"(\s*)([-*+]|\d{1,9}[.)])\s+(.*)$")
+_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 
-_INLINE = re.compile(
-    r"(?P<escape>\\(?P<escaped>[!-/:-@\[-`{-~]))"
-    r"|(?P<code>`(?P<code_body>[^`]+)`)"
-    r"|(?P<link>\[(?P<label>[^\[\]]*)\]\((?P<url>[^()\s]*)\))"
-    r"|(?P<bold>\*\*(?P<bold_body>.+?)\*\*|__(?P<under_body>.+?)__)"
-    # CommonMark's flanking rules, with U+200B counted as a letter (erralert's markdown
-    # dialect relies on that to make "_" inert)
-    r"|(?P<italic>(?<![\w*\u200b])\*(?P<italic_body>[^*\s\u200b](?:[^*]*[^*\s\u200b])?)"
-    r"\*(?![\w*\u200b])"
-    r"|(?<![\w_\u200b])_(?P<italic2_body>[^_\s\u200b](?:[^_]*[^_\s\u200b])?)_(?![\w_\u200b]))"
-    r"|(?P<strike>~~(?P<strike_body>.+?)~~)"
-    r"|(?P<spoiler>\|\|(?P<spoiler_body>.+?)\|\|)"
-    r"|(?P<font><font\s+color\s*=\s*[\"']?(?P<font_colour>[\w#]+)[\"']?\s*>(?P<font_body>.*?)</font>)"
-    r"|(?P<at><at\s+(?:id|user_id|email)\s*=\s*[\"']?(?P<at_id>[^\"'>\s]+)[\"']?\s*>(?P<at_name>[^<]*)</at>)"
-    r"|(?P<tag_mention><@(?P<tag_kind>[!&]?)(?P<tag_id>[\w.@-]+)>)"
-    r"|(?P<broadcast>(?<![\w@])@(?P<who>[A-Za-z0-9][\w.-]*))"
-)
+_CONSTRUCTS = {
+    "link": r"(?P<link>!?\[(?P<label>[^\[\]]*)\]\((?P<url>[^()\s]*)\))",
+    "angle_link": r"(?P<angle_link><(?P<angle_url>https?://[^<>\s]+)>)",
+    "bold": r"(?P<bold>\*\*(?P<bold_body>.+?)\*\*|(?<![\w_])__(?P<under_body>.+?)__(?![\w_]))",
+    "loose_bold": r"(?P<bold>\*\*(?P<bold_body>.+?)\*\*|__(?P<under_body>.+?)__)",
+    # CommonMark's flanking rules, roughly
+    "italic": r"(?P<italic>(?<![\w*])\*(?P<italic_body>[^*\s](?:[^*]*[^*\s])?)\*(?![\w*])"
+    r"|(?<![\w_])_(?P<italic2_body>[^_\s](?:[^_]*[^_\s])?)_(?![\w_]))",
+    "strike": r"(?P<strike>~~(?P<strike_body>.+?)~~)",
+    "spoiler": r"(?P<spoiler>\|\|(?P<spoiler_body>.+?)\|\|)",
+    "font": r"(?P<font><font\s+color\s*=\s*[\"']?(?P<font_colour>[\w#]+)[\"']?\s*>"
+    r"(?P<font_body>.*?)</font>)",
+    "at": r"(?P<at><at\s+(?:id|user_id|email)\s*=\s*[\"']?(?P<at_id>[^\"'>\s]+)[\"']?\s*>"
+    r"(?P<at_name>[^<]*)</at>)",
+    "tag_mention": r"(?P<tag_mention><@(?P<tag_kind>[!&]?)(?P<tag_id>[\w.@-]+)>)",
+    "autolink": r"(?P<autolink>(?<![\w.-])(?:https?://|(?P<www>www\.))[^\s<>`]*[^\s<>`.,:;\"')\]!?*_~])",
+}
+_TRIGGERS = frozenset("!*[<_~|@hHwW")
 
 
-def markdown_inline(text: str, *, star_bold: bool = False) -> str:
-    """One paragraph's inline markdown: code, ``**bold**``, ``*italic*``/``_italic_``,
-    ``~~strike~~``, ``||spoiler||``, ``[label](url)``, backslash escapes, WeCom's
-    ``<font color>``, Feishu's ``<at>``, ``<@id>`` and ``@name`` mentions (chips).
-    ``star_bold``: a single ``*`` makes bold (Rocket.Chat), not italic."""
+def _pattern(flavour: Flavour) -> re.Pattern[str]:
+    bold = "loose_bold" if flavour.loose_underscores else "bold"
+    names = ["link", "angle_link", bold, "italic", "strike"]
+    names += [n for n, on in (("spoiler", flavour.spoilers), ("font", flavour.font)) if on]
+    names += [n for n, on in (("at", flavour.at_tags), ("tag_mention", flavour.tag_mentions)) if on]
+    if flavour.autolinks:
+        names.append("autolink")
+    return re.compile("|".join(_CONSTRUCTS[name] for name in names), re.DOTALL)
+
+
+_PATTERNS: dict[Flavour, re.Pattern[str]] = {}
+
+
+def markdown_inline(text: str, flavour: Flavour = COMMONMARK) -> str:
+    """One paragraph's inline markdown as ``flavour`` reads it: backslash escapes and
+    character references first (what they make is text), code spans, then ``**bold**``,
+    ``*italic*``/``_italic_``, ``~~strike~~``, ``||spoiler||``, ``[label](url)``, bare
+    links, ``<font color>``, and mentions (``<at>``, ``<@id>``, ``@name``) as chips."""
+    pattern = _PATTERNS.get(flavour)
+    if pattern is None:
+        pattern = _PATTERNS[flavour] = _pattern(flavour)
     out: list[str] = []
-    pos = 0
-    for match in _INLINE.finditer(text):
-        out.append(esc(text[pos : match.start()]))
-        pos = match.end()
-        out.append(_inline_token(match, star_bold))
-    out.append(esc(text[pos:]))
+    plain: list[str] = []
+
+    def flush() -> None:
+        if plain:
+            out.append(esc("".join(plain)))
+            plain.clear()
+
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\" and i + 1 < len(text) and text[i + 1] in flavour.escapes:
+            plain.append(text[i + 1])
+            i += 2
+            continue
+        if char == "&" and flavour.entities and (entity := _ENTITY.match(text, i)):
+            plain.append(html.unescape(entity.group()))
+            i = entity.end()
+            continue
+        if char == "`" and flavour.code != "none":
+            i = _code_span(text, i, flavour, plain, out, flush)
+            continue
+        if char in _TRIGGERS:
+            match = pattern.match(text, i)
+            if match is None and char == "@" and flavour.mention_words is not None:
+                match = flavour.mention_words.match(text, i)
+            if match is not None:
+                flush()
+                out.append(_inline_token(match, flavour))
+                i = match.end()
+                continue
+        plain.append(char)
+        i += 1
+    flush()
     return "".join(out)
 
 
-def _inline_token(match: re.Match[str], star_bold: bool) -> str:
-    def inline(text: str) -> str:
-        return markdown_inline(text, star_bold=star_bold)
+def _code_span(
+    text: str,
+    start: int,
+    flavour: Flavour,
+    plain: list[str],
+    out: list[str],
+    flush: Callable[[], None],
+) -> int:
+    """A code span opening at ``start`` (CommonMark 6.1: closed by the next run of as many
+    backticks), written to ``out``; else the run as text. Returns where to go on."""
+    end = start
+    while end < len(text) and text[end] == "`":
+        end += 1
+    run = end - start
+    if flavour.code == "single" and run != 1:
+        plain.append(text[start:end])
+        return end
+    pos = end
+    while (found := text.find("`" * run, pos)) >= 0:
+        after = found + run
+        if (found == 0 or text[found - 1] != "`") and (after == len(text) or text[after] != "`"):
+            content = text[end:found].replace("\n", " ")
+            if content.startswith(" ") and content.endswith(" ") and content.strip(" "):
+                content = content[1:-1]
+            flush()
+            out.append(f"<code>{esc(content)}</code>")
+            return after
+        pos = after
+        while pos < len(text) and text[pos] == "`":
+            pos += 1
+    plain.append(text[start:end])
+    return end
 
-    if match["escape"] is not None:
-        return esc(match["escaped"])
-    if match["code"] is not None:
-        return f"<code>{esc(match['code_body'])}</code>"
-    if match["link"] is not None:
+
+def _inline_token(match: re.Match[str], flavour: Flavour) -> str:
+    groups = match.groupdict()
+
+    def inline(text: str) -> str:
+        return markdown_inline(text, flavour)
+
+    if groups.get("link") is not None:
         return link(match["url"], inline(match["label"]))
-    if match["bold"] is not None:
+    if groups.get("angle_link") is not None:
+        return link(match["angle_url"], esc(match["angle_url"]))
+    if groups.get("autolink") is not None:
+        url = match["autolink"]
+        return link(f"http://{url}" if groups.get("www") else url, esc(url))
+    if groups.get("bold") is not None:
         return f"<b>{inline(match['bold_body'] or match['under_body'] or '')}</b>"
-    if match["italic"] is not None:
-        if star_bold and match["italic_body"]:
+    if groups.get("italic") is not None:
+        if flavour.star_bold and match["italic_body"]:
             return f"<b>{inline(match['italic_body'])}</b>"
         body = match["italic_body"] or match["italic2_body"] or ""
         return f"<i>{inline(body)}</i>"
-    if match["strike"] is not None:
+    if groups.get("strike") is not None:
         return f"<s>{inline(match['strike_body'])}</s>"
-    if match["spoiler"] is not None:
+    if groups.get("spoiler") is not None:
         return f'<span class="spoiler">{inline(match["spoiler_body"])}</span>'
-    if match["font"] is not None:
+    if groups.get("font") is not None:
         shade = colour(match["font_colour"])
         body = inline(match["font_body"])
         return f'<span style="color:{shade}">{body}</span>' if shade else body
-    if match["at"] is not None:
+    if groups.get("at") is not None:
         ident, name = match["at_id"], match["at_name"].strip()
         return chip("@all" if ident == "all" else f"@{name or ident}")
-    if match["tag_mention"] is not None:
+    if groups.get("tag_mention") is not None:
         prefix = "@&" if match["tag_kind"] == "&" else "@"
         return chip(f"{prefix}{match['tag_id']}")
     return chip(f"@{match['who']}")
 
 
-def markdown(text: str, *, star_bold: bool = False) -> str:
-    """Block markdown: fenced code, ``#`` headings, ``>`` quotes, ``-``/``1.`` lists,
-    rules, and paragraphs whose line breaks are kept (chat apps keep them)."""
+def markdown(text: str, flavour: Flavour = COMMONMARK) -> str:
+    """Block markdown: fenced code (where the flavour has it), ``#`` headings, ``>``
+    quotes, ``-``/``1.`` lists, rules, and paragraphs whose line breaks are kept (chat apps
+    keep them)."""
     lines = text.replace("\r\n", "\n").split("\n")
     out: list[str] = []
     paragraph: list[str] = []
 
     def flush() -> None:
         if paragraph:
-            out.append(
-                "<p>"
-                + "<br>".join(markdown_inline(p, star_bold=star_bold) for p in paragraph)
-                + "</p>"
-            )
+            out.append("<p>" + "<br>".join(markdown_inline(p, flavour) for p in paragraph) + "</p>")
             paragraph.clear()
 
     i = 0
     while i < len(lines):
         line = lines[i]
-        fence = _FENCE.match(line)
+        fence = _FENCE.match(line) if flavour.fences else None
         if fence:
             flush()
             marker = fence.group(1)
@@ -267,7 +421,7 @@ def markdown(text: str, *, star_bold: bool = False) -> str:
         elif heading := _HEADING.match(line):
             flush()
             level = min(6, len(heading.group(1)) + 2)  # a chat's headings are small
-            words = markdown_inline(heading.group(2), star_bold=star_bold)
+            words = markdown_inline(heading.group(2), flavour)
             out.append(f'<div class="h h{level}">{words}</div>')
         elif _QUOTE.match(line):
             flush()
@@ -275,16 +429,14 @@ def markdown(text: str, *, star_bold: bool = False) -> str:
             while i < len(lines) and (quote := _QUOTE.match(lines[i])):
                 quoted.append(quote.group(1))
                 i += 1
-            out.append(
-                f"<blockquote>{markdown(chr(10).join(quoted), star_bold=star_bold)}</blockquote>"
-            )
+            out.append(f"<blockquote>{markdown(chr(10).join(quoted), flavour)}</blockquote>")
             continue
         elif item := _ITEM.match(line):
             flush()
             ordered = item.group(2)[0].isdigit()
             entries: list[str] = []
             while i < len(lines) and (item := _ITEM.match(lines[i])):
-                entries.append(f"<li>{markdown_inline(item.group(3), star_bold=star_bold)}</li>")
+                entries.append(f"<li>{markdown_inline(item.group(3), flavour)}</li>")
                 i += 1
             tag = "ol" if ordered else "ul"
             out.append(f"<{tag}>{''.join(entries)}</{tag}>")
@@ -319,16 +471,24 @@ def html_subset(
     allowed: dict[str, tuple[str, Opener | None]],
     *,
     void: frozenset[str] = frozenset(),
+    plain: Callable[[str], str] = esc,
 ) -> str:
     """``text`` in a platform's HTML subset as safe HTML. ``allowed`` maps a tag name to the
     tag written instead and, optionally, a function making its safe opening tag from the
     attributes (links, colours). Other tags are shown as text; tags left open are closed;
-    a stray closing tag is dropped. Entities are decoded, then escaped again."""
+    a stray closing tag is dropped. Entities are decoded, then escaped again, by ``plain``
+    outside ``<code>`` and ``<pre>`` (where a platform may find links and mentions in
+    text by itself) and by ``esc`` inside them."""
+
+    def text_of(segment: str) -> str:
+        inside_code = any(name in ("code", "pre") for name, _ in stack)
+        return (esc if inside_code else plain)(html.unescape(segment))
+
     out: list[str] = []
     stack: list[tuple[str, str]] = []  # (tag in the text, tag written), innermost last
     pos = 0
     for match in _HTML_TOKENS.finditer(text):
-        out.append(esc(html.unescape(text[pos : match.start()])))
+        out.append(text_of(text[pos : match.start()]))
         pos = match.end()
         name = match["name"].lower()
         spec = allowed.get(name)
@@ -350,6 +510,6 @@ def html_subset(
                 out.append(f"</{opened}>")
                 if open_name == name:
                     break
-    out.append(esc(html.unescape(text[pos:])))
+    out.append(text_of(text[pos:]))
     out.extend(f"</{opened}>" for _, opened in reversed(stack))
     return "".join(out)

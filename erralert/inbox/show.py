@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from erralert.inbox.markup import (
+    FLAVOURS,
     chip,
     colour,
     esc,
@@ -29,7 +30,7 @@ from erralert.inbox.markup import (
 )
 from erralert.inbox.store import InboxMessage
 
-__all__ = ["LABELS", "card_html", "render_body"]
+__all__ = ["LABELS", "card_html", "markup_html", "render_body"]
 
 LABELS = {
     "dingtalk": "DingTalk",
@@ -110,6 +111,12 @@ def _list(value: Any) -> list[Any]:
 
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+_DISCORD = FLAVOURS["discord"]
+_TEAMS = FLAVOURS["teams"]
+_DINGTALK = FLAVOURS["dingtalk"]
+_FEISHU = FLAVOURS["feishu"]
 
 
 def _bar(shade: Any, inner: str) -> str:
@@ -228,7 +235,7 @@ def _discord(payload: dict[str, Any]) -> str:
     parts: list[str] = []
     content = _s(payload.get("content"))
     if content:
-        parts.append(f'<div class="md">{markdown(content)}</div>')
+        parts.append(f'<div class="md">{markdown(content, _DISCORD)}</div>')
     for embed in _list(payload.get("embeds")):
         embed = _dict(embed)
         inner = ""
@@ -236,17 +243,17 @@ def _discord(payload: dict[str, Any]) -> str:
         if author:
             inner += f'<div class="context">{esc(author)}</div>'
         if _s(embed.get("title")):
-            title = markdown_inline(embed["title"])
+            title = markdown_inline(embed["title"], _DISCORD)
             inner += f'<div class="em-title">{link(embed.get("url"), title)}</div>'
         if _s(embed.get("description")):
-            inner += f'<div class="md">{markdown(embed["description"])}</div>'
+            inner += f'<div class="md">{markdown(embed["description"], _DISCORD)}</div>'
         cells = []
         for item in _list(embed.get("fields")):
             item = _dict(item)
             wide = "" if item.get("inline") else ' class="wide"'
             cells.append(
-                f"<div{wide}><b>{markdown_inline(_s(item.get('name')))}</b>"
-                f'<div class="md">{markdown(_s(item.get("value")))}</div></div>'
+                f"<div{wide}><b>{markdown_inline(_s(item.get('name')), _DISCORD)}</b>"
+                f'<div class="md">{markdown(_s(item.get("value")), _DISCORD)}</div></div>'
             )
         if cells:
             inner += f'<div class="fields three">{"".join(cells)}</div>'
@@ -311,8 +318,8 @@ def _teams_elements(elements: list[Any], mentions: dict[str, str]) -> str:
             out.append(_teams_text(element, mentions, spacing))
         elif kind == "FactSet":
             rows = "".join(
-                f"<tr><th>{markdown_inline(_s(_dict(f).get('title')))}</th>"
-                f"<td>{markdown_inline(_s(_dict(f).get('value')))}</td></tr>"
+                f"<tr><th>{markdown_inline(_s(_dict(f).get('title')), _TEAMS)}</th>"
+                f"<td>{markdown_inline(_s(_dict(f).get('value')), _TEAMS)}</td></tr>"
                 for f in _list(element.get("facts"))
             )
             out.append(f'<table class="facts">{rows}</table>')
@@ -342,7 +349,7 @@ def _teams_text(element: dict[str, Any], mentions: dict[str, str], spacing: str)
     shade = shade if shade in _TEAMS_COLOURS else "default"
     mono = " mono" if str(element.get("fontType", "")).lower() == "monospace" else ""
     text = _s(element.get("text"))
-    rendered = markdown(text)
+    rendered = markdown(text, _TEAMS)
     for tag, name in mentions.items():
         # a mention fires only with <at>…</at> AND its entity: only those become chips
         rendered = rendered.replace(esc(tag), chip(f"@{name or tag}"))
@@ -435,11 +442,12 @@ def _chat_widget(widget: dict[str, Any]) -> str:
 # -- Mattermost and Rocket.Chat ---------------------------------------------------------------
 
 
-def _mattermost(payload: dict[str, Any], *, star_bold: bool = False) -> str:
-    """Mattermost's post (and Rocket.Chat's, whose single ``*`` is bold: ``star_bold``)."""
+def _mattermost(payload: dict[str, Any], *, platform: str = "mattermost") -> str:
+    """Mattermost's post (and Rocket.Chat's, which has the same shape)."""
+    flavour = FLAVOURS[platform]
 
     def md(text: str) -> str:
-        return markdown(text, star_bold=star_bold)
+        return markdown(text, flavour)
 
     parts: list[str] = []
     if _s(payload.get("text")):
@@ -460,7 +468,7 @@ def _mattermost(payload: dict[str, Any], *, star_bold: bool = False) -> str:
 
 
 def _rocketchat(payload: dict[str, Any]) -> str:
-    return _mattermost(payload, star_bold=True)
+    return _mattermost(payload, platform="rocketchat")
 
 
 # -- Telegram ---------------------------------------------------------------------------------
@@ -497,12 +505,34 @@ _TELEGRAM_HTML: dict[str, tuple[str, Any]] = {
 }
 
 
+# what Telegram finds in text by itself, outside <code> and <pre>: links and @mentions
+_TELEGRAM_FOUND = re.compile(
+    r"(?P<url>(?<![\w.-])(?:https?://|(?P<www>www\.))[^\s<>]*[^\s<>.,:;\"')\]!?])"
+    r"|(?<![\w@.+-])@(?P<who>[A-Za-z0-9_]{1,32})"
+)
+
+
+def _telegram_plain(text: str) -> str:
+    out: list[str] = []
+    pos = 0
+    for match in _TELEGRAM_FOUND.finditer(text):
+        out.append(esc(text[pos : match.start()]))
+        if match["who"] is not None:
+            out.append(chip(f"@{match['who']}"))
+        else:
+            url = match["url"]
+            out.append(link(f"http://{url}" if match["www"] else url, esc(url)))
+        pos = match.end()
+    out.append(esc(text[pos:]))
+    return "".join(out)
+
+
 def _telegram(payload: dict[str, Any]) -> str:
     text = _s(payload.get("text"))
     if str(payload.get("parse_mode", "")).upper() == "HTML":
-        body = html_subset(text, _TELEGRAM_HTML)
+        body = html_subset(text, _TELEGRAM_HTML, plain=_telegram_plain)
     else:
-        body = esc(text)
+        body = _telegram_plain(text)
     return f'<div class="tg-text">{body}</div>'
 
 
@@ -517,7 +547,7 @@ def _dingtalk(payload: dict[str, Any]) -> str:
         # the title is what the notification shows; the chat shows the text
         title = esc(_s(body.get("title")))
         parts.append(f'<div class="context">notification: {title}</div>')
-        parts.append(f'<div class="md">{markdown(_s(body.get("text")))}</div>')
+        parts.append(f'<div class="md">{markdown(_s(body.get("text")), _DINGTALK)}</div>')
     elif msgtype == "text":
         parts.append(
             f'<div class="plain">{esc(_s(_dict(payload.get("text")).get("content")))}</div>'
@@ -525,7 +555,7 @@ def _dingtalk(payload: dict[str, Any]) -> str:
     elif msgtype in ("link", "actionCard"):
         body = _dict(payload.get(msgtype))
         parts.append(f'<div class="dt-title">{esc(_s(body.get("title")))}</div>')
-        parts.append(f'<div class="md">{markdown(_s(body.get("text")))}</div>')
+        parts.append(f'<div class="md">{markdown(_s(body.get("text")), _DINGTALK)}</div>')
     else:
         parts.append(f'<pre class="plain">{esc(json.dumps(payload, ensure_ascii=False))}</pre>')
     at = _dict(payload.get("at"))
@@ -543,7 +573,7 @@ def _wecom(payload: dict[str, Any]) -> str:
     body = _dict(payload.get(msgtype))
     content = _s(body.get("content"))
     if msgtype.startswith("markdown"):
-        rendered = f'<div class="md">{markdown(content)}</div>'
+        rendered = f'<div class="md">{markdown(content, FLAVOURS["wecom"])}</div>'
     else:
         rendered = f'<div class="plain">{esc(content)}</div>'
     who = [f"@{w}" if w != "@all" else "@all" for w in map(str, _list(body.get("mentioned_list")))]
@@ -577,7 +607,7 @@ def _feishu(payload: dict[str, Any]) -> str:
     post = content.get("post")
     if isinstance(post, dict):
         return _feishu_post(post)
-    return f'<div class="md">{markdown(_s(content.get("text")))}</div>'
+    return f'<div class="md">{markdown(_s(content.get("text")), _FEISHU)}</div>'
 
 
 def _feishu_card(card: dict[str, Any]) -> str:
@@ -594,7 +624,7 @@ def _feishu_card(card: dict[str, Any]) -> str:
 def _feishu_text(obj: Any) -> str:
     obj = _dict(obj)
     text = _s(obj.get("content"))
-    return markdown(text) if obj.get("tag") == "lark_md" else f"<p>{esc(text)}</p>"
+    return markdown(text, _FEISHU) if obj.get("tag") == "lark_md" else f"<p>{esc(text)}</p>"
 
 
 def _feishu_element(element: dict[str, Any]) -> str:
@@ -610,7 +640,8 @@ def _feishu_element(element: dict[str, Any]) -> str:
             inner += f'<div class="fields">{cells}</div>'
         return f'<div class="fs-div">{inner}</div>'
     if tag == "markdown":
-        return f'<div class="fs-div">{markdown(_s(element.get("content")))}</div>'
+        # the rich text element: inline code, code blocks, <at>, links
+        return f'<div class="fs-div">{markdown(_s(element.get("content")), _FEISHU)}</div>'
     if tag == "hr":
         return "<hr>"
     if tag == "note":
@@ -698,3 +729,18 @@ _RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "webhook": _webhook,
     "wecom": _wecom,
 }
+
+
+def markup_html(platform: str, text: str) -> str:
+    """One string of a payload in the markup its platform parses it as (Slack's and
+    Google Chat's text mrkdwn, Telegram's HTML, Google Chat's card HTML, the markdown
+    flavours), as the platform shows it: what a test asks "would this mention anyone or
+    link anywhere?"."""
+    if platform == "slack":
+        return mrkdwn(text)
+    if platform == "googlechat":
+        return _chat_html(text)
+    if platform == "telegram":
+        return html_subset(text, _TELEGRAM_HTML, plain=_telegram_plain)
+    flavour = FLAVOURS.get("feishu" if platform == "lark" else platform)
+    return markdown(text, flavour) if flavour is not None else esc(text)

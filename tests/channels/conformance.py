@@ -15,23 +15,41 @@ import httpx
 
 from erralert.channels.base import Channel
 from erralert.event import Event
+from erralert.inbox.show import markup_html
 from erralert.render import Renderer
 from tests import samples
 
-# syntax that would mention someone or everyone on some platform, if it survived intact
-LIVE_MENTIONS = (
-    "<!channel>",
-    "<!here>",
-    "<!everyone>",
-    "<@U123>",
-    "<users/all>",
-    '<at user_id="all">',
-    "<at id=all>",
-)
-# a word mention: "@all", "@everyone", "@here", "@channel" not broken by an invisible char
-_WORD_MENTION = re.compile(r"@(all|everyone|here|channel)\b")
-# a link the app did not intend: markdown link syntax or an auto-linked URL to evil.example
-_LIVE_LINK = re.compile(r"\]\(https?://|https?://evil\.example|<https?://evil")
+# mention syntax a platform acts on that its imitation in the inbox does not show as a
+# mention chip: Mattermost's Slack-compatible webhooks turn <!channel> into @channel
+_RAW_MENTIONS = {
+    "mattermost": ("<!channel>", "<!here>", "<!all>", "<!everyone>"),
+    "googlechat": ("<users/",),  # the text message's syntax; cards are HTML
+}
+
+
+_FENCED = re.compile(r"^(`{3,})[^\n]*\n.*?^\1`*[ \t]*$", re.MULTILINE | re.DOTALL)
+
+
+def outside_code(text: str) -> str:
+    """``text`` without its fenced code blocks and code spans (CommonMark's: closed by the
+    next run of as many backticks), whose text the platforms show literally and search
+    for no mention."""
+    text = _FENCED.sub("", text)
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        if text[i] == "\\" and text[i + 1 : i + 2] == "`":
+            i += 2  # an escaped backtick opens nothing
+        elif text[i] == "`":
+            run = len(text[i:]) - len(text[i:].lstrip("`"))
+            close = text.find("`" * run, i + run)
+            while close >= 0 and text[close + run : close + run + 1] == "`":
+                close = text.find("`" * run, close + run + 1)
+            i = i + run if close < 0 else close + run
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
 
 
 def strings(value: Any) -> list[str]:
@@ -45,13 +63,17 @@ def strings(value: Any) -> list[str]:
     return []
 
 
-def assert_inert(texts: Iterable[str]) -> None:
-    """No mention can fire and no link to evil.example can form in any of ``texts``."""
+def assert_inert(texts: Iterable[str], platform: str) -> None:
+    """No mention can fire and no link can form in any of ``texts``, as ``platform``
+    parses them: each is rendered by the inbox's imitation of the platform's markup
+    (backslash escapes, character references and code spans read as the platform reads
+    them), which must show no mention chip and no link."""
     for text in texts:
-        for live in LIVE_MENTIONS:
+        shown = markup_html(platform, text)
+        assert 'class="mention"' not in shown, f"live mention in {text!r}: {shown}"
+        assert "<a " not in shown, f"live link in {text!r}: {shown}"
+        for live in _RAW_MENTIONS.get(platform, ()):
             assert live not in text, f"live mention {live!r} in {text!r}"
-        assert not _WORD_MENTION.search(text), f"live @-mention in {text!r}"
-        assert not _LIVE_LINK.search(text), f"live link in {text!r}"
 
 
 def render(

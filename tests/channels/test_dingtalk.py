@@ -59,7 +59,7 @@ def expected_sign(timestamp: str) -> str:
 
 def test_class_facts() -> None:
     assert DingTalkChannel.platform == "dingtalk"
-    assert DingTalkChannel.dialect == "markdown"
+    assert DingTalkChannel.dialect == "dingtalk"
     assert DingTalkChannel.length_unit == "bytes"
     assert DingTalkChannel.max_length == 18000
     assert DingTalkChannel.rates == (Rate(20, 60.0),)
@@ -298,7 +298,7 @@ def test_hostile_error_stays_inert(kind: str) -> None:
     channel = DingTalkChannel(URL, ChannelOptions(secret="SECabc", keyword="alert"))
     body = conformance.payload(conformance.render(channel, kind, message=samples.HOSTILE))
     # markdown.title is the plain notification preview; the text is rendered markdown
-    conformance.assert_inert([body["markdown"]["text"]])
+    conformance.assert_inert([body["markdown"]["text"]], "dingtalk")
     assert body["at"] == {"atMobiles": [], "atUserIds": [], "isAtAll": False}
 
 

@@ -70,12 +70,9 @@ def sent(channel: FeishuChannel, msg: Message, now: float | None = NOW) -> Any:
 
 
 def texts(payload: Any) -> list[str]:
-    """The lark_md contents of a card: the strings Feishu parses as markup."""
-    return [
-        e["text"]["content"]
-        for e in payload["card"]["elements"]
-        if e["tag"] == "div" and e["text"]["tag"] == "lark_md"
-    ]
+    """The contents of a card's rich text (markdown) elements: the strings Feishu parses
+    as markup."""
+    return [e["content"] for e in payload["card"]["elements"] if e["tag"] == "markdown"]
 
 
 def expected_sign(timestamp: str, secret: str = SECRET) -> str:
@@ -102,7 +99,8 @@ def card(
 
 
 def div(text: str) -> dict[str, Any]:
-    return {"tag": "div", "text": {"tag": "lark_md", "content": text}}
+    """The card's rich text element (it has code spans and blocks; lark_md has none)."""
+    return {"tag": "markdown", "content": text}
 
 
 FOOTER = [{"tag": "hr"}, {"tag": "note", "elements": [{"tag": "plain_text", "content": NOTE}]}]
@@ -113,7 +111,7 @@ FOOTER = [{"tag": "hr"}, {"tag": "note", "elements": [{"tag": "plain_text", "con
 
 def test_class_facts() -> None:
     for cls in (FeishuChannel, LarkChannel):
-        assert cls.dialect == "markdown"
+        assert cls.dialect == "feishu"
         assert cls.length_unit == "bytes"
         assert cls.max_length < BODY_LIMIT == 20000
         assert cls.rates == (Rate(5, 1.0), Rate(100, 60.0))
@@ -354,10 +352,11 @@ def test_no_note_without_time_or_event_id() -> None:
     assert sent(feishu(), msg)["card"]["elements"] == [div("b")]
 
 
-def test_header_title_cannot_form_a_tag() -> None:
+def test_header_title_is_plain_text_byte_for_byte() -> None:
+    # plain_text is documented as shown as it is: no <at>, no markdown, nothing to escape
     payload = sent(feishu(), message(title='x <at id=all></at> <a href="https://e">'))
-    title = payload["card"]["header"]["title"]["content"]
-    assert title == 'x <\u200bat id=all><\u200b/at> <\u200ba href="https://e">'
+    title = payload["card"]["header"]["title"]
+    assert title == {"tag": "plain_text", "content": 'x <at id=all></at> <a href="https://e">'}
 
 
 def test_body_that_fits_is_not_cut() -> None:
@@ -422,13 +421,11 @@ def test_hostile_error_stays_inert(cls: type[FeishuChannel], url: str) -> None:
     payload = conformance.payload(conformance.render(channel, message=samples.HOSTILE))
     markup = texts(payload)
     assert len(markup) == 1  # the body: this notice mentions nobody
-    conformance.assert_inert(markup)
+    conformance.assert_inert(markup, cls.platform)
     assert "<at" not in markup[0]
-    assert "<@" not in markup[0]
-    # the header is plain text, shown as it is; still no tag can form in it
-    title = payload["card"]["header"]["title"]["content"]
-    assert "<at" not in title
-    assert "<@" not in title
+    # the header is plain_text, which Feishu shows as it is (no <at> is parsed there)
+    title = payload["card"]["header"]["title"]
+    assert title["tag"] == "plain_text"
 
 
 @BOTH
@@ -439,7 +436,7 @@ def test_hostile_error_with_mentions_mentions_only_the_configured_member(
     channel = cls(url, ChannelOptions(mention=("ou_abc",)))
     payload = conformance.payload(channel.build_request(Renderer().render(notice, channel)))
     body, mentions = texts(payload)
-    conformance.assert_inert([body, mentions])
+    conformance.assert_inert([body], cls.platform)
     assert "<at" not in body
     assert mentions == "<at id=ou_abc></at>"
 

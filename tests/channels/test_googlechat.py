@@ -72,7 +72,7 @@ def paragraph(payload: dict[str, Any]) -> str:
 
 def test_class_facts() -> None:
     assert GoogleChatChannel.platform == "googlechat"
-    assert GoogleChatChannel.dialect == "html"
+    assert GoogleChatChannel.dialect == "googlechat"
     assert GoogleChatChannel.length_unit == "bytes"
     assert GoogleChatChannel.max_length == 28_000
     assert GoogleChatChannel.rates == (Rate(1, 1.0), Rate(60, 60.0))
@@ -397,7 +397,7 @@ def test_hostile_error_stays_inert(notice: Notice, in_body: bool) -> None:
     payload = conformance.payload(channel.build_request(Renderer().render(notice, channel)))
     assert "text" not in payload  # the only field where <users/…> would notify
     text = paragraph(payload)
-    conformance.assert_inert([text])
+    conformance.assert_inert([text], "googlechat")
     shown = check_html(text).replace("\u200b", "")
     # the hostile "<b>bold</b>" is text, not a tag: Chat shows it as written
     assert (samples.HOSTILE in shown) is in_body

@@ -63,7 +63,7 @@ def markup(payload: dict[str, Any]) -> list[str]:
 
 def test_class_facts() -> None:
     assert MattermostChannel.platform == "mattermost"
-    assert MattermostChannel.dialect == "markdown"
+    assert MattermostChannel.dialect == "mattermost"
     assert MattermostChannel.length_unit == "chars"
     assert MattermostChannel.max_length < POST_LIMIT == 16383
     # self-hosted, no documented limit: 1/s with bursts of 10
@@ -166,10 +166,12 @@ def test_colour_by_kind_and_level(kind: Kind, level: str, colour: str) -> None:
 
 def test_title_cannot_mention_or_link() -> None:
     payload = sent(mattermost(), message(title="ValueError: @channel *x* [a](http://evil.example)"))
-    escaped = "ValueError: @\u200bchannel \u2217x\u2217 [a]\u200b(http:\u200b//evil.example)"
+    # the mention and the bare URL in code spans (no escape exists for them), the
+    # emphasis and the link bracket backslash-escaped: every character as written
+    escaped = "ValueError: `@channel` \\*x\\* \\[a](`http://evil.example)`"
     assert payload["text"] == f"**{escaped}**"
     assert payload["attachments"][0]["fallback"] == escaped
-    conformance.assert_inert(markup(payload))
+    conformance.assert_inert(markup(payload), "mattermost")
 
 
 def test_long_title_is_cut() -> None:
@@ -279,9 +281,9 @@ def test_body_over_the_limit_is_cut() -> None:
 @pytest.mark.parametrize("kind", ["alert", "digest", "storm"])
 def test_hostile_error_is_inert(kind: str) -> None:
     payload = conformance.payload(conformance.render(mattermost(), kind, message=samples.HOSTILE))
-    conformance.assert_inert(markup(payload))
+    conformance.assert_inert(markup(payload), "mattermost")
     for text in markup(payload):
-        assert not _LIVE_BROADCAST.search(text), text
+        assert not _LIVE_BROADCAST.search(conformance.outside_code(text)), text
 
 
 def test_hostile_error_with_mentions_pings_only_the_configured_ones() -> None:
@@ -291,8 +293,12 @@ def test_hostile_error_with_mentions_pings_only_the_configured_ones() -> None:
     title, mentions = payload["text"].split("\n")
     assert mentions == "@alice @here"
     rest = [title, *markup(payload)[1:]]
-    conformance.assert_inert(rest)
-    assert not any("@alice" in t or _LIVE_BROADCAST.search(t) for t in rest)
+    conformance.assert_inert(rest, "mattermost")
+    assert not any(
+        "@alice" in conformance.outside_code(t)
+        or _LIVE_BROADCAST.search(conformance.outside_code(t))
+        for t in rest
+    )
 
 
 def test_huge_error_fits() -> None:

@@ -95,7 +95,7 @@ def test_the_feishu_note_and_datetime_write_a_time_the_same_way(tmp_path: Path) 
         "{% block body %}{{ notice.created_at|datetime }}{% endblock %}", encoding="utf-8"
     )
     payload = sent(Renderer(tmp_path, timezone="Asia/Kolkata"), "feishu")
-    body = payload["card"]["elements"][0]["text"]["content"]
+    body = payload["card"]["elements"][0]["content"]
     assert body == "2026-11-26 23:50:01 UTC+5:30"
     assert feishu_note(payload) == f"{body} · event 5f0c2a9e0b7d"
 

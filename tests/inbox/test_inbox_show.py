@@ -240,16 +240,14 @@ def test_markups() -> None:
     assert "<blockquote><p>q</p></blockquote>" in md
     assert "<ul><li>one</li><li>two</li></ul>" in md
     assert "<pre>code &lt;x&gt;</pre>" in md
-    # erralert's markdown escaping (U+200B around "_") keeps identifiers as they are
-    assert "<i>" not in render_body(
+    # DingTalk decodes character references, erralert's escape there: text, not markup
+    dingtalk = render_body(
         message(
             "dingtalk",
-            {
-                "msgtype": "markdown",
-                "markdown": {"title": "t", "text": "_\u200b_\u200bmain_\u200b_\u200b"},
-            },
+            {"msgtype": "markdown", "markdown": {"title": "t", "text": "&#95;&#95;main&#95;&#95;"}},
         )
     )
+    assert "<p>__main__</p>" in dingtalk
     rocket = render_body(message("rocketchat", {"text": "*bold*"}))
     assert "<b>bold</b>" in rocket
     telegram = render_body(
@@ -307,3 +305,64 @@ def test_refusal_and_unknown_shapes() -> None:
         InboxMessage(1, 0.0, "unknown", "/x", None, "", None, "<b>raw</b>", 404, "no")
     )
     assert "&lt;b&gt;raw&lt;/b&gt;" in raw
+
+
+@pytest.mark.parametrize(
+    ("platform", "text", "shown"),
+    [
+        # backslash escapes as each platform honours them
+        ("mattermost", r"\*\*x\*\* a\_b \`t\` \[l](u) \#", "<p>**x** a_b `t` [l](u) #</p>"),
+        # not in marked's list: the backslash shows, and @all still notifies
+        ("mattermost", r"\@all \:", r'<p>\<span class="mention">@all</span> \:</p>'),
+        ("rocketchat", r"\*b\* \[x\]", r"<p>*b* \[x\]</p>"),
+        # character references where the platform decodes them, and only there
+        ("mattermost", "&lt;b&gt; &#42;x&#42;", "<p>&lt;b&gt; *x*</p>"),
+        ("rocketchat", "&#42;x&#42;", "<p>&amp;#42;x&amp;#42;</p>"),
+        # code spans: any number of backticks where CommonMark's rule applies
+        ("mattermost", "``a`b`` `` `x ``", "<p><code>a`b</code> <code>`x</code></p>"),
+        ("rocketchat", "``a`` `b`", "<p>``a`` <code>b</code></p>"),
+        ("dingtalk", "`a`", "<p>`a`</p>"),
+        # fences longer than any run inside
+        ("mattermost", "````py\n```\nx\n````", "<pre>```\nx</pre>"),
+        # bare links are links, unless broken
+        ("mattermost", "see http://e.com", 'see <a href="http://e.com"'),
+        ("dingtalk", "see http&#58;//e.com", "<p>see http://e.com</p>"),
+        ("discord", r"see https\://e.com", "<p>see https://e.com</p>"),
+        ("mattermost", "`http://e.com` `@all`", "<p><code>http://e.com</code> <code>@all</code>"),
+    ],
+)
+def test_markdown_flavours(platform: str, text: str, shown: str) -> None:
+    payloads: dict[str, dict[str, object]] = {
+        "mattermost": {"text": text},
+        "rocketchat": {"text": text},
+        "discord": {"content": text, "allowed_mentions": {"parse": []}},
+        "dingtalk": {"msgtype": "markdown", "markdown": {"title": "t", "text": text}},
+    }
+    assert shown in render_body(message(platform, payloads[platform]))
+
+
+def test_telegram_finds_links_and_mentions_outside_code_only() -> None:
+    html = render_body(
+        message(
+            "telegram",
+            {
+                "text": "@ann http://e.com <code>@bob https://f.com</code> <pre>@cy</pre>",
+                "parse_mode": "HTML",
+            },
+        )
+    )
+    assert html.count('class="mention"') == 1
+    assert html.count("<a ") == 1
+    assert "<code>@bob https://f.com</code>" in html
+
+
+def test_feishu_rich_text_element() -> None:
+    card = {
+        "msg_type": "interactive",
+        "card": {
+            "elements": [{"tag": "markdown", "content": "`a*b*` &#42;x&#42;\n```py\nreturn 1\n```"}]
+        },
+    }
+    html = render_body(message("feishu", card))
+    assert "<code>a*b*</code> *x*" in html
+    assert "<pre>return 1</pre>" in html

@@ -1,0 +1,71 @@
+"""Mattermost markdown (the post's text and its attachments' text).
+
+The rules, from Mattermost's "Format messages" and its renderer (a fork of marked, GFM):
+
+- A backslash escapes ``\\ ` * { } [ ] ( ) # + - . ! _ > ~ |`` (marked's list): those get
+  it. Any other character that needs escaping gets an HTML character reference
+  (``&lt;``, ``&#61;``, ``&#32;``), which the renderer keeps as an entity for the browser
+  to show as the character.
+- ``@channel``, ``@all``, ``@here`` and ``@name`` notify, and have no escape; mentions
+  inside code spans and code blocks notify nobody (the server strips code before looking
+  for them). So an ``@`` word is shown as an inline code span, as are bare URLs, ``www.``
+  names and mail addresses, which GFM links by itself.
+- Slack-compatible webhooks turn ``<!channel>`` and ``<@id>`` into mentions, so a ``<``
+  before a letter, ``/``, ``!``, ``?``, ``@`` or ``#`` is escaped (raw HTML and
+  ``<autolinks>`` start the same way).
+- Emphasis, links, entities and block structure follow CommonMark and GFM (tables,
+  strikethrough, fenced code of any length, indented code).
+"""
+
+from __future__ import annotations
+
+import re
+
+from erralert.dialects.commonmark import (
+    Markdown,
+    break_out_code,
+    charref,
+    commonmark_span,
+    escape_markdown,
+    fenced_block,
+)
+from erralert.dialects.controls import strip_controls
+from erralert.dialects.tokens import BARE_LINK, MENTION_WORD, tokens
+
+__all__ = ["CODE_BLOCKS", "CODE_SPANS", "block", "code", "escape", "span"]
+
+CODE_SPANS = True
+CODE_BLOCKS = True
+
+_ESCAPABLE = frozenset("\\`*{}[]()#+-.!_>~|")
+
+
+def _escape_char(char: str) -> str:
+    return "\\" + char if char in _ESCAPABLE else charref(char)
+
+
+_MARKDOWN = Markdown(
+    escape_char=_escape_char,
+    span=commonmark_span,
+    tokens=tokens(BARE_LINK, MENTION_WORD),
+    angle=re.compile(r"<(?=[A-Za-z/!?@#])"),
+)
+_BREAKS = re.compile("`+|\n")
+
+
+def escape(text: str) -> str:
+    return escape_markdown(text, _MARKDOWN)
+
+
+def code(text: str) -> str:
+    return break_out_code(strip_controls(text), _BREAKS, escape)
+
+
+def span(text: str) -> str:
+    text = strip_controls(text)
+    shown = commonmark_span(text)
+    return escape(text) if shown is None else shown
+
+
+def block(text: str, language: str = "") -> str:
+    return fenced_block(strip_controls(text), language)

@@ -1,0 +1,67 @@
+"""WeCom (企业微信) group robot markdown (``markdown.content``).
+
+The rules, from WeCom's "群机器人配置说明":
+
+- The documented subset is ``#`` headings, ``**bold**``, ``[links](url)``, `` `inline code` ``
+  (one line: "暂不支持跨行"), ``>`` quotes and ``<font color="info|comment|warning">``. The
+  text is HTML underneath, so HTML character references are the escape.
+- ``<@userid>`` in the content mentions a member: its ``<`` is escaped in prose, and text
+  holding ``<@`` is never put in a code span (nothing says WeCom ignores it there).
+- Bare URLs, ``www.`` names and mail addresses are shown as code spans.
+- No code blocks: a code block is one code span per line (WeCom keeps a single line
+  break).
+"""
+
+from __future__ import annotations
+
+import re
+
+from erralert.dialects.commonmark import (
+    Markdown,
+    break_out_code,
+    charref,
+    escape_markdown,
+    one_span_per_line,
+)
+from erralert.dialects.controls import strip_controls
+from erralert.dialects.tokens import BARE_LINK, tokens
+
+__all__ = ["CODE_BLOCKS", "CODE_SPANS", "block", "code", "escape", "span"]
+
+CODE_SPANS = True
+CODE_BLOCKS = False
+
+_MENTION = re.compile(r"<@")
+
+
+def _span(text: str) -> str | None:
+    if "`" in text or "\n" in text or _MENTION.search(text):
+        return None
+    return f"`{text}`" if text else ""
+
+
+_MARKDOWN = Markdown(
+    escape_char=charref,
+    span=_span,
+    tokens=tokens(BARE_LINK),
+    angle=re.compile(r"<(?=[A-Za-z/!?@])"),
+)
+_BREAKS = re.compile("`+|\n|<@")
+
+
+def escape(text: str) -> str:
+    return escape_markdown(text, _MARKDOWN)
+
+
+def code(text: str) -> str:
+    return break_out_code(strip_controls(text), _BREAKS, escape)
+
+
+def span(text: str) -> str:
+    text = strip_controls(text)
+    shown = _span(text)
+    return escape(text) if shown is None else shown
+
+
+def block(text: str, language: str = "") -> str:
+    return one_span_per_line(strip_controls(text), span, "\n")
