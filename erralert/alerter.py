@@ -120,6 +120,7 @@ class Alerter:
         transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
         enabled: bool = True,
         max_delay: float = 60.0,
+        storm_followups: int = 5,
         shutdown_timeout: float = 2.0,
         locale: str = "en",
         timezone: str | tzinfo = "UTC",
@@ -131,6 +132,10 @@ class Alerter:
         _check_positive(window=window, timeout=timeout, max_delay=max_delay)
         if max_queue < 1:
             raise ConfigError(f"max_queue must be at least 1, got {max_queue}")
+        if isinstance(storm_followups, bool) or not isinstance(storm_followups, int):
+            raise ConfigError(f"storm_followups must be an integer, got {storm_followups!r}")
+        if storm_followups < 0:
+            raise ConfigError(f"storm_followups must be 0 or more, got {storm_followups}")
         for name, hook in (("before_send", before_send), ("fingerprint", fingerprint)):
             if hook is not None and not callable(hook):
                 raise ConfigError(f"{name} must be callable, got {type(hook).__name__}")
@@ -188,6 +193,8 @@ class Alerter:
             timeout=timeout,
             max_queue=max_queue,
             max_delay=max_delay,
+            # new errors folded into a storm summary that get their full alert after it
+            storm_followups=storm_followups,
             tick=self._emit_due,
             # pacing and storm summaries are shared like the counts: one budget per channel
             ledger=self._throttle.store,

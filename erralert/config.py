@@ -259,6 +259,7 @@ _CHECKS: Mapping[str, Callable[[_Value], object]] = {
     "timeout": _seconds,
     "enabled": _flag,
     "max_delay": _seconds,
+    "storm_followups": _count,
     "shutdown_timeout": _seconds,
     "locale": _text,
     "timezone": _text,

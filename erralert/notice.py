@@ -12,12 +12,15 @@ from typing import Any, Literal
 from erralert.event import Event
 
 __all__ = [
+    "OTHER_ERRORS",
+    "STORM_LINES",
     "Kind",
     "Notice",
     "Occurrences",
     "Status",
     "Storm",
     "StormGroup",
+    "StormLine",
     "document",
     "from_document",
 ]
@@ -51,12 +54,38 @@ class Occurrences:
     last_release: str | None = None  # the release of the sighting before this alert
 
 
+# A storm lists its errors up to a bound (``erralert.stores.base.MAX_STORM_GROUPS``); the
+# occurrences of the errors beyond it are counted under one group with this fingerprint.
+OTHER_ERRORS = "~other"
+# A storm summary shows this many lines: what a phone screen holds without scrolling.
+STORM_LINES = 8
+
+
 @dataclass(frozen=True, slots=True)
 class StormGroup:
     title: str
     culprit: str
     count: int  # occurrences folded into the storm for this error
     fingerprint: str = ""
+    # the raised exception's type name ("KeyError"), or a message's level ("ERROR"); ""
+    # when unknown (the group of other errors, or a group kept by an earlier version)
+    type: str = ""
+    is_new: bool = False  # the alert of this never-seen error was folded into the storm
+
+
+@dataclass(frozen=True, slots=True)
+class StormLine:
+    """One line of a storm summary: its errors of one type at one culprit, merged."""
+
+    title: str  # the title of the one with the most occurrences
+    culprit: str
+    type: str
+    count: int  # their occurrences
+    # how many errors (fingerprints) the line stands for; 0 on the line of other errors,
+    # whose number the storm does not know (it only counts their occurrences)
+    errors: int
+    is_new: bool  # any of them never seen before
+    other: bool = False  # the errors beyond the ones the storm lists (OTHER_ERRORS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +94,78 @@ class Storm:
     total: int  # all occurrences folded
     since: float
     until: float
+
+    # -- the view a summary shows: grouped, new first, capped for a phone ------------------
+    @property
+    def kinds(self) -> tuple[StormLine, ...]:
+        """The groups merged where type and culprit are the same: one exception at one
+        place, reached from different call paths (different fingerprints), is one line.
+        New errors first, then by occurrences, then by title; the other errors last."""
+        merged: dict[tuple[str, str, str], list[StormGroup]] = {}
+        others: list[StormGroup] = []
+        for group in self.groups:
+            if group.fingerprint == OTHER_ERRORS:
+                others.append(group)
+            elif group.type and group.culprit:
+                merged.setdefault(("kind", group.type, group.culprit), []).append(group)
+            else:  # no type or culprit to tell what it is: merged with nothing
+                key = group.fingerprint or group.title
+                merged.setdefault(("one", key, group.culprit), []).append(group)
+        lines = sorted(
+            (_line(parts) for parts in merged.values()),
+            key=lambda line: (not line.is_new, -line.count, line.title),
+        )
+        if others:
+            lines.append(
+                StormLine(
+                    title=others[0].title,
+                    culprit="",
+                    type="",
+                    count=sum(g.count for g in others),
+                    errors=0,
+                    is_new=False,
+                    other=True,
+                )
+            )
+        return tuple(lines)
+
+    @property
+    def shown(self) -> tuple[StormLine, ...]:
+        """The lines a summary lists: the first ``STORM_LINES`` of ``kinds``."""
+        return self.kinds[:STORM_LINES]
+
+    @property
+    def hidden_kinds(self) -> int:
+        """The errors (fingerprints) on the lines ``shown`` leaves out."""
+        return sum(line.errors for line in self.kinds[STORM_LINES:])
+
+    @property
+    def hidden_count(self) -> int:
+        """The occurrences on the lines ``shown`` leaves out."""
+        return sum(line.count for line in self.kinds[STORM_LINES:])
+
+    @property
+    def errors(self) -> int:
+        """The distinct errors (fingerprints) the storm lists. The group of other errors
+        is not counted: the storm knows their occurrences, not how many errors they are."""
+        return sum(1 for g in self.groups if g.fingerprint != OTHER_ERRORS)
+
+    @property
+    def new_errors(self) -> int:
+        """The errors never seen before whose alert was folded into the storm."""
+        return sum(1 for g in self.groups if g.is_new and g.fingerprint != OTHER_ERRORS)
+
+
+def _line(groups: list[StormGroup]) -> StormLine:
+    biggest = max(groups, key=lambda g: g.count)  # the first of the biggest: groups come sorted
+    return StormLine(
+        title=biggest.title,
+        culprit=biggest.culprit,
+        type=biggest.type,
+        count=sum(g.count for g in groups),
+        errors=len(groups),
+        is_new=any(g.is_new for g in groups),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +223,8 @@ def document(notice: Notice) -> dict[str, object]:
                     "culprit": g.culprit,
                     "count": g.count,
                     "fingerprint": g.fingerprint,
+                    "type": g.type,
+                    "is_new": g.is_new,
                 }
                 for g in storm.groups
             ],
@@ -160,7 +263,15 @@ def from_document(data: dict[str, Any], *, created_at: float = 0.0) -> Notice:
         if storm is None
         else Storm(
             groups=tuple(
-                StormGroup(g["title"], g["culprit"], g["count"], fingerprint=g["fingerprint"])
+                StormGroup(
+                    g["title"],
+                    g["culprit"],
+                    g["count"],
+                    fingerprint=g["fingerprint"],
+                    # absent from documents written by an earlier version
+                    type=g.get("type", ""),
+                    is_new=bool(g.get("is_new", False)),
+                )
                 for g in storm["groups"]
             ),
             total=storm["total"],

@@ -11,6 +11,12 @@ shared store (SQLite, Redis) every process of the app therefore paces each chann
 one budget, and a storm yields one summary between them, sent by whichever process
 claims it; with ``memory://`` the same happens within the process.
 
+A new error must not hide in a storm: the store keeps the alerts of new errors folded into
+a summary, and the process that claims it queues, right after the summary, the full alerts
+(mentions included) of the ``storm_followups`` new errors with the most occurrences. They
+book their sends like any message but are never folded again: they wait for the channel's
+budget instead, so the platform's limit holds.
+
 Capture threads never wait for the worker; they append to a thread-safe inbox and wake
 the loop. After ``fork()`` the child starts a fresh worker on
 its first message; at interpreter exit, if no thread can be started any more (Python
@@ -38,10 +44,11 @@ from dataclasses import dataclass, field
 import httpx
 
 from erralert.channels.base import Channel, Judgement, Message, Rate, Verdict
+from erralert.event import Event
 from erralert.notice import Notice, Occurrences, Storm
 from erralert.pacing import RollingLimiter
 from erralert.spool import Spool, Spooled
-from erralert.stores.base import Ledger, Pile, StormEntry
+from erralert.stores.base import Followup, Ledger, Pile, StormEntry
 from erralert.stores.memory import MemoryStore
 
 __all__ = ["Outbox"]
@@ -127,9 +134,12 @@ class Outbox:
         tick: Tick | None = None,
         ledger: Ledger | None = None,
         spool: Spool | None = None,
+        storm_followups: int = 5,
     ) -> None:
         self.channels = tuple(channels)
         self._spool = spool
+        # how many new errors folded into a storm get their full alert after its summary
+        self._followups = max(0, storm_followups)
         # bookings and storm summaries: shared through the alerter's store; the private
         # memory ledger stands in when the store fails (pacing locally beats not pacing)
         self._local: Ledger = MemoryStore()
@@ -479,12 +489,18 @@ class Outbox:
     def _fold_into_storm(self, key: str, notice: Notice) -> bool:
         """Add ``notice`` to the storm summary of channel ``key`` (any thread). True when
         the store failed and the summary is kept in this process instead."""
+        event = notice.event
         entry = StormEntry(
-            fingerprint=notice.event.fingerprint or notice.event.title,
-            title=notice.event.title,
-            culprit=notice.event.culprit,
+            fingerprint=event.fingerprint or event.title,
+            title=event.title,
+            culprit=event.culprit,
             count=notice.occurrences.count,
             window=notice.occurrences.window,
+            type=_error_type(event),
+            is_new=notice.kind == "alert" and notice.occurrences.is_new,
+            # the notice's own data for this channel, rendered when it is followed up
+            mentions=notice.mentions,
+            extra_mentions=next((e for k, e in notice.extra_mentions if k == key), ()),
         )
         gather = min(_STORM_GATHER, self._max_delay)
         try:
@@ -533,7 +549,9 @@ class Outbox:
         now, wall = asyncio.get_running_loop().time(), time.time()
         ledger: Ledger = self._local if lane.local_storm else self._ledger
         try:
-            result = ledger.claim_storm(lane.key, wall, lane.rates, force=force)
+            result = ledger.claim_storm(
+                lane.key, wall, lane.rates, force=force, followups=self._followups
+            )
         except Exception:
             logger.exception("erralert: could not claim the storm summary; retrying")
             lane.storm_at = now + _TICK_SECONDS
@@ -541,10 +559,15 @@ class Outbox:
         if isinstance(result, Pile):
             item = _Item(None, lane.piled, now, now + max(0.0, result.slot - wall), next(self._seq))
             item.pile = result
-            (spool_id,) = self._spool_rows([(lane.key, self._notice(item))])
+            followups = [_followup_notice(f, lane) for f in result.followups]
+            # the summary and its follow-ups: durable in one transaction
+            spool_id, *followup_ids = self._spool_rows(
+                [(lane.key, self._notice(item)), *((lane.key, n) for n in followups)]
+            )
             if spool_id is not None:
                 item.spool_ids = [spool_id]
             self._push(lane, item)
+            self._follow_up(lane, followups, followup_ids, after=item.not_before)
         elif result is None:
             # another process claimed it (and sends it): our share of it is settled
             self._done(lane.piled)
@@ -554,6 +577,30 @@ class Outbox:
         lane.piled = 0
         lane.storm_at = None
         lane.local_storm = False
+
+    def _follow_up(
+        self,
+        lane: _Lane,
+        notices: Sequence[Notice],
+        spool_ids: Sequence[int | None],
+        *,
+        after: float,
+    ) -> None:
+        """Queue the full alerts of new errors a storm summary (sent at ``after``) folded:
+        outstanding from now on, each booked under the channel's rates with no horizon —
+        like an adopted message, never folded into a storm again."""
+        if not notices:
+            return
+        with self._cond:
+            self._outstanding += len(notices)
+        now = asyncio.get_running_loop().time()
+        blocked = max(0.0, lane.blocked_until - now)
+        for notice, spool_id in zip(notices, spool_ids, strict=True):
+            slot = self._reserve(lane, blocked, math.inf) if lane.rates else None
+            item = _Item(notice, 1, now, max(after, now if slot is None else slot), next(self._seq))
+            if spool_id is not None:
+                item.spool_ids = [spool_id]
+            self._push(lane, item)
 
     def _push(self, lane: _Lane, item: _Item) -> None:
         heapq.heappush(lane.queue, item)
@@ -760,6 +807,42 @@ class Outbox:
                     return await asyncio.to_thread(call)
 
                 yield send_sync
+
+
+def _error_type(event: Event) -> str:
+    """What a storm line says an error is: the raised exception's type name, or for a
+    message its level ("ERROR")."""
+    exc = event.exception
+    return exc.type if exc is not None else event.level.upper()
+
+
+def _followup_notice(followup: Followup, lane: _Lane) -> Notice:
+    """The alert of a new error that was folded into ``lane``'s storm, as it would have been
+    sent (a new error's occurrences, its mentions on this channel), for this channel only."""
+    seen = followup.event.timestamp
+    occurrences = Occurrences(
+        count=1,
+        total=1,
+        first_seen=seen,
+        last_seen=seen,
+        window=followup.window,
+        is_new=True,
+        window_start=seen,
+        window_end=seen + followup.window,
+        status="new",
+        since=seen,
+        first_release=followup.event.release,
+    )
+    extra = ((lane.key, followup.extra_mentions),) if followup.extra_mentions else ()
+    return Notice(
+        "alert",
+        followup.event,
+        occurrences,
+        created_at=seen,
+        channels=(lane.index,),
+        mentions=followup.mentions,
+        extra_mentions=extra,
+    )
 
 
 def _with_margin(rate: Rate) -> Rate:

@@ -51,18 +51,19 @@ from typing import Protocol, runtime_checkable
 
 from erralert.channels.base import Rate
 from erralert.event import Event
-from erralert.notice import Occurrences, StormGroup
+from erralert.notice import OTHER_ERRORS, Occurrences, StormGroup
 
 # A storm summary lists at most this many errors; the rest are counted under OTHER_ERRORS
-# (a storm of 100 000 distinct errors must not grow a pile, or a message, without bound).
+# (the group key and fingerprint of the errors beyond the list): a storm of 100 000
+# distinct errors must not grow a pile, or a message, without bound.
 MAX_STORM_GROUPS = 100
-OTHER_ERRORS = "~other"  # the group key (and fingerprint) of the errors beyond the list
 
 __all__ = [
     "MAX_STORM_GROUPS",
     "OTHER_ERRORS",
     "Batch",
     "Due",
+    "Followup",
     "Hit",
     "Ledger",
     "Pile",
@@ -126,6 +127,24 @@ class StormEntry:
     culprit: str
     count: int  # occurrences it stood for (1 for an alert, the repeats of a digest)
     window: float  # its dedup window (the summary shows the first entry's)
+    type: str = ""  # the raised exception's type name ("KeyError"), or the level ("ERROR")
+    # the alert of a never-seen error: the pile keeps its event (the ``sample`` it is added
+    # with) and its mentions, to send that alert in full once the storm is summarised
+    is_new: bool = False
+    mentions: bool = False  # the alert's own flag: the channel's ?mention= entries apply
+    extra_mentions: tuple[str, ...] = ()  # what routing added for this channel
+
+
+@dataclass(frozen=True, slots=True)
+class Followup:
+    """A new error whose alert was folded into a storm: sent in full after the summary."""
+
+    fingerprint: str
+    event: Event
+    count: int  # its occurrences folded into the storm (the biggest are followed up)
+    window: float  # the dedup window of its alert
+    mentions: bool
+    extra_mentions: tuple[str, ...]  # what routing added for this channel
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +158,8 @@ class Pile:
     window: float  # the dedup window of the first folded message
     sample: Event | None  # the first folded message's event
     slot: float  # when it may be sent: booked under the channel's rates
+    # the new errors folded, the most occurrences first: as many as the claim asked for
+    followups: tuple[Followup, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,11 +205,20 @@ class Ledger(Protocol):
         ...
 
     def claim_storm(
-        self, lane: str, now: float, rates: Sequence[Rate], *, force: bool = False
+        self,
+        lane: str,
+        now: float,
+        rates: Sequence[Rate],
+        *,
+        force: bool = False,
+        followups: int = 0,
     ) -> Pile | float | None:
         """Take ``lane``'s storm summary (once, across all processes) with a slot booked for
         it, when its gathering is over (or ``force``); else when it will be (a time), or
-        None when there is no summary."""
+        None when there is no summary. The pile carries up to ``followups`` of the new
+        errors folded into it (``is_new`` entries), those with the most occurrences first
+        (then by title, then by fingerprint); a store keeps them for at most
+        ``MAX_STORM_GROUPS`` new errors per pile, the listed ones."""
         ...
 
 

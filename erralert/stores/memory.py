@@ -186,10 +186,16 @@ class MemoryStore:
             pile = self._piles.get(lane)
             if pile is None:
                 pile = self._piles[lane] = PileState.start(entry, sample, now, gather)
-            pile.add(entry, now)
+            pile.add(entry, now, sample)
 
     def claim_storm(
-        self, lane: str, now: float, rates: Sequence[Rate], *, force: bool = False
+        self,
+        lane: str,
+        now: float,
+        rates: Sequence[Rate],
+        *,
+        force: bool = False,
+        followups: int = 0,
     ) -> Pile | float | None:
         with self._lock:
             pile = self._piles.get(lane)
@@ -201,7 +207,7 @@ class MemoryStore:
             times = self._booked.setdefault(lane, [])
             slot = pacing.reserve(times, rates, now, math.inf)
             assert slot is not None  # an infinite horizon always has room
-            return pile.claimed(slot)
+            return pile.claimed(slot, followups)
 
     def next_due(self) -> float | None:
         """The earliest end of a window holding repeats (or of a digest already due, which

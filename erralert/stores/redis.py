@@ -41,6 +41,7 @@ is back (lost only if the process ends first).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -67,7 +68,7 @@ from erralert.stores.base import (
     StormEntry,
 )
 from erralert.stores.memory import MemoryStore
-from erralert.stores.piles import PileState
+from erralert.stores.piles import PileState, followup_record
 from erralert.throttle import BUCKETS, repeat_in
 
 try:
@@ -332,7 +333,9 @@ return out
 # `booked` — a list of the sends booked (times, ascending, the last `depth` kept);
 # `storm` — a hash: the storm summary being gathered (since, until, nb = claimable from,
 # window, total, sample, n = groups listed; per error `c:<fp>` its count, `m:<fp>` its
-# [title, culprit] as JSON). `reserve` is erralert.pacing.reserve, rule for rule.
+# [title, culprit] as JSON, `t:<fp>` its type, and for a listed new error `f:<fp>` its
+# follow-up, erralert.stores.piles.followup_record as JSON: its presence marks the error
+# new). `reserve` is erralert.pacing.reserve, rule for rule.
 _LUA_PACING = """
 local function f(x) return string.format('%.17g', x) end
 local function next_slot(ts, rates, earliest)
@@ -395,7 +398,7 @@ return f(slot)
 )
 
 # KEYS: storm. ARGV: now, gather, fingerprint, [title, culprit] JSON, count, window,
-# sample JSON, max groups, other-errors key, ttl.
+# sample JSON, max groups, other-errors key, ttl, type, follow-up JSON ('' unless new).
 _ADD_TO_STORM = """
 local key, now, fp = KEYS[1], tonumber(ARGV[1]), ARGV[3]
 if redis.call('EXISTS', key) == 0 then
@@ -411,6 +414,11 @@ if redis.call('HEXISTS', key, 'c:' .. fp) == 0 then
     redis.call('HSET', key, 'm:' .. fp, ARGV[4])
     redis.call('HINCRBY', key, 'n', 1)
   end
+end
+if fp ~= ARGV[9] then
+  if ARGV[11] ~= '' then redis.call('HSETNX', key, 't:' .. fp, ARGV[11]) end
+  -- at most one per listed error: bounded like the list
+  if ARGV[12] ~= '' then redis.call('HSETNX', key, 'f:' .. fp, ARGV[12]) end
 end
 redis.call('HINCRBY', key, 'c:' .. fp, ARGV[5])
 redis.call('HINCRBY', key, 'total', ARGV[5])
@@ -786,6 +794,7 @@ class RedisStore:
         if fallback is not None:
             fallback.add_to_storm(lane, entry, sample, now, gather)
             return
+        event = sample.to_dict()
         args = [
             repr(now),
             repr(gather),
@@ -793,10 +802,12 @@ class RedisStore:
             _encode([entry.title, entry.culprit]),
             str(entry.count),
             repr(entry.window),
-            _encode(sample.to_dict()),
+            _encode(event),
             str(MAX_STORM_GROUPS),
             OTHER_ERRORS,
             self._ttl,
+            entry.type,
+            _encode(followup_record(entry, event)) if entry.is_new else "",
         ]
         try:
             self._add_to_storm(keys=[self._lane(lane) + ":storm"], args=args)
@@ -804,13 +815,19 @@ class RedisStore:
             self._fail(exc).add_to_storm(lane, entry, sample, now, gather)
 
     def claim_storm(
-        self, lane: str, now: float, rates: Sequence[Rate], *, force: bool = False
+        self,
+        lane: str,
+        now: float,
+        rates: Sequence[Rate],
+        *,
+        force: bool = False,
+        followups: int = 0,
     ) -> Pile | float | None:
         """Take ``lane``'s storm summary with a slot booked for it: one EVALSHA, so exactly
         one host gets it. During an outage, the fallback's summary (if any)."""
         fallback = self._outage(now)
         if fallback is not None:
-            return fallback.claim_storm(lane, now, rates, force=force)
+            return fallback.claim_storm(lane, now, rates, force=force, followups=followups)
         base = self._lane(lane)
         args = [
             repr(now),
@@ -822,13 +839,13 @@ class RedisStore:
         try:
             answer = self._claim_storm(keys=[base + ":storm", base + ":booked"], args=args)
         except _OUTAGE as exc:
-            return self._fail(exc).claim_storm(lane, now, rates, force=force)
+            return self._fail(exc).claim_storm(lane, now, rates, force=force, followups=followups)
         state = int(answer[0])
         if state == 0:
             return None
         if state == 1:
             return float(answer[1])
-        return _load_pile(float(answer[1]), answer[2:])
+        return _load_pile(float(answer[1]), answer[2:], followups)
 
     def next_due(self) -> float | None:
         """None: other hosts open windows at any time; the worker polls ``claim_due``."""
@@ -957,15 +974,22 @@ def _rate_args(rates: Sequence[Rate]) -> list[str]:
     return [part for rate in rates for part in (str(rate.limit), repr(rate.period))]
 
 
-def _load_pile(slot: float, flat: list[bytes]) -> Pile:
-    """A storm hash as HGETALL returns it (field, value, …) → the claimed ``Pile``."""
+def _load_pile(slot: float, flat: list[bytes], followups: int) -> Pile:
+    """A storm hash as HGETALL returns it (field, value, …) → the claimed ``Pile``, with
+    up to ``followups`` of its new errors."""
     fields = {flat[i].decode(): flat[i + 1] for i in range(0, len(flat) - 1, 2)}
     groups: dict[str, list[Any]] = {}
+    records: dict[str, dict[str, Any]] = {}
     for name, value in fields.items():
         if name.startswith("c:"):
             fp = name[2:]
             title, culprit = json.loads(fields.get("m:" + fp, b'["?", ""]'))
-            groups[fp] = [title, culprit, int(value)]
+            kind = fields.get("t:" + fp, b"").decode()
+            groups[fp] = [title, culprit, int(value), kind, "f:" + fp in fields]
+        elif name.startswith("f:"):
+            # unreadable (written by another version): no follow-up for it, still listed
+            with contextlib.suppress(ValueError):
+                records[name[2:]] = json.loads(value)
     try:
         sample = json.loads(fields.get("sample", b"null"))
     except ValueError:
@@ -978,8 +1002,9 @@ def _load_pile(slot: float, flat: list[bytes]) -> Pile:
         until=float(fields["until"]),
         total=int(fields["total"]),
         groups=groups,
+        followups=records,
     )
-    return pile.claimed(slot)
+    return pile.claimed(slot, followups)
 
 
 def _load_silenced(flat: dict[bytes, bytes]) -> dict[str, Silenced]:

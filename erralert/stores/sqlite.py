@@ -337,14 +337,20 @@ class SQLiteStore:
                 pile = PileState.start(entry, sample, now, gather)
             else:
                 pile = PileState.from_dict(json.loads(row[0]))
-            pile.add(entry, now)
+            pile.add(entry, now, sample)
             db.execute(
                 "INSERT OR REPLACE INTO storms (lane, pile, updated_at) VALUES (?, ?, ?)",
                 (lane, _encode(pile.to_dict()), now),
             )
 
     def claim_storm(
-        self, lane: str, now: float, rates: Sequence[Rate], *, force: bool = False
+        self,
+        lane: str,
+        now: float,
+        rates: Sequence[Rate],
+        *,
+        force: bool = False,
+        followups: int = 0,
     ) -> Pile | float | None:
         """Take ``lane``'s storm summary and book its send, in one transaction: exactly one
         process gets it."""
@@ -362,7 +368,7 @@ class SQLiteStore:
                 slot = pacing.reserve(times, rates, now, math.inf)
                 self._book(db, lane, times, now)
         assert slot is not None  # an infinite horizon always has room
-        return pile.claimed(slot)
+        return pile.claimed(slot, followups)
 
     def next_due(self) -> float | None:
         """None: other processes open windows at any time, so any answer would be stale;

@@ -42,8 +42,10 @@ def test_demo_once_delivers_alerts_a_digest_and_storm_summaries(tmp_path: Path) 
     assert total[0] == sum(row[0] for name, row in rows.items() if name != "all")
     assert total[2] >= 1
     assert total[3] >= 1  # at least one platform's rate limit folded a storm
-    # slack takes about one message a second: the storm cannot all be single alerts there
-    assert rows["slack"][3] == 1
+    # slack takes about one message a second: the storm cannot all be single alerts there.
+    # The summary's follow-ups (the full alerts of its new errors) take the next seconds of
+    # the budget, so the digest may fold into a second summary.
+    assert 1 <= rows["slack"][3] <= 2
     # the webhook platform has no pacing: every error is its own alert, no storm
     assert rows["webhook"] == [3 + 12 + 1, 3 + 12, 1, 0]
     assert "refused" not in done.stderr

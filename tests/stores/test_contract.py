@@ -328,3 +328,74 @@ def test_a_wide_storm_lists_the_first_errors_and_counts_the_rest(store: Store) -
     other = pile.groups[-1]
     assert (other.fingerprint, other.title, other.count) == (OTHER_ERRORS, "other errors", 30)
     assert pile.slot == T0 + 10  # unpaced
+
+
+def _folded(
+    fp: str, count: int = 1, *, new: bool = False, extra: tuple[str, ...] = ()
+) -> StormEntry:
+    """An entry as the outbox folds it: an alert of a new error (``new``) or a digest."""
+    return StormEntry(
+        fp,
+        f"KeyError: {fp}",
+        f"app.{fp}",
+        count,
+        W,
+        type="KeyError",
+        is_new=new,
+        mentions=new,
+        extra_mentions=extra,
+    )
+
+
+def test_a_storm_keeps_its_new_errors_and_hands_the_biggest_over_once(
+    store: Store, tmp_path: Path
+) -> None:
+    other = _partner(store, tmp_path)
+    events = {fp: event(f"boom {fp}", exc_type="KeyError") for fp in "abcde"}
+    store.add_to_storm("lane", _folded("a", new=True, extra=("13900000000",)), events["a"], T0, 3)
+    other.add_to_storm("lane", _folded("b", 5), events["b"], T0 + 0.1, 3)  # a digest: not new
+    store.add_to_storm("lane", _folded("c", new=True), events["c"], T0 + 0.2, 3)
+    other.add_to_storm("lane", _folded("c", 3), events["c"], T0 + 0.3, 3)  # its repeats
+    store.add_to_storm("lane", _folded("d", new=True), events["d"], T0 + 0.4, 3)
+    other.add_to_storm("lane", _folded("e", 2, new=True), events["e"], T0 + 0.5, 3)
+    pile = other.claim_storm("lane", T0 + 3, (), followups=3)
+    assert isinstance(pile, Pile)
+    # ties by title: every store lists them in the same order
+    assert [(g.fingerprint, g.count, g.type, g.is_new) for g in pile.groups] == [
+        ("b", 5, "KeyError", False),
+        ("c", 4, "KeyError", True),
+        ("e", 2, "KeyError", True),
+        ("a", 1, "KeyError", True),
+        ("d", 1, "KeyError", True),
+    ]
+    # the most occurrences first, then by title: c (4), e (2), a (1, before d)
+    assert [(f.fingerprint, f.count) for f in pile.followups] == [("c", 4), ("e", 2), ("a", 1)]
+    a = pile.followups[2]
+    assert (a.event, a.window, a.mentions, a.extra_mentions) == (
+        events["a"],
+        W,
+        True,
+        ("13900000000",),
+    )
+    assert pile.followups[0].event == events["c"]
+    assert pile.followups[0].extra_mentions == ()
+    assert store.claim_storm("lane", T0 + 3, (), followups=3) is None  # exactly once
+
+
+def test_a_storm_hands_over_no_follow_ups_unless_asked_and_keeps_them_bounded(
+    store: Store,
+) -> None:
+    store.add_to_storm("quiet", _folded("x", new=True), event(), T0, 3)
+    quiet = store.claim_storm("quiet", T0 + 3, ())
+    assert isinstance(quiet, Pile)
+    assert quiet.followups == ()
+    assert quiet.groups[0].is_new
+    for i in range(MAX_STORM_GROUPS + 5):
+        store.add_to_storm("lane", _folded(f"e{i:03d}", new=True), event(), T0 + i * 0.001, 3)
+    pile = store.claim_storm("lane", T0 + 3, (), followups=MAX_STORM_GROUPS + 5)
+    assert isinstance(pile, Pile)
+    other = pile.groups[-1]
+    assert other.fingerprint == OTHER_ERRORS
+    assert not other.is_new  # the errors beyond the list are counted, not kept
+    assert len(pile.followups) == MAX_STORM_GROUPS  # one per listed new error: bounded
+    assert {f.fingerprint for f in pile.followups} == {f"e{i:03d}" for i in range(100)}
