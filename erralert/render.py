@@ -51,11 +51,11 @@ from erralert.config import tag_names
 from erralert.dialects import DIALECTS, Dialect
 from erralert.errors import ConfigError
 from erralert.event import Event, ExceptionInfo, Frame, Request
-from erralert.links import LinkTemplate, links_for
-from erralert.notice import Notice, Occurrences, Storm, StormGroup, document
+from erralert.links import Link, LinkTemplate, links_for
+from erralert.notice import Notice, Occurrences, Storm, StormGroup, StormLine, document
 from erralert.stack import StackLine, display_stack
 from erralert.truncate import truncate
-from erralert.wording import format_time
+from erralert.wording import format_day, format_time
 
 __all__ = [
     "LOCALES",
@@ -371,6 +371,30 @@ def _ago(context: Context, value: Any) -> str:
     return now if delta < 1 else before.format(_format_duration(delta, mode.locale))
 
 
+@jinja2.pass_context
+def _day(context: Context, value: Any) -> str:
+    """``|day``: UNIX seconds as a short day in the renderer's time zone: the time on the
+    day of the render (``10:02 UTC``), else ``3 Dec`` (``12月3日``), with the year when it
+    is not the render's (``3 Dec 2025``)."""
+    seconds = _number(value)
+    if seconds is None:
+        return _text(value)
+    mode = _mode()
+    try:
+        return format_day(seconds, mode.now, mode.zone, mode.locale)
+    except (OverflowError, OSError, ValueError):
+        return _text(value)
+
+
+def _grouped(value: Any) -> str:
+    """``|number``: a count with its thousands grouped, ``1204`` -> ``1,204``; a fraction
+    keeps one decimal (``2,048.5``)."""
+    number = _number(value)
+    if number is None:
+        return _text(value)
+    return f"{int(number):,}" if number.is_integer() else f"{number:,.1f}"
+
+
 _BARS = "▁▂▃▄▅▆▇█"
 
 
@@ -550,8 +574,10 @@ _DATA_TYPES = frozenset(
         Occurrences,
         Storm,
         StormGroup,
+        StormLine,
         ChannelInfo,
         StackLine,
+        Link,
     }
 )
 
@@ -1070,6 +1096,8 @@ class Renderer:
                 "datetime": _datetime,
                 "ago": _ago,
                 "duration": _duration,
+                "day": _day,
+                "number": _grouped,
                 "sparkline": _sparkline,
                 "join": _join,
                 "tojson": _tojson,

@@ -22,6 +22,7 @@ __all__ = [
     "TRUNCATION_LINE",
     "cut_note",
     "event_label",
+    "format_day",
     "format_time",
     "kind_label",
     "truncation_marker",
@@ -36,6 +37,25 @@ def format_time(seconds: float, zone: tzinfo = UTC) -> str:
     ``ValueError`` for a time ``datetime`` cannot hold."""
     moment = datetime.fromtimestamp(seconds, zone)
     return moment.strftime("%Y-%m-%d %H:%M:%S ") + _offset_label(moment.utcoffset())
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def format_day(seconds: float, now: float, zone: tzinfo = UTC, locale: str = "en") -> str:
+    """UNIX seconds as a short day, the way a phone's chat reads well: the time on the day
+    of ``now`` (``10:02 UTC``), the day in the year of ``now`` (``3 Dec``), else the day
+    and year (``3 Dec 2025``); in Chinese ``10:02 UTC``, ``12月3日``, ``2025年12月3日``.
+    Raises like ``format_time`` for a time ``datetime`` cannot hold."""
+    moment = datetime.fromtimestamp(seconds, zone)
+    today = datetime.fromtimestamp(now, zone)
+    if moment.date() == today.date():
+        return moment.strftime("%H:%M ") + _offset_label(moment.utcoffset())
+    if locale == "zh":
+        day = f"{moment.month}月{moment.day}日"
+        return day if moment.year == today.year else f"{moment.year}年{day}"
+    day = f"{moment.day} {_MONTHS[moment.month - 1]}"
+    return day if moment.year == today.year else f"{day} {moment.year}"
 
 
 def _offset_label(offset: timedelta | None) -> str:

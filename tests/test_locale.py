@@ -435,6 +435,39 @@ def test_ago_in_both_languages(tmp_path: Path, before: int, en: str, zh: str) ->
     assert render(Renderer(tmp_path, locale="zh"), "slack://T/B/X").body == zh
 
 
+@freeze_time("2026-11-26 18:20:01")
+@pytest.mark.parametrize(
+    ("before", "zone", "en", "zh"),
+    [
+        (3600, "UTC", "17:20 UTC", "17:20 UTC"),  # the render's day: the time
+        (3 * 86400, "UTC", "23 Nov", "11月23日"),  # this year: the day
+        (400 * 86400, "UTC", "22 Oct 2025", "2025年10月22日"),  # another year: with it
+        # the day is the zone's: 2026-11-26 18:20 UTC is already the 27th in Shanghai
+        (0, "Asia/Shanghai", "02:20 UTC+8", "02:20 UTC+8"),
+        (8 * 3600, "Asia/Shanghai", "26 Nov", "11月26日"),
+    ],
+)
+def test_day_in_both_languages(tmp_path: Path, before: int, zone: str, en: str, zh: str) -> None:
+    write(
+        tmp_path,
+        "slack.j2",
+        f"{{% block body %}}{{{{ {samples.NOW - before}|day }}}}{{% endblock %}}",
+    )
+    assert render(Renderer(tmp_path, timezone=zone), "slack://T/B/X").body == en
+    assert render(Renderer(tmp_path, locale="zh", timezone=zone), "slack://T/B/X").body == zh
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(0, "0"), (7, "7"), (1204, "1,204"), (1234567, "1,234,567"), (2048.5, "2,048.5"),
+     ("n/a", "n/a")],  # fmt: skip
+)
+def test_number_groups_thousands(tmp_path: Path, value: object, shown: str) -> None:
+    write(tmp_path, "slack.j2", f"{{% block body %}}{{{{ {value!r}|number }}}}{{% endblock %}}")
+    assert render(Renderer(tmp_path), "slack://T/B/X").body == shown
+    assert render(Renderer(tmp_path, locale="zh"), "slack://T/B/X").body == shown
+
+
 # -- the built-in template in Chinese ----------------------------------------------------------
 
 
