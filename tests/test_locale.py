@@ -459,8 +459,14 @@ def test_day_in_both_languages(tmp_path: Path, before: int, zone: str, en: str, 
 
 @pytest.mark.parametrize(
     ("value", "shown"),
-    [(0, "0"), (7, "7"), (1204, "1,204"), (1234567, "1,234,567"), (2048.5, "2,048.5"),
-     ("n/a", "n/a")],  # fmt: skip
+    [
+        (0, "0"),
+        (7, "7"),
+        (1204, "1,204"),
+        (1234567, "1,234,567"),
+        (2048.5, "2,048.5"),
+        ("n/a", "n/a"),
+    ],
 )
 def test_number_groups_thousands(tmp_path: Path, value: object, shown: str) -> None:
     write(tmp_path, "slack.j2", f"{{% block body %}}{{{{ {value!r}|number }}}}{{% endblock %}}")
