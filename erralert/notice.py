@@ -21,7 +21,9 @@ __all__ = [
     "Storm",
     "StormGroup",
     "StormLine",
+    "culprit_code",
     "document",
+    "error_type",
     "from_document",
 ]
 
@@ -71,6 +73,7 @@ class StormGroup:
     # when unknown (the group of other errors, or a group kept by an earlier version)
     type: str = ""
     is_new: bool = False  # the alert of this never-seen error was folded into the storm
+    code: str = ""  # the culprit frame's source line; "" when unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,14 @@ class StormLine:
     errors: int
     is_new: bool  # any of them never seen before
     other: bool = False  # the errors beyond the ones the storm lists (OTHER_ERRORS)
+    code: str = ""  # the culprit's source line (of the biggest), "" when unknown
+
+    @property
+    def at(self) -> str:
+        """Where, as a developer greps for it: ``shop/db/pool.py:88`` out of the culprit
+        ``shop.db.pool.connect (shop/db/pool.py:88)``; the culprit as it is otherwise."""
+        head, sep, tail = self.culprit.partition(" (")
+        return tail[:-1] if sep and head and tail.endswith(")") else self.culprit
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +167,19 @@ class Storm:
         return sum(1 for g in self.groups if g.is_new and g.fingerprint != OTHER_ERRORS)
 
 
+def error_type(event: Event) -> str:
+    """What a storm line says an error is: the raised exception's type name, or for a
+    message its level ("ERROR")."""
+    exc = event.exception
+    return exc.type if exc is not None else event.level.upper()
+
+
+def culprit_code(event: Event) -> str:
+    """The culprit frame's source line, as the error's alert shows it; "" without one."""
+    frame = event.culprit_frame
+    return (frame.context_line or "") if frame is not None else ""
+
+
 def _line(groups: list[StormGroup]) -> StormLine:
     biggest = max(groups, key=lambda g: g.count)  # the first of the biggest: groups come sorted
     return StormLine(
@@ -165,6 +189,7 @@ def _line(groups: list[StormGroup]) -> StormLine:
         count=sum(g.count for g in groups),
         errors=len(groups),
         is_new=any(g.is_new for g in groups),
+        code=biggest.code,
     )
 
 
@@ -225,6 +250,7 @@ def document(notice: Notice) -> dict[str, object]:
                     "fingerprint": g.fingerprint,
                     "type": g.type,
                     "is_new": g.is_new,
+                    "code": g.code,
                 }
                 for g in storm.groups
             ],
@@ -271,6 +297,7 @@ def from_document(data: dict[str, Any], *, created_at: float = 0.0) -> Notice:
                     # absent from documents written by an earlier version
                     type=g.get("type", ""),
                     is_new=bool(g.get("is_new", False)),
+                    code=str(g.get("code") or ""),
                 )
                 for g in storm["groups"]
             ),

@@ -44,8 +44,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from erralert.channels.base import Channel, Judgement, Message, Rate, Verdict
-from erralert.event import Event
-from erralert.notice import Notice, Occurrences, Storm
+from erralert.notice import Notice, Occurrences, Storm, culprit_code, error_type
 from erralert.pacing import RollingLimiter
 from erralert.spool import Spool, Spooled
 from erralert.stores.base import Followup, Ledger, Pile, StormEntry
@@ -496,7 +495,8 @@ class Outbox:
             culprit=event.culprit,
             count=notice.occurrences.count,
             window=notice.occurrences.window,
-            type=_error_type(event),
+            type=error_type(event),
+            code=culprit_code(event),
             is_new=notice.kind == "alert" and notice.occurrences.is_new,
             # the notice's own data for this channel, rendered when it is followed up
             mentions=notice.mentions,
@@ -807,13 +807,6 @@ class Outbox:
                     return await asyncio.to_thread(call)
 
                 yield send_sync
-
-
-def _error_type(event: Event) -> str:
-    """What a storm line says an error is: the raised exception's type name, or for a
-    message its level ("ERROR")."""
-    exc = event.exception
-    return exc.type if exc is not None else event.level.upper()
 
 
 def _followup_notice(followup: Followup, lane: _Lane) -> Notice:

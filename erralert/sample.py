@@ -18,6 +18,14 @@ WINDOW = 300.0  # the default window: the digest reports the five minutes after 
 
 _STACK = (
     (
+        "uvicorn/protocols/http/httptools_impl.py",
+        "uvicorn.protocols.http.httptools_impl",
+        "RequestResponseCycle.run_asgi",
+        409,
+        "result = await app(  # type: ignore[func-returns-value]",
+        False,
+    ),
+    (
         "starlette/routing.py",
         "starlette.routing",
         "Route.handle",
@@ -117,13 +125,17 @@ def sample_event(
             client_ip="203.0.113.7",
             user_agent="Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X)",
             request_id="req-7f3a9c",
+            trace_id="4bf92f3577b34da6a3ce929d0e0e4736",
+            user="u-19",
         ),
         service=service,
         environment=environment,
-        release="3f2a9c1b7d0e4f5a6b7c8d9e0f1a2b3c4d5e6f7a",
+        release="1.4.3",
         host="web-1",
         pid=4242,
         tags={"order_id": "1042", "payment_provider": "stripe"},
+        trace_id="4bf92f3577b34da6a3ce929d0e0e4736",
+        span_id="00f067aa0ba902b7",
         fingerprint="9b1c0e7d5a3f2e1d0c9b8a7f6e5d4c3b",
     )
 
@@ -168,8 +180,15 @@ def sample_notice(kind: Kind, event: Event, *, window: float = WINDOW) -> Notice
         )
         return Notice("digest", event, occurrences, created_at=start + window)
     groups = tuple(
-        StormGroup(title=title, culprit=culprit, count=count, fingerprint=f"storm-{i}")
-        for i, (title, culprit, count) in enumerate(_STORM)
+        StormGroup(
+            title=title,
+            culprit=culprit,
+            count=count,
+            fingerprint=f"storm-{i}",
+            type=title.partition(":")[0],
+            is_new=is_new,
+        )
+        for i, (title, culprit, count, is_new) in enumerate(_STORM)
     )
     total = sum(g.count for g in groups)
     occurrences = Occurrences(
@@ -185,29 +204,58 @@ def sample_notice(kind: Kind, event: Event, *, window: float = WINDOW) -> Notice
     return Notice("storm", event, occurrences, storm=storm, created_at=start + 48)
 
 
-# a database failover: every code path that touches the database fails at once
-_STORM = (
-    (
-        "OperationalError: could not connect to server: Connection refused",
-        "shop.db.pool.connect (shop/db/pool.py:88)",
-        212,
+# a database failover: every code path that touches the database fails at once (twelve
+# callers of the pool, each its own error, all at the same culprit), and what fails with it
+_POOL = "shop.db.pool.connect (shop/db/pool.py:88)"
+_STORM: tuple[tuple[str, str, int, bool], ...] = (
+    *(
+        ("OperationalError: could not connect to server: Connection refused", _POOL, n, False)
+        for n in (40, 31, 28, 22, 20, 18, 15, 12, 10, 8, 5, 3)
     ),
     (
         "PaymentDeclined: card declined for order 1042: insufficient_funds",
         "shop.payments.gateway.Gateway._raise_for (shop/payments/gateway.py:140)",
         57,
+        False,
     ),
     (
         "TimeoutError: inventory service did not answer within 5 s",
         "shop.stock.client.reserve (shop/stock/client.py:64)",
         43,
+        True,
     ),
-    ("KeyError: 'shipping_address'", "shop.api.orders.summary (shop/api/orders.py:97)", 12),
+    ("KeyError: 'shipping_address'", "shop.api.orders.summary (shop/api/orders.py:97)", 12, True),
     (
         "ValueError: invalid coupon code 'XMAS2026'",
         "shop.pricing.coupons.apply (shop/pricing/coupons.py:23)",
         4,
+        False,
     ),
+    (
+        "ConnectionResetError: [Errno 104] Connection reset by peer",
+        "shop.mail.smtp.send (shop/mail/smtp.py:41)",
+        3,
+        False,
+    ),
+    (
+        "JSONDecodeError: Expecting value: line 1 column 1 (char 0)",
+        "shop.partners.quotes.parse (shop/partners/quotes.py:19)",
+        2,
+        True,
+    ),
+    (
+        "ZeroDivisionError: division by zero",
+        "shop.reports.daily.average_order (shop/reports/daily.py:12)",
+        2,
+        False,
+    ),
+    (
+        "AttributeError: 'NoneType' object has no attribute 'email'",
+        "shop.accounts.views.profile (shop/accounts/views.py:77)",
+        1,
+        False,
+    ),
+    ("IndexError: list index out of range", "shop.search.rank (shop/search/rank.py:150)", 1, False),
 )
 
 

@@ -31,7 +31,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from erralert.errors import ConfigError
-from erralert.notice import Notice, Occurrences, Storm, StormGroup, document, from_document
+from erralert.notice import (
+    Notice,
+    Occurrences,
+    Storm,
+    StormGroup,
+    culprit_code,
+    document,
+    error_type,
+    from_document,
+)
 
 __all__ = ["Spool", "Spooled"]
 
@@ -270,6 +279,8 @@ def _fold(spooled: Sequence[Spooled]) -> Notice:
                     notice.event.culprit,
                     notice.occurrences.count,
                     fingerprint=notice.event.fingerprint or notice.event.title,
+                    type=error_type(notice.event),
+                    code=culprit_code(notice.event),
                 ),
             )
         )

@@ -134,6 +134,20 @@ def test_a_summary_shows_eight_lines_and_counts_what_it_leaves_out() -> None:
     assert sum(k.count for k in view.shown) + view.hidden_count == view.total
 
 
+@pytest.mark.parametrize(
+    ("culprit", "at"),
+    [
+        ("shop.db.pool.connect (shop/db/pool.py:88)", "shop/db/pool.py:88"),
+        ("Gateway.charge (shop/payments (v2)/gateway.py:12)", "shop/payments (v2)/gateway.py:12"),
+        ("shop.db.pool.connect", "shop.db.pool.connect"),  # a culprit given by hand
+        ("", ""),
+    ],
+)
+def test_a_line_says_where_as_a_developer_greps_for_it(culprit: str, at: str) -> None:
+    line = storm(group("a", "KeyError", culprit, 1)).kinds[0]
+    assert line.at == at
+
+
 def test_a_small_storm_hides_nothing() -> None:
     view = storm(group("a", "KeyError", "f (f.py:1)", 3, new=True))
     assert view.shown == view.kinds
@@ -142,7 +156,12 @@ def test_a_small_storm_hides_nothing() -> None:
 
 def test_the_document_carries_type_and_newness_and_old_documents_load() -> None:
     sample = event()
-    view = storm(group("a", "KeyError", "f (f.py:1)", 3, new=True), group("b", "OSError", "", 1))
+    view = storm(
+        dataclasses.replace(
+            group("a", "KeyError", "f (f.py:1)", 3, new=True), code="return stock[sku]"
+        ),
+        group("b", "OSError", "", 1),
+    )
     notice = Notice("storm", sample, Occurrences(4, 4, 0.0, 1.0, 60.0, False), storm=view)
     data = json.loads(json.dumps(document(notice)))
     assert data["storm"]["groups"][0] == {
@@ -152,13 +171,14 @@ def test_the_document_carries_type_and_newness_and_old_documents_load() -> None:
         "fingerprint": "a",
         "type": "KeyError",
         "is_new": True,
+        "code": "return stock[sku]",
     }
     assert from_document(data).storm == view
     for g in data["storm"]["groups"]:  # as an earlier version spooled it
-        del g["type"], g["is_new"]
+        del g["type"], g["is_new"], g["code"]
     old = from_document(data).storm
     assert old is not None
-    assert [(g.type, g.is_new) for g in old.groups] == [("", False), ("", False)]
+    assert [(g.type, g.is_new, g.code) for g in old.groups] == [("", False, "")] * 2
 
 
 # -- what a pile keeps ----------------------------------------------------------------------

@@ -128,6 +128,7 @@ class StormEntry:
     count: int  # occurrences it stood for (1 for an alert, the repeats of a digest)
     window: float  # its dedup window (the summary shows the first entry's)
     type: str = ""  # the raised exception's type name ("KeyError"), or the level ("ERROR")
+    code: str = ""  # the culprit frame's source line, as the error's alert shows it
     # the alert of a never-seen error: the pile keeps its event (the ``sample`` it is added
     # with) and its mentions, to send that alert in full once the storm is summarised
     is_new: bool = False

@@ -21,8 +21,8 @@ from erralert.stores.base import MAX_STORM_GROUPS, OTHER_ERRORS, Followup, Pile,
 
 __all__ = ["PileState", "followup_record"]
 
-# the group of the errors beyond the list: [title, culprit, count, type, is_new]
-_OTHER_GROUP = ["other errors", "", 0, "", False]
+# the group of the errors beyond the list: [title, culprit, count, type, is_new, code]
+_OTHER_GROUP = ["other errors", "", 0, "", False, ""]
 
 
 @dataclass(slots=True)
@@ -33,8 +33,8 @@ class PileState:
     sample: dict[str, Any] | None  # Event.to_dict() of the first entry
     until: float = 0.0
     total: int = 0
-    # fingerprint -> [title, culprit, count, type, is_new] (a pile kept by an earlier
-    # version has only the first three)
+    # fingerprint -> [title, culprit, count, type, is_new, code] (a pile kept by an earlier
+    # version has only the first three or five)
     groups: dict[str, list[Any]] = field(default_factory=dict)
     # fingerprint -> followup_record(): the new errors' alerts, to send after the summary
     followups: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -61,9 +61,16 @@ class PileState:
             if group is None:
                 group = self.groups[key] = list(_OTHER_GROUP)
         if group is None:
-            group = self.groups[key] = [entry.title, entry.culprit, 0, entry.type, False]
-        elif len(group) < 5:  # kept by an earlier version
-            group.extend(["", False][len(group) - 3 :])
+            group = self.groups[key] = [
+                entry.title,
+                entry.culprit,
+                0,
+                entry.type,
+                False,
+                entry.code,
+            ]
+        elif len(group) < 6:  # kept by an earlier version
+            group.extend(["", False, ""][len(group) - 3 :])
         if not group[3] and key != OTHER_ERRORS:
             group[3] = entry.type
         group[2] += entry.count
@@ -82,6 +89,7 @@ class PileState:
                     fingerprint=key,
                     type=group[3] if len(group) > 3 else "",
                     is_new=bool(group[4]) if len(group) > 4 else False,
+                    code=str(group[5]) if len(group) > 5 else "",
                 )
                 for key, group in self.groups.items()
             ),

@@ -799,7 +799,7 @@ class RedisStore:
             repr(now),
             repr(gather),
             entry.fingerprint,
-            _encode([entry.title, entry.culprit]),
+            _encode([entry.title, entry.culprit, entry.code]),
             str(entry.count),
             repr(entry.window),
             _encode(event),
@@ -983,9 +983,11 @@ def _load_pile(slot: float, flat: list[bytes], followups: int) -> Pile:
     for name, value in fields.items():
         if name.startswith("c:"):
             fp = name[2:]
-            title, culprit = json.loads(fields.get("m:" + fp, b'["?", ""]'))
+            # [title, culprit, code]; an earlier version wrote no code
+            title, culprit, *rest = json.loads(fields.get("m:" + fp, b'["?", ""]'))
             kind = fields.get("t:" + fp, b"").decode()
-            groups[fp] = [title, culprit, int(value), kind, "f:" + fp in fields]
+            code = str(rest[0]) if rest else ""
+            groups[fp] = [title, culprit, int(value), kind, "f:" + fp in fields, code]
         elif name.startswith("f:"):
             # unreadable (written by another version): no follow-up for it, still listed
             with contextlib.suppress(ValueError):

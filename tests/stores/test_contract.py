@@ -318,6 +318,26 @@ def test_a_storm_summary_can_be_claimed_early_at_shutdown(store: Store) -> None:
     assert pile.total == 1
 
 
+def test_a_storm_keeps_each_errors_type_and_culprit_code_line(store: Store) -> None:
+    """What a summary line shows of an error: its type, where, and the code line there."""
+    line = "return _client.create_charge(amount_cents=int(total * 100), **kwargs)"
+    store.add_to_storm(
+        "lane",
+        StormEntry(
+            "a", "KeyError: 'sku'", "shop.pay (shop/pay.py:9)", 2, W, type="KeyError", code=line
+        ),
+        event(),
+        T0,
+        3.0,
+    )
+    store.add_to_storm("lane", _entry("b"), event(), T0, 3.0)  # an entry without a code line
+    pile = store.claim_storm("lane", T0 + 3, ())
+    assert isinstance(pile, Pile)
+    by_fp = {g.fingerprint: g for g in pile.groups}
+    assert (by_fp["a"].type, by_fp["a"].code) == ("KeyError", line)
+    assert by_fp["b"].code == ""
+
+
 def test_a_wide_storm_lists_the_first_errors_and_counts_the_rest(store: Store) -> None:
     for i in range(MAX_STORM_GROUPS + 30):
         store.add_to_storm("lane", _entry(f"e{i:03d}"), event(), T0 + i * 0.001, 3.0)
