@@ -105,6 +105,8 @@ class Storm:
     total: int  # all occurrences folded
     since: float
     until: float
+    # new errors whose full alert is sent after this summary (``storm_followups``)
+    followups: int = 0
 
     # -- the view a summary shows: grouped, new first, capped for a phone ------------------
     @property
@@ -257,6 +259,7 @@ def document(notice: Notice) -> dict[str, object]:
             "total": storm.total,
             "since": storm.since,
             "until": storm.until,
+            "followups": storm.followups,
         },
     }
 
@@ -304,6 +307,7 @@ def from_document(data: dict[str, Any], *, created_at: float = 0.0) -> Notice:
             total=storm["total"],
             since=storm["since"],
             until=storm["until"],
+            followups=int(storm.get("followups") or 0),
         ),
         created_at=created_at,
     )

@@ -756,8 +756,15 @@ class Outbox:
             last_seen=pile.until,
             window=pile.window,
             is_new=False,
+            status="recurring",
         )
-        storm = Storm(groups=pile.groups, total=pile.total, since=pile.since, until=pile.until)
+        storm = Storm(
+            groups=pile.groups,
+            total=pile.total,
+            since=pile.since,
+            until=pile.until,
+            followups=len(pile.followups),
+        )
         return Notice("storm", event, occurrences, storm=storm, created_at=pile.until)
 
     async def _deliver(self, channel: Channel, message: Message, send: _Sender) -> Judgement:

@@ -187,6 +187,7 @@ def sample_notice(kind: Kind, event: Event, *, window: float = WINDOW) -> Notice
             fingerprint=f"storm-{i}",
             type=title.partition(":")[0],
             is_new=is_new,
+            code=_CODE.get(culprit, ""),
         )
         for i, (title, culprit, count, is_new) in enumerate(_STORM)
     )
@@ -200,13 +201,26 @@ def sample_notice(kind: Kind, event: Event, *, window: float = WINDOW) -> Notice
         is_new=False,
         status="recurring",
     )
-    storm = Storm(groups=groups, total=total, since=start, until=start + 45)
+    followups = min(5, sum(1 for g in groups if g.is_new))  # their full alerts follow
+    storm = Storm(groups=groups, total=total, since=start, until=start + 45, followups=followups)
     return Notice("storm", event, occurrences, storm=storm, created_at=start + 48)
 
 
 # a database failover: every code path that touches the database fails at once (twelve
 # callers of the pool, each its own error, all at the same culprit), and what fails with it
 _POOL = "shop.db.pool.connect (shop/db/pool.py:88)"
+# the culprits' source lines
+_CODE = {
+    _POOL: "conn = psycopg.connect(self.dsn, connect_timeout=2)",
+    "shop.stock.client.reserve (shop/stock/client.py:64)": (
+        'answer = self._http.post(f"/reserve/{sku}", timeout=5.0)'
+    ),
+    "shop.api.orders.summary (shop/api/orders.py:97)": 'address = order.meta["shipping_address"]',
+    "shop.partners.quotes.parse (shop/partners/quotes.py:19)": "quote = json.loads(body)",
+    "shop.payments.gateway.Gateway._raise_for (shop/payments/gateway.py:140)": (
+        'raise PaymentDeclined(f"card declined for order {answer.order_id}: {answer.reason}")'
+    ),
+}
 _STORM: tuple[tuple[str, str, int, bool], ...] = (
     *(
         ("OperationalError: could not connect to server: Connection refused", _POOL, n, False)

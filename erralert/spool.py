@@ -304,5 +304,6 @@ def _fold(spooled: Sequence[Spooled]) -> Notice:
         last_seen=until,
         window=first.occurrences.window,
         is_new=False,
+        status="recurring",
     )
     return Notice("storm", first.event, occurrences, storm=storm, created_at=until, replayed=True)

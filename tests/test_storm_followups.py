@@ -352,6 +352,8 @@ def test_a_storm_of_40_new_errors_on_dingtalk_hides_none_of_them(
         max_delay=30,
         owners={"storm_source.py": [f"dingtalk:{OWNER}"]},
         transport=httpx.MockTransport(platform),
+        service="checkout",
+        environment="production",
     )
     try:
         raise_each(alerter, counts)
@@ -394,6 +396,23 @@ def test_a_storm_of_40_new_errors_on_dingtalk_hides_none_of_them(
             assert body["at"]["atMobiles"] == ["13800000000", OWNER]
             assert f"@{OWNER}" in body["markdown"]["text"]
         assert "at" not in bodies[19] or not bodies[19]["at"].get("atMobiles")
+
+        # what the phone shows: where, in the notification's title; every error counted;
+        # new ones first and marked; the list grouped and capped, the rest counted
+        markdown = bodies[19]["markdown"]
+        assert markdown["title"] == (
+            f"🌪 [checkout·prod] Error storm: {summary.total} errors, 40 kinds"
+        )
+        text = markdown["text"]
+        assert f"{summary.total} errors of 40 kinds in " in text
+        assert "🆕 21 new errors: the full alerts of the 5 largest follow" in text
+        items = [line for line in text.splitlines() if line.startswith("- ")]
+        assert len(items) == 9  # 8 errors and the line that counts the rest
+        assert items[0].startswith("- 🆕 **\u00d79** ValueError: storm error 22 · ")
+        assert all(item.startswith("- 🆕 ") for item in items[:8])
+        assert items[8] == f"- … and 32 more kinds ({summary.hidden_count} errors)"
+        assert len(text.splitlines()) <= 25  # one phone screen, not a scroll through 40
+        assert "checkout · production" in text
 
         # the platform's limit held: the follow-ups waited for the next minute
         assert max_in_any(platform.times, 60.0) <= 20

@@ -1,0 +1,1 @@
+"""The shop's billing: receipts (the copy-paste acceptance test's culprit)."""
