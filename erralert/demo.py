@@ -11,31 +11,35 @@ platform's rate limit could not carry every alert.
 
 from __future__ import annotations
 
+import itertools
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
 from typing import Any, TextIO
 
 import httpx
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from erralert.alerter import Alerter
 from erralert.asgi import ASGIMiddleware
+from erralert.demo_shop import WAREHOUSES, install
 from erralert.inbox.receive import EXAMPLE_PATHS
 from erralert.terminal import table
 
-__all__ = ["DEMO_SECRETS", "DemoResult", "demo_webhooks", "make_app", "run_demo"]
+__all__ = ["DEMO_LINKS", "DEMO_SECRETS", "DemoResult", "demo_webhooks", "make_app", "run_demo"]
 
 WINDOW = 4.0  # short, so that the digest arrives within seconds
 MAX_DELAY = 3.0  # an alert that cannot be sent within 3 s of its error joins a storm summary
 BURST = 40  # repeats of one error
-STORM = 12  # distinct errors at once
+STORM = WAREHOUSES  # distinct errors at once: one failing function reached from 12 places
 
 # signing secrets the demo's DingTalk/Feishu/Lark channels sign with and the inbox checks
 DEMO_SECRETS = {
@@ -63,59 +67,22 @@ def demo_webhooks(inbox_url: str) -> list[str]:
 
 # -- the shop -------------------------------------------------------------------------------
 
-
-class PaymentDeclined(Exception):
-    pass
-
-
-def charge(order_id: int) -> None:
-    raise PaymentDeclined(f"card declined for order {order_id}: insufficient_funds")
+# where the demo's links point: the shop's source at the release, and its logs by request id
+DEMO_LINKS = {
+    "Source": "https://github.com/acme/shop/blob/{release}/{path}#L{lineno}",
+    "Logs": "https://logs.example.com/search?request_id={request_id}",
+}
 
 
-async def pay(request: Request) -> PlainTextResponse:
-    charge(int(request.path_params["order_id"]))
-    return PlainTextResponse("paid")
-
-
-async def cart(request: Request) -> PlainTextResponse:
-    items: dict[str, int] = {}
-    return PlainTextResponse(str(items[request.query_params.get("item", "gift-card")]))
-
-
-async def report(request: Request) -> PlainTextResponse:
-    orders, revenue = 0, 1250.0
-    return PlainTextResponse(f"average order: {revenue / orders:.2f}")
-
-
-async def stock(request: Request) -> PlainTextResponse:
-    return await _WAREHOUSES[int(request.path_params["site"])](request)
-
-
-def _warehouses() -> list[Callable[[Request], Awaitable[PlainTextResponse]]]:
-    handlers = []
-    for site in range(STORM):
-        namespace: dict[str, Any] = {}
-        # one function per warehouse: each its own call site, so each its own error
-        exec(
-            f"async def check_warehouse_{site}(request):\n"
-            f"    raise ConnectionError('warehouse {site} is not answering')",
-            namespace,
-        )
-        handlers.append(namespace[f"check_warehouse_{site}"])
-    return handlers
-
-
-_WAREHOUSES = _warehouses()
-
-
-def make_app(alerter: Alerter) -> ASGIMiddleware:
-    """The shop, with erralert's one line."""
+def make_app(alerter: Alerter, views: ModuleType) -> ASGIMiddleware:
+    """The shop (its handlers in ``views``, see ``erralert.demo_shop``), with erralert's
+    one line."""
     app = Starlette(
         routes=[
-            Route("/orders/{order_id:int}/pay", pay, methods=["POST"]),
-            Route("/cart", cart),
-            Route("/reports/daily", report),
-            Route("/stock/{site:int}", stock),
+            Route("/orders/{order_id:int}/pay", views.pay, methods=["POST"]),
+            Route("/shipping/quote", views.shipping_quote),
+            Route("/reports/daily", views.daily_report),
+            Route("/stock/{site:int}", views.stock_level),
         ]
     )
     return ASGIMiddleware(app, alerter=alerter)  # ← the one line
@@ -200,17 +167,20 @@ def run_demo(
     if on_received is not None:
         on_received.append(progress.received)
     started = time.monotonic()
+    scratch = Path(tempfile.mkdtemp(prefix="erralert-demo-shop-"))
+    views = install(scratch)  # the shop's files, as an application has them
     alerter = Alerter(
         demo_webhooks(inbox_url),
-        service="demo-shop",
-        environment="demo",
-        release="demo",
+        service="shop",
+        environment="production",
+        release="1.4.3",
         window=WINDOW,
         max_delay=MAX_DELAY,
         shutdown_timeout=10.0,
+        links=DEMO_LINKS,
     )
     server = uvicorn.Server(
-        uvicorn.Config(make_app(alerter), host="127.0.0.1", port=0, log_level="critical")
+        uvicorn.Config(make_app(alerter, views), host="127.0.0.1", port=0, log_level="critical")
     )
     thread = threading.Thread(target=server.run, name="erralert-demo-app", daemon=True)
     thread.start()
@@ -227,20 +197,25 @@ def run_demo(
         # uvicorn closes the connection after an unhandled error: one connection per request
         with httpx.Client(base_url=app_url, headers={"Connection": "close"}) as client:
 
+            sent = itertools.count(1)
+
             def fail(method: str, path: str) -> None:
-                response = client.request(method, path)
+                # the request id a load balancer adds: the alert shows it, the logs link uses it
+                request_id = f"req-{next(sent):04d}"
+                response = client.request(method, path, headers={"X-Request-ID": request_id})
                 result.requests += response.status_code == 500
 
             progress.step(
-                "1. three different errors: a declined card, a missing key, a division by zero"
+                "1. three different errors: a declined card, a partner's broken answer, "
+                "a division by zero"
             )
             fail("POST", "/orders/1042/pay")
-            fail("GET", "/cart?item=gift-card")
+            fail("GET", "/shipping/quote")
             fail("GET", "/reports/daily")
             progress.step(f"2. the declined card again, {BURST} times: one alert, then one digest")
             for i in range(BURST):
                 fail("POST", f"/orders/{1043 + i}/pay")
-            progress.step(f"3. an error storm: {STORM} warehouses fail at once")
+            progress.step(f"3. an error storm: {STORM} warehouses stop answering at once")
             for site in range(STORM):
                 fail("GET", f"/stock/{site}")
         progress.step(
@@ -253,6 +228,7 @@ def run_demo(
         server.should_exit = True  # its lifespan's end flushes what is left, then close
         thread.join(10.0)
         alerter.close(10.0)
+        shutil.rmtree(scratch, ignore_errors=True)
     for message in messages():
         result.counts.setdefault(message.platform, Counter())
         if message.error:
