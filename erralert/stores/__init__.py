@@ -3,6 +3,8 @@ repeats it holds, and what is due. ``open_store`` turns the ``store=`` option in
 
 from __future__ import annotations
 
+import inspect
+
 from erralert.errors import ConfigError
 from erralert.stores.base import Due, Hit, Silenced, Store
 
@@ -17,6 +19,7 @@ def open_store(spec: str | Store, *, service: str | None = None) -> Store:
     must not count each other's errors."""
     if not isinstance(spec, str):
         if isinstance(spec, Store):
+            _check_parameters(spec)
             return spec
         missing = sorted(
             name
@@ -53,3 +56,24 @@ def open_store(spec: str | Store, *, service: str | None = None) -> Store:
     raise ConfigError(
         f"store: unknown store URL {spec!r} (expected memory:// or sqlite:///file.db)"
     )
+
+
+# keyword parameters the protocol's methods gained since it was first published: a store
+# written against an earlier protocol would fail on every capture or claim, not at start-up
+_ADDED_PARAMETERS = {"hit": "release", "claim_storm": "followups"}
+
+
+def _check_parameters(store: Store) -> None:
+    """Refuse, naming it, a store object whose methods lack a parameter erralert passes."""
+    for method, parameter in _ADDED_PARAMETERS.items():
+        try:
+            signature = inspect.signature(getattr(store, method))
+        except (TypeError, ValueError):  # a builtin or C method: nothing to read, trust it
+            continue
+        params = signature.parameters.values()
+        if parameter in signature.parameters or any(p.kind is p.VAR_KEYWORD for p in params):
+            continue
+        raise ConfigError(
+            f"store: {type(store).__name__}.{method}() takes no {parameter}= argument: it "
+            f"was written for an earlier erralert (see erralert.stores.base.Store)"
+        )

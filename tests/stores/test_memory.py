@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pytest
 from freezegun import freeze_time
@@ -279,3 +280,36 @@ def test_a_store_object_missing_methods_is_refused_naming_them() -> None:
             setattr(Older, name, getattr(MemoryStore, name))
     with pytest.raises(ConfigError, match=r"got Older \(it lacks count_silenced, silenced\)"):
         open_store(Older())
+
+
+@pytest.mark.parametrize(
+    ("method", "parameter"), [("hit", "release"), ("claim_storm", "followups")]
+)
+def test_a_store_object_without_a_newer_parameter_is_refused_naming_it(
+    method: str, parameter: str
+) -> None:
+    """A store whose methods predate a parameter erralert passes would fail on every capture
+    or claim: it is refused at start-up instead, saying which."""
+    from erralert.stores import open_store
+
+    class Older(MemoryStore):
+        pass
+
+    def older(self: MemoryStore, *args: object) -> object:  # the earlier positional form
+        return getattr(MemoryStore, method)(self, *args)
+
+    setattr(Older, method, older)
+    with pytest.raises(ConfigError, match=rf"Older\.{method}\(\) takes no {parameter}= argument"):
+        open_store(Older())
+    open_store(MemoryStore())  # today's store passes
+
+
+def test_a_store_object_taking_keyword_arguments_passes() -> None:
+    from erralert.stores import open_store
+
+    class Wrapped(MemoryStore):
+        def hit(self, *args: Any, **kwargs: Any) -> Any:
+            return super().hit(*args, **kwargs)
+
+    store = Wrapped()
+    assert open_store(store) is store
