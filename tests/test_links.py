@@ -357,3 +357,36 @@ def test_the_webhook_json_lists_the_links() -> None:
     ]
     assert alert.payload["version"] == 1
     assert [link.name for link in alert.message.links] == ["source", "logs", "runbook"]
+
+
+def readme_block(heading: str) -> str:
+    """The first ```python block after ``heading`` in the README, exactly as written."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    after = readme[readme.index(heading) :]
+    start = after.index("```python\n") + len("```python\n")
+    return after[start : after.index("```", start)]
+
+
+def test_the_readme_links_example_runs_as_written() -> None:
+    code = readme_block("### Links")
+    exec(compile(code, "README.md", "exec"), {"erralert": erralert})
+    alerter = erralert.get_alerter()
+    try:
+        with capture_alerts(alerter) as alerts:
+            try:
+                {}["order"]
+            except KeyError as exc:
+                alerter.capture_exception(exc, request=Request(request_id="req-1"))
+        (alert,) = alerts
+        frame = alert.notice.event.culprit_frame
+        assert frame is not None
+        assert [(link.name, link.url) for link in alert.message.links] == [
+            (
+                "Source",
+                f"https://github.com/acme/shop/blob/1.4.3/{frame.filename}#L{frame.lineno}",
+            ),
+            ("Logs", "https://grafana.example.com/explore?q=req-1"),
+            ("Runbook", "https://wiki.example.com/runbooks/KeyError"),
+        ]
+    finally:
+        erralert.close(0.1)
