@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from erralert.dialects.controls import strip_controls
+from erralert.dialects.tokens import may_hold_tokens
 
 __all__ = [
     "ASCII_PUNCTUATION",
@@ -270,7 +271,7 @@ def escape_markdown(text: str, md: Markdown) -> str:
     if not text:
         return text
     tokens: dict[int, tuple[int, str]] = {}
-    if md.tokens is not None and md.span is not None:
+    if md.tokens is not None and md.span is not None and may_hold_tokens(text):
         for match in md.tokens.finditer(text):
             shown = md.span(match.group())
             if shown is not None:

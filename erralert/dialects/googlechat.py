@@ -19,6 +19,7 @@ import re
 
 from erralert.dialects.controls import strip_controls
 from erralert.dialects.html import html_text
+from erralert.dialects.tokens import may_hold_tokens
 
 __all__ = ["CODE_BLOCKS", "CODE_SPANS", "block", "code", "escape", "span"]
 
@@ -36,7 +37,8 @@ def _reference(match: re.Match[str]) -> str:
 
 
 def escape(text: str) -> str:
-    return _LINK_CHAR.sub(_reference, html_text(strip_controls(text)))
+    text = html_text(strip_controls(text))
+    return _LINK_CHAR.sub(_reference, text) if may_hold_tokens(text) else text
 
 
 def code(text: str) -> str:

@@ -12,7 +12,8 @@ The rules, from Mattermost's "Format messages" and its renderer (a fork of marke
   names and mail addresses, which GFM links by itself.
 - Slack-compatible webhooks turn ``<!channel>`` and ``<@id>`` into mentions, so a ``<``
   before a letter, ``/``, ``!``, ``?``, ``@`` or ``#`` is escaped (raw HTML and
-  ``<autolinks>`` start the same way).
+  ``<autolinks>`` start the same way). Nothing says the conversion spares code, so text
+  holding ``<!`` or ``<@`` is never put in a code span or block.
 - Emphasis, links, entities and block structure follow CommonMark and GFM (tables,
   strikethrough, fenced code of any length, indented code).
 """
@@ -28,6 +29,7 @@ from erralert.dialects.commonmark import (
     commonmark_span,
     escape_markdown,
     fenced_block,
+    one_span_per_line,
 )
 from erralert.dialects.controls import strip_controls
 from erralert.dialects.tokens import BARE_LINK, MENTION_WORD, tokens
@@ -50,7 +52,8 @@ _MARKDOWN = Markdown(
     tokens=tokens(BARE_LINK, MENTION_WORD),
     angle=re.compile(r"<(?=[A-Za-z/!?@#])"),
 )
-_BREAKS = re.compile("`+|\n")
+_SLACK_MENTION = re.compile("<[!@]")
+_BREAKS = re.compile("`+|\n|<[!@]")
 
 
 def escape(text: str) -> str:
@@ -63,9 +66,12 @@ def code(text: str) -> str:
 
 def span(text: str) -> str:
     text = strip_controls(text)
-    shown = commonmark_span(text)
+    shown = None if _SLACK_MENTION.search(text) else commonmark_span(text)
     return escape(text) if shown is None else shown
 
 
 def block(text: str, language: str = "") -> str:
-    return fenced_block(strip_controls(text), language)
+    text = strip_controls(text)
+    if _SLACK_MENTION.search(text):
+        return one_span_per_line(text, span, "\n")
+    return fenced_block(text, language)

@@ -24,7 +24,7 @@ import re
 
 from erralert.dialects.commonmark import break_out_code, one_span_per_line
 from erralert.dialects.controls import strip_controls
-from erralert.dialects.tokens import BARE_LINK
+from erralert.dialects.tokens import BARE_LINK, may_hold_tokens
 
 __all__ = ["CODE_BLOCKS", "CODE_SPANS", "block", "code", "escape", "span"]
 
@@ -39,6 +39,7 @@ _FORMATTING = re.compile(
 _LINKS = re.compile(BARE_LINK.replace("[^\\s<>]", "[^\\s<>`]"))
 _SPACE = re.compile(r"\s")
 _NEWLINE = re.compile("\n")
+_DELIMITER = re.compile("[*_~]")
 
 
 def _entities(text: str) -> str:
@@ -47,9 +48,10 @@ def _entities(text: str) -> str:
 
 def escape(text: str) -> str:
     text = strip_controls(text)
-    ranges = [m.span() for m in _LINKS.finditer(text)]
+    ranges = [m.span() for m in _LINKS.finditer(text)] if may_hold_tokens(text) else []
     spaces: list[int] | None = None
-    for match in _FORMATTING.finditer(text):
+    pairs = _FORMATTING.finditer(text) if _DELIMITER.search(text) else ()
+    for match in pairs:
         if spaces is None:
             spaces = [m.start() for m in _SPACE.finditer(text)]
         # the whole words around the pair, so that no half of a word sits in code

@@ -18,7 +18,7 @@ import re
 
 from erralert.dialects.controls import strip_controls
 from erralert.dialects.html import html_text
-from erralert.dialects.tokens import BARE_LINK, MENTION_WORD, tokens
+from erralert.dialects.tokens import BARE_LINK, MENTION_WORD, may_hold_tokens, tokens
 
 __all__ = ["CODE_BLOCKS", "CODE_SPANS", "block", "code", "escape", "span"]
 
@@ -32,7 +32,7 @@ def escape(text: str) -> str:
     text = strip_controls(text)
     out: list[str] = []
     pos = 0
-    for match in _TOKENS.finditer(text):
+    for match in _TOKENS.finditer(text) if may_hold_tokens(text) else ():
         out.append(html_text(text[pos : match.start()]))
         out.append(f"<code>{html_text(match.group())}</code>")
         pos = match.end()
