@@ -25,6 +25,7 @@ __all__ = [
     "format_day",
     "format_time",
     "kind_label",
+    "links_label",
     "truncation_marker",
 ]
 
@@ -82,6 +83,15 @@ def event_label(event_id: str, locale: str = "en") -> str:
     """``event 5f0c2a9e0b7d`` (``事件 5f0c2a9e0b7d``): the start of the id to look for in
     the logs (``capture_exception`` returns it); empty without an id."""
     return _EVENT.get(locale, _EVENT["en"]).format(event_id[:12]) if event_id else ""
+
+
+_LINKS = {"en": "Links", "zh": "链接"}
+
+
+def links_label(locale: str = "en") -> str:
+    """``Links`` (``链接``): the heading of the configured links where a platform shows them
+    under one (a Discord field)."""
+    return _LINKS.get(locale, _LINKS["en"])
 
 
 # per locale: a digest, a storm, an alert of each level, an alert of any other level

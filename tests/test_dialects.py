@@ -4,7 +4,9 @@ look-alike ever.
 
 The oracle for "would this mention, link or format" is the inbox's imitation of each
 platform's markup (``erralert.inbox.show.markup_html``), which reads backslash escapes,
-character references and code spans the way the platform does."""
+character references and code spans the way the platform does. Teams is read by erralert
+itself (``erralert.channels.teams_text``), into TextRuns that Teams shows as written: its
+oracle is that reader's card, as the inbox shows it."""
 
 from __future__ import annotations
 
@@ -15,8 +17,10 @@ import time
 
 import pytest
 
+from erralert.channels.teams_text import rich_text_blocks
 from erralert.dialects import DIALECTS, Dialect
-from erralert.inbox.show import markup_html
+from erralert.inbox import InboxMessage
+from erralert.inbox.show import markup_html, render_body
 from tests.samples import HOSTILE
 
 PLATFORMS = [
@@ -53,6 +57,23 @@ PATHS = [
     "/srv/shop/checkout/step_5.py",
 ]
 INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
+NBSP = "\u00a0"
+
+
+def shown(platform: str, markup: str) -> str:
+    """``markup`` as ``platform`` shows it, as HTML. Teams: the channel's reader makes
+    RichTextBlocks of it, each shown by the inbox on a line of its own."""
+    if platform != "teams":
+        return markup_html(platform, markup)
+    lines = []
+    for block in rich_text_blocks(markup):
+        card = {"type": "AdaptiveCard", "body": [block]}
+        payload = {"type": "message", "attachments": [{"content": card}]}
+        message = InboxMessage(1, 0.0, "teams", "/", "alert", "t", payload, "{}", 202, None)
+        lines.append(render_body(message))
+    return "<br>".join(lines)
+
+
 # every markdown block construct, one a line
 BLOCKS = "\n".join(
     [
@@ -106,7 +127,7 @@ def test_the_old_names_keep_their_rules(alias: str, platform: str) -> None:
         ("plain", False, False),
         ("slack", True, True),
         ("discord", True, True),
-        ("teams", False, True),
+        ("teams", True, True),
         ("googlechat", False, False),
         ("mattermost", True, True),
         ("rocketchat", True, True),
@@ -163,9 +184,9 @@ def test_a_code_span_shows_code_byte_for_byte(platform: str, text: str) -> None:
     if single or (platform == "discord" and "```" in text):
         # single-backtick spans only (on Discord, "```" anywhere makes a block): the text
         # is escaped prose instead, which shows it as written
-        assert _visible(markup_html(platform, span)) == text
+        assert _visible(shown(platform, span)) == text
         return
-    assert _code_contents(markup_html(platform, span)) == [text]
+    assert _code_contents(shown(platform, span)) == [text]
     if platform not in ("slack", "telegram"):  # entities are these platforms' rule in code
         assert text in span  # the raw payload holds the line itself: grep -F finds it
 
@@ -175,12 +196,12 @@ def test_a_code_block_shows_code_byte_for_byte(platform: str) -> None:
     text = "\n".join(CODE_LINES)
     block = DIALECTS[platform].block(text, "python")
     if platform == "teams":
-        # the channel shows the fence's lines one monospace TextBlock each, still parsed
-        # as markdown: escaped, each shows as written
-        lines = block.split("\n")
-        assert lines[0] == lines[-1] == "````"  # longer than the text's "```"
-        for line, original in zip(lines[1:-1], text.split("\n"), strict=True):
-            assert _visible(markup_html("teams", line)) == original
+        # the channel shows the fence's lines one monospace TextRun each, as written (the
+        # indentation as no-break spaces, which the renderer does not collapse)
+        assert block.split("\n")[0] == "````python"  # longer than the text's "```"
+        indented = [NBSP * (len(t) - len(t.lstrip(" "))) + t.lstrip(" ") for t in text.split("\n")]
+        assert _code_contents(shown("teams", block)) == indented
+        assert text in block
         return
     if platform in ("slack", "discord", "rocketchat", "feishu"):
         # ``` inside the text: these fences cannot be longer, so one span per line
@@ -196,7 +217,7 @@ def test_a_code_block_shows_code_byte_for_byte(platform: str) -> None:
 def test_a_code_block_without_a_fence_inside_is_one_block(platform: str) -> None:
     text = "\n".join(line for line in CODE_LINES if "```" not in line and "`" not in line)
     block = DIALECTS[platform].block(text, "python")
-    assert _code_contents(markup_html(platform, block)) == [text]
+    assert _code_contents(shown(platform, block)) == [text]
 
 
 def test_fences_and_spans_grow_past_the_backticks_inside() -> None:
@@ -244,6 +265,7 @@ def test_a_span_falls_back_to_escaped_text(platform: str, text: str, shown: str)
         ("rocketchat", "`a`\\``b`"),
         ("wecom", "`a`&#96;`b`"),
         ("feishu", "`a`&#96;`b`"),
+        ("teams", "`a`\\``b`"),
         ("telegram", "`a`b`"),  # inside <code>, where only entities apply
         ("dingtalk", "`a&#96;b`"),  # no code spans: prose
     ],
@@ -254,34 +276,47 @@ def test_code_inside_a_template_span_breaks_out_around_a_backtick(
     assert "`" + DIALECTS[platform].code("a`b") + "`" == shown
 
 
-@pytest.mark.parametrize("platform", ["discord", "mattermost", "rocketchat", "wecom", "feishu"])
+@pytest.mark.parametrize(
+    "platform", ["discord", "mattermost", "rocketchat", "wecom", "feishu", "teams"]
+)
 def test_code_inside_a_template_span_reads_as_written(platform: str) -> None:
     for text in [*CODE_LINES, "`start", "end`", "a``b"]:
-        shown = markup_html(platform, "`" + DIALECTS[platform].code(text) + "`")
+        html_shown = shown(platform, "`" + DIALECTS[platform].code(text) + "`")
         # an empty piece before or after a backtick is a span of one space
-        assert _visible(shown).strip(" ") == text.strip(" "), (text, shown)
+        assert _visible(html_shown).strip(" ") == text.strip(" "), (text, html_shown)
 
 
 # -- prose ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("platform", [p for p in PLATFORMS if p not in ("telegram", "googlechat")])
+PROSE = [
+    *PATHS[:4],
+    "/srv/shop/checkout/step_5.py",
+    "checkout_failed order__id v1_2",
+    "a * b",
+    "def f(*args, **kwargs)",
+    "x - y + z # 1. not a list",
+    "ValueError: bad input 42",
+    "漢字 émoji 🔥",
+    "C:\\Users\\app",
+]
+
+
+# Teams is left out: its escapes are consumed by the channel's reader and never reach the
+# payload, so it escapes every character the reader could take for markup (below)
 @pytest.mark.parametrize(
-    "text",
-    [
-        *PATHS[:4],
-        "/srv/shop/checkout/step_5.py",
-        "checkout_failed order__id v1_2",
-        "a * b",
-        "def f(*args, **kwargs)",
-        "x - y + z # 1. not a list",
-        "ValueError: bad input 42",
-        "漢字 émoji 🔥",
-        "C:\\Users\\app",
-    ],
+    "platform", [p for p in PLATFORMS if p not in ("telegram", "googlechat", "teams")]
 )
+@pytest.mark.parametrize("text", PROSE)
 def test_prose_is_escaped_only_where_a_construct_could_form(platform: str, text: str) -> None:
     assert DIALECTS[platform].escape(text) == text
+
+
+@pytest.mark.parametrize("text", PROSE)
+def test_teams_prose_reaches_the_card_as_written(text: str) -> None:
+    html_shown = shown("teams", DIALECTS["teams"].escape(text))
+    assert _visible(html_shown) == text
+    assert not re.search(r"<(b|i|code)>", html_shown)
 
 
 ESCAPED = {
@@ -301,13 +336,14 @@ ESCAPED = {
         "\\# h\n\\> q\n\\- i\n1\\. o",
         "x\\\\",
     ],
+    # every character the channel's reader takes for markup, wherever it is
     "teams": [
-        "see http&#58;//evil.example and @all",
-        "**kwargs and a * b",
-        "&#42;x&#42; &#95;y&#95; &#126;&#126;z&#126;&#126;",
-        "&#91;a](http&#58;//e) &lt;b>x&lt;/b> &amp;amp;",
-        "&#35; h\n&gt; q\n&#45; i\n1&#46; o",
-        "x&#92;",
+        "see http://evil.example and @all",
+        "\\*\\*kwargs and a \\* b",
+        "\\*x\\* \\_y\\_ ~~z~~",
+        "[a](http://e) <b>x</b> &amp;",
+        "# h\n> q\n\\- i\n1. o",
+        "x\\\\",
     ],
     "googlechat": [
         "see http&#58;//evil.example and @all",
@@ -391,33 +427,33 @@ def _visible(shown_html: str) -> str:
 
 @pytest.mark.parametrize("platform", PLATFORMS)
 def test_hostile_text_forms_no_mention_link_or_markup(platform: str) -> None:
-    shown = markup_html(platform, DIALECTS[platform].escape(HOSTILE))
-    assert 'class="mention"' not in shown
-    assert "<a " not in shown
+    html_shown = shown(platform, DIALECTS[platform].escape(HOSTILE))
+    assert 'class="mention"' not in html_shown
+    assert "<a " not in html_shown
     if platform == "slack":
         # mrkdwn has no escape for a backtick: `tick` stays code (inert, but formatted)
-        assert set(re.findall(r"<(\w+)", shown)) == {"code"}
+        assert set(re.findall(r"<(\w+)", html_shown)) == {"code"}
         return
-    assert not re.search(r"<(b|i|s|u|blockquote|li|h\d|div class=\"h)\b", shown), shown
-    assert _visible(shown) == HOSTILE
+    assert not re.search(r"<(b|i|s|u|blockquote|li|h\d|div class=\"h)\b", html_shown), html_shown
+    assert _visible(html_shown) == HOSTILE
 
 
 @pytest.mark.parametrize(
     "platform", [p for p in PLATFORMS if p not in ("telegram", "googlechat", "slack")]
 )
 def test_block_markers_cannot_form(platform: str) -> None:
-    shown = markup_html(platform, DIALECTS[platform].escape(BLOCKS))
-    assert not re.search(r"<(ul|ol|blockquote|hr|pre|div class=\"h)", shown), shown
-    assert _visible(shown).replace("\n", "") == BLOCKS.replace("\n", "")
+    html_shown = shown(platform, DIALECTS[platform].escape(BLOCKS))
+    assert not re.search(r"<(ul|ol|blockquote|hr|pre|div class=\"h)", html_shown), html_shown
+    assert _visible(html_shown).replace("\n", "") == BLOCKS.replace("\n", "")
 
 
 @pytest.mark.parametrize(
     "platform", [p for p in PLATFORMS if p not in ("telegram", "googlechat", "slack")]
 )
 def test_emphasis_cannot_form(platform: str) -> None:
-    shown = markup_html(platform, DIALECTS[platform].escape(EMPHASIS))
-    assert not re.search(r"<(b|i|s|code|span class=\"spoiler)\b", shown), shown
-    assert _visible(shown) == EMPHASIS
+    html_shown = shown(platform, DIALECTS[platform].escape(EMPHASIS))
+    assert not re.search(r"<(b|i|s|code|span class=\"spoiler)\b", html_shown), html_shown
+    assert _visible(html_shown) == EMPHASIS
 
 
 def test_slack_shows_formatting_pairs_and_links_as_code() -> None:

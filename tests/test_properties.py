@@ -477,7 +477,13 @@ def check_payload(channel: Channel, alert: CapturedAlert) -> None:
         assert "content" not in payload
     elif platform == "teams":
         assert len(content) <= teams.BODY_LIMIT
-        assert "entities" not in payload["attachments"][0]["content"]["msteams"]
+        card = payload["attachments"][0]["content"]
+        assert "entities" not in card["msteams"]
+        # Teams parses TextBlocks only; TextRuns (title and body) are shown as written. No
+        # mention here, so no TextBlock at all, and every run carries text
+        assert [b for b in card["body"] if b["type"] != "RichTextBlock"] == []
+        assert all(run["text"] for b in card["body"] for run in b["inlines"])
+        parsed = []
     elif platform == "googlechat":
         assert len(content) <= googlechat.MESSAGE_LIMIT
         assert not any("<users/" in s for s in parsed)

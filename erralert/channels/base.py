@@ -49,6 +49,8 @@ __all__ = [
     "json_number",
     "json_object",
     "judge_http_status",
+    "links_within",
+    "markdown_links",
     "mask_url",
     "parse_retry_after",
     "post_json",
@@ -145,6 +147,45 @@ def each_mention(entries: Iterable[str], make: Callable[[str], _T]) -> tuple[_T,
         except ConfigError:
             continue
     return tuple(made)
+
+
+def links_within(
+    links: Iterable[Link], budget: int, cost: Callable[[Link], int]
+) -> tuple[Link, ...]:
+    """The first of ``links``, in order, whose ``cost`` (in the platform's unit: a button's
+    JSON, a markdown link) together stays within ``budget``: the links a channel shows
+    always leave the rest of its limit to the message, however many are configured."""
+    kept: list[Link] = []
+    spent = 0
+    for link in links:
+        spent += cost(link)
+        if spent > budget:
+            break
+        kept.append(link)
+    return tuple(kept)
+
+
+def markdown_links(
+    links: Iterable[Link], escape: Callable[[str], str], budget: int, unit: LengthUnit = "chars"
+) -> str:
+    """The links as one line of markdown links, ``[name](url)`` joined by " · ", as many
+    as fit in ``budget`` (in ``unit``), in order: for platforms whose messages have no
+    buttons. The name goes through the platform's ``escape`` like any text; a link's URL
+    needs none (it holds no space, ``(`` or ``)`` that could end the link early)."""
+
+    def size(text: str) -> int:
+        return len(text.encode()) if unit == "bytes" else len(text)
+
+    def markup(link: Link) -> str:
+        return f"[{escape(link.name)}]({link.url})"
+
+    separator = size(_LINK_SEPARATOR)
+    # each link pays for a separator; the last one's is refunded by the budget
+    shown = links_within(links, budget + separator, lambda link: size(markup(link)) + separator)
+    return _LINK_SEPARATOR.join(markup(link) for link in shown)
+
+
+_LINK_SEPARATOR = " · "
 
 
 class Channel:

@@ -1,6 +1,7 @@
 """``console://`` (standard error) and ``console://stdout``: messages written to the terminal.
 
-The fallback when no webhook is configured, and handy while developing.
+The fallback when no webhook is configured, and handy while developing. The configured
+links follow the message, a ``name: url`` line each, which terminals make clickable.
 """
 
 from __future__ import annotations
@@ -48,5 +49,8 @@ class ConsoleChannel(Channel):
         # looked up at each call: tests and tools replace sys.stderr after import
         stream: TextIO = getattr(sys, self.stream_name)
         rule = "-" * min(max(len(message.title), 3), _RULE_WIDTH)
-        stream.write(f"{message.title}\n{rule}\n{message.body.rstrip()}\n\n")
+        links = "".join(f"{link.name}: {link.url}\n" for link in message.links)
+        if links:
+            links = "\n" + links
+        stream.write(f"{message.title}\n{rule}\n{message.body.rstrip()}\n{links}\n")
         stream.flush()

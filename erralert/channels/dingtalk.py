@@ -4,6 +4,11 @@ A robot may be protected by a signing secret (``?secret=SEC…``: every request 
 ``timestamp`` and ``sign`` query parameters), by keywords (``?keyword=…``: one must appear in
 every message, so erralert appends it when the text lacks it) and by an IP allow-list.
 DingTalk answers HTTP 200 to refusals too: the verdict is the ``errcode`` of the body.
+
+The message is ``markdown``. With configured links, a message that mentions nobody is an
+``actionCard`` instead (the same title and text, a button per link); an ``actionCard``
+has no ``at`` field, so a message that mentions someone stays ``markdown`` and gets the
+links as a line of markdown links at its end.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import base64
 import hashlib
 import hmac
 import time
+from typing import Any
 from urllib.parse import SplitResult
 
 import httpx
@@ -27,14 +33,19 @@ from erralert.channels.base import (
     json_number,
     json_object,
     judge_http_status,
+    links_within,
+    markdown_links,
     post_json,
 )
+from erralert.dialects import DIALECTS
 from erralert.errors import ConfigError
+from erralert.links import Link
 from erralert.wording import cut_note
 
 __all__ = ["DingTalkChannel", "sign"]
 
 BODY_LIMIT = 20000  # bytes of the whole request body; errcode 460101 past it
+LINKS_BUDGET = 3000  # bytes of the buttons' JSON (or of the links line); the text gets the rest
 THROTTLED = 130101  # "send too fast, exceed 20 times per minute"
 BUSY = -1  # DingTalk's "system busy, try again later" (from its global code table)
 GATEWAY_BUSY = 1111  # `{"status": 1111, "wait": N}` from the gateway in front of the robots
@@ -108,6 +119,16 @@ class DingTalkChannel(Channel):
         # DingTalk highlights a mention only when its @ is in the text too
         tail = " ".join(f"@{m}" for m in (*mobiles, *user_ids))
         tail = f"\n\n{tail}" if tail else ""
+        mentions = bool(mobiles or user_ids or at_all)
+        links: tuple[Link, ...] = ()
+        if mentions:
+            # an actionCard cannot mention anyone: the links go in the markdown
+            line = markdown_links(message.links, _MARKDOWN.escape, LINKS_BUDGET, "bytes")
+            tail = f"\n\n{line}{tail}" if line else tail
+        else:
+            links = links_within(
+                message.links, LINKS_BUDGET, lambda link: len(json_body(_button(link)))
+            )
         keyword = self.options.keyword
         if keyword and keyword not in message.body + tail:
             # checked against the text alone: whether DingTalk also searches the title is
@@ -115,6 +136,8 @@ class DingTalkChannel(Channel):
             tail += f"\n\n{keyword}"
 
         def encode(text: str) -> bytes:
+            if links:
+                return json_body(_action_card(message.title, text + tail, links))
             return json_body(
                 {
                     "msgtype": "markdown",
@@ -150,3 +173,26 @@ class DingTalkChannel(Channel):
         # 310000 (sign not match, invalid timestamp, keywords not in content, ip not in
         # whitelist), 460101 (too large) and the rest: this message will never be accepted
         return errcode_verdict(answer, retry={THROTTLED: 60.0, BUSY: None})
+
+
+_MARKDOWN = DIALECTS["dingtalk"]
+
+
+def _action_card(title: str, text: str, links: tuple[Link, ...]) -> dict[str, Any]:
+    """An independent-jump ``actionCard`` ("独立跳转 ActionCard 类型": ``title``, ``text``
+    in markdown, ``btnOrientation``, ``btns`` of ``title`` and ``actionURL``, from
+    DingTalk's custom robot message types): side by side for up to three buttons, one under
+    the other for more, which stays readable on a phone."""
+    return {
+        "msgtype": "actionCard",
+        "actionCard": {
+            "title": title,
+            "text": text,
+            "btnOrientation": "1" if len(links) <= 3 else "0",
+            "btns": [_button(link) for link in links],
+        },
+    }
+
+
+def _button(link: Link) -> dict[str, str]:
+    return {"title": link.name, "actionURL": link.url}

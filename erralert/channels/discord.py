@@ -1,10 +1,11 @@
 """Discord webhooks (``https://discord.com/api/webhooks/{id}/{token}``).
 
-The message is one embed: the title, the body as its description (Discord markdown), a
-colour bar that tells alert, digest and storm apart, and a footer and timestamp that every
-reader sees in their own time zone. Mentions go in ``content``, the only place where Discord
-pings; ``allowed_mentions`` is always sent, so only the message's own mentions can ping even if
-a template lets an ``@everyone`` through.
+The message is one embed: the title, the body as its description (Discord markdown), the
+configured links as masked links in a field, a colour bar that tells alert, digest and
+storm apart, and a footer and timestamp that every reader sees in their own time zone.
+Mentions go in ``content``, the only place where Discord pings; ``allowed_mentions`` is
+always sent, so only the message's own mentions can ping even if a template lets an
+``@everyone`` through.
 
 erralert adds ``?wait=true``: Discord then answers 200 with the message it stored, and a
 refused message is reported (``400 {"code": 50035, "message": "Invalid Form Body", ...}``)
@@ -33,14 +34,16 @@ from erralert.channels.base import (
     json_body,
     json_object,
     judge_http_status,
+    markdown_links,
     mask_url,
     parse_retry_after,
     post_json,
 )
 from erralert.dialects import DIALECTS
 from erralert.errors import ConfigError
+from erralert.links import Link
 from erralert.truncate import truncate
-from erralert.wording import event_label
+from erralert.wording import event_label, links_label
 
 __all__ = ["DiscordChannel"]
 
@@ -49,6 +52,7 @@ __all__ = ["DiscordChannel"]
 TITLE_LIMIT = 256
 DESCRIPTION_LIMIT = 4096
 FOOTER_LIMIT = 2048
+FIELD_VALUE_LIMIT = 1024
 EMBED_TOTAL_LIMIT = 6000  # title, description, field names and values, footer, author name
 CONTENT_LIMIT = 2000  # the message text, where the mentions go
 MENTION_LIMIT = 100  # ids in allowed_mentions.users, and in .roles
@@ -189,9 +193,15 @@ class DiscordChannel(Channel):
         when = message.created_at or now
         if when:
             embed["timestamp"] = datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds")
+        links = _links_field(message.links, message.locale)
+        if links:
+            embed["fields"] = [links]
         # the renderer keeps the body under max_length; this guards against one that did not,
-        # and keeps the embed's total under Discord's 6000 characters
-        room = min(DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT - len(embed["title"]) - len(footer))
+        # and keeps the embed's total (title, description, fields, footer) under Discord's
+        # 6000 characters
+        fields = sum(len(f["name"]) + len(f["value"]) for f in embed.get("fields", ()))
+        used = len(embed["title"]) + len(footer) + fields
+        room = min(DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT - used)
         description = truncate(message.body, room, locale=message.locale).strip()
         if description:  # Discord refuses an empty description
             embed["description"] = description
@@ -258,6 +268,16 @@ def _within_limits(
             kept[kind].append(ident)
             size = grown
     return kept["user"], kept["role"], kept["everyone"]
+
+
+def _links_field(links: tuple[Link, ...], locale: str) -> dict[str, Any] | None:
+    """A field of masked links, ``[name](url)``, within a field value's 1024 characters;
+    webhooks may send masked links ("Embed Limits" and "Markdown Text 101" in Discord's
+    docs)."""
+    value = markdown_links(links, _DISCORD.escape, FIELD_VALUE_LIMIT)
+    if not value:
+        return None
+    return {"name": links_label(locale), "value": value, "inline": False}
 
 
 def _wait_url(url: str) -> str:

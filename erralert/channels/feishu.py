@@ -4,7 +4,7 @@ and Lark, Feishu's international edition: ``https://open.larksuite.com/open-apis
 Messages are interactive cards: the title in a coloured header (red alert, orange warning,
 yellow digest, purple storm…), the body as the card's rich text (``markdown``) element,
 which has inline code and code blocks, the message's mentions in a block of their own,
-and a grey note with the time and the event id.
+the configured links as buttons, and a grey note with the time and the event id.
 
 A bot may be protected by a signing secret (``?secret=…`` or ``feishu://secret@hook_id``:
 every body then carries ``timestamp`` and ``sign`` at its top level), by keywords
@@ -41,11 +41,13 @@ from erralert.channels.base import (
     json_code,
     json_object,
     judge_http_status,
+    links_within,
     mask_url,
     parse_retry_after,
     post_json,
 )
 from erralert.errors import ConfigError
+from erralert.links import Link
 from erralert.truncate import truncate
 from erralert.wording import event_label, format_time
 
@@ -53,6 +55,7 @@ __all__ = ["BODY_LIMIT", "FeishuChannel", "LarkChannel", "sign"]
 
 # "请求体的数据大小不能超过 20 KB", read as 20000 bytes: the smaller of the two readings
 BODY_LIMIT = 20000
+LINKS_BUDGET = 3000  # bytes of the link buttons' JSON; the text gets the rest of BODY_LIMIT
 THROTTLED = 11232  # "frequency limited": the bot's 5/s or 100/min, or Feishu under load
 GATEWAY_THROTTLED = 99991400  # the API gateway's "request trigger frequency limit"
 INTERNAL_ERROR = 2200  # seen near the rate limit; an internal error is worth another try
@@ -187,6 +190,9 @@ class FeishuChannel(Channel):
         mentions = self.mention_markups(message.mentions)
         if mentions:
             elements.append(_markdown(" ".join(mentions)))
+        buttons = _buttons(message.links)
+        if buttons:
+            elements.append({"tag": "action", "actions": buttons})
         note = _note(message)
         if note:
             elements.append({"tag": "hr"})
@@ -256,6 +262,23 @@ def _header_template(message: Message) -> str:
     if kind_template:
         return kind_template
     return _LEVEL_TEMPLATES.get(message.level.lower(), _ALERT_TEMPLATE)
+
+
+def _buttons(links: tuple[Link, ...]) -> list[dict[str, Any]]:
+    """A button per link for the card's ``action`` element: ``text`` plain_text (shown as
+    written), ``url`` opened on a tap ("按钮 button": ``tag``, ``text``, ``url``, ``type``
+    in Feishu's message card docs)."""
+    shown = links_within(links, LINKS_BUDGET, lambda link: len(json_body(_button(link))))
+    return [_button(link) for link in shown]
+
+
+def _button(link: Link) -> dict[str, Any]:
+    return {
+        "tag": "button",
+        "text": {"tag": "plain_text", "content": link.name},
+        "url": link.url,
+        "type": "default",
+    }
 
 
 def _markdown(text: str) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Google Chat incoming webhooks (``https://chat.googleapis.com/v1/spaces/{SPACE}/messages?key=…&token=…``).
 
 The message is one card: the title in its header, the body as a text paragraph in the small
-HTML subset Chat cards take (``<b> <i> <u> <s> <font color> <a href> <br>``). Each error
+HTML subset Chat cards take (``<b> <i> <u> <s> <font color> <a href> <br>``), and the
+configured links as a row of buttons under it. Each error
 gets a thread of its own: the thread key is the error's fingerprint and erralert adds
 ``messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD``, so an alert and the digests
 that follow it stay together; storm summaries share one thread. Mentions (``<users/…>``)
@@ -29,14 +30,17 @@ from erralert.channels.base import (
     json_body,
     json_object,
     judge_http_status,
+    links_within,
     post_json,
 )
 from erralert.errors import ConfigError
+from erralert.links import Link
 from erralert.wording import kind_label
 
 __all__ = ["ALLOWED_TAGS", "GoogleChatChannel", "well_formed"]
 
 MESSAGE_LIMIT = 32_000  # bytes of a message, text and cards together (Chat API docs)
+LINKS_BUDGET = 4_000  # bytes of the link buttons' JSON; the body gets the rest
 STORM_THREAD = "erralert-storm"
 REPLY_OPTION = "messageReplyOption"
 REPLY_IN_THREAD = "REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD"
@@ -133,14 +137,18 @@ class GoogleChatChannel(Channel):
         """The JSON body for a rendered message (without a custom payload template)."""
         title = message.title or message.kind
         text = well_formed(message.body if body is None else body).replace("\n", "<br>")
+        # a card needs a section with a widget: an empty body still gets a paragraph
+        widgets: list[dict[str, Any]] = [{"textParagraph": {"text": text or "—"}}]
+        buttons = _buttons(message.links)
+        if buttons:
+            widgets.append({"buttonList": {"buttons": buttons}})
         card: dict[str, Any] = {
             # the header shows text as it is: the plain title needs no escaping
             "header": {
                 "title": title,
                 "subtitle": kind_label(message.kind, message.level, message.locale),
             },
-            # a card needs a section with a widget: an empty body still gets a paragraph
-            "sections": [{"widgets": [{"textParagraph": {"text": text or "—"}}]}],
+            "sections": [{"widgets": widgets}],
         }
         payload: dict[str, Any] = {}
         mentions = self.mention_markups(message.mentions)
@@ -158,6 +166,17 @@ class GoogleChatChannel(Channel):
         # Google's JSON error in its own words (None: a proxy answered); Google promises no
         # Retry-After, so the outbox's backoff decides unless one came
         return judge_http_status(response, _error(response))
+
+
+def _buttons(links: tuple[Link, ...]) -> list[dict[str, Any]]:
+    """A button per link that opens it (Chat API, Cards v2: ``buttonList``, ``Button``
+    with ``onClick.openLink.url``); a button's text is plain text, shown as written."""
+    shown = links_within(links, LINKS_BUDGET, lambda link: len(json_body(_button(link))))
+    return [_button(link) for link in shown]
+
+
+def _button(link: Link) -> dict[str, Any]:
+    return {"text": link.name, "onClick": {"openLink": {"url": link.url}}}
 
 
 def well_formed(text: str) -> str:

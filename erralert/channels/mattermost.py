@@ -11,6 +11,10 @@ apart. Mattermost renders an attachment's text as markdown and, like the post's 
 looks for @-mentions in it; ``@channel``, ``@all`` and ``@here`` have no escape there, so
 the mattermost dialect shows every ``@`` word of a value as inline code, where mentions
 notify nobody. Mattermost answers ``200 ok``; errors are JSON ``{"id", "message", …}``.
+
+The configured links are a line of markdown links under the body, in the attachment: an
+attachment's ``actions`` are interactive buttons that post to an integration's URL, not
+links.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from erralert.channels.base import (
     json_body,
     json_object,
     judge_http_status,
+    markdown_links,
     mask_url,
     post_json,
     self_hosted_hook,
@@ -43,6 +48,7 @@ __all__ = ["POST_LIMIT", "MattermostChannel"]
 # request to it, so the message fits even if a server counted the attachment too
 POST_LIMIT = 16383
 TITLE_LIMIT = 250  # the renderer's limit; a Message built by hand is held to it too
+LINKS_BUDGET = 1000  # characters of the links line; the body gets the rest
 USERNAME = "erralert"  # shown only where "integrations may override usernames" is on
 
 # `channel`, `all` and `here` are Mattermost's own broadcast words
@@ -127,6 +133,10 @@ class MattermostChannel(Channel):
             text += "\n" + " ".join(mentions)
         payload: dict[str, Any] = {"username": USERNAME, "text": text}
         body = message.body if body is None else body
+        links = markdown_links(message.links, _MARKDOWN.escape, LINKS_BUDGET)
+        if links:
+            # under the body, in the attachment (a body cut to fit keeps them)
+            body = f"{body.rstrip()}\n\n{links}" if body.strip() else links
         if body.strip():
             payload["attachments"] = [
                 {

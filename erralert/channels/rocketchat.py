@@ -11,6 +11,11 @@ is posted as ``erralert`` with a :rotating_light: avatar. ``@all`` and ``@here``
 whole room and have no escape, so the rocketchat dialect shows every ``@`` word of a value
 as inline code, where mentions notify nobody. Rocket.Chat answers ``{"success": true}``, and
 ``{"success": false, "error": "…"}`` when it refuses.
+
+The configured links are a line of markdown links under the body, in the attachment.
+Rocket.Chat documents no buttons for messages a webhook posts (``chat.postMessage``'s
+attachments: general, author, title, image, audio, video and fields); its web client
+still draws an attachment's ``actions``, but its own types mark them deprecated.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from erralert.channels.base import (
     accent_colour,
     json_body,
     json_object,
+    markdown_links,
     mask_url,
     parse_retry_after,
     post_json,
@@ -45,6 +51,7 @@ __all__ = ["MESSAGE_LIMIT", "RocketChatChannel"]
 # check the text; attachments are not counted today).
 MESSAGE_LIMIT = 5000
 TITLE_LIMIT = 250  # the renderer's limit; a Message built by hand is held to it too
+LINKS_BUDGET = 1000  # characters of the links line; the body gets the rest
 ALIAS = "erralert"
 EMOJI = ":rotating_light:"
 
@@ -141,6 +148,10 @@ class RocketChatChannel(Channel):
             "parseUrls": False,
         }
         body = message.body if body is None else body
+        links = markdown_links(message.links, _MARKDOWN.escape, LINKS_BUDGET)
+        if links:
+            # under the body, in the attachment (a body cut to fit keeps them)
+            body = f"{body.rstrip()}\n\n{links}" if body.strip() else links
         if body.strip():
             payload["attachments"] = [{"color": accent_colour(message), "text": body}]
         return payload

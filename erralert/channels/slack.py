@@ -2,7 +2,8 @@
 
 The message is a header block with the title, an optional line of mentions, and the body
 in ``mrkdwn`` sections inside an attachment, whose colour bar tells alert, digest and storm
-apart at a glance. Slack answers ``200 ok`` on success and a plain-text error word
+apart at a glance; the configured links are link buttons in an ``actions`` block under
+the body. Slack answers ``200 ok`` on success and a plain-text error word
 (``invalid_payload``, ``channel_not_found``…) with a 4xx status otherwise.
 """
 
@@ -20,11 +21,13 @@ from erralert.channels.base import (
     Rate,
     accent_colour,
     json_body,
+    links_within,
     mask_url,
     post_json,
 )
 from erralert.dialects import DIALECTS
 from erralert.errors import ConfigError
+from erralert.links import Link
 from erralert.truncate import truncate
 
 __all__ = ["SlackChannel"]
@@ -34,6 +37,12 @@ SECTION_LIMIT = 3000  # mrkdwn text of a section block
 # characters of the whole JSON body: Slack refused payloads near 13k characters with
 # msg_blocks_too_long
 PAYLOAD_LIMIT = 13_000
+# Block Kit's limits ("Actions block", "Button element"): at most 25 elements in an actions
+# block, a button's plain_text at most 75 characters, its url at most 3000
+ACTIONS_LIMIT = 25
+BUTTON_TEXT_LIMIT = 75
+BUTTON_URL_LIMIT = 3000
+LINKS_BUDGET = 3000  # characters of the buttons' JSON; the body gets the rest of the payload
 _FENCE = "```"
 
 # `here`, `channel` and `everyone` are Slack's own broadcast words; `all` is erralert's
@@ -125,10 +134,15 @@ class SlackChannel(Channel):
         }
         body = message.body if body is None else body
         sections = split_sections(truncate(body, self.max_length, locale=message.locale))
+        actions = _actions(message.links)
         if sections:
+            attachment = [_section(s) for s in sections]
+            # under the body, inside the colour bar
             payload["attachments"] = [
-                {"color": accent_colour(message), "blocks": [_section(s) for s in sections]}
+                {"color": accent_colour(message), "blocks": attachment + actions}
             ]
+        else:
+            blocks.extend(actions)
         return payload
 
 
@@ -177,6 +191,26 @@ def _short_lines(lines: list[str], limit: int) -> list[str]:
             line = line[cut:]
         out.append(line)
     return out
+
+
+def _actions(links: tuple[Link, ...]) -> list[dict[str, Any]]:
+    """An ``actions`` block of link buttons, or nothing. A link whose URL is over Slack's
+    3000 characters is left out (Slack refuses the whole message for it), a name over 75
+    characters is cut. A link button needs no interactivity; an app without a request URL
+    shows a small warning after a click (slackapi/node-slack-sdk#869), the link opens."""
+    usable = [link for link in links if len(link.url) <= BUTTON_URL_LIMIT][:ACTIONS_LIMIT]
+    shown = links_within(usable, LINKS_BUDGET, lambda link: len(json_body(_button(link))))
+    if not shown:
+        return []
+    return [{"type": "actions", "elements": [_button(link) for link in shown]}]
+
+
+def _button(link: Link) -> dict[str, Any]:
+    return {
+        "type": "button",
+        "text": {"type": "plain_text", "text": _cut(link.name, BUTTON_TEXT_LIMIT), "emoji": True},
+        "url": link.url,
+    }
 
 
 def _cut(text: str, limit: int = HEADER_LIMIT) -> str:

@@ -8,11 +8,12 @@ credential. The old Office 365 connector URLs (``….webhook.office.com/webhookb
 retired by Microsoft and are refused with a pointer to Workflows.
 
 erralert posts one Adaptive Card: the title as a large heading coloured by kind and level,
-then the body, one TextBlock per line (a blank line leaves a gap, a list stays one list and
-a fenced block becomes monospace lines: Teams' markdown has no code blocks and keeps line
-breaks reliably only inside lists). Mentions are ``<at>Name</at>`` in a TextBlock plus a
-matching ``msteams.entities`` entry; untrusted text can never produce either, since the
-teams dialect escapes every ``<`` before a tag name.
+then the body as RichTextBlocks of TextRuns (``erralert.channels.teams_text`` reads the
+template's markdown: bold, italic, code spans and fenced blocks in a monospace font,
+lists), which Teams shows as written: an error's text reaches the reader byte for byte.
+The configured links are the card's ``Action.OpenUrl`` buttons. Mentions are
+``<at>Name</at>`` in a TextBlock plus a matching ``msteams.entities`` entry; untrusted
+text can never produce either, since a TextRun is never parsed.
 
 The flow runs after Teams has answered ``202 Accepted``: a card the flow then fails to post
 is never reported back to erralert, only the trigger's refusals are.
@@ -38,10 +39,12 @@ from erralert.channels.base import (
     json_body,
     json_object,
     judge_http_status,
+    links_within,
     post_json,
 )
-from erralert.dialects import DIALECTS
+from erralert.channels.teams_text import rich_text_blocks
 from erralert.errors import ConfigError
+from erralert.links import Link
 
 __all__ = ["TeamsChannel"]
 
@@ -50,14 +53,10 @@ __all__ = ["TeamsChannel"]
 # held under this: it is larger than the card Teams measures, so the margin is on our side.
 BODY_LIMIT = 27_000
 NAME_LIMIT = 100  # characters of a mention's display name
+LINKS_BUDGET = 4_000  # bytes of the card's Action.OpenUrl buttons; the body gets the rest
 
-_MARKDOWN = DIALECTS["teams"]
 _EMAIL = re.compile(r"[^\s@<>|,]+@[^\s@<>|,]+\.[^\s@<>|,]+")
 _OBJECT_ID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
-# a fence of the template's (untrusted text cannot make one: the dialect escapes ` and ~)
-_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
-_LIST_ITEM = re.compile(r" {0,3}(?:[-+*]|\d{1,9}[.)]) ")
-_INDENT = re.compile(r"^ +")
 # TextBlock colours (Adaptive Cards' names) for an alert's level; digests are "Warning" and
 # storms "Attention", whatever the level
 _LEVEL_COLOURS = {"warning": "Warning", "info": "Accent", "debug": "Default"}
@@ -138,7 +137,7 @@ class TeamsChannel(Channel):
     def build_request(self, message: Message, now: float | None = None) -> httpx.Request:
         if message.payload is not None:
             return post_json(self.url, json_body(message.payload))
-        # a body of very many short lines (a TextBlock each) can outgrow the card
+        # a body of very many short lines (a RichTextBlock each) can outgrow the card
         encoded = encode_within(
             lambda body: self.payload(message, body),
             message.body,
@@ -149,15 +148,22 @@ class TeamsChannel(Channel):
         return post_json(self.url, encoded)
 
     def payload(self, message: Message, body: str | None = None) -> dict[str, Any]:
-        """The JSON body for a rendered message (without a custom payload template)."""
+        """The JSON body for a rendered message (without a custom payload template);
+        ``body``, when given, stands in for the message's body (``build_request`` passes
+        one cut to fit)."""
         blocks: list[dict[str, Any]] = [
             {
-                "type": "TextBlock",
-                "text": _MARKDOWN.escape(message.title or message.kind),
-                "size": "Large",
-                "weight": "Bolder",
-                "color": _colour(message),
-                "wrap": True,
+                # a TextRun, not a TextBlock: the title is shown as written, never parsed
+                "type": "RichTextBlock",
+                "inlines": [
+                    {
+                        "type": "TextRun",
+                        "text": message.title or message.kind,
+                        "size": "Large",
+                        "weight": "Bolder",
+                        "color": _colour(message),
+                    }
+                ],
             }
         ]
         msteams: dict[str, Any] = {"width": "Full"}
@@ -169,14 +175,17 @@ class TeamsChannel(Channel):
                 {"type": "mention", "text": tag, "mentioned": {"id": ident, "name": name}}
                 for tag, (name, ident) in zip(tags, mentioned, strict=True)
             ]
-        blocks.extend(text_blocks(message.body if body is None else body))
-        card = {
+        blocks.extend(rich_text_blocks(message.body if body is None else body))
+        card: dict[str, Any] = {
             "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
             "type": "AdaptiveCard",
             "version": "1.4",
             "body": blocks,
-            "msteams": msteams,
         }
+        actions = _open_url_actions(message.links)
+        if actions:
+            card["actions"] = actions
+        card["msteams"] = msteams
         return {
             "type": "message",
             "attachments": [
@@ -198,46 +207,17 @@ class TeamsChannel(Channel):
         return judgement
 
 
-def text_blocks(body: str) -> list[dict[str, Any]]:
-    """TextBlocks for a markdown body: one per line (a blank line leaves the default gap,
-    lines that follow each other get none), consecutive list items as one list, and the
-    lines of a fenced block in a monospace font with their indentation kept."""
-    blocks: list[dict[str, Any]] = []
-    gap = False  # a blank line (or a fence) came before the next block
-    in_list = False  # the last block is a list that the next item may join
-    fence: str | None = None
-    for line in body.split("\n"):
-        marker = _FENCE.match(line)
-        if fence is None and marker:
-            fence, gap, in_list = marker.group(1), True, False
-            continue
-        if fence is not None:
-            stripped = line.strip()
-            if stripped.startswith(fence) and not stripped.strip(fence[0]):
-                fence, gap = None, True
-            elif stripped:
-                # leading spaces are collapsed by the renderer: no-break spaces are not
-                text = _INDENT.sub(lambda m: "\u00a0" * len(m.group()), line.rstrip())
-                blocks.append(_block(text, gap or not blocks, fontType="Monospace"))
-                gap = False
-            continue
-        if not line.strip():
-            gap, in_list = True, False
-            continue
-        item = bool(_LIST_ITEM.match(line))
-        if item and in_list and not gap:
-            blocks[-1]["text"] += "\n" + line  # Teams keeps line breaks inside a list
-            continue
-        blocks.append(_block(line, gap or not blocks))
-        gap, in_list = False, item
-    return blocks
+def _open_url_actions(links: tuple[Link, ...]) -> list[dict[str, str]]:
+    """The card's buttons: an ``Action.OpenUrl`` (``title``, ``url``) per link, in order
+    (Adaptive Cards schema, "Action.OpenUrl"). Teams shows up to six of a card's actions
+    as buttons and the rest in an overflow menu (MicrosoftDocs/bot-docs#2161); the size
+    guard counts them with the card. A title is plain text, shown as written."""
+    shown = links_within(links, LINKS_BUDGET, lambda link: len(json_body(_action(link))))
+    return [_action(link) for link in shown]
 
 
-def _block(text: str, spaced: bool, **extra: str) -> dict[str, Any]:
-    block: dict[str, Any] = {"type": "TextBlock", "text": text, "wrap": True, **extra}
-    if not spaced:
-        block["spacing"] = "None"
-    return block
+def _action(link: Link) -> dict[str, str]:
+    return {"type": "Action.OpenUrl", "title": link.name, "url": link.url}
 
 
 def _colour(message: Message) -> str:

@@ -5,6 +5,11 @@ forum topic is picked with ``?message_thread_id=<id>``. The chat and the topic a
 out of the URL and sent in the JSON body with the text (``parse_mode`` HTML, link previews
 off): the URL then carries only the bot token, which ``masked_url`` hides.
 
+The configured links are an inline keyboard of URL buttons under the message, three to a
+row. Telegram refuses the whole message for a button whose URL's host has no dot
+(``BUTTON_URL_INVALID``: ``http://localhost/…``, ``http://grafana/…``), so such a link is
+a line at the end of the text instead, its URL as code.
+
 Telegram counts the 4096 characters of a message *after* entity parsing, i.e. the text a
 reader sees, and refuses the whole message when its HTML does not parse. The body is cut
 by the renderer line by line, which may leave a tag open, cut a tag or an entity in half,
@@ -38,12 +43,14 @@ from erralert.channels.base import (
     json_number,
     json_object,
     judge_http_status,
+    links_within,
     mask_url,
     parse_retry_after,
     post_json,
 )
 from erralert.dialects import DIALECTS
 from erralert.errors import ConfigError
+from erralert.links import Link
 from erralert.truncate import truncate
 from erralert.wording import TRUNCATION_LINE
 
@@ -54,6 +61,9 @@ TEXT_LIMIT = 4096  # characters of a message's text after entity parsing
 # and the margin covers any difference between its parser's count and ours
 SAFE_LIMIT = 4000
 TITLE_LIMIT = 250  # the renderer's limit; a Message built by hand is held to it too
+BUTTONS_PER_ROW = 3
+LINKS_BUDGET = 3000  # characters of the keyboard's JSON; it is not part of the text's 4096
+LINK_LINES_BUDGET = 600  # visible characters of the links shown as lines of the text
 
 _HOST = "api.telegram.org"
 # "123456789:AAE…": the bot's numeric id, a colon, and the secret part
@@ -187,12 +197,16 @@ class TelegramChannel(Channel):
 
     def payload(self, message: Message) -> dict[str, Any]:
         """The JSON body for a rendered message, without the chat it goes to."""
-        return {
+        payload: dict[str, Any] = {
             "text": self.text(message),
             "parse_mode": "HTML",
             # the app's URLs in a traceback must not be fetched for a preview
             "link_preview_options": {"is_disabled": True},
         }
+        keyboard = _keyboard([link for link in message.links if _button_url(link.url)])
+        if keyboard:
+            payload["reply_markup"] = {"inline_keyboard": keyboard}
+        return payload
 
     def text(self, message: Message) -> str:
         """The message's HTML: the title in bold, the mentions, the body, repaired and
@@ -204,7 +218,8 @@ class TelegramChannel(Channel):
         mentions = self.mention_markups(message.mentions)
         if mentions:
             head += "\n" + " ".join(mentions)
-        room = max(0, SAFE_LIMIT - visible_length(head) - 1)
+        tail = _link_lines([link for link in message.links if not _button_url(link.url)])
+        room = max(0, SAFE_LIMIT - visible_length(head) - 1 - visible_length(tail))
         size = room  # of the body's markup
         body = repair_html(truncate(message.body, size, locale=message.locale))
         while body and visible_length(body) > room:
@@ -212,7 +227,8 @@ class TelegramChannel(Channel):
             # other characters outside the BMP count twice): shrink in proportion
             size = max(0, min(size - 1, size * room // visible_length(body)))
             body = repair_html(truncate(message.body, size, locale=message.locale))
-        return f"{head}\n{body}" if body.strip() else head
+        text = f"{head}\n{body}" if body.strip() else head
+        return text + tail
 
     def judge(self, response: httpx.Response) -> Judgement:
         answer = json_object(response)
@@ -279,6 +295,37 @@ class TelegramChannel(Channel):
                 f"the forum topic does not exist: check message_thread_id (Telegram: {said})",
             )
         return Judgement(Verdict.FAIL, f"Telegram: {said}")
+
+
+# -- links ----------------------------------------------------------------------------------
+
+
+def _button_url(url: str) -> bool:
+    """Whether Telegram takes ``url`` for a button: "HTTP or tg:// URL" (Bot API,
+    InlineKeyboardButton), and a host with a dot: ``http://localhost/…`` is refused with
+    BUTTON_URL_INVALID (rubenlagus/TelegramBots#302)."""
+    parts = urlsplit(url)
+    return parts.scheme.lower() in ("http", "https") and "." in (parts.hostname or "")
+
+
+def _keyboard(links: list[Link]) -> list[list[dict[str, str]]]:
+    """URL buttons, three to a row (InlineKeyboardMarkup's rows of InlineKeyboardButton
+    with ``text`` and ``url``); the text is plain, shown as written."""
+    shown = links_within(links, LINKS_BUDGET, lambda link: len(json_body(_button(link))))
+    buttons = [_button(link) for link in shown]
+    return [buttons[i : i + BUTTONS_PER_ROW] for i in range(0, len(buttons), BUTTONS_PER_ROW)]
+
+
+def _button(link: Link) -> dict[str, str]:
+    return {"text": link.name, "url": link.url}
+
+
+def _link_lines(links: list[Link]) -> str:
+    """The links a button cannot carry, one ``name: url`` line each after a blank line,
+    the URL as code (copied with a tap, never linked or previewed)."""
+    shown = links_within(links, LINK_LINES_BUDGET, lambda link: len(link.name) + len(link.url) + 3)
+    lines = [f"{_HTML.escape(link.name)}: {_HTML.span(link.url)}" for link in shown]
+    return "\n\n" + "\n".join(lines) if lines else ""
 
 
 # -- HTML the Bot API accepts ---------------------------------------------------------------

@@ -12,6 +12,9 @@ content. ``@all`` and mobile numbers exist only in the ``mentioned_list`` and
 So ``?mention=`` takes userids; ``all`` or a mobile number is a ``ConfigError`` when the
 channel is made, rather than an alert that silently mentions nobody.
 
+The configured links are a line of markdown links after the body: a markdown message has
+no buttons.
+
 WeCom answers HTTP 200 to refusals too: the verdict is the ``errcode`` of the body.
 """
 
@@ -33,6 +36,7 @@ from erralert.channels.base import (
     json_body,
     json_object,
     judge_http_status,
+    markdown_links,
     post_json,
 )
 from erralert.dialects import DIALECTS
@@ -44,6 +48,7 @@ __all__ = ["CONTENT_LIMIT", "WeComChannel"]
 CONTENT_LIMIT = 4096  # bytes of markdown.content, UTF-8 ("最长不超过4096个字节")
 # the body is rendered this much shorter, so that the mentions after it fit without cutting
 _MENTION_ROOM = 128
+LINKS_BUDGET = 1024  # bytes of the links line; the body is cut to leave room for it
 THROTTLED = 45009  # "api freq out of limit": more than 20 messages in a minute
 BUSY = -1  # WeCom's global "system busy, try again later"
 
@@ -108,16 +113,20 @@ class WeComChannel(Channel):
     def payload(self, message: Message) -> dict[str, Any]:
         """The JSON body for a rendered message (without a custom payload template)."""
         tail = ""
+        links = markdown_links(message.links, _MARKDOWN.escape, LINKS_BUDGET, "bytes")
+        if links:
+            tail = "\n\n" + links
         mentions = self.mention_markups(message.mentions)
         if mentions:
-            tail = "\n\n" + " ".join(mentions)
+            tail += "\n\n" + " ".join(mentions)
         content = message.body
         if not content.strip():
             # WeCom refuses empty content; the title is plain text, so escape it
             content = _MARKDOWN.escape(message.title) or message.kind
         room = CONTENT_LIMIT - len(tail.encode())
         # the renderer keeps the body under max_length; this guards against a body that is
-        # not (a custom renderer) and against mentions longer than the room kept for them
+        # not (a custom renderer) and against links and mentions longer than the room kept
+        # for them: WeCom counts bytes
         content = truncate(content, room, "bytes", locale=message.locale)
         return {"msgtype": "markdown", "markdown": {"content": content + tail}}
 

@@ -1,47 +1,58 @@
-"""Microsoft Teams Adaptive Card text (a TextBlock's markdown subset).
+"""Microsoft Teams: markup for erralert's own reader of the card text.
 
-The rules, from "Text features in Adaptive Cards" (TextBlock markdown: ``**bold**``,
-``_italic_``, ``-``/``1.`` lists, ``[links](url)``; no headings, no code spans):
+The Teams channel never hands the body to Teams' markdown. A TextBlock's markdown has no
+code spans and no reliable escapes ("Text features in Adaptive Cards": bold, italic,
+lists and links only), while the TextRuns of a RichTextBlock are shown as written:
+"RichTextBlock does not support Markdown". So the channel reads the body itself
+(``erralert.channels.teams_text``: ``**bold**``, ``_italic_``, CommonMark code spans,
+``` fences, ``-`` lists, backslash escapes) and sends TextRuns. The rules here are that
+reader's:
 
-- As on DingTalk, HTML character references are the escape, wherever a construct could
-  actually form, and a backslash that would escape something is written ``&#92;``.
-- A mention fires only with ``<at>…</at>`` and a matching ``msteams.entities`` entry,
-  which erralert writes only for configured owners; ``<`` before a tag name is escaped
-  all the same.
-- No code spans: a code span is escaped prose. A code block is the channel's convention,
-  a ```` ``` ```` fence whose lines it shows one TextBlock each in a monospace font (the
-  lines still parsed as markdown, so escaped).
+- A backslash before ASCII punctuation is that character, meaning nothing; the reader
+  consumes it, so no escape reaches the payload. Untrusted text escapes every character
+  the reader treats as markup, wherever it is (a value can sit next to the template's
+  own ``_`` or ``**``): ``\\``, `````, ``*`` and ``_``; and, at the start of a line, the
+  ``-``, ``+`` and ``~`` that would make a list item or a fence.
+- Code spans and fences are CommonMark's, their text carried verbatim: the span's
+  backtick fence is longer than any run inside, a block's fence longer than any run in
+  the block.
+- Mentions: Teams mentions only with ``<at>…</at>`` in a TextBlock plus a matching
+  ``msteams.entities`` entry, which the channel writes for configured people alone; a
+  TextRun is never parsed, so untrusted text cannot form one, nor a link.
 """
 
 from __future__ import annotations
 
-from erralert.dialects.commonmark import Markdown, charref, escape_markdown, longest_run
+import re
+
+from erralert.dialects.commonmark import break_out_code, commonmark_span, fenced_block
 from erralert.dialects.controls import strip_controls
 
 __all__ = ["CODE_BLOCKS", "CODE_SPANS", "block", "code", "escape", "span"]
 
-CODE_SPANS = False
+CODE_SPANS = True
 CODE_BLOCKS = True
 
-_MARKDOWN = Markdown(escape_char=charref)
+_MARKUP = re.compile(r"[\\`*_]")
+# a list marker or a fence at a line start (backticks and "*" are escaped anywhere)
+_LINE_START = re.compile(r"^( *)([-+~])", re.MULTILINE)
+_BREAKS = re.compile("`+|\n")
 
 
 def escape(text: str) -> str:
-    return escape_markdown(text, _MARKDOWN)
+    text = _MARKUP.sub(r"\\\g<0>", strip_controls(text))
+    return _LINE_START.sub(r"\1\\\2", text)
 
 
 def code(text: str) -> str:
-    return escape(text)
+    return break_out_code(strip_controls(text), _BREAKS, escape)
 
 
 def span(text: str) -> str:
-    return escape(text)
+    text = strip_controls(text)
+    shown = commonmark_span(text)
+    return escape(text) if shown is None else shown
 
 
 def block(text: str, language: str = "") -> str:
-    text = strip_controls(text)
-    # every line is escaped, so no line of the text can be a fence; the fence is the
-    # channel's marker of a monospace block
-    fence = "`" * max(3, longest_run(text) + 1)
-    lines = "\n".join(escape(line) for line in text.split("\n"))
-    return f"{fence}\n{lines}\n{fence}"
+    return fenced_block(strip_controls(text), language)

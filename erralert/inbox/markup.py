@@ -224,7 +224,8 @@ FLAVOURS: dict[str, Flavour] = {
     "dingtalk": Flavour(entities=True, code="none", fences=False, font=True),
     "wecom": Flavour(entities=True, code="single", fences=False, tag_mentions=True, font=True),
     "feishu": Flavour(entities=True, code="single", at_tags=True, font=True),
-    # TextBlock markdown: no code spans; the channel's fences are monospace blocks
+    # TextBlock markdown (erralert sends only its mention line so; a RichTextBlock's
+    # TextRuns are never parsed): no code spans
     "teams": Flavour(entities=True, code="none"),
 }
 

@@ -163,6 +163,13 @@ main {{ max-width:880px; margin:16px auto; padding:0 12px; }}
 .spoiler {{ background:#333; color:#333; border-radius:3px; }} .spoiler:hover {{ color:#fff; }}
 .note {{ font-size:12px; color:#8a6100; }}
 .button {{ display:inline-block; border:1px solid #ccc; border-radius:4px; padding:2px 10px; }}
+/* a row of link buttons (Slack actions, Teams actions, Chat buttonList, Feishu action,
+   Telegram keyboard rows, DingTalk actionCard, Rocket.Chat actions); a column if vertical */
+.buttons {{ display:flex; flex-wrap:wrap; gap:6px; margin:8px 0 2px; }}
+.buttons.vertical {{ flex-direction:column; align-items:stretch; }}
+.buttons a {{ text-decoration:none; color:#1264a3; }}
+.buttons .button {{ background:#fff; font-weight:600; font-size:13px; }}
+.buttons.vertical .button {{ display:block; text-align:center; }}
 details summary {{ cursor:pointer; font-size:12px; color:var(--muted); margin-top:8px; }}
 details pre {{
   background:#1e1e1e;

@@ -203,6 +203,37 @@ def _slack_blocks(blocks: Any, where: str) -> str | None:
             words = block.get("text")
             if not isinstance(words, str) or len(words) > 12_000:
                 return f"{at}: markdown text must be at most 12000 characters"
+        elif kind == "actions":
+            problem = _slack_actions(block.get("elements"), at)
+            if problem is not None:
+                return problem
+    return None
+
+
+def _slack_actions(elements: Any, at: str) -> str | None:
+    """What is wrong with an actions block's elements ("Actions block", "Button element":
+    at most 25 elements; a button's plain_text at most 75 characters, its url at most
+    3000), in the words of Slack's ``invalid_blocks`` details."""
+    if not isinstance(elements, list) or not elements:
+        return f"{at}.elements: must provide a non-empty array"
+    if len(elements) > 25:
+        return f"{at}.elements: must provide an array with no more than 25 items"
+    for j, element in enumerate(elements):
+        where = f"{at}.elements[{j}]"
+        if not isinstance(element, dict) or not isinstance(element.get("type"), str):
+            return f"{where}: must provide an object with a type"
+        if element["type"] != "button":
+            continue
+        text = element.get("text")
+        text = text if isinstance(text, dict) else {}
+        words = text.get("text")
+        if not isinstance(words, str) or not words or text.get("type") != "plain_text":
+            return f"{where}.text: must be a plain_text object with text"
+        if len(words) > 75:
+            return f"{where}.text: must be less than 76 characters"
+        url = element.get("url")
+        if url is not None and (not isinstance(url, str) or len(url) > 3000):
+            return f"{where}.url: must be less than 3001 characters"
     return None
 
 
@@ -384,7 +415,49 @@ class Teams(Platform):
         )
 
     def accepted(self, incoming: Incoming) -> Answer:
+        payload = incoming.payload if isinstance(incoming.payload, dict) else {}
+        problem = _teams_card_problem(payload)
+        if problem is not None:
+            # the trigger takes the request; the flow's "post card" step fails later, and
+            # nobody tells the sender (the flow runs after the 202)
+            return Answer(202, error=f"accepted, but the flow cannot post the card: {problem}")
         return Answer(202)
+
+
+def _teams_card_problem(payload: dict[str, Any]) -> str | None:
+    """What in the cards Teams cannot show: a RichTextBlock whose ``inlines`` are not
+    TextRuns (or strings) with text, an ``Action.OpenUrl`` without an absolute URL
+    (Adaptive Cards schema: ``RichTextBlock.inlines``, ``TextRun.text``,
+    ``Action.OpenUrl.url`` are required)."""
+    for i, attachment in enumerate(_teams_list(payload.get("attachments"))):
+        card = attachment.get("content")
+        card = card if isinstance(card, dict) else {}
+        for j, element in enumerate(_teams_list(card.get("body"))):
+            at = f"attachments[{i}].content.body[{j}]"
+            if element.get("type") == "RichTextBlock":
+                inlines = element.get("inlines")
+                if not isinstance(inlines, list):
+                    return f"{at}: a RichTextBlock needs inlines"
+                for k, run in enumerate(inlines):
+                    if isinstance(run, str):
+                        continue
+                    if not isinstance(run, dict) or run.get("type") != "TextRun":
+                        return f"{at}.inlines[{k}]: not a TextRun"
+                    if not isinstance(run.get("text"), str) or not run["text"]:
+                        return f"{at}.inlines[{k}]: a TextRun needs text"
+        for j, action in enumerate(_teams_list(card.get("actions"))):
+            at = f"attachments[{i}].content.actions[{j}]"
+            if action.get("type") == "Action.OpenUrl" and not _absolute_url(action.get("url")):
+                return f"{at}: Action.OpenUrl needs an absolute url"
+    return None
+
+
+def _teams_list(value: Any) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _absolute_url(value: Any) -> bool:
+    return isinstance(value, str) and bool(re.match(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s]+$", value))
 
 
 def _teams_problem(payload: dict[str, Any]) -> str | None:
@@ -440,6 +513,9 @@ class GoogleChat(Platform):
             )
         if cards is not None and not isinstance(cards, list):
             return _google_error(400, "INVALID_ARGUMENT", "Invalid value at 'message.cards_v2'")
+        problem = _chat_buttons_problem(payload.get("cardsV2"))
+        if problem is not None:
+            return _google_error(400, "INVALID_ARGUMENT", problem)
         return None
 
     def accepted(self, incoming: Incoming) -> Answer:
@@ -466,6 +542,39 @@ class GoogleChat(Platform):
         return _google_error(
             429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota)."
         )
+
+
+def _chat_buttons_problem(cards: Any) -> str | None:
+    """A ``buttonList`` Chat refuses: a button without text or icon, an ``openLink``
+    without an http(s) URL (Cards v2 reference: ``Button``, ``OpenLink``); the wording of
+    the answer is (unverified)."""
+    for i, item in enumerate(cards if isinstance(cards, list) else []):
+        card = item.get("card") if isinstance(item, dict) else None
+        sections = card.get("sections") if isinstance(card, dict) else None
+        for j, section in enumerate(sections if isinstance(sections, list) else []):
+            widgets = section.get("widgets") if isinstance(section, dict) else None
+            for k, widget in enumerate(widgets if isinstance(widgets, list) else []):
+                listed = widget.get("buttonList") if isinstance(widget, dict) else None
+                if listed is None:
+                    continue
+                at = f"message.cards_v2[{i}].card.sections[{j}].widgets[{k}].button_list"
+                buttons = listed.get("buttons") if isinstance(listed, dict) else None
+                if not isinstance(buttons, list):
+                    return f"Invalid value at '{at}.buttons'"
+                for n, button in enumerate(buttons):
+                    where = f"{at}.buttons[{n}]"
+                    if not isinstance(button, dict) or not (
+                        button.get("text") or button.get("icon")
+                    ):
+                        return f"Invalid value at '{where}': a button needs text or an icon"
+                    click = button.get("onClick")
+                    opened = click.get("openLink") if isinstance(click, dict) else None
+                    if opened is None:
+                        continue
+                    url = opened.get("url") if isinstance(opened, dict) else None
+                    if not isinstance(url, str) or not re.match(r"https?://[^\s]+$", url):
+                        return f"Invalid value at '{where}.on_click.open_link.url' ({url!r})"
+    return None
 
 
 # -- Mattermost and Rocket.Chat ---------------------------------------------------------------
@@ -591,6 +700,59 @@ def _telegram_error(status: int, description: str, **extra: Any) -> Answer:
     )
 
 
+def _keyboard_problem(markup: Any) -> str | None:
+    """Why Telegram refuses an inline keyboard: rows that are not arrays of buttons, a
+    button with no action (the Bot API, InlineKeyboardMarkup and InlineKeyboardButton),
+    a URL that is not "HTTP or tg://", or an http(s) URL whose host has no dot (refused as
+    BUTTON_URL_INVALID, rubenlagus/TelegramBots#302). ``reply_markup`` may come as a
+    JSON-serialised string. The words for a malformed keyboard are (unverified)."""
+    if markup is None:
+        return None
+    if isinstance(markup, str):
+        try:
+            markup = json.loads(markup)
+        except ValueError:
+            return "can't parse reply keyboard markup JSON object"
+    if not isinstance(markup, dict):
+        return "can't parse reply keyboard markup JSON object"
+    rows = markup.get("inline_keyboard")
+    if rows is None:
+        return None  # another keyboard kind: not the inbox's business
+    if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+        return 'field "inline_keyboard" of the InlineKeyboardMarkup must be an Array of Arrays'
+    for button in (b for row in rows for b in row):
+        if not isinstance(button, dict) or not isinstance(button.get("text"), str):
+            return 'can\'t find field "text"'
+        url = button.get("url")
+        if url is None:
+            if not any(k in button for k in _BUTTON_ACTIONS):
+                return "text buttons are unallowed in the inline keyboard"
+            continue
+        if not isinstance(url, str):
+            return 'can\'t parse inline keyboard button: Field "url" must be of type String'
+        scheme = url.partition(":")[0].lower()
+        if scheme not in ("http", "https", "tg"):
+            return f"inline keyboard button URL '{url}' is invalid: Unsupported URL protocol"
+        host = re.match(r"https?://(?:[^/?#@]*@)?([^/?#:]*)", url, re.IGNORECASE)
+        if scheme != "tg" and (host is None or "." not in host.group(1)):
+            return "BUTTON_URL_INVALID"
+    return None
+
+
+# what an InlineKeyboardButton does besides opening a URL
+_BUTTON_ACTIONS = (
+    "callback_data",
+    "web_app",
+    "login_url",
+    "switch_inline_query",
+    "switch_inline_query_current_chat",
+    "switch_inline_query_chosen_chat",
+    "copy_text",
+    "callback_game",
+    "pay",
+)
+
+
 class Telegram(Platform):
     name = "telegram"
     rates = (Rate(20, 60.0),)  # per chat: "no more than 20 messages per minute" in a group
@@ -628,6 +790,9 @@ class Telegram(Platform):
             return _telegram_error(400, "Bad Request: message text is empty")
         if len(shown.encode("utf-16-le", "surrogatepass")) // 2 > 4096:
             return _telegram_error(400, "Bad Request: message is too long")
+        problem = _keyboard_problem(found.get("reply_markup"))
+        if problem is not None:
+            return _telegram_error(400, f"Bad Request: {problem}")
         return None
 
     def accepted(self, incoming: Incoming) -> Answer:
@@ -649,6 +814,9 @@ class Telegram(Platform):
             "date": int(incoming.received_at),
             "text": text,
         }
+        markup = found.get("reply_markup")
+        if isinstance(markup, dict) and markup.get("inline_keyboard"):
+            result["reply_markup"] = markup  # the sent Message carries its keyboard
         return Answer.json(200, {"ok": True, "result": result})
 
     def throttled(self, wait: float) -> Answer:
@@ -696,7 +864,9 @@ class DingTalk(Platform):
                 return _errcode(40035, "缺少参数 markdown.title")
             if not str(body.get("text", "")).strip():
                 return _errcode(40035, "缺少参数 markdown.text")
-        elif msgtype not in ("link", "actionCard", "feedCard"):
+        elif msgtype == "actionCard":
+            return _action_card_problem(payload.get("actionCard"))
+        elif msgtype not in ("link", "feedCard"):
             return _errcode(40035, "缺少参数 msgtype")
         return None
 
@@ -721,6 +891,28 @@ class DingTalk(Platform):
 
     def throttled(self, wait: float) -> Answer:
         return _errcode(130101, "send too fast, exceed 20 times per minute")
+
+
+def _action_card_problem(card: Any) -> Answer | None:
+    """An actionCard without its parameters ("自定义机器人消息类型": ``title``, ``text``, and
+    either ``singleTitle`` with ``singleURL`` or ``btns`` of ``title`` and ``actionURL``);
+    the wording of the answer is (unverified)."""
+    if not isinstance(card, dict):
+        return _errcode(40035, "缺少参数 actionCard")
+    for field in ("title", "text"):
+        if not str(card.get(field, "")).strip():
+            return _errcode(40035, f"缺少参数 actionCard.{field}")
+    if card.get("singleTitle") or card.get("singleURL"):
+        if not (card.get("singleTitle") and card.get("singleURL")):
+            return _errcode(40035, "缺少参数 actionCard.singleURL")
+        return None
+    buttons = card.get("btns")
+    if not isinstance(buttons, list) or not buttons:
+        return _errcode(40035, "缺少参数 actionCard.btns")
+    for button in buttons:
+        if not isinstance(button, dict) or not button.get("title") or not button.get("actionURL"):
+            return _errcode(40035, "缺少参数 actionCard.btns.title/actionURL")
+    return None
 
 
 class WeCom(Platform):
@@ -765,6 +957,30 @@ def _feishu(code: int, message: str, status: int = 200) -> Answer:
     )
 
 
+def _feishu_action_problem(card: Any) -> str | None:
+    """An ``action`` element Feishu cannot show: no ``actions`` list, a button without a
+    text object, a ``url`` that is not http(s) (message card "按钮 button": ``tag``,
+    ``text``, ``url``); the wording of the answer is (unverified)."""
+    elements = card.get("elements") if isinstance(card, dict) else None
+    for i, element in enumerate(elements if isinstance(elements, list) else []):
+        if not isinstance(element, dict) or element.get("tag") != "action":
+            continue
+        actions = element.get("actions")
+        if not isinstance(actions, list) or not actions:
+            return f"card.elements[{i}].actions must be a non-empty list"
+        for j, action in enumerate(actions):
+            at = f"card.elements[{i}].actions[{j}]"
+            if not isinstance(action, dict) or action.get("tag") != "button":
+                continue
+            text = action.get("text")
+            if not isinstance(text, dict) or not isinstance(text.get("content"), str):
+                return f"{at}.text must be a text object"
+            url = action.get("url")
+            if url is not None and not (isinstance(url, str) and re.match(r"https?://\S+$", url)):
+                return f"{at}.url is not a valid URL"
+    return None
+
+
 class Feishu(Platform):
     name = "feishu"
     rates = (Rate(5, 1.0), Rate(100, 60.0))  # per bot; code 11232 past either
@@ -789,6 +1005,9 @@ class Feishu(Platform):
         }
         if not needs.get(str(msg_type), False):
             return _feishu(9499, f"Bad Request: msg_type {msg_type!r} without its content", 400)
+        problem = _feishu_action_problem(payload.get("card"))
+        if problem is not None:
+            return _feishu(9499, f"Bad Request: {problem}", 400)
         return None
 
     def text_of(self, payload: Any) -> str:

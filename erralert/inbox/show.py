@@ -1,7 +1,10 @@
 """Each stored message as HTML, the way its platform shows it: Slack blocks and
 attachments, Discord embeds, Teams Adaptive Cards, Google Chat cards, Mattermost and
 Rocket.Chat attachments, Telegram's HTML, DingTalk and WeCom markdown, Feishu/Lark cards,
-and the generic webhook's document summarised.
+and the generic webhook's document summarised. Link buttons (Slack actions, Teams
+actions, Chat's buttonList, Feishu's action element, Telegram's inline keyboard,
+DingTalk's actionCard, Rocket.Chat's attachment actions) are a row of buttons, each a
+link only to a safe http(s) URL.
 
 The payload is untrusted: every piece of HTML comes from ``erralert.inbox.markup``, which
 escapes all text and writes only its own tags. A payload of a shape a renderer does not
@@ -101,6 +104,17 @@ def render_body(message: InboxMessage) -> str:
         return f'<div class="note">{esc(note)}</div><pre class="plain">{esc(message.raw)}</pre>'
 
 
+def _json_field(value: Any) -> Any:
+    """A field the Bot API takes as a JSON object or as its JSON-serialised string
+    (``reply_markup``)."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
+
+
 def _s(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
@@ -130,6 +144,15 @@ def _pings(who: list[str], note: str = "") -> str:
         return ""
     chips = "".join(chip(w) for w in who)
     return f'<div class="pings">Pings: {chips}{esc(note)}</div>'
+
+
+def _buttons(items: list[tuple[str, Any]], *, vertical: bool = False) -> str:
+    """A row of link buttons (a column when ``vertical``): each ``(label, url)`` a button,
+    a link only where the URL is a safe http(s) one."""
+    if not items:
+        return ""
+    shown = "".join(link(url, f'<span class="button">{esc(label)}</span>') for label, url in items)
+    return f'<div class="buttons{" vertical" if vertical else ""}">{shown}</div>'
 
 
 def _when(value: Any) -> str:
@@ -195,9 +218,25 @@ def _slack_blocks(blocks: list[Any]) -> str:
             out.append(f'<div class="md">{markdown(_s(block.get("text")))}</div>')
         elif kind == "image":
             out.append(f'<div class="img">[image: {esc(_s(block.get("alt_text")))}]</div>')
+        elif kind == "actions":
+            out.append(_slack_actions(_list(block.get("elements"))))
         else:
             out.append(f'<div class="note">[{esc(kind)} block]</div>')
     return "".join(out)
+
+
+def _slack_actions(elements: list[Any]) -> str:
+    """An actions block: its buttons (a link button opens its ``url``); other elements
+    (menus, date pickers) by their type."""
+    buttons: list[tuple[str, Any]] = []
+    others: list[str] = []
+    for element in elements:
+        element = _dict(element)
+        if element.get("type") == "button":
+            buttons.append((_s(_dict(element.get("text")).get("text")), element.get("url")))
+        else:
+            others.append(f'<div class="note">[{esc(element.get("type"))}]</div>')
+    return _buttons(buttons) + "".join(others)
 
 
 def _slack_legacy(attachment: dict[str, Any]) -> str:
@@ -302,10 +341,20 @@ def _teams(payload: dict[str, Any]) -> str:
             for e in _list(_dict(card.get("msteams")).get("entities"))
             if _dict(e).get("type") == "mention"
         }
-        parts.append(
-            f'<div class="ac-card">{_teams_elements(_list(card.get("body")), names)}</div>'
-        )
+        body = _teams_elements(_list(card.get("body")), names)
+        actions = _teams_actions(_list(card.get("actions")))
+        parts.append(f'<div class="ac-card">{body}{actions}</div>')
     return "".join(parts)
+
+
+def _teams_actions(actions: list[Any]) -> str:
+    """A card's (or an ActionSet's) actions as buttons: ``Action.OpenUrl`` opens its URL;
+    the others (submit, show a card) do nothing here."""
+    return _buttons([(_s(_dict(a).get("title")), _teams_url(_dict(a))) for a in actions])
+
+
+def _teams_url(action: dict[str, Any]) -> Any:
+    return action.get("url") if action.get("type") == "Action.OpenUrl" else None
 
 
 def _teams_elements(elements: list[Any], mentions: dict[str, str]) -> str:
@@ -316,6 +365,11 @@ def _teams_elements(elements: list[Any], mentions: dict[str, str]) -> str:
         spacing = " tight" if str(element.get("spacing", "")).lower() == "none" else ""
         if kind == "TextBlock":
             out.append(_teams_text(element, mentions, spacing))
+        elif kind == "RichTextBlock":
+            runs = "".join(_teams_run(run) for run in _list(element.get("inlines")))
+            out.append(f'<div class="ac-text{spacing}">{runs}</div>')
+        elif kind == "ActionSet":
+            out.append(_teams_actions(_list(element.get("actions"))))
         elif kind == "FactSet":
             rows = "".join(
                 f"<tr><th>{markdown_inline(_s(_dict(f).get('title')), _TEAMS)}</th>"
@@ -340,6 +394,33 @@ def _teams_elements(elements: list[Any], mentions: dict[str, str]) -> str:
         else:
             out.append(f'<div class="note">[{esc(kind)}]</div>')
     return "".join(out)
+
+
+def _teams_run(run: Any) -> str:
+    """A TextRun (or a plain string) of a RichTextBlock: its text as written, never parsed
+    (no markdown, no <at> mention), in its style."""
+    if isinstance(run, str):
+        return esc(run)
+    run = _dict(run)
+    shown = esc(_s(run.get("text")))
+    if str(run.get("fontType", "")).lower() == "monospace":
+        shown = f"<code>{shown}</code>"
+    if run.get("italic") is True:
+        shown = f"<i>{shown}</i>"
+    if str(run.get("weight", "")).lower() == "bolder":
+        shown = f"<b>{shown}</b>"
+    classes = _teams_style(run)
+    return f'<span class="{classes}">{shown}</span>' if classes else shown
+
+
+def _teams_style(element: dict[str, Any]) -> str:
+    """The size and colour classes of a TextRun ("" for the defaults)."""
+    size = _TEAMS_SIZES.get(str(element.get("size", "default")).lower(), "m")
+    shade = str(element.get("color", "default")).lower()
+    classes = [f"size-{size}"] if size != "m" else []
+    if shade in _TEAMS_COLOURS and shade != "default":
+        classes.append(f"color-{shade}")
+    return " ".join(classes)
 
 
 def _teams_text(element: dict[str, Any], mentions: dict[str, str], spacing: str) -> str:
@@ -430,12 +511,12 @@ def _chat_widget(widget: dict[str, Any]) -> str:
     if "divider" in widget:
         return "<hr>"
     if "buttonList" in widget:
-        buttons = []
+        buttons: list[tuple[str, Any]] = []
         for button in _list(_dict(widget["buttonList"]).get("buttons")):
             button = _dict(button)
             url = _dict(_dict(_dict(button.get("onClick")).get("openLink"))).get("url")
-            buttons.append(link(url, f'<span class="button">{esc(_s(button.get("text")))}</span>'))
-        return f"<div>{' '.join(buttons)}</div>"
+            buttons.append((_s(button.get("text")), url))
+        return _buttons(buttons)
     return f'<div class="note">[{esc(", ".join(widget))}]</div>'
 
 
@@ -463,8 +544,22 @@ def _mattermost(payload: dict[str, Any], *, platform: str = "mattermost") -> str
         if _s(attachment.get("text")):
             inner += f'<div class="md">{md(attachment["text"])}</div>'
         inner += _legacy_fields(attachment, md)
+        if platform == "rocketchat":
+            inner += _rocketchat_actions(attachment)
         parts.append(_bar(attachment.get("color"), inner))
     return "".join(parts)
+
+
+def _rocketchat_actions(attachment: dict[str, Any]) -> str:
+    """An attachment's ``actions`` as Rocket.Chat's web client still draws them: a button
+    each (one with a ``url`` opens it), in a row when ``button_alignment`` is
+    "horizontal"."""
+    buttons = [
+        (_s(_dict(a).get("text")), _dict(a).get("url"))
+        for a in _list(attachment.get("actions"))
+        if _dict(a).get("type") == "button"
+    ]
+    return _buttons(buttons, vertical=attachment.get("button_alignment") != "horizontal")
 
 
 def _rocketchat(payload: dict[str, Any]) -> str:
@@ -533,7 +628,11 @@ def _telegram(payload: dict[str, Any]) -> str:
         body = html_subset(text, _TELEGRAM_HTML, plain=_telegram_plain)
     else:
         body = _telegram_plain(text)
-    return f'<div class="tg-text">{body}</div>'
+    keyboard = "".join(
+        _buttons([(_s(_dict(b).get("text")), _dict(b).get("url")) for b in _list(row)])
+        for row in _list(_dict(_json_field(payload.get("reply_markup"))).get("inline_keyboard"))
+    )
+    return f'<div class="tg-text">{body}</div>{keyboard}'
 
 
 # -- DingTalk and WeCom -----------------------------------------------------------------------
@@ -556,6 +655,8 @@ def _dingtalk(payload: dict[str, Any]) -> str:
         body = _dict(payload.get(msgtype))
         parts.append(f'<div class="dt-title">{esc(_s(body.get("title")))}</div>')
         parts.append(f'<div class="md">{markdown(_s(body.get("text")), _DINGTALK)}</div>')
+        if msgtype == "actionCard":
+            parts.append(_dingtalk_buttons(body))
     else:
         parts.append(f'<pre class="plain">{esc(json.dumps(payload, ensure_ascii=False))}</pre>')
     at = _dict(payload.get("at"))
@@ -566,6 +667,17 @@ def _dingtalk(payload: dict[str, Any]) -> str:
         who.insert(0, "@all")
     parts.append(_pings(who))
     return "".join(parts)
+
+
+def _dingtalk_buttons(card: dict[str, Any]) -> str:
+    """An actionCard's buttons: one (``singleTitle``, ``singleURL``) or many (``btns`` of
+    ``title`` and ``actionURL``), side by side when ``btnOrientation`` is "1"."""
+    if _s(card.get("singleTitle")):
+        return _buttons([(card["singleTitle"], card.get("singleURL"))])
+    buttons = [
+        (_s(_dict(b).get("title")), _dict(b).get("actionURL")) for b in _list(card.get("btns"))
+    ]
+    return _buttons(buttons, vertical=str(card.get("btnOrientation", "0")) != "1")
 
 
 def _wecom(payload: dict[str, Any]) -> str:
@@ -648,12 +760,11 @@ def _feishu_element(element: dict[str, Any]) -> str:
         items = " ".join(_feishu_text(e) for e in _list(element.get("elements")))
         return f'<div class="context fs-note">{items}</div>'
     if tag == "action":
-        buttons = []
+        buttons: list[tuple[str, Any]] = []
         for action in _list(element.get("actions")):
             action = _dict(action)
-            label = esc(_s(_dict(action.get("text")).get("content")))
-            buttons.append(link(action.get("url"), f'<span class="button">{label}</span>'))
-        return f"<div>{' '.join(buttons)}</div>"
+            buttons.append((_s(_dict(action.get("text")).get("content")), action.get("url")))
+        return f'<div class="fs-div">{_buttons(buttons)}</div>'
     return f'<div class="note">[{esc(tag)}]</div>'
 
 

@@ -86,21 +86,34 @@ def _teams(payload: dict[str, Any]) -> str:
     for attachment in payload.get("attachments") or []:
         found = _first_text_block(attachment["content"].get("body") or [])
         if found:
-            return _BACKSLASH.sub(r"\1", found)
+            return found
     return ""
 
 
 def _first_text_block(elements: list[Any]) -> str:
+    """The text of the first TextBlock (markdown: escapes read) or RichTextBlock (its
+    runs, shown as written)."""
     for element in elements:
         if not isinstance(element, dict):
             continue
         if element.get("type") == "TextBlock" and _str(element.get("text")):
-            return _str(element["text"])
+            return _BACKSLASH.sub(r"\1", _str(element["text"]))
+        if element.get("type") == "RichTextBlock":
+            runs = element.get("inlines")
+            text = "".join(_run_text(run) for run in runs) if isinstance(runs, list) else ""
+            if text.strip():
+                return text
         for inner in ("items", "columns", "body"):
             found = _first_text_block(element.get(inner) or [])
             if found:
                 return found
     return ""
+
+
+def _run_text(run: Any) -> str:
+    if isinstance(run, str):
+        return run
+    return _str(run.get("text")) if isinstance(run, dict) else ""
 
 
 def _googlechat(payload: dict[str, Any]) -> str:

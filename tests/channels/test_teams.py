@@ -1,9 +1,12 @@
 """Microsoft Teams (Workflows): URL in -> exact request out; the workflow's answer in ->
-verdict out; hostile and huge errors through the default template."""
+verdict out; links as the card's buttons; error text in TextRuns exactly as written;
+hostile and huge errors through the default template."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -11,8 +14,10 @@ import httpx
 import pytest
 
 from erralert.channels.base import USER_AGENT, ChannelOptions, Judgement, Message, Rate, Verdict
-from erralert.channels.teams import BODY_LIMIT, TeamsChannel, text_blocks
+from erralert.channels.teams import BODY_LIMIT, LINKS_BUDGET, TeamsChannel
+from erralert.dialects import DIALECTS
 from erralert.errors import ConfigError
+from erralert.links import Link
 from erralert.notice import Kind, Notice, Storm, StormGroup
 from erralert.render import Renderer
 from tests import samples
@@ -31,12 +36,23 @@ PLATFORM_URL = (
 ADA = "ada@contoso.com"
 OBJECT_ID = "3f2504e0-4f89-11d3-9a0c-0305e82c3301"
 TITLE_BLOCK = {
-    "type": "TextBlock",
-    "text": "KeyError: 'order 1'",
-    "size": "Large",
-    "weight": "Bolder",
-    "color": "Attention",
-    "wrap": True,
+    "type": "RichTextBlock",
+    "inlines": [
+        {
+            "type": "TextRun",
+            "text": "KeyError: 'order 1'",
+            "size": "Large",
+            "weight": "Bolder",
+            "color": "Attention",
+        }
+    ],
+}
+BODY_BLOCK = {
+    "type": "RichTextBlock",
+    "inlines": [
+        {"type": "TextRun", "text": "KeyError", "weight": "Bolder"},
+        {"type": "TextRun", "text": " in orders.view"},
+    ],
 }
 
 
@@ -51,10 +67,17 @@ def message(
     kind: Kind = "alert",
     level: str = "error",
     mentions: tuple[str, ...] = (),
+    links: tuple[Link, ...] = (),
     payload: dict[str, Any] | None = None,
 ) -> Message:
     return Message(
-        kind=kind, title=title, body=body, level=level, mentions=mentions, payload=payload
+        kind=kind,
+        title=title,
+        body=body,
+        level=level,
+        mentions=mentions,
+        links=links,
+        payload=payload,
     )
 
 
@@ -155,10 +178,7 @@ def test_card_payload() -> None:
                     "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
                     "type": "AdaptiveCard",
                     "version": "1.4",
-                    "body": [
-                        TITLE_BLOCK,
-                        {"type": "TextBlock", "text": "**KeyError** in orders.view", "wrap": True},
-                    ],
+                    "body": [TITLE_BLOCK, BODY_BLOCK],
                     "msteams": {"width": "Full"},
                 },
             }
@@ -181,51 +201,46 @@ def test_card_payload() -> None:
 )
 def test_title_colour_by_kind_and_level(kind: Kind, level: str, colour: str) -> None:
     title = card(sent(teams(), message(kind=kind, level=level)))["body"][0]
-    assert title["color"] == colour
+    assert title["inlines"][0]["color"] == colour
 
 
-def test_title_is_markdown_escaped() -> None:
-    title = card(sent(teams(), message(title="ValueError: **x** <at>ops</at>")))["body"][0]
-    assert title["text"] == "ValueError: &#42;&#42;x&#42;&#42; &lt;at>ops&lt;/at>"
+def test_title_is_shown_as_written() -> None:
+    # a TextRun is never parsed: no escape, no mention, no markup
+    title = "ValueError: **x** <at>ops</at> [a](http://e) &amp; `c` _i_"
+    assert card(sent(teams(), message(title=title)))["body"][0]["inlines"] == [
+        {
+            "type": "TextRun",
+            "text": title,
+            "size": "Large",
+            "weight": "Bolder",
+            "color": "Attention",
+        }
+    ]
 
 
-def block(text: str, spaced: bool = True, **extra: str) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": "TextBlock", "text": text, "wrap": True, **extra}
-    if not spaced:
-        out["spacing"] = "None"
-    return out
+# -- links ----------------------------------------------------------------------------------
+
+SOURCE = Link("source", "https://github.com/org/shop/blob/1.4.3/shop/pay.py#L42")
+LOGS = Link("logs & traces", "https://grafana.example/explore?q=req-1&from=now-1h")
 
 
-@pytest.mark.parametrize(
-    ("body", "blocks"),
-    [
-        ("", []),
-        ("one", [block("one")]),
-        # lines that follow each other sit tight; a blank line leaves the default gap
-        ("a\nb\n\nc", [block("a"), block("b", False), block("c")]),
-        ("a\n\n\n\nb", [block("a"), block("b")]),
-        # a list stays one TextBlock: Teams keeps line breaks inside lists
-        (
-            "x\n- 1\n- 2\n1. a\n2. b\ny",
-            [block("x"), block("- 1\n- 2\n1. a\n2. b", False), block("y", False)],
-        ),
-        ("- 1\n\n- 2", [block("- 1"), block("- 2")]),
-        # a fenced block: monospace lines, indentation kept as no-break spaces
-        (
-            "t\n```\nf.py:1 in g\n    return x\n\n```\nafter",
-            [
-                block("t"),
-                block("f.py:1 in g", fontType="Monospace"),
-                block("\u00a0\u00a0\u00a0\u00a0return x", False, fontType="Monospace"),
-                block("after"),
-            ],
-        ),
-        ("```\ncode", [block("code", fontType="Monospace")]),  # an unclosed fence (cut)
-        ("~~~\ncode\n~~~", [block("code", fontType="Monospace")]),
-    ],
-)
-def test_text_blocks(body: str, blocks: list[dict[str, Any]]) -> None:
-    assert text_blocks(body) == blocks
+def test_links_are_the_cards_open_url_actions() -> None:
+    content = card(sent(teams(), message(links=(SOURCE, LOGS))))
+    assert content["actions"] == [
+        {"type": "Action.OpenUrl", "title": "source", "url": SOURCE.url},
+        {"type": "Action.OpenUrl", "title": "logs & traces", "url": LOGS.url},
+    ]
+    # the rest of the card is what it is without links
+    without = card(sent(teams(), message()))
+    assert {k: v for k, v in content.items() if k != "actions"} == without
+    assert "actions" not in without
+
+
+def test_links_stay_within_their_budget() -> None:
+    many = tuple(Link(f"link {i}", f"https://x.example/{'p' * 900}/{i}") for i in range(10))
+    actions = card(sent(teams(), message(links=many)))["actions"]
+    assert [a["title"] for a in actions] == ["link 0", "link 1", "link 2", "link 3"]
+    assert len(json.dumps(actions)) <= LINKS_BUDGET
 
 
 def test_custom_payload_is_sent_as_is() -> None:
@@ -233,21 +248,31 @@ def test_custom_payload_is_sent_as_is() -> None:
     assert sent(teams(ADA), message(payload=custom, mentions=(ADA,))) == custom
 
 
+def run_texts(content: dict[str, Any]) -> list[str]:
+    """The text of each RichTextBlock of a card's body (its runs joined)."""
+    return [
+        "".join(run["text"] for run in block["inlines"])
+        for block in content["body"]
+        if block["type"] == "RichTextBlock"
+    ]
+
+
 def test_oversized_body_is_cut_to_fit() -> None:
-    # many short lines: each becomes a TextBlock, so the card outgrows the body
+    # many short lines: each becomes a RichTextBlock, so the card outgrows the body
     body = "\n".join(f"line {i:04d}" for i in range(4000))  # ~40k bytes of card
-    request = teams().build_request(message(body=body))
+    request = teams().build_request(message(body=body, links=(SOURCE, LOGS)))
     assert len(request.content) <= BODY_LIMIT
-    texts = [b["text"] for b in card(json.loads(request.content))["body"]]
+    content = card(json.loads(request.content))
+    texts = run_texts(content)
     assert texts[1] == "line 0000"
     assert texts[-1] == "line 3999"  # the tail (innermost frames) is kept
     assert any("truncated, " in t for t in texts)
+    assert len(content["actions"]) == 2  # the links are kept whole
 
 
 def test_body_that_fits_is_not_cut() -> None:
     body = "é" * 9000  # 18000 bytes, one line
-    texts = [b["text"] for b in card(sent(teams(), message(body=body)))["body"]]
-    assert texts[1] == body
+    assert run_texts(card(sent(teams(), message(body=body))))[1] == body
 
 
 # -- mentions --------------------------------------------------------------------------------
@@ -274,6 +299,7 @@ def test_mentions_on_alerts_of_new_errors(
 ) -> None:
     content = card(sent(teams(*ids), message(mentions=ids)))
     assert content["body"][1] == {"type": "TextBlock", "text": " ".join(tags), "wrap": True}
+    assert content["body"][2] == BODY_BLOCK
     assert content["msteams"] == {
         "width": "Full",
         "entities": [
@@ -313,7 +339,7 @@ def test_the_message_mentions_not_the_channel() -> None:
                             "text": f"<at>Grace Hopper</at> <at>{OBJECT_ID}</at>",
                             "wrap": True,
                         },
-                        {"type": "TextBlock", "text": "**KeyError** in orders.view", "wrap": True},
+                        BODY_BLOCK,
                     ],
                     "msteams": {
                         "width": "Full",
@@ -378,9 +404,24 @@ def test_bad_mention_is_a_config_error(bad: str) -> None:
 # -- the default template, hostile and huge errors ------------------------------------------
 
 
-def texts_of(payload: dict[str, Any]) -> list[str]:
-    """Every TextBlock's text: Teams parses all of them as markdown (and <at> tags)."""
-    return [b["text"] for b in card(payload)["body"]]
+def text_blocks_of(payload: dict[str, Any]) -> list[str]:
+    """Every TextBlock's text: Teams parses them as markdown (and <at> tags)."""
+    return [b["text"] for b in card(payload)["body"] if b["type"] == "TextBlock"]
+
+
+def runs_of(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every TextRun of the card, the title's first."""
+    return [
+        run
+        for block in card(payload)["body"]
+        if block["type"] == "RichTextBlock"
+        for run in block["inlines"]
+    ]
+
+
+def shown_text(payload: dict[str, Any]) -> str:
+    """What the card shows, one line per block (TextRuns are shown as written)."""
+    return "\n".join(run_texts(card(payload)))
 
 
 def hostile_storm() -> Notice:
@@ -394,19 +435,52 @@ def hostile_storm() -> Notice:
 def test_default_template_fits(kind: str) -> None:
     request = conformance.render(teams(), kind)
     assert len(request.content) <= BODY_LIMIT
-    texts = texts_of(conformance.payload(request))
+    payload = conformance.payload(request)
+    texts = run_texts(card(payload))
     assert len(texts) > 1
     assert all(t.strip() for t in texts)
+    assert all(run["text"] for run in runs_of(payload))  # Teams refuses an empty TextRun
 
 
 def test_default_alert_shows_frames_in_monospace() -> None:
-    blocks = card(conformance.payload(conformance.render(teams(), "alert")))["body"]
-    mono = [b["text"] for b in blocks if b.get("fontType") == "Monospace"]
-    assert mono[0] == "shop/checkout/step_1.py:11 in step_1"
-    assert (
-        mono[-1]
-        == '\u00a0\u00a0\u00a0\u00a0raise PaymentError(f"card declined for order {order.id}")'
+    payload = conformance.payload(conformance.render(teams(), "alert"))
+    mono = [
+        run["text"].replace("\u00a0", " ").strip()
+        for run in runs_of(payload)
+        if run.get("fontType") == "Monospace"
+    ]
+    assert 'raise PaymentError(f"card declined for order {order.id}")' in mono
+
+
+CODE_LINE = "return _client.charge(amount=int(total * 100), **kw) if a < b & `x` else __d__"
+
+
+def test_a_code_line_is_byte_identical_in_its_run() -> None:
+    # as a template's code block writes it, and as a code span
+    for body in (DIALECTS["teams"].block(CODE_LINE, "python"), DIALECTS["teams"].span(CODE_LINE)):
+        runs = runs_of(sent(teams(), message(body=body)))[1:]
+        assert runs == [{"type": "TextRun", "text": CODE_LINE, "fontType": "Monospace"}]
+
+
+def test_a_rendered_code_line_is_byte_identical(tmp_path: Path) -> None:
+    # through the renderer: the template's |code_span and |code_block of the frame's line
+    (tmp_path / "teams.j2").write_text(
+        '{% extends "_base.j2" %}{% block body %}'
+        "**At** {{ event.culprit_frame.context_line|code_span }}\n"
+        '{{ event.culprit_frame.context_line|code_block("python") }}'
+        "{% endblock %}",
+        encoding="utf-8",
     )
+    event = samples.event()
+    exception = event.exceptions[0]
+    frames = (*exception.frames[:-1], replace(exception.frames[-1], context_line=CODE_LINE))
+    event = replace(event, exceptions=(replace(exception, frames=frames),))
+    request = conformance.render(teams(), event=event, renderer=Renderer(tmp_path))
+    mono = [
+        r["text"] for r in runs_of(conformance.payload(request)) if r.get("fontType") == "Monospace"
+    ]
+    assert mono == [CODE_LINE, CODE_LINE]
+    assert CODE_LINE in request.content.decode()  # grep -F on the raw payload finds it
 
 
 @pytest.mark.parametrize(
@@ -423,11 +497,47 @@ def test_hostile_error_stays_inert(notice: Notice) -> None:
     channel = teams()
     payload = conformance.payload(channel.build_request(Renderer().render(notice, channel)))
     assert "entities" not in card(payload)["msteams"]
-    texts = texts_of(payload)
-    conformance.assert_inert(texts, "teams")
-    for text in texts:
-        assert "<at" not in text.lower()  # no mention tag can form from untrusted text
-        assert "[" not in text  # no markdown link: its "[" is a character reference
+    assert text_blocks_of(payload) == []  # nothing Teams parses: no mention, link or markup
+    if notice.kind != "digest":  # (a digest may leave the message out)
+        assert samples.HOSTILE in shown_text(payload)  # every character, as written
+
+
+def test_hostile_text_reaches_the_runs_verbatim_wherever_the_template_puts_it(
+    tmp_path: Path,
+) -> None:
+    # prose, next to the template's own bold and italic, a list item, a code span, a code
+    # block, and the legacy |code inside the template's own backticks
+    (tmp_path / "teams.j2").write_text(
+        '{% extends "_base.j2" %}{% block body %}{% set m = event.exception.message %}'
+        "**Message** {{ m }}\n"
+        "_{{ m }}_\n"
+        "- {{ m }}\n"
+        "{{ m|code_span }}\n"
+        "{{ m|code_block }}\n"
+        "`{{ m|code }}`"
+        "{% endblock %}",
+        encoding="utf-8",
+    )
+    channel = teams()
+    notice = samples.notice("alert", samples.event(message=samples.HOSTILE))
+    payload = conformance.payload(channel.build_request(Renderer(tmp_path).render(notice, channel)))
+    assert text_blocks_of(payload) == []
+    assert "entities" not in card(payload)["msteams"]
+    blocks = [b["inlines"] for b in card(payload)["body"][1:]]
+    hostile = samples.HOSTILE
+    assert blocks[0] == [
+        {"type": "TextRun", "text": "Message", "weight": "Bolder"},
+        {"type": "TextRun", "text": f" {hostile}"},
+    ]
+    assert blocks[1] == [{"type": "TextRun", "text": hostile, "italic": True}]
+    assert blocks[2] == [{"type": "TextRun", "text": f"• {hostile}"}]
+    assert blocks[3] == [{"type": "TextRun", "text": hostile, "fontType": "Monospace"}]
+    assert blocks[4] == [{"type": "TextRun", "text": hostile, "fontType": "Monospace"}]
+    # |code breaks out of the span around the backticks, which show as text
+    assert "".join(run["text"] for run in blocks[5]) == hostile
+    assert [r["text"] for r in blocks[5] if "fontType" not in r] == ["`", "`"]
+    assert len(blocks) == 6
+    assert not any("\\" in run["text"] for block in blocks for run in block)  # no escapes
 
 
 def test_hostile_error_with_mentions_mentions_only_the_configured() -> None:
@@ -437,17 +547,14 @@ def test_hostile_error_with_mentions_mentions_only_the_configured() -> None:
     channel = teams(f"Ada|{ADA}")
     payload = conformance.payload(channel.build_request(Renderer().render(notice, channel)))
     assert [e["mentioned"]["id"] for e in card(payload)["msteams"]["entities"]] == [ADA]
-    texts = texts_of(payload)
-    assert sum(t.count("<at>") for t in texts) == 1  # only the configured mention's tag
-    assert texts[1] == "<at>Ada</at>"
-    conformance.assert_inert(texts[2:], "teams")
+    assert text_blocks_of(payload) == ["<at>Ada</at>"]  # the configured mention alone
+    assert "<at>Ada</at>" in shown_text(payload)  # the error's text, shown as written
 
 
 def test_huge_error_fits() -> None:
     request = conformance.huge_request(teams())
-    conformance.assert_huge_error_fits(
-        request, BODY_LIMIT, "bytes", texts_of(conformance.payload(request))
-    )
+    payload = conformance.payload(request)
+    conformance.assert_huge_error_fits(request, BODY_LIMIT, "bytes", run_texts(card(payload)))
     assert len(request.content) < 28 * 1000  # Teams' "about 28 KB", however it counts
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import erralert
 from erralert.demo import BURST, DEMO_SECRETS, run_demo
 from erralert.demo import WINDOW as DEMO_WINDOW
 from erralert.inbox import RunningInbox, start
-from tests.inbox.test_inbox_delivery import SCOPE, wait_until
+from tests.inbox.test_inbox_delivery import SCOPE, hooks, wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -195,3 +196,60 @@ def test_page_after_the_demo_scenario_shows_type_culprit_and_digest_count(
     for platform in ("Slack", "DingTalk", "Feishu", "Telegram", "Discord", "WeCom"):
         assert platform in text
     browser.save_screenshot(str(artifacts() / "inbox-demo.png"))
+
+
+def test_links_are_buttons_a_reader_can_click(tmp_path: Path, browser: object) -> None:
+    """A real alerter with configured links: on each platform that has them, the inbox
+    shows the links as a row of buttons that open the link (and nothing else runs: the
+    page's CSP stays as it is)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    assert isinstance(browser, WebDriver)
+    platforms = ("slack", "teams", "googlechat", "feishu", "telegram", "dingtalk")
+    with start(db_path=tmp_path / "links.db") as inbox:
+        urls = hooks(inbox.url)
+        alerter = erralert.Alerter(
+            [
+                urls[p].replace("&secret=SECgood", "").replace("?secret=fsgood", "")
+                for p in platforms
+            ],
+            release="1.4.3",
+            links={
+                "source": "https://github.com/org/shop/blob/{release}/{path}#L{lineno}",
+                "runbook": "https://wiki.example/runbooks/{exception}",
+            },
+        )
+        try:
+            try:
+                reservestock("SKU-42")
+            except InventoryError as exc:
+                alerter.capture_exception(exc)
+            wait_until(lambda: alerter.flush(5) and inbox.store.count() >= len(platforms))
+            assert all(m.error is None for m in inbox.store.messages())
+
+            browser.get(inbox.url + "/")
+            WebDriverWait(browser, 20).until(
+                lambda d: len(d.find_elements(By.CSS_SELECTOR, "article.msg")) == len(platforms)
+            )
+            for platform in platforms:
+                card = browser.find_element(By.CSS_SELECTOR, f'article[data-platform="{platform}"]')
+                buttons = card.find_elements(By.CSS_SELECTOR, ".buttons a")
+                assert [b.text for b in buttons] == ["source", "runbook"], platform
+                assert all(b.is_displayed() for b in buttons)
+                hrefs = [b.get_attribute("href") for b in buttons]
+                # the culprit frame's project-relative path and line, at the release
+                assert re.fullmatch(
+                    r"https://github\.com/org/shop/blob/1\.4\.3/tests/inbox/"
+                    r"test_inbox_browser\.py#L\d+",
+                    hrefs[0],
+                ), hrefs
+                assert (
+                    hrefs[1]
+                    == "https://wiki.example/runbooks/tests.inbox.test_inbox_browser.InventoryError"
+                )
+                assert {b.get_attribute("rel") for b in buttons} == {"noopener noreferrer nofollow"}
+            browser.save_screenshot(str(artifacts() / "inbox-links.png"))
+        finally:
+            alerter.close(5)

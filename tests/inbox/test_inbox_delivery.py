@@ -126,7 +126,9 @@ def test_platform_look(delivered: RunningInbox) -> None:
     assert '<div class="em-title">' in render_body(of(delivered, "discord")["alert"])
     assert '<div class="fs-header fs-red">' in render_body(of(delivered, "feishu")["alert"])
     assert '<div class="fs-header fs-yellow">' in render_body(of(delivered, "lark")["digest"])
-    assert "size-xl color-attention bold" in render_body(of(delivered, "teams")["alert"])
+    assert '<span class="size-xl color-attention"><b>' in render_body(
+        of(delivered, "teams")["alert"]
+    )
     assert '<div class="gc-title">' in render_body(of(delivered, "googlechat")["alert"])
     assert "<pre>" in render_body(of(delivered, "telegram")["alert"])
 
