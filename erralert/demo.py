@@ -196,7 +196,6 @@ def run_demo(
     try:
         # uvicorn closes the connection after an unhandled error: one connection per request
         with httpx.Client(base_url=app_url, headers={"Connection": "close"}) as client:
-
             sent = itertools.count(1)
 
             def fail(method: str, path: str) -> None:

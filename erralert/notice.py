@@ -47,6 +47,7 @@ class Occurrences:
     window_start: float = 0.0
     window_end: float = 0.0
     histogram: tuple[int, ...] = ()  # occurrences per tenth of the window (digests)
+    # new (never seen), new_in_release, regression or recurring: see erralert.history
     status: Status = "new"
     # UNIX seconds the store first saw the fingerprint (for a new error: now); 0.0 when
     # unknown (a message built without a store, or state kept by an earlier version)
@@ -54,6 +55,12 @@ class Occurrences:
     previous: float | None = None  # the last occurrence before this alert (None: new)
     first_release: str | None = None  # the release it was first seen under
     last_release: str | None = None  # the release of the sighting before this alert
+
+    def __post_init__(self) -> None:
+        # "new" is the default status and says "never seen": occurrences of an error seen
+        # before (is_new False) that name no status of their own are recurring
+        if self.status == "new" and not self.is_new:
+            object.__setattr__(self, "status", "recurring")
 
 
 # A storm lists its errors up to a bound (``erralert.stores.base.MAX_STORM_GROUPS``); the

@@ -301,7 +301,9 @@ def _code_block(context: Context, value: Any, language: str = "") -> Markup:
     value byte for byte; on platforms without code blocks, one code span (or escaped line)
     per line."""
     mode = _mode()
-    text = mode.dialect.block(_text(value), _text(language))
+    # the last line's break belongs to the markup around the block, not to the code (a
+    # `{% filter code_block %}` of whole lines ends in one): no blank line before the fence
+    text = mode.dialect.block(_text(value).rstrip("\n"), _text(language))
     return Markup(_json_string(text) if mode.json else text)
 
 

@@ -198,33 +198,37 @@ def test_every_kind_renders_on_every_platform(
         titles[notice.kind] = message.title
     if channel_class is not FakeUnknown:
         assert titles == {
-            "alert": "🔴 ValueError: bad input",
-            "digest": "🔁 ValueError \u00d799 in 5 min",
-            "storm": "🌪 Error storm: 340 errors, 3 kinds",
+            "alert": "🔴 [api·prod·1.4.2] ValueError: bad input",
+            "digest": "🔁 [api·prod·1.4.2] ValueError: bad input \u00d799 in 5 min",
+            "storm": "🌪 [api·prod·1.4.2] Error storm: 340 errors, 3 kinds",
         }
 
 
 def test_alert_body_says_what_where_and_how(renderer: Renderer) -> None:
     body = renderer.render(alert(), slack()).body
-    assert "*ValueError*: bad input" in body
-    assert "app.mod7.handler_7 (app/mod7.py:17)" in body
-    assert "GET /items/42" in body
-    assert "/items/{id}" in body
-    assert "api · production · 1.4.2 · web-1" in body
-    # the five innermost frames, innermost last
+    lines = body.splitlines()
+    assert lines[0] == "🆕 New error, first seen in 1.4.2"  # new or not, first
+    assert "*Type* `ValueError`" in lines  # the message is the title's: not said twice
+    # the culprit, and its line as code right under it
+    assert lines[lines.index("*At* `app/mod7.py:17` in `handler_7`") + 1 :][:3] == [
+        "```",
+        "step_7(request)",
+        "```",
+    ]
+    assert "*Request* `GET /items/42` route `/items/{id}`" in lines
+    assert "*Where* api · production · 1.4.2 · web-1" in lines
+    # the app's other frames, innermost first, the rest counted
+    assert body.index("app/mod6.py:16 in handler_6") < body.index("app/mod3.py:13 in handler_3")
     assert "app/mod2.py" not in body
-    assert body.index("app/mod3.py:13 in handler_3") < body.index("app/mod7.py:17 in handler_7")
-    assert "step_7(request)" in body
-    assert "First time" in body
+    assert "… 3 more app frames" in body
     not_new = Notice(kind="alert", event=make_event(), occurrences=occurrences(is_new=False))
-    assert "First time" not in renderer.render(not_new, slack()).body
+    assert renderer.render(not_new, slack()).body.startswith("🔁 Recurring · seen ")
 
 
 def test_digest_and_storm_bodies(renderer: Renderer) -> None:
     body = renderer.render(digest(), FakeConsole("console://")).body
-    assert "99 more times in the last 5 min" in body
-    assert "first 2026-11-26 18:20:01 UTC, last 2026-11-26 18:24:51 UTC" in body
-    assert "140" in body
+    assert "99 more times in the last 5 min (first 26 Nov, last 26 Nov)" in body
+    assert "140 in total" in body
     assert "▁▂▂▄▆█▄▃▂▁" in body
     body = renderer.render(storm(), FakeConsole("console://")).body
     counts = [body.index(f"{n}\u00d7") for n in (300, 30, 10)]
@@ -294,11 +298,13 @@ def test_routing_mentions_on_a_channel_without_its_own(renderer: Renderer) -> No
 
 
 def test_slack_body_escapes_hostile_text(renderer: Renderer) -> None:
-    body = renderer.render(alert(HOSTILE), slack()).body
+    # a second line puts the message in the body, in a code block, as well as in the title
+    body = renderer.render(alert(f"{HOSTILE}\n{HOSTILE}"), slack()).body
     assert "<!" not in body
-    assert "&lt;!channel&gt;" in body
-    # Slack links bare URLs by itself and has no escape for them: shown as code
-    assert "[x](`http://evil.example)`" in body
+    assert "&lt;!channel&gt;" in body  # Slack's escape applies inside code too
+    # the message as written (but for Slack's three entities), inert inside a code block
+    written = HOSTILE.translate({ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;"})
+    assert f"```\n{written}\n{written}\n```" in body.replace("\x1b", "")
     assert " @all " in body  # a plain @all is text: erralert never sends link_names
     assert "<script>" not in body
     shown = markup_html("slack", body)
@@ -324,7 +330,8 @@ def test_dingtalk_body_escapes_hostile_text(renderer: Renderer, notice: Notice) 
 
 def test_title_is_plain_text_on_one_line(renderer: Renderer) -> None:
     message = renderer.render(alert(HOSTILE + "\x1b[2J"), slack())
-    assert message.title == "🔴 ValueError: " + HOSTILE + "[2J"  # channels escape it themselves
+    # channels escape it themselves
+    assert message.title == "🔴 [api·prod·1.4.2] ValueError: " + HOSTILE + "[2J"
     long = renderer.render(Notice("alert", make_event(title="x" * 1000), occurrences()), slack())
     assert len(long.title) == 250
     assert long.title.endswith("…")
@@ -448,8 +455,8 @@ def test_extends_a_default(tmp_path: Path) -> None:
     )
     message = Renderer(tmp_path).render(alert(HOSTILE), slack())
     assert message.template_error is None
-    assert message.title.startswith("🔴 ValueError")  # the title block of _base.j2
-    assert message.body.startswith("Owner: core\n*ValueError*: &lt;!channel&gt;")
+    assert message.title.startswith("🔴 [api·prod·1.4.2] ValueError")  # _base.j2's title
+    assert message.body.startswith("Owner: core\n🆕 New error, first seen in 1.4.2\n")
     assert "<!" not in message.body
 
 

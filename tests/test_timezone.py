@@ -168,24 +168,23 @@ def test_a_19th_century_local_mean_time_shows_its_seconds(tmp_path: Path) -> Non
 
 
 def test_the_dingtalk_digest_in_shanghai_is_eight_hours_later() -> None:
-    utc = Renderer(locale="zh").render(samples.notice("digest"), parse_webhook("dingtalk://t"))
-    shanghai = Renderer(locale="zh", timezone="Asia/Shanghai").render(
-        samples.notice("digest"), parse_webhook("dingtalk://t")
-    )
-    assert "- 首次：2026-11-26 18:20:03 UTC\n- 最近：2026-11-26 18:24:51 UTC\n" in utc.body
+    notice = samples.notice("digest")
+    with freeze_time(datetime.fromtimestamp(notice.created_at, UTC)):  # when it is sent
+        utc = Renderer(locale="zh").render(notice, parse_webhook("dingtalk://t"))
+        shanghai = Renderer(locale="zh", timezone="Asia/Shanghai").render(
+            notice, parse_webhook("dingtalk://t")
+        )
+    assert "（首次 18:20 UTC，最近 18:24 UTC）" in utc.body
     assert shanghai.body == utc.body.replace(
-        "- 首次：2026-11-26 18:20:03 UTC\n- 最近：2026-11-26 18:24:51 UTC\n",
-        "- 首次：2026-11-27 02:20:03 UTC+8\n- 最近：2026-11-27 02:24:51 UTC+8\n",
-    )
+        "（首次 18:20 UTC，最近 18:24 UTC）", "（首次 02:20 UTC+8，最近 02:24 UTC+8）"
+    ).replace("自 18:20 UTC起", "自 02:20 UTC+8起")
 
 
 def test_the_english_slack_storm_in_shanghai() -> None:
-    message = Renderer(timezone="Asia/Shanghai").render(
-        samples.notice("storm"), parse_webhook("slack://T/B/X")
-    )
-    assert message.body.splitlines()[0] == (
-        "*282 errors* of *12 kinds* from 2026-11-27 02:20:01 UTC+8 to 2026-11-27 02:20:03 UTC+8"
-    )
+    notice = samples.notice("storm")
+    with freeze_time(datetime.fromtimestamp(notice.created_at, UTC)):
+        message = Renderer(timezone="Asia/Shanghai").render(notice, parse_webhook("slack://T/B/X"))
+    assert message.body.splitlines()[0] == "*282 errors of 12 kinds in 2 s, since 02:20 UTC+8*"
 
 
 def test_a_payload_template_shows_the_zone_too(tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ The rules:
   text by itself, and has no escape for them; it finds nothing inside ``<code>`` and
   ``<pre>``. So those tokens are shown as ``<code>``.
 - Code spans are ``<code>``, code blocks ``<pre><code class="language-…">``; inside them
-  only the entities apply, so any text is carried verbatim.
+  only ``&``, ``<`` and ``>`` are entities (no attribute can be there: ``"`` stays as it
+  is), so any text is carried verbatim.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import re
 
 from erralert.dialects.controls import strip_controls
-from erralert.dialects.html import html_text
+from erralert.dialects.html import html_code, html_text
 from erralert.dialects.tokens import BARE_LINK, MENTION_WORD, may_hold_tokens, tokens
 
 __all__ = ["CODE_BLOCKS", "CODE_SPANS", "block", "code", "escape", "span"]
@@ -41,16 +42,16 @@ def escape(text: str) -> str:
 
 
 def code(text: str) -> str:
-    return html_text(strip_controls(text))
+    return html_code(strip_controls(text))
 
 
 def span(text: str) -> str:
     text = strip_controls(text)
-    return f"<code>{html_text(text)}</code>" if text else ""
+    return f"<code>{html_code(text)}</code>" if text else ""
 
 
 def block(text: str, language: str = "") -> str:
-    text = html_text(strip_controls(text))
+    text = html_code(strip_controls(text))
     if re.fullmatch(r"[\w+#.-]{1,32}", language):
         return f'<pre><code class="language-{language}">{text}</code></pre>'
     return f"<pre>{text}</pre>"

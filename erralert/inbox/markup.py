@@ -253,6 +253,8 @@ _CONSTRUCTS = {
     r"(?P<at_name>[^<]*)</at>)",
     "tag_mention": r"(?P<tag_mention><@(?P<tag_kind>[!&]?)(?P<tag_id>[\w.@-]+)>)",
     "autolink": r"(?P<autolink>(?<![\w.-])(?:https?://|(?P<www>www\.))[^\s<>`]*[^\s<>`.,:;\"')\]!?*_~])",
+    # a platform that links only URLs with a scheme (Discord): no www. names
+    "scheme_link": r"(?P<autolink>(?<![\w.-])https?://[^\s<>`]*[^\s<>`.,:;\"')\]!?*_~])",
 }
 _TRIGGERS = frozenset("!*[<_~|@hHwW")
 
@@ -263,7 +265,7 @@ def _pattern(flavour: Flavour) -> re.Pattern[str]:
     names += [n for n, on in (("spoiler", flavour.spoilers), ("font", flavour.font)) if on]
     names += [n for n, on in (("at", flavour.at_tags), ("tag_mention", flavour.tag_mentions)) if on]
     if flavour.autolinks:
-        names.append("autolink")
+        names.append("autolink" if flavour.www else "scheme_link")
     return re.compile("|".join(_CONSTRUCTS[name] for name in names), re.DOTALL)
 
 
@@ -302,6 +304,8 @@ def markdown_inline(text: str, flavour: Flavour = COMMONMARK) -> str:
             continue
         if char in _TRIGGERS:
             match = pattern.match(text, i)
+            if match is not None and _splits_a_code_span(text, match, flavour):
+                match = None  # code spans bind tighter than emphasis and links (6.1)
             if match is None and char == "@" and flavour.mention_words is not None:
                 match = flavour.mention_words.match(text, i)
             if match is not None:
@@ -313,6 +317,31 @@ def markdown_inline(text: str, flavour: Flavour = COMMONMARK) -> str:
         i += 1
     flush()
     return "".join(out)
+
+
+def _splits_a_code_span(text: str, match: re.Match[str], flavour: Flavour) -> bool:
+    """Whether a code span opening inside ``match`` closes after it: then the construct
+    cannot form, as CommonMark gives code spans precedence (6.1)."""
+    if flavour.code == "none":
+        return False
+    opener = text.find("`", match.start(), match.end())
+    while opener >= 0:
+        end = opener
+        while end < len(text) and text[end] == "`":
+            end += 1
+        run = text[opener:end]
+        closer = text.find(run, end)
+        while closer >= 0 and (
+            text[closer - 1] == "`" or text[closer + len(run) : closer + len(run) + 1] == "`"
+        ):
+            closer = text.find(run, closer + 1)
+        if closer >= 0 and (flavour.code != "single" or len(run) == 1):
+            if closer >= match.end():
+                return True
+            opener = text.find("`", closer + len(run), match.end())
+        else:
+            opener = text.find("`", end, match.end())
+    return False
 
 
 def _code_span(

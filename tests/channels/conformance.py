@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from freezegun import freeze_time
 
 from erralert.channels.base import Channel
 from erralert.event import Event
@@ -89,7 +91,10 @@ def render(
     an English one in UTC)."""
     event = event or samples.event(**event_options)
     notice = samples.notice(kind, event)  # type: ignore[arg-type]
-    message = (renderer or Renderer()).render(notice, channel)
+    # rendered when it is decided, as the worker does: "|day" and "|ago" read the
+    # time of the render, and a golden payload must not change with the day it is made
+    with freeze_time(datetime.fromtimestamp(notice.created_at, UTC)):
+        message = (renderer or Renderer()).render(notice, channel)
     return channel.build_request(message, samples.NOW)
 
 

@@ -385,7 +385,7 @@ def test_lark_and_feishu_use_feishu_j2(cls: type[FeishuChannel], url: str) -> No
     channel = cls(url)
     assert channel.template_names[-1] == "feishu"
     body = texts(conformance.payload(conformance.render(channel)))[0]
-    assert body.startswith("**Culprit:** ")
+    assert body.startswith("🆕 New error, first seen in ")  # feishu.j2, not the built-in one
 
 
 def test_a_template_option_still_wins_on_lark() -> None:

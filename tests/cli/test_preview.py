@@ -47,12 +47,11 @@ def test_preview_shows_the_sample_where_a_phone_reader_needs_it(
     code, out, _ = run(capsys, "preview", "--platform", "dingtalk")
     assert code == 0
     title, body = out.split("── body ──\n")[0], out.split("── body ──\n")[1]
-    assert "title: 🔴 PaymentDeclined: card declined for order 1042" in title
-    # (DingTalk markdown: a zero-width space keeps "_" from starting emphasis)
-    assert (
-        "culprit: shop.payments.gateway.Gateway._\u200braise_for (shop/payments/gateway.py:140)"
-        in body
-    )
+    # where, in the notification; the culprit's path and code line as written
+    assert "title: 🔴 [checkout·prod·1.4.3] PaymentDeclined: card declined for order 1042" in title
+    assert "- at: shop/payments/gateway.py:140 in Gateway._raise_for\n" in body
+    assert '\nraise PaymentDeclined(f"card declined for order {answer.order_id}: ' in body
+    assert "\u200b" not in out
     assert "POST /api/orders/1042/pay" in body
     assert "── request: POST https://oapi.dingtalk.com/robot/send?access_token=" in out
 
@@ -63,7 +62,10 @@ def test_preview_json_is_the_exact_request(capsys: pytest.CaptureFixture[str]) -
     shown = json.loads(out)
     assert shown["platform"] == "slack"
     assert shown["kind"] == "digest"
-    assert shown["title"] == "🔁 PaymentDeclined \u00d7138 in 5 min"
+    assert shown["title"] == (
+        "🔁 [checkout·prod·1.4.3] PaymentDeclined: card declined for order 1042: "
+        "insufficient_funds \u00d7138 in 5 min"
+    )
     assert shown["template_error"] is None
     request = shown["request"]
     assert request["method"] == "POST"

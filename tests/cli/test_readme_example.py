@@ -46,9 +46,10 @@ def test_the_worked_example_works_as_written(
     # the order id first, then erralert's own body (super())
     assert body.startswith(
         "**order 1042** · POST /api/orders/1042/pay\n\n"
-        "### 🔴 PaymentDeclined: card declined for order 1042: insufficient_funds\n"
+        "### 🔴 [checkout·prod·1.4.3] PaymentDeclined: card declined for order 1042: "
+        "insufficient_funds\n"
     )
-    assert "**Innermost frames**" in body
+    assert "**Stack**, the app's frames first" in body
     assert "**order" not in digest["body"]  # alerts only
     assert main(["check", "--template-dir", str(folder), "--webhook", "dingtalk://t0k"]) == 0
     out = capsys.readouterr().out

@@ -18,6 +18,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 import erralert
+from erralert.inbox.show import markup_html
 from tests.receiver import Answer, Receiver
 from tests.servers import uvicorn_server, wsgi_server
 
@@ -157,12 +158,14 @@ def test_hostile_text_reaches_chat_defused(receiver: Receiver) -> None:
         assert "abc123" not in body
         assert "hunter2" not in body
     dingtalk = next(r for r in requests if r.path == "/robot/send").json
-    # DingTalk mentions only through `at`; the markdown text can neither link nor @
+    # DingTalk mentions only through `at` (so "@all" in the text is only text); the
+    # markdown can form no link: "[" and a bare URL's ":" are character references
     assert dingtalk["at"] == {"atMobiles": [], "atUserIds": [], "isAtAll": False}
     text = dingtalk["markdown"]["text"]
     assert "RuntimeError" in text
-    for live in ("@all", "](http", "[x](", "http://evil"):
+    for live in ("[x](", "http://evil"):
         assert live not in text
+    assert "<a " not in markup_html("dingtalk", text)  # as DingTalk reads it: no link
     slack = next(r for r in requests if r.path.startswith("/services")).json
     rendered = [slack["text"]] + [
         block["text"]["text"] for block in slack["attachments"][0]["blocks"]
@@ -170,5 +173,6 @@ def test_hostile_text_reaches_chat_defused(receiver: Receiver) -> None:
     for text in rendered:
         assert "<!channel>" not in text  # Slack mentions need a raw "<"
         assert "&lt;!channel&gt;" in text or "channel" not in text
-    assert "http://evil" not in rendered[1]  # no auto-link in the message body
+    # no auto-link in the message body: the URL is only inside code (the culprit's line)
+    assert "<a " not in markup_html("slack", rendered[1])
     alerter.close(1)

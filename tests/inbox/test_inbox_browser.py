@@ -186,13 +186,19 @@ def test_page_after_the_demo_scenario_shows_type_culprit_and_digest_count(
         lambda d: len(d.find_elements(By.CSS_SELECTOR, "article.msg")) == len(stored)
     )
     text = browser.find_element(By.TAG_NAME, "body").text
+    assert "[shop·prod·1.4.3]" in text  # where, in every title
     assert "PaymentDeclined" in text  # the exception type
     assert "card declined for order 1042" in text
-    assert "erralert.demo.charge" in text  # the culprit: module.function (file:line)
-    assert "demo.py:" in text
-    # the digest: the burst's repeats, counted (Slack titles it "PaymentDeclined \u00d740 in 4 s")
-    assert f"PaymentDeclined \u00d7{BURST} in {DEMO_WINDOW:.0f} s" in text
+    # the culprit, a file of the shop's own (installed in a scratch directory), and its line
+    assert "shop/payments.py:11" in text
+    assert 'raise PaymentDeclined(f"card declined for order {order_id}: ' in text
+    # an error raised inside a library (json) shows the app's line, the library folded
+    assert "quote: dict[str, object] = json.loads(body)" in text
+    assert "raised in json/decoder.py:" in text
+    # the digest: the burst's repeats, counted
+    assert f"insufficient_funds \u00d7{BURST} in {DEMO_WINDOW:.0f} s" in text
     assert "Error storm" in text  # a storm summary
+    assert "(+11 similar)" in text  # the warehouses: one line, not twelve
     for platform in ("Slack", "DingTalk", "Feishu", "Telegram", "Discord", "WeCom"):
         assert platform in text
     browser.save_screenshot(str(artifacts() / "inbox-demo.png"))

@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 import pytest
 
 from erralert.inbox import InboxMessage
-from erralert.inbox.show import card_html, render_body
+from erralert.inbox.show import card_html, markup_html, render_body
 
 
 def message(platform: str, payload: object, *, error: str | None = None) -> InboxMessage:
@@ -366,3 +366,25 @@ def test_feishu_rich_text_element() -> None:
     html = render_body(message("feishu", card))
     assert "<code>a*b*</code> *x*" in html
     assert "<pre>return 1</pre>" in html
+
+
+@pytest.mark.parametrize(
+    ("platform", "text", "shown"),
+    [
+        # a code span opening inside an emphasis or a link and closing after it wins (6.1)
+        ("mattermost", "*a `b* c`", "<p>*a <code>b* c</code></p>"),
+        ("mattermost", "[x](`y)` z", "<p>[x](<code>y)</code> z</p>"),
+        ("mattermost", "*a* `b` **c**", "<p><i>a</i> <code>b</code> <b>c</b></p>"),
+        # Discord links URLs with a scheme only, never a bare www. name
+        ("discord", "see www.example.com", "<p>see www.example.com</p>"),
+        ("mattermost", "see www.example.com", None),
+    ],
+)
+def test_the_markdown_reader_follows_each_platform(
+    platform: str, text: str, shown: str | None
+) -> None:
+    html = markup_html(platform, text)
+    if shown is None:
+        assert '<a href="http://www.example.com"' in html
+    else:
+        assert html == shown
