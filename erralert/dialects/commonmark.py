@@ -400,3 +400,40 @@ def break_out_code(
         pos = match.end()
     out.append(text[pos:] or empty)
     return "".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class CodeMarkup:
+    """How a markdown platform shows code, from which ``code``, ``span`` and ``block``
+    follow the same way on every such platform (``code_functions``)."""
+
+    # a complete inline span carrying the text verbatim, or None where the platform cannot
+    make_span: Callable[[str], str | None]
+    # what legacy ``|code`` writes outside the span the template opened (break_out_code)
+    breaks: re.Pattern[str]
+    blocks: bool = True  # fenced code blocks exist
+    # a text a fenced block cannot carry verbatim and inert (a fence the platform cannot
+    # lengthen, a mention it acts on inside code): one span per line instead
+    refuse_block: Callable[[str], bool] = lambda text: False
+
+
+def code_functions(
+    escape: Callable[[str], str], markup: CodeMarkup
+) -> tuple[Callable[[str], str], Callable[[str], str], Callable[[str, str], str]]:
+    """``(code, span, block)`` of a markdown platform whose prose escape is ``escape``."""
+
+    def code(text: str) -> str:
+        return break_out_code(strip_controls(text), markup.breaks, escape)
+
+    def span(text: str) -> str:
+        text = strip_controls(text)
+        shown = markup.make_span(text)
+        return escape(text) if shown is None else shown
+
+    def block(text: str, language: str = "") -> str:
+        text = strip_controls(text)
+        if not markup.blocks or markup.refuse_block(text):
+            return one_span_per_line(text, span, "\n")
+        return fenced_block(text, language)
+
+    return code, span, block

@@ -28,14 +28,12 @@ import re
 
 from erralert.dialects.commonmark import (
     ASCII_PUNCTUATION,
+    CodeMarkup,
     Markdown,
-    break_out_code,
+    code_functions,
     escape_markdown,
-    fenced_block,
     longest_run,
-    one_span_per_line,
 )
-from erralert.dialects.controls import strip_controls
 
 __all__ = ["CODE_BLOCKS", "CODE_SPANS", "block", "code", "escape", "span"]
 
@@ -82,18 +80,7 @@ def escape(text: str) -> str:
     return escape_markdown(text, _MARKDOWN)
 
 
-def code(text: str) -> str:
-    return break_out_code(strip_controls(text), _BACKTICKS, escape)
-
-
-def span(text: str) -> str:
-    text = strip_controls(text)
-    shown = _span(text)
-    return escape(text) if shown is None else shown
-
-
-def block(text: str, language: str = "") -> str:
-    text = strip_controls(text)
-    if "```" in text:
-        return one_span_per_line(text, span, "\n")
-    return fenced_block(text, language)
+# Discord ends a block at the first ``` whatever the opening fence's length
+code, span, block = code_functions(
+    escape, CodeMarkup(_span, _BACKTICKS, refuse_block=lambda text: "```" in text)
+)

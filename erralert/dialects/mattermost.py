@@ -23,15 +23,13 @@ from __future__ import annotations
 import re
 
 from erralert.dialects.commonmark import (
+    CodeMarkup,
     Markdown,
-    break_out_code,
     charref,
+    code_functions,
     commonmark_span,
     escape_markdown,
-    fenced_block,
-    one_span_per_line,
 )
-from erralert.dialects.controls import strip_controls
 from erralert.dialects.tokens import BARE_LINK, MENTION_WORD, tokens
 
 __all__ = ["CODE_BLOCKS", "CODE_SPANS", "block", "code", "escape", "span"]
@@ -60,18 +58,10 @@ def escape(text: str) -> str:
     return escape_markdown(text, _MARKDOWN)
 
 
-def code(text: str) -> str:
-    return break_out_code(strip_controls(text), _BREAKS, escape)
+def _span(text: str) -> str | None:
+    return None if _SLACK_MENTION.search(text) else commonmark_span(text)
 
 
-def span(text: str) -> str:
-    text = strip_controls(text)
-    shown = None if _SLACK_MENTION.search(text) else commonmark_span(text)
-    return escape(text) if shown is None else shown
-
-
-def block(text: str, language: str = "") -> str:
-    text = strip_controls(text)
-    if _SLACK_MENTION.search(text):
-        return one_span_per_line(text, span, "\n")
-    return fenced_block(text, language)
+code, span, block = code_functions(
+    escape, CodeMarkup(_span, _BREAKS, refuse_block=lambda text: bool(_SLACK_MENTION.search(text)))
+)

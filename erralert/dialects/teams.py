@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 
-from erralert.dialects.commonmark import break_out_code, commonmark_span, fenced_block
+from erralert.dialects.commonmark import CodeMarkup, code_functions, commonmark_span
 from erralert.dialects.controls import strip_controls
 
 __all__ = ["CODE_BLOCKS", "CODE_SPANS", "block", "code", "escape", "span"]
@@ -44,15 +44,4 @@ def escape(text: str) -> str:
     return _LINE_START.sub(r"\1\\\2", text)
 
 
-def code(text: str) -> str:
-    return break_out_code(strip_controls(text), _BREAKS, escape)
-
-
-def span(text: str) -> str:
-    text = strip_controls(text)
-    shown = commonmark_span(text)
-    return escape(text) if shown is None else shown
-
-
-def block(text: str, language: str = "") -> str:
-    return fenced_block(strip_controls(text), language)
+code, span, block = code_functions(escape, CodeMarkup(commonmark_span, _BREAKS))

@@ -17,8 +17,10 @@ BARE_LINK = (
     # each of its characters (which would take quadratic time)
     r"|(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
 )
-# "@all", "@channel", "@here", "@user.name": an "@" not inside a word or an address
-MENTION_WORD = r"(?<![\w@.+-])@[A-Za-z0-9_][\w.-]*"
+# "@all", "@channel", "@here", "@user.name": an "@" not inside a word or an address; a run
+# like "@all@all" is one token, or the second "@all" would follow the first one's code span
+# (a backtick, not a word) and ring
+MENTION_WORD = r"(?<![\w@.+-])@[A-Za-z0-9_][\w.-]*(?:@[\w.-]*)*"
 
 
 def tokens(*patterns: str) -> re.Pattern[str]:

@@ -17,13 +17,12 @@ from __future__ import annotations
 import re
 
 from erralert.dialects.commonmark import (
+    CodeMarkup,
     Markdown,
-    break_out_code,
     charref,
+    code_functions,
     escape_markdown,
-    one_span_per_line,
 )
-from erralert.dialects.controls import strip_controls
 from erralert.dialects.tokens import BARE_LINK, tokens
 
 __all__ = ["CODE_BLOCKS", "CODE_SPANS", "block", "code", "escape", "span"]
@@ -53,15 +52,4 @@ def escape(text: str) -> str:
     return escape_markdown(text, _MARKDOWN)
 
 
-def code(text: str) -> str:
-    return break_out_code(strip_controls(text), _BREAKS, escape)
-
-
-def span(text: str) -> str:
-    text = strip_controls(text)
-    shown = _span(text)
-    return escape(text) if shown is None else shown
-
-
-def block(text: str, language: str = "") -> str:
-    return one_span_per_line(strip_controls(text), span, "\n")
+code, span, block = code_functions(escape, CodeMarkup(_span, _BREAKS, blocks=False))
