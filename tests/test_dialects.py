@@ -526,7 +526,7 @@ def test_escaping_is_linear(name: str) -> None:
 
 @pytest.mark.parametrize("platform", ["mattermost", "rocketchat", "telegram"])
 def test_mentions_run_together_are_one_code_span(platform: str) -> None:
-    """"@all@all": were the first "@all" alone in a code span, the second would follow a
+    """ "@all@all": were the first "@all" alone in a code span, the second would follow a
     backtick (not a word) and ring (found by the property test)."""
     escaped = DIALECTS[platform].escape("x @all@all @here@@y")
     shown = markup_html(platform, escaped)
