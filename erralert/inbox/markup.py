@@ -125,10 +125,17 @@ def mrkdwn(text: str) -> str:
     out: list[str] = []
     pos = 0
     for match in _MRKDWN_TOKENS.finditer(text):
-        out.append(esc(_unslack(text[pos : match.start()])))
+        before = text[pos : match.start()]
+        if match["pre"] is not None:
+            # a block breaks the lines around it itself: the line breaks next to the fences
+            # are not blank lines
+            before = before.removesuffix("\n")
+        out.append(esc(_unslack(before)))
         pos = match.end()
         if match["pre"] is not None:
             out.append(f"<pre>{esc(_unslack(match['pre_body'].strip(chr(10))))}</pre>")
+            if text.startswith("\n", pos):
+                pos += 1
         elif match["code"] is not None:
             out.append(f"<code>{esc(_unslack(match['code_body']))}</code>")
         elif match["angle"] is not None:
@@ -526,6 +533,11 @@ def html_subset(
             out.append(esc(match.group(0)))
             continue
         written, opener = spec
+        if name == "pre":  # a block breaks the lines around it itself (see mrkdwn)
+            if match["close"]:
+                pos += text.startswith("\n", pos)
+            elif out:
+                out[-1] = out[-1].removesuffix("\n")
         if name in void:
             out.append(f"<{written}>")
         elif not match["close"]:

@@ -45,6 +45,8 @@ README_PICTURES = {
     ("telegram", "alert"),
 }
 PICTURES = Path(__file__).resolve().parent.parent / "screenshots"
+# read at import: the suite's autouse fixture clears ERRALERT_* variables for each test
+UPDATE = os.environ.get("ERRALERT_UPDATE_SCREENSHOTS") == "1"
 LINKS = {
     "Source": "https://github.com/acme/shop/blob/{release}/{path}#L{lineno}",
     "Logs": "https://logs.example.com/search?request_id={request_id}",
@@ -148,7 +150,7 @@ def test_every_platform_and_kind_at_phone_width(inbox: RunningInbox, phone: obje
         card.screenshot(str(folder / f"{platform}-{kind}.png"))
         seen.add((platform, kind))
     assert seen == {(p, k) for p in EXAMPLE_PATHS for k in KINDS}
-    if os.environ.get("ERRALERT_UPDATE_SCREENSHOTS") == "1":
+    if UPDATE:
         PICTURES.mkdir(exist_ok=True)
         for platform, kind in README_PICTURES:
             name = f"{platform}-{kind}.png"

@@ -388,3 +388,12 @@ def test_the_markdown_reader_follows_each_platform(
         assert '<a href="http://www.example.com"' in html
     else:
         assert html == shown
+
+
+@pytest.mark.parametrize(
+    ("platform", "text"),
+    [("slack", "a\n```\ncode\n```\nb"), ("telegram", "a\n<pre>code</pre>\nb")],
+)
+def test_a_code_block_breaks_the_lines_around_it_itself(platform: str, text: str) -> None:
+    """The line breaks next to a block are not blank lines around it, as in the apps."""
+    assert markup_html(platform, text) == "a<pre>code</pre>b"
