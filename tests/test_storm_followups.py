@@ -384,8 +384,10 @@ def test_a_storm_of_40_new_errors_on_dingtalk_hides_none_of_them(
         assert not any(k.is_new for k in summary.kinds[21:])
 
         followups = rendered[20:]
-        assert [n.event.title for n in followups] == [
-            f"ValueError: storm error {i:02d}" for i in biggest_new
+        # the five biggest new ones (booked biggest first; a lane that finds one late on a
+        # loaded machine books it again behind the others, so their order is not promised)
+        assert sorted(n.event.title for n in followups) == [
+            f"ValueError: storm error {i:02d}" for i in sorted(biggest_new)
         ]
         for notice in followups:
             assert notice.occurrences.is_new
