@@ -5,6 +5,7 @@ A screenshot is saved to ``tests/artifacts/inbox.png`` (or ``$ERRALERT_ARTIFACTS
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -48,8 +49,10 @@ def chargelater() -> None:
     raise PaymentTimeout("gateway did not answer")
 
 
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[object]:
+@contextlib.contextmanager
+def chromium(tmp_path: Path, width: int, height: int, *flags: str) -> Iterator[object]:
+    """Debian's Chromium, headless, with a window ``width`` by ``height`` CSS pixels (a
+    WebDriver; typed ``object`` so that the module imports without selenium)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
@@ -66,7 +69,8 @@ def browser(tmp_path: Path) -> Iterator[object]:
         "--disable-sync",
         "--no-first-run",
         f"--user-data-dir={tmp_path / 'chromium'}",
-        "--window-size=1200,1600",
+        f"--window-size={width},{height}",
+        *flags,
     ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
@@ -75,6 +79,12 @@ def browser(tmp_path: Path) -> Iterator[object]:
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[object]:
+    with chromium(tmp_path, 1200, 1600) as driver:
+        yield driver
 
 
 @pytest.fixture

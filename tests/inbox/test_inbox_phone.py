@@ -27,7 +27,7 @@ from erralert.links import parse_links
 from erralert.notice import Kind
 from erralert.render import Renderer
 from erralert.sample import KINDS, sample_event, sample_notices
-from tests.inbox.test_inbox_browser import CHROMEDRIVER, CHROMIUM, artifacts
+from tests.inbox.test_inbox_browser import CHROMEDRIVER, CHROMIUM, artifacts, chromium
 
 # .ci/run installs both and sets ERRALERT_REQUIRE_BROWSER=1: there a missing browser fails
 pytestmark = pytest.mark.skipif(
@@ -55,33 +55,10 @@ LINKS = {
 
 @pytest.fixture
 def phone(tmp_path: Path) -> Iterator[object]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--hide-scrollbars",
-        "--force-device-scale-factor=1",
-        f"--user-data-dir={tmp_path / 'chromium'}",
-        f"--window-size={PHONE},{SCREEN}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(30)
-    try:
+    # one CSS pixel a device pixel, no scrollbar: the pictures are the page at phone width
+    flags = ("--hide-scrollbars", "--force-device-scale-factor=1")
+    with chromium(tmp_path, PHONE, SCREEN, *flags) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture
