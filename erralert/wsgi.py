@@ -36,11 +36,14 @@ class WSGIMiddleware(Reporter):
         file_wrapper = environ.get("wsgi.file_wrapper")
         if isinstance(file_wrapper, type) and isinstance(body, file_wrapper):
             return body
+        if hasattr(body, "__len__"):
+            # servers answer with a Content-Length when len(body) == 1
+            return _GuardedSizedBody(body, environ, self)
         return _GuardedBody(body, environ, self)
 
 
 class _GuardedBody:
-    """The response iterable, with errors during iteration and close() reported."""
+    """The response iterable, with errors raised while iterating it or in close() reported."""
 
     __slots__ = ("_body", "_environ", "_middleware")
 
@@ -51,7 +54,13 @@ class _GuardedBody:
 
     def __iter__(self) -> Iterator[bytes]:
         try:
-            yield from self._body
+            # a for loop, not ``yield from``, which hands close() on: a server that stops
+            # early (the client went away) drops this generator, and the body would be
+            # closed then and again by the server's close(). A generator all the same: an
+            # iterator object's __next__ (a Python call per chunk, the StopIteration raised
+            # through it) costs about 0.4 µs more per request.
+            for chunk in self._body:  # noqa: UP028 (see above)
+                yield chunk
         except Exception as exc:
             self._middleware.report(exc, self._environ)
             raise
@@ -65,3 +74,13 @@ class _GuardedBody:
         except Exception as exc:
             self._middleware.report(exc, self._environ)
             raise
+
+
+class _GuardedSizedBody(_GuardedBody):
+    """A guarded body whose own body has a length: the wrapper has the same one. A class
+    of its own because waitress asks ``hasattr(body, "__len__")`` before calling len()."""
+
+    __slots__ = ()
+
+    def __len__(self) -> int:
+        return len(self._body)  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
-"""Real servers for end-to-end tests: uvicorn and wsgiref, on 127.0.0.1, in a thread."""
+"""Real servers for end-to-end tests: uvicorn, wsgiref and waitress on 127.0.0.1 in a thread,
+and servers started as subprocesses."""
 
 from __future__ import annotations
 
@@ -64,6 +65,26 @@ def wsgi_server(app: Callable[..., Any]) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def waitress_server(app: Callable[..., Any]) -> Iterator[str]:
+    """waitress with one worker thread, its main loop in a thread; leaving lets the request
+    being served finish first."""
+    from waitress import wasyncore  # type: ignore[import-untyped]
+    from waitress.server import create_server  # type: ignore[import-untyped]
+
+    channels: dict[int, Any] = {}
+    server = create_server(app, map=channels, host="127.0.0.1", port=0, threads=1)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        server.task_dispatcher.shutdown()
+        # closed on the main loop's own thread, which then finds nothing left to serve
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(channels))
+        thread.join(10)
 
 
 def wait_for_port(port: int, timeout: float = 20.0, process: Any = None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 from wsgiref.util import FileWrapper
@@ -177,3 +178,120 @@ def test_wsgi_list_bodies_pass_through(alerter: erralert.Alerter) -> None:
         return body
 
     assert erralert.WSGIMiddleware(app, alerter=alerter)(dict(ENVIRON), start_response) is body
+
+
+# -- the WSGI body: close() once, len() kept -------------------------------------------------------
+class ClosingBody:
+    """A body that is its own iterator, as werkzeug's ``ClosingIterator`` (every Flask
+    response) is; counts its close() calls, and raises a fresh error from each one if asked."""
+
+    def __init__(self, chunks: int = 3, close_fails: bool = False) -> None:
+        self.chunks = iter([b"chunk"] * chunks)
+        self.close_fails = close_fails
+        self.closed = 0
+
+    def __iter__(self) -> ClosingBody:
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self.chunks)
+
+    def close(self) -> None:
+        self.closed += 1
+        if self.close_fails:
+            raise OSError("cleanup failed")
+
+
+def wrapped_body(alerter: erralert.Alerter, body: Iterable[bytes]) -> Iterable[bytes]:
+    def app(environ: dict[str, Any], start: Any) -> Iterable[bytes]:
+        start("200 OK", [])
+        return body
+
+    return erralert.WSGIMiddleware(app, alerter=alerter)(dict(ENVIRON), start_response)
+
+
+def serve_until_the_client_leaves(result: Iterable[bytes]) -> None:
+    """What wsgiref and waitress do when writing the first chunk fails: leave the loop (the
+    loop's iterator is dropped), then close the body."""
+    try:
+        for _chunk in result:
+            raise BrokenPipeError("the client went away")
+    except BrokenPipeError:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+
+
+def test_wsgi_body_closed_once_when_the_client_leaves(alerter: erralert.Alerter) -> None:
+    body = ClosingBody()
+    serve_until_the_client_leaves(wrapped_body(alerter, body))
+    assert body.closed == 1
+
+
+def test_wsgi_failing_close_reported_once_when_the_client_leaves(
+    alerter: erralert.Alerter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unraisable: list[Any] = []  # "Exception ignored in ...": what a finalised generator prints
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    body = ClosingBody(close_fails=True)
+    with capture_alerts() as alerts:
+        with pytest.raises(OSError, match="cleanup failed"):
+            serve_until_the_client_leaves(wrapped_body(alerter, body))
+        alerter.close(0.1)  # a second capture would show as a digest of one repeat
+    assert (body.closed, unraisable) == (1, [])
+    assert [a.kind for a in alerts] == ["alert"]
+    assert alerts[0].notice.event.exception.type == "OSError"  # type: ignore[union-attr]
+
+
+def test_wsgi_error_while_iterating_is_reported(alerter: erralert.Alerter) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b"first"
+        raise LookupError("the rows went away")
+
+    result = wrapped_body(alerter, chunks())
+    received: list[bytes] = []
+
+    def serve() -> None:
+        for chunk in result:
+            received.append(chunk)
+
+    with capture_alerts() as alerts, pytest.raises(LookupError, match="the rows went away"):
+        serve()
+    assert received == [b"first"]
+    assert [a.notice.event.exception.type for a in alerts] == ["LookupError"]  # type: ignore[union-attr]
+
+
+class Rows(list[bytes]):
+    """A list subclass: not exactly a list, so the middleware wraps it."""
+
+    def close(self) -> None:
+        pass
+
+
+class SizedChunks:
+    """An iterable with a length that is not a sequence."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        self.chunks = chunks
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.chunks)
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+
+@pytest.mark.parametrize("body", [Rows([b"ok"]), SizedChunks(b"ok")], ids=["list", "sized"])
+def test_wsgi_body_keeps_its_length(alerter: erralert.Alerter, body: Iterable[bytes]) -> None:
+    # servers set Content-Length from the one chunk when len(body) == 1
+    result = wrapped_body(alerter, body)
+    assert result is not body
+    assert len(result) == 1  # type: ignore[arg-type]
+    assert list(result) == [b"ok"]
+
+
+def test_wsgi_body_without_a_length_has_none(alerter: erralert.Alerter) -> None:
+    # waitress asks hasattr(body, "__len__") before len(): the wrapper must not invent one
+    result = wrapped_body(alerter, iter([b"ok"]))
+    assert not hasattr(result, "__len__")
+    assert list(result) == [b"ok"]

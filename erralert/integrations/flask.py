@@ -14,7 +14,9 @@ from the environ and reads the Flask-Login user from the request's session cooki
 does so only when such an error happens, so that the happy path pays for no per-request
 hook (an ``after_request`` function alone costs about 3 µs of a ~100 µs request).
 The same exception is alerted once however many of these hooks (or the user's own
-middleware) report it.
+middleware) report it. The wrapper holds the app weakly, so that a discarded app is freed
+at once as Flask promises: a server needs the app itself (or a reference kept to it), not
+only its ``wsgi_app``.
 
 Configuration: ``init_app(app, alerter=...)`` uses that alerter; Alerter options given to
 ``init_app(app, **options)`` or as the dict ``app.config["ERRALERT"]`` build one alerter
@@ -31,7 +33,9 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import weakref
 from collections.abc import Callable, Iterable, Mapping
+from types import MethodType
 from typing import Any
 
 try:
@@ -168,15 +172,40 @@ class _Context:
 
 class _FlaskMiddleware(WSGIMiddleware):
     """``app.wsgi_app`` wrapped: errors raised while the body streams, reported through the
-    app's reporter (same alerter, route and user read back from the environ)."""
+    app's reporter (same alerter, route and user read back from the environ).
+
+    It lives in the app's ``wsgi_app`` attribute, so it holds the app weakly: a strong
+    reference (to the app, or to its bound ``wsgi_app``) would make a cycle that keeps a
+    discarded app alive until the garbage collector runs, where Flask frees it at once."""
 
     def __init__(self, app: WSGIApp, flask_app: Flask, reporter: FlaskReporter) -> None:
+        if isinstance(app, MethodType) and app.__self__ is flask_app:
+            app = _WeakWSGIApp(app.__func__, weakref.ref(flask_app))
         super().__init__(app)
-        self._flask_app = flask_app
+        self._flask_app = weakref.ref(flask_app)
         self._reporter = reporter
 
     def report(self, exc: BaseException, environ: Any = None) -> None:
-        self._reporter.report(exc, environ, self._flask_app)
+        self._reporter.report(exc, environ, self._flask_app())
+
+
+class _WeakWSGIApp:
+    """A bound method of the app (Flask's own ``wsgi_app``) that holds the app weakly."""
+
+    __slots__ = ("_app", "_function")
+
+    def __init__(self, function: Callable[..., Iterable[bytes]], app: weakref.ref[Flask]) -> None:
+        self._function = function
+        self._app = app
+
+    def __call__(self, environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        app = self._app()
+        if app is None:
+            raise ReferenceError(
+                "the Flask app of this wsgi_app was freed: erralert.integrations.flask."
+                "init_app holds the app weakly, keep a reference to the Flask app itself"
+            )
+        return self._function(app, environ, start_response)
 
 
 def _handled(exc: BaseException) -> bool:

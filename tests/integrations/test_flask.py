@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import importlib
 import sys
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -448,6 +449,36 @@ def test_discarded_app_leaves_no_receiver(alerter: erralert.Alerter) -> None:
     del app
     gc.collect()
     assert len(got_request_exception.receivers) == before
+
+
+@pytest.mark.parametrize("setup", ["init_app", "middleware, init_app", "init_app, middleware"])
+def test_app_freed_on_zero_refcount(alerter: erralert.Alerter, setup: str) -> None:
+    # Flask's own test_app_freed_on_zero_refcount, with init_app applied: no reference cycle
+    # keeps a discarded app (tests, app factories) alive until the next collection
+    gc.collect()
+    gc.disable()
+    try:
+        app = Flask(__name__)
+        for step in setup.split(", "):
+            if step == "init_app":
+                ea_flask.init_app(app, alerter)
+            else:
+                app.wsgi_app = erralert.WSGIMiddleware(app.wsgi_app)  # type: ignore[method-assign]
+        assert app.view_functions["static"]
+        weak = weakref.ref(app)
+        assert weak() is not None
+        del app
+        assert weak() is None
+    finally:
+        gc.enable()
+
+
+def test_wsgi_app_without_its_app_says_so(alerter: erralert.Alerter) -> None:
+    # init_app holds the app weakly (above): a wsgi_app kept without its app names the cause
+    wsgi_app: Any = flask_app(alerter).wsgi_app
+    gc.collect()
+    with pytest.raises(ReferenceError, match="keep a reference to the Flask app"):
+        wsgi_app({}, lambda status, headers, exc_info=None: None)
 
 
 # -- Flask-Login ----------------------------------------------------------------------------------
