@@ -4,7 +4,8 @@ State lives in locals; the exception is always re-raised after it is captured, s
 server and outer middleware (Starlette's ServerErrorMiddleware) answer exactly as before.
 
 At the end of the ASGI lifespan (the server shutting down) the middleware flushes its
-alerter, so that alerts still queued are delivered before the process goes.
+alerter, so that alerts still queued are delivered before the process goes. The flush
+waits in a thread of its own: the event loop goes on serving its other tasks meanwhile.
 
 A client that goes away is not a bug of the app: Starlette's ``ClientDisconnect`` and
 ``WebSocketDisconnect``, uvicorn's ``ClientDisconnected`` are re-raised without an alert
@@ -18,6 +19,9 @@ request, i.e. for the first occurrence of a window, not for every repeat.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
 from typing import Any, NamedTuple
 
@@ -74,21 +78,50 @@ class ASGIMiddleware(Reporter):
     def _flush_at_shutdown(self, send: Send) -> Send:
         async def flushing(message: Message) -> None:
             if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
-                flush_at_shutdown(self._alerter)
+                await flush_at_shutdown(self._alerter)
             await send(message)
 
         return flushing
 
 
-def flush_at_shutdown(alerter: Alerter | None) -> None:
+async def flush_at_shutdown(alerter: Alerter | None) -> None:
     """Deliver what ``alerter`` (None: the default one, if it was built) has queued and the
-    repeats still counted in open windows, within its ``shutdown_timeout``. For the end of
-    an ASGI lifespan: uvicorn ends a SIGTERM'd process by raising the signal again once it
-    has shut down, so atexit hooks never run. Blocking is fine there, no request is left."""
+    repeats still counted in open windows, waiting at most its ``shutdown_timeout``. For
+    the end of an ASGI lifespan: uvicorn ends a SIGTERM'd process by raising the signal
+    again once it has shut down, so atexit hooks never run.
+
+    The flush blocks (it waits for the delivery worker, and may ask a shared store), so it
+    runs in a thread of its own, not on the event loop: the loop keeps serving what is
+    still running (a request finishing, the server's own shutdown, the app's background
+    tasks). Not the loop's default executor: the app may have filled it. Never raises."""
     if alerter is None:
         alerter = defaults.current()  # not built just for this
-    if alerter is not None:
+    if alerter is None:
+        return
+    loop = asyncio.get_running_loop()
+    flushed: asyncio.Future[None] = loop.create_future()
+
+    def flush() -> None:
+        try:
+            alerter.flush(alerter.shutdown_timeout, final=True)
+        finally:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                loop.call_soon_threadsafe(_settle, flushed)
+
+    try:
+        threading.Thread(target=flush, name="erralert-shutdown-flush", daemon=True).start()
+    except RuntimeError:  # no new thread (a thread limit, a finalizing interpreter)
+        # delivering beats not blocking: the last alerts would be lost with the process
         alerter.flush(alerter.shutdown_timeout, final=True)
+        return
+    # bounded here too: the flush's deadline starts after it asked the store for the
+    # repeats of open windows, which a slow shared store could drag out
+    await asyncio.wait([flushed], timeout=alerter.shutdown_timeout)
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def client_disconnected(exc: BaseException) -> bool:

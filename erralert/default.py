@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import inspect
-import logging
 import threading
 from typing import Any
 
 from erralert.alerter import Alerter
 from erralert.config import env_options
 from erralert.errors import ConfigError
+from erralert.safelog import safe_logger
 
 __all__ = [
     "Reporter",
@@ -22,7 +22,7 @@ __all__ = [
     "init",
 ]
 
-logger = logging.getLogger("erralert")
+logger = safe_logger()
 _lock = threading.Lock()
 _default: Alerter | None = None
 _OPTIONS = frozenset(inspect.signature(Alerter).parameters)

@@ -171,14 +171,18 @@ def _new_code_entry(code: CodeType) -> tuple[CodeType, tuple[str, bool], bool]:
 # -- where a file lives, for display -----------------------------------------------------------
 class _Roots:
     """The working directory and the directories the application's modules are imported
-    through, found once.
+    through.
 
-    The working directory is asked once, at the first error, not per file: ``os.getcwd()``
-    is a system call that can block (a network file system) and the request's thread is
-    the one failing. A relative ``co_filename`` was relative to the working directory of
-    its import, which is (nearly always) the one the process started in, so a later
-    ``chdir`` is ignored on purpose. ``sys.path`` is compared (a list compare, no I/O) on
-    each lookup: an application may add an entry after the first error.
+    Nothing here asks the operating system at the time of an error: the request's thread
+    is the one failing, and it may be an event loop's, where a system call that can block
+    (``os.getcwd()``, the ``lstat``/``readlink`` of ``os.path.realpath``, a network file
+    system) stalls every other request. So the working directory and the real paths of
+    the ``sys.path`` entries are looked up once, when erralert is imported (see
+    ``_WORKING_DIRECTORY``, ``_RESOLVED``). A relative ``co_filename`` was relative to the
+    working directory of its import, which is (nearly always) the one the process started
+    in, so a later ``chdir`` is ignored on purpose. ``sys.path`` is compared (a list
+    compare, no I/O) on each lookup: an entry added later counts as it is spelled, which
+    is how the import system names the files it finds there.
     """
 
     __slots__ = ("cwd", "paths", "prefixes", "sys_path")
@@ -189,7 +193,10 @@ class _Roots:
         self.paths: dict[str, str] = {}  # filename -> its display path
         found: set[str] = set()
         for entry in [*sys_path, cwd]:
-            for prefix in _variants(os.path.join(cwd, entry)):
+            variants = _RESOLVED.get(entry)
+            if variants is None:
+                variants = frozenset({_lexical_prefix(os.path.join(cwd, entry))})
+            for prefix in variants:
                 # a library directory (the stdlib, site-packages) is never an application's
                 # root, and "/" would make every absolute path "relative"
                 directory = prefix.rstrip(os.sep)
@@ -202,7 +209,10 @@ class _Roots:
         self.prefixes = tuple(sorted(found, key=len, reverse=True))
 
 
-_roots: _Roots | None = None
+def _lexical_prefix(directory: str) -> str:
+    """``directory`` (absolute) as a prefix, worked out from its name alone: what
+    ``os.path.abspath`` gives, without the ``os.getcwd()`` it may ask."""
+    return os.path.join(os.path.normcase(os.path.normpath(directory)), "")
 
 
 def _sys_path() -> list[str]:
@@ -212,30 +222,47 @@ def _sys_path() -> list[str]:
         return []
 
 
+def _working_directory() -> str:
+    try:
+        return os.getcwd()
+    except OSError:  # the working directory was removed
+        return os.sep
+
+
+def _resolved(directory: str) -> frozenset[str]:
+    try:
+        return frozenset(_variants(directory))
+    except Exception:  # a NUL in an entry, an unreadable directory: as it is spelled
+        return frozenset({_lexical_prefix(directory)})
+
+
+_WORKING_DIRECTORY = _working_directory()
+# the prefixes of the entries of sys.path at import, both spellings (see _variants)
+_RESOLVED: dict[str, frozenset[str]] = {
+    entry: _resolved(os.path.join(_WORKING_DIRECTORY, entry))
+    for entry in {*_sys_path(), _WORKING_DIRECTORY}
+}
+_roots = _Roots(_WORKING_DIRECTORY, _sys_path())
+
+
 def _current_roots() -> _Roots:
     global _roots
     roots = _roots
-    if roots is None:
-        try:
-            cwd = os.getcwd()
-        except OSError:  # the working directory was removed
-            cwd = os.sep
-        roots = _roots = _Roots(cwd, _sys_path())
-    else:
-        now = _sys_path()
-        if now != roots.sys_path:
-            roots = _roots = _Roots(roots.cwd, now)
+    now = _sys_path()
+    if now != roots.sys_path:
+        roots = _roots = _Roots(roots.cwd, now)
     return roots
 
 
 def absolute_path(filename: str) -> str:
     """``filename`` made absolute (and normalised) against the working directory the
-    process had at its first error (see ``_Roots``); ``"<...>"`` pseudo-files unchanged."""
+    process had when erralert was imported (see ``_Roots``); ``"<...>"`` pseudo-files
+    unchanged. Asks the operating system nothing."""
     if filename.startswith("<") or not filename:
         return filename
     if os.path.isabs(filename):
         return os.path.normpath(filename)
-    return os.path.normpath(os.path.join(_current_roots().cwd, filename))
+    return os.path.normpath(os.path.join(_WORKING_DIRECTORY, filename))
 
 
 def display_path(filename: str) -> str:

@@ -31,7 +31,6 @@ import collections
 import contextlib
 import heapq
 import itertools
-import logging
 import math
 import os
 import random
@@ -46,13 +45,14 @@ import httpx
 from erralert.channels.base import Channel, Judgement, Message, Rate, Verdict
 from erralert.notice import Notice, Occurrences, Storm, culprit_code, error_type
 from erralert.pacing import RollingLimiter
+from erralert.safelog import safe_logger
 from erralert.spool import Spool, Spooled
 from erralert.stores.base import Followup, Ledger, Pile, StormEntry
 from erralert.stores.memory import MemoryStore
 
 __all__ = ["Outbox"]
 
-logger = logging.getLogger("erralert")
+logger = safe_logger()
 
 Render = Callable[[Notice, Channel], Message]
 _Sender = Callable[[httpx.Request], Awaitable[httpx.Response]]
@@ -171,6 +171,8 @@ class Outbox:
         self._stopping = False
         self._closed = False
         self._hurry = False  # shutting down: claim storm summaries without waiting
+        # when the first final flush for what is queued now stops waiting (see close)
+        self._final_deadline: float | None = None
         self._poke_pending = False  # a wake-up is scheduled on the loop
         self._adopted: list[Spooled] = []  # taken from the spool, not yet in their lanes
         # notices folded into storm summaries by `submit` (the inbox was full), per channel
@@ -190,6 +192,7 @@ class Outbox:
             return
         with self._cond:
             self._outstanding += targets
+        self._final_deadline = None  # something new: worth a wait of its own
         if len(self._inbox) < self._max_queue:
             self._inbox.append(notice)
         else:
@@ -219,6 +222,8 @@ class Outbox:
         """Wait until everything queued so far is delivered (or given up). True if so.
         ``final``: the process is ending — storm summaries go out without gathering more."""
         deadline = time.monotonic() + max(0.0, timeout)
+        if final and self._final_deadline is None:
+            self._final_deadline = deadline
         if final and not self._hurry:
             self._hurry = True
             self._poke()
@@ -239,16 +244,23 @@ class Outbox:
         return True
 
     def close(self, timeout: float = 10.0) -> bool:
-        """Flush for at most ``timeout`` seconds, then stop the worker."""
+        """Flush for at most ``timeout`` seconds, then stop the worker.
+
+        A shutdown waits once: after a final flush (the end of an ASGI lifespan, then the
+        atexit hook closes), it waits no longer than that flush did for the same messages,
+        even while that flush still waits in another thread."""
         if self._closed:
             return self._outstanding == 0
-        done = self.flush(timeout, final=True)
+        wait = timeout
+        if self._final_deadline is not None:
+            wait = max(0.0, min(timeout, self._final_deadline - time.monotonic()))
+        done = self.flush(wait, final=True)
         if not done:
             # nothing is dropped silently: say what a shutdown leaves undelivered
             logger.warning(
                 "erralert: closing with %d message(s) undelivered after %.1f s",
                 self._outstanding,
-                timeout,
+                wait,
             )
         self._closed = True
         self._stopping = True

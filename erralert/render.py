@@ -53,6 +53,7 @@ from erralert.errors import ConfigError
 from erralert.event import Event, ExceptionInfo, Frame, Request
 from erralert.links import Link, LinkTemplate, links_for
 from erralert.notice import Notice, Occurrences, Storm, StormGroup, StormLine, document
+from erralert.safelog import safe_logger
 from erralert.stack import StackLine, display_stack
 from erralert.truncate import truncate
 from erralert.wording import format_day, format_time
@@ -67,7 +68,7 @@ __all__ = [
     "normalise_locale",
 ]
 
-logger = logging.getLogger("erralert")
+logger = safe_logger()
 
 TITLE_LIMIT = 250  # characters of a title, after whitespace is collapsed
 MAX_RANGE = 10_000  # items of one range() in a template

@@ -21,7 +21,6 @@ leaves a row that is sent again.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sqlite3
 import threading
@@ -41,10 +40,11 @@ from erralert.notice import (
     error_type,
     from_document,
 )
+from erralert.safelog import safe_logger
 
 __all__ = ["Spool", "Spooled"]
 
-logger = logging.getLogger("erralert")
+logger = safe_logger()
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS spool (

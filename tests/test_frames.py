@@ -8,6 +8,7 @@ import sys
 import sysconfig
 from pathlib import Path
 from types import CodeType
+from typing import NoReturn
 
 import httpx
 import pytest
@@ -226,10 +227,9 @@ def test_a_file_under_no_root_keeps_its_absolute_path() -> None:
 def test_paths_do_not_ask_the_working_directory_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """os.getcwd() is a system call on the failing request's thread: asked once, at the
-    first error; a later chdir is ignored (relative file names were relative to where
-    the process imported them)."""
-    display_path(__file__)  # the first error of the process (or an earlier one)
+    """os.getcwd() is a system call on the failing request's thread: asked once, when
+    erralert is imported; a later chdir is ignored (relative file names were relative to
+    where the process imported them)."""
     base = os.path.dirname(absolute_path("probe.py"))  # the working directory it saw
 
     def no_getcwd() -> str:
@@ -243,3 +243,25 @@ def test_paths_do_not_ask_the_working_directory_again(
     assert not shown.startswith(str(tmp_path))
     assert is_in_app(os.path.join("app", "relative_new_name.py")) is True
     assert os.path.dirname(absolute_path("probe.py")) == base
+
+
+def test_paths_ask_the_operating_system_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The failing thread may be an event loop's: no system call that can block (the
+    working directory, a real path's lstat and readlink), not even for a sys.path entry
+    added after import."""
+
+    def blocking(*args: object, **kwargs: object) -> NoReturn:
+        raise AssertionError("a system call on the hot path")
+
+    project = tmp_path / "late_project"
+    monkeypatch.syspath_prepend(str(project))
+    for name in ("getcwd", "lstat", "stat", "readlink"):
+        monkeypatch.setattr(os, name, blocking)
+    for name in ("abspath", "realpath"):
+        monkeypatch.setattr(os.path, name, blocking)
+    charge = os.path.join(str(project), "shop", "charge.py")
+    assert display_path(charge) == "shop/charge.py"
+    assert is_in_app(os.path.join(str(project), "shop", "refund_new_name.py")) is True
+    assert absolute_path(os.path.join("app", "x.py")).endswith(os.path.join("", "app", "x.py"))

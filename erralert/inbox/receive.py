@@ -35,7 +35,6 @@ requests alike are stored, the refusal with the platform's words.
 from __future__ import annotations
 
 import json
-import logging
 import re
 import threading
 import time
@@ -48,10 +47,11 @@ from erralert.inbox.platforms import PLATFORMS, Answer, Incoming, Platform
 from erralert.inbox.store import InboxMessage, InboxStore
 from erralert.inbox.titles import kind_of, title_of
 from erralert.pacing import RollingLimiter
+from erralert.safelog import safe_logger
 
 __all__ = ["EXAMPLE_PATHS", "NATIVE_PATHS", "Receiver", "Route", "resolve"]
 
-logger = logging.getLogger("erralert.inbox")
+logger = safe_logger("erralert.inbox")
 
 # query parameters that carry the inbox's own token (removed before a path is stored)
 TOKEN_PARAMS = ("token", "inbox_token")

@@ -29,7 +29,6 @@ one ``erralert.LoggingHandler`` and ``erralert.capture_exception()`` use), with 
 
 from __future__ import annotations
 
-import logging
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -42,6 +41,7 @@ from erralert.default import resolve
 from erralert.errors import ConfigError
 from erralert.event import Request
 from erralert.request import request_from_asgi, request_from_wsgi
+from erralert.safelog import safe_logger
 
 try:
     from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
@@ -67,7 +67,7 @@ except ImportError as exc:
 
 __all__ = ["ErrAlertMiddleware", "request_from_django"]
 
-logger = logging.getLogger("erralert")
+logger = safe_logger()
 
 # what Django answers with a 4xx page (django.core.handlers.exception.response_for_exception):
 # the client's mistake, not the application's

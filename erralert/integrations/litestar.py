@@ -140,7 +140,7 @@ class ErrAlertPlugin(Reporter):
             yield
         finally:
             app.asgi_handler = handler
-            flush_at_shutdown(self._alerter)
+            await flush_at_shutdown(self._alerter)
 
     def reportable(self, exc: BaseException) -> bool:
         """False for exceptions that say what to answer, or that the client went away."""

@@ -64,9 +64,12 @@ _MAX_DEPTH = 16  # mounts within mounts; a cycle (an app mounted in itself) stop
 class ErrAlertMiddleware(ASGIMiddleware):
     """:class:`erralert.ASGIMiddleware`, plus ``capture_http_5xx`` (see the module)."""
 
+    # `app` positional-only, as in ASGIMiddleware: else mypy --strict rejects
+    # `app.add_middleware(ErrAlertMiddleware, capture_http_5xx=True)` in user code
     def __init__(
         self,
         app: ASGIApp,
+        /,
         alerter: Alerter | None = None,
         *,
         capture_http_5xx: bool = False,

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import math
 import threading
 import time
@@ -57,6 +56,7 @@ from erralert.errors import ConfigError
 from erralert.event import Event
 from erralert.history import History, status_of
 from erralert.notice import Occurrences
+from erralert.safelog import safe_logger
 from erralert.stores.base import (
     MAX_STORM_GROUPS,
     OTHER_ERRORS,
@@ -82,7 +82,7 @@ except ImportError:  # pragma: no cover - exercised only without the extra insta
 
 __all__ = ["RedisStore", "mask_url"]
 
-logger = logging.getLogger("erralert")
+logger = safe_logger()
 
 _MAX_DEFERRED = 10_000  # windows whose repeats may wait for Redis to come back
 
