@@ -12,12 +12,13 @@ import atexit
 import collections
 import contextlib
 import dataclasses
+import functools
 import os
 import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import tzinfo
 from types import FrameType, TracebackType
 from typing import Any, ClassVar
@@ -31,7 +32,7 @@ from erralert.capture import (
     new_event_id,
     safe_str,
 )
-from erralert.channels.base import Channel
+from erralert.channels.base import Channel, Message
 from erralert.channels.console import ConsoleChannel
 from erralert.channels.registry import parse_webhook
 from erralert.errors import ConfigError
@@ -41,6 +42,7 @@ from erralert.frames import type_names, walk_stack
 from erralert.links import parse_links
 from erralert.notice import Notice
 from erralert.outbox import Outbox
+from erralert.recording import Recording
 from erralert.release import detect_release
 from erralert.render import Renderer
 from erralert.request import request_from_asgi, request_from_wsgi
@@ -95,9 +97,9 @@ class Alerter:
     time ever raises into the application.
     """
 
-    # erralert.testing.capture_alerts() registers recorders here: while one is active,
-    # notices are rendered and recorded instead of sent
-    _recorders: ClassVar[list[Callable[[Alerter, Notice], None]]] = []
+    # Alerter.recording() (erralert.testing.capture_alerts) registers recordings here: an
+    # alerter one covers counts in the recording's fresh throttle and hands it its notices
+    _recordings: ClassVar[list[Recording[Alerter]]] = []
 
     def __init__(
         self,
@@ -279,7 +281,7 @@ class Alerter:
             now = time.time()
             self._emit_due(now)
             if final:
-                self._emit(self._throttle.drain(now), now)
+                self._drain(now)
             return self._outbox.flush(timeout, final=final)
         except Exception as error:
             self._internal_error("flush", error)
@@ -293,7 +295,7 @@ class Alerter:
         try:
             now = time.time()
             self._emit_due(now)
-            self._emit(self._throttle.drain(now), now)
+            self._drain(now)
             with contextlib.suppress(Exception):
                 self._fold_silenced(now)
             self._closed = True
@@ -308,6 +310,40 @@ class Alerter:
             return False
         finally:
             _live_alerters.discard(self)
+
+    def render(self, notice: Notice) -> list[tuple[Channel, Message]]:
+        """What ``notice`` becomes on each channel it goes to, rendered as delivery renders
+        it (``erralert.testing.capture_alerts`` records these)."""
+        indices = range(len(self.channels)) if notice.channels is None else notice.channels
+        return [
+            (self.channels[i], self._renderer.render(notice, self.channels[i]))
+            for i in indices
+            if 0 <= i < len(self.channels)
+        ]
+
+    @classmethod
+    @contextlib.contextmanager
+    def recording(
+        cls,
+        record: Callable[[Alerter, Notice], None],
+        *,
+        only: Alerter | None = None,
+        store: str | Store | None = None,
+    ) -> Iterator[None]:
+        """While inside, every alerter (or ``only``) counts its errors in fresh throttle
+        state of this block's own — one new in-memory store for the block — and hands each
+        notice to ``record(alerter, notice)`` instead of sending it. What the block counted
+        is dropped when it ends: none of it reaches the alerter's store, so no digest of it
+        is ever sent. ``store`` (a URL or a Store): count there instead, and leave the
+        counts in it (tests of a store's behaviour). ``erralert.testing.capture_alerts()``
+        is built on it."""
+        recording: Recording[Alerter] = Recording(record, only, store)
+        cls._recordings.append(recording)
+        try:
+            yield
+        finally:
+            cls._recordings.remove(recording)
+            recording.close(time.time())
 
     def __enter__(self) -> Alerter:
         return self
@@ -472,14 +508,15 @@ class Alerter:
                 self._silence(decision)
                 return event.event_id if event is not None else new_event_id()
             throttle_key, window = key + decision.suffix, decision.window
-        hit = self._throttle.hit(throttle_key, now, window)
+        throttle, deliver = self._sink()
+        hit = throttle.hit(throttle_key, now, window)
         if now - self._ticked > _STARVED_TICK:
             # The worker's 1 s tick is long overdue: its thread is starved (a tight loop of
             # captures holding the GIL). Claim one batch here, so that digests due — and
             # the events they hold — do not pile up in the store meanwhile.
             self._emit_due(now)
         if not hit.alert:
-            if self._throttle.batching:
+            if throttle.batching:
                 # the worker's tick folds this process's counts into the shared store; a
                 # process that never sends a message must run it too
                 self._outbox.start()
@@ -488,7 +525,7 @@ class Alerter:
             event = build(key)
         elif event.fingerprint != key:
             event = dataclasses.replace(event, fingerprint=key)
-        self._throttle.put_sample(throttle_key, event)
+        throttle.put_sample(throttle_key, event)
         self._remember(throttle_key, event)
         is_new = hit.occurrences.is_new
         notice = Notice(
@@ -502,7 +539,7 @@ class Alerter:
             if router is not None and decision is not None and is_new
             else (),
         )
-        self._dispatch(notice)
+        deliver(notice)
         return event.event_id
 
     @staticmethod
@@ -571,13 +608,37 @@ class Alerter:
         # hold their sample events, and a storm of distinct errors can make them due faster
         # than one batch a second (every eviction from a full memory store makes one).
         # Bounded, so that one tick cannot run forever against a store that keeps giving.
-        for _ in range(_MAX_CLAIMS_PER_TICK):
-            dues = self._throttle.due(now, _CLAIM_BATCH)
-            self._emit(dues, now)
-            if len(dues) < _CLAIM_BATCH:
-                break
+        sinks: list[tuple[Throttle, Callable[[Notice], None]]] = [
+            (self._throttle, self._outbox.submit)
+        ]
+        recorded = self._sink()
+        if recorded[0] is not self._throttle:  # a recording's digests go to the recording
+            sinks.append(recorded)
+        for throttle, deliver in sinks:
+            for _ in range(_MAX_CLAIMS_PER_TICK):
+                dues = throttle.due(now, _CLAIM_BATCH)
+                self._emit(dues, now, deliver)
+                if len(dues) < _CLAIM_BATCH:
+                    break
 
-    def _emit(self, dues: Sequence[Due], now: float) -> None:
+    def _drain(self, now: float) -> None:
+        """Emit the counts of windows still open, early: the process is about to end."""
+        self._emit(self._throttle.drain(now), now, self._outbox.submit)
+        throttle, deliver = self._sink()
+        if throttle is not self._throttle:
+            self._emit(throttle.drain(now), now, deliver)
+
+    def _sink(self) -> tuple[Throttle, Callable[[Notice], None]]:
+        """Where this alerter's errors are counted and its notices go: while a recording
+        covers it (the innermost, if several), the recording's throttle and recorder —
+        nothing recorded is sent —, else its own throttle and outbox."""
+        if Alerter._recordings:
+            for recording in reversed(list(Alerter._recordings)):
+                if recording.covers(self):
+                    return recording.throttle(self), functools.partial(recording.record, self)
+        return self._throttle, self._outbox.submit
+
+    def _emit(self, dues: Sequence[Due], now: float, deliver: Callable[[Notice], None]) -> None:
         router = self._router
         for due in dues:
             # routed errors' keys carry their rules: the digest goes where the alert went,
@@ -596,9 +657,7 @@ class Alerter:
                 )
             )
             channels = decision.channels if decision is not None else None
-            self._dispatch(
-                Notice("digest", event, due.occurrences, created_at=now, channels=channels)
-            )
+            deliver(Notice("digest", event, due.occurrences, created_at=now, channels=channels))
 
     def _remember(self, key: str, event: Event) -> None:
         """Keep the last events this process alerted, for digests whose store lost theirs."""
@@ -607,13 +666,6 @@ class Alerter:
             self._recent.move_to_end(key)
             while len(self._recent) > _RECENT_SAMPLES:
                 self._recent.popitem(last=False)
-
-    def _dispatch(self, notice: Notice) -> None:
-        if Alerter._recorders:
-            for record in list(Alerter._recorders):
-                record(self, notice)
-            return
-        self._outbox.submit(notice)
 
     def _internal_error(self, where: str, error: BaseException) -> None:
         """erralert's own failures go to the `erralert` logger, once per interval per kind."""

@@ -2,7 +2,9 @@
 
 ``check_configuration`` is ``erralert check``: every webhook URL parsed, every template
 compiled *and rendered* (alert, digest and storm for each channel), the other options
-validated — all problems collected, not only the first. ``send_test`` is
+validated — all problems collected, not only the first. Without a webhook it checks the
+templates alone: each kind rendered on a sample channel of every platform the
+``template_dir`` has a file for (of every platform when it has none). ``send_test`` is
 ``erralert send-test``: one test message to each channel, sent now, and the platform's
 answer in plain words with what to do about it.
 """
@@ -25,7 +27,7 @@ from erralert.config import split_webhooks
 from erralert.errors import ConfigError
 from erralert.links import LinkTemplate, parse_links
 from erralert.notice import Notice, Occurrences
-from erralert.preview import preview
+from erralert.preview import SAMPLE_URLS, preview
 from erralert.render import Renderer
 from erralert.routing import Router, build_router, plan_channels
 from erralert.sample import KINDS
@@ -35,6 +37,7 @@ from erralert.stores.base import Silenced
 __all__ = [
     "ChannelReport",
     "CheckReport",
+    "TemplateReport",
     "TestResult",
     "check_configuration",
     "renderer_for",
@@ -59,6 +62,17 @@ class ChannelReport:
 
 
 @dataclass(frozen=True, slots=True)
+class TemplateReport:
+    """A platform's template rendered for every kind on a sample channel (``erralert
+    check`` without a webhook)."""
+
+    platform: str
+    template: str  # the file that renders it, "dingtalk.j2 (template_dir)" when yours
+    kinds: tuple[str, ...]  # the kinds it rendered
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class CheckReport:
     channels: tuple[ChannelReport, ...]
     problems: tuple[str, ...]  # everything wrong, channel problems included
@@ -66,6 +80,8 @@ class CheckReport:
     # occurrences silenced by rules, as a shared store has them (None: not readable here)
     silenced: dict[str, Silenced] | None = None
     links: tuple[LinkTemplate, ...] = ()  # the configured links (templates: no secrets)
+    # no webhook configured: the templates, checked alone on sample channels
+    templates: tuple[TemplateReport, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -82,11 +98,8 @@ def check_configuration(options: Mapping[str, Any]) -> CheckReport:
         webhooks = split_webhooks(webhooks)
     routes, owners = options.get("routes") or (), options.get("owners")
     router: Router | None = None
-    if not webhooks and not routes:
-        problems.append(
-            "no webhook configured: set ERRALERT_WEBHOOKS, webhooks in the ERRALERT_CONFIG "
-            "file, or pass --webhook URL (errors would be logged, not sent anywhere)"
-        )
+    # no webhook: nothing to check but the templates (an app would write alerts to stderr)
+    templates_alone = not webhooks and not routes
     if routes or owners is not None:
         try:
             plan = plan_channels(list(webhooks), routes, parse_webhook)
@@ -115,10 +128,41 @@ def check_configuration(options: Mapping[str, Any]) -> CheckReport:
         renderer = None
     reports = [_channel_report(channel, renderer) for channel in channels]
     problems += [f"{r.name}: {p}" for r in reports for p in r.problems]
+    templates: list[TemplateReport] = []
+    if templates_alone and renderer is not None:
+        templates = [_template_report(platform, renderer) for platform in _platforms(renderer)]
+        problems += [f"{t.platform}: {p}" for t in templates for p in t.problems]
     silenced = None
     if router is not None and any(rule.silences for rule in router.rules):
         silenced = _silenced_counts(options)
-    return CheckReport(tuple(reports), tuple(problems), router, silenced, links)
+    return CheckReport(tuple(reports), tuple(problems), router, silenced, links, tuple(templates))
+
+
+def _platforms(renderer: Renderer) -> list[str]:
+    """The platforms whose template the template_dir replaces, else every platform."""
+    every = sorted(SAMPLE_URLS)
+    folder = renderer.template_dir
+    if folder is None:
+        return every
+    own = [
+        p
+        for p in every
+        if (folder / renderer.template_for(parse_webhook(SAMPLE_URLS[p]))).is_file()
+    ]
+    return own or every
+
+
+def _template_report(platform: str, renderer: Renderer) -> TemplateReport:
+    channel = parse_webhook(SAMPLE_URLS[platform])
+    template = renderer.template_for(channel)
+    if renderer.template_dir is not None and (renderer.template_dir / template).is_file():
+        template += " (template_dir)"
+    problems = []
+    for kind in KINDS:  # a template that compiles can still fail on real data
+        shown = preview(channel, kind, renderer=renderer)
+        if shown.template_error:
+            problems.append(f"{kind}: {shown.template_error}")
+    return TemplateReport(platform, template, tuple(KINDS), tuple(problems))
 
 
 def _silenced_counts(options: Mapping[str, Any]) -> dict[str, Silenced] | None:

@@ -18,6 +18,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -138,8 +139,9 @@ def _parser() -> argparse.ArgumentParser:
         help="validate the configuration: webhooks, templates, options",
         description="Read the configuration (ERRALERT_CONFIG file, environment, then flags), "
         "check every webhook URL and render every template once; print the channels with "
-        "their secrets masked and their pacing, and the routing rules and owners. Exit code "
-        "1 on any problem.",
+        "their secrets masked and their pacing, and the routing rules and owners. Without "
+        "a webhook, check the templates alone: every kind rendered for each platform "
+        "--template-dir has a file for (every platform if none). Exit code 1 on any problem.",
     )
     _config_flags(check)
     check.add_argument(
@@ -223,7 +225,21 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 # -- commands -------------------------------------------------------------------------------
 
 
+def _needs_uvicorn(command: str) -> None:
+    """The inbox runs under uvicorn, which is in the demo extra, not a core dependency:
+    without it, one line saying what to install rather than an ImportError's traceback."""
+    try:
+        import uvicorn  # noqa: F401
+    except ImportError:
+        _fail(
+            f"{command} needs uvicorn (erralert's demo extra): pip install uvicorn, or "
+            "pip install -e '.[demo]' in erralert's checkout",
+            1,
+        )
+
+
 def _demo(args: argparse.Namespace) -> int:
+    _needs_uvicorn("erralert demo")
     from erralert import inbox
     from erralert.demo import DEMO_SECRETS, run_demo
 
@@ -239,7 +255,8 @@ def _demo(args: argparse.Namespace) -> int:
         with inbox.start(
             port=port, db_path=db, secrets=DEMO_SECRETS, on_message=on_message
         ) as running:
-            print(f"erralert demo — the local chat inbox: {running.url}/")
+            until = " (until the demo ends)" if args.once else ""
+            print(f"erralert demo — the local chat inbox{until}: {running.url}/")
 
             def messages() -> list[Any]:
                 return list(running.store.messages(limit=100_000))
@@ -253,7 +270,20 @@ def _demo(args: argparse.Namespace) -> int:
             )
             for refusal in result.refused:
                 print(f"refused: {refusal}", file=sys.stderr)
-            if not args.once:
+            if args.once:
+                # the address printed above stops answering now: say where the messages are
+                if args.db:
+                    print(
+                        f"\nThe inbox stopped with the demo; its messages are kept in {db}: "
+                        f"erralert inbox --db {shlex.quote(db)} shows them."
+                    )
+                else:
+                    print(
+                        "\nThe inbox stopped with the demo, and its messages with it: "
+                        "erralert demo keeps it open; erralert demo --once --db FILE keeps "
+                        "the messages for erralert inbox --db FILE."
+                    )
+            else:
                 print(f"\nOpen {running.url}/ to read them as each chat shows them. Ctrl-C stops.")
                 try:
                     while True:
@@ -267,6 +297,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _inbox(args: argparse.Namespace) -> int:
+    _needs_uvicorn("erralert inbox")
     from erralert import inbox
     from erralert.inbox.receive import EXAMPLE_PATHS
 
@@ -349,6 +380,17 @@ def _check(args: argparse.Namespace) -> int:
     report = check_configuration(options)
     if args.explain and report.router is None:
         _fail("check --explain: no routes or owners are configured (routes=, owners=)")
+    if report.templates:
+        print(
+            "no webhook configured (ERRALERT_WEBHOOKS, the ERRALERT_CONFIG file or --webhook): "
+            "checking the templates alone; an app would write its alerts to stderr"
+        )
+        shown: list[tuple[str, ...]] = [("platform", "template", "rendered")]
+        shown += [
+            (t.platform, t.template, "✗ (below)" if t.problems else ", ".join(t.kinds))
+            for t in report.templates
+        ]
+        print(table(shown))
     if report.channels:
         rows = [("channel", "platform", "pacing", "template", "mentions")]
         rows += [
@@ -387,6 +429,10 @@ def _check(args: argparse.Namespace) -> int:
             print(explain(report.router, facts, window=float(options.get("window") or 300)))
     for problem in report.problems:
         print(f"✗ {problem}")
+    if report.ok and report.templates:
+        kinds = ", ".join(report.templates[0].kinds)
+        print(f"✓ templates OK: {kinds} rendered for {len(report.templates)} platform(s)")
+        return 0
     if report.ok:
         print(f"✓ {len(report.channels)} channel(s), configuration OK")
         return 0

@@ -2,11 +2,14 @@
 
 >>> with erralert.testing.capture_alerts() as alerts:
 ...     client.get("/boom")
-...     erralert.flush()
 >>> [a.kind for a in alerts]
 ['alert']
 >>> alerts[0].payload["text"]
 '...'
+
+Each ``with`` block counts from scratch, so every test that provokes an error sees its
+alert, and nothing a block captured is ever sent — not during the test, not as a digest
+when the process exits.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import httpx
 from erralert.alerter import Alerter
 from erralert.channels.base import Message
 from erralert.notice import Notice
+from erralert.stores import Store
 
 __all__ = ["CapturedAlert", "capture_alerts"]
 
@@ -43,19 +47,26 @@ class CapturedAlert:
 
 
 @contextlib.contextmanager
-def capture_alerts(alerter: Alerter | None = None) -> Iterator[list[CapturedAlert]]:
-    """Record rendered messages instead of sending them, synchronously, for every alerter
-    (or only ``alerter``). Digests appear when ``flush()`` is called after their window."""
+def capture_alerts(
+    alerter: Alerter | None = None, *, store: str | Store | None = None
+) -> Iterator[list[CapturedAlert]]:
+    """Record the messages every alerter (or only ``alerter``) would send inside the block,
+    rendered for each channel with the exact request, instead of sending them.
+
+    The block counts in fresh throttle state of its own: an error already alerted before
+    it (in an earlier test) alerts again, and its repeats inside the block are counted
+    there. When the block ends, those counts are dropped — no digest of them is ever sent.
+    Digests of repeats appear when ``flush()`` is called after their window (or
+    ``flush(final=True)``, as an ASGI lifespan shutdown does), inside the block.
+
+    ``store`` (a URL such as ``"sqlite:///path.db"``, or a Store): count in that store
+    instead of a fresh in-memory one — for tests of how a store counts; what the block
+    counted stays in it."""
     captured: list[CapturedAlert] = []
     lock = threading.Lock()
 
     def record(source: Alerter, notice: Notice) -> None:
-        if alerter is not None and source is not alerter:
-            source._outbox.submit(notice)
-            return
-        for index in source._outbox._targets(notice):  # the channels routing chose
-            channel = source.channels[index]
-            message = source._renderer.render(notice, channel)
+        for channel, message in source.render(notice):  # the channels routing chose
             request = None if channel.local else channel.build_request(message)
             payload = json.loads(request.content) if request is not None else None
             alert = CapturedAlert(
@@ -72,8 +83,5 @@ def capture_alerts(alerter: Alerter | None = None) -> Iterator[list[CapturedAler
             with lock:
                 captured.append(alert)
 
-    Alerter._recorders.append(record)
-    try:
+    with Alerter.recording(record, only=alerter, store=store):
         yield captured
-    finally:
-        Alerter._recorders.remove(record)

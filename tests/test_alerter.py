@@ -262,10 +262,10 @@ def test_digest_without_a_sample_still_reports_the_count() -> None:
         def put_sample(self, key: str, sample: object) -> None:  # type: ignore[override]
             pass  # e.g. a shared store that lost it
 
-    store = Forgetful()
-    alerter = erralert.Alerter([SLACK], window=60, store=store)
-    other = erralert.Alerter([SLACK], window=60, store=store)  # "another process"
-    with freeze_time("2026-01-01 00:00:00") as frozen, capture_alerts() as alerts:
+    alerter = erralert.Alerter([SLACK], window=60)
+    other = erralert.Alerter([SLACK], window=60)  # "another process"
+    # both count in one store while captured, as processes sharing it do
+    with freeze_time("2026-01-01 00:00:00") as frozen, capture_alerts(store=Forgetful()) as alerts:
         for i in range(3):
             capture(alerter, n=i)
         frozen.tick(61)

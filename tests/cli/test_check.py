@@ -106,10 +106,81 @@ def test_a_missing_named_template_exits_1(capsys: pytest.CaptureFixture[str]) ->
     assert "template 'oncall' not found" in out
 
 
-def test_no_webhook_is_a_problem(capsys: pytest.CaptureFixture[str]) -> None:
+PLATFORM_NAMES = [
+    "console", "dingtalk", "discord", "feishu", "googlechat", "lark", "mattermost",
+    "rocketchat", "slack", "teams", "telegram", "webhook", "wecom",
+]  # fmt: skip
+
+
+def rendered_rows(out: str) -> dict[str, list[str]]:
+    """The template table of a check without webhooks: platform -> its other columns."""
+    lines = out.splitlines()
+    start = lines.index(next(line for line in lines if line.split()[:1] == ["platform"])) + 2
+    rows = {}
+    for line in lines[start:]:
+        if not line.split() or line.split()[0] not in PLATFORM_NAMES:
+            break
+        platform, rest = line.split(maxsplit=1)
+        rows[platform] = [cell.strip() for cell in rest.split("  ") if cell.strip()]
+    return rows
+
+
+def test_without_a_webhook_every_platforms_templates_are_checked(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     code, out = check(capsys)
+    assert code == 0, out
+    assert out.splitlines()[0].startswith("no webhook configured (ERRALERT_WEBHOOKS, ")
+    assert "checking the templates alone; an app would write its alerts to stderr" in out
+    rows = rendered_rows(out)
+    assert sorted(rows) == PLATFORM_NAMES
+    assert rows["lark"] == ["feishu.j2", "alert, digest, storm"]  # Lark renders Feishu's
+    assert all(cells[-1] == "alert, digest, storm" for cells in rows.values())
+    assert (
+        out.splitlines()[-1] == "✓ templates OK: alert, digest, storm rendered for 13 platform(s)"
+    )
+
+
+def test_without_a_webhook_the_template_dir_s_platforms_are_checked(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "dingtalk.j2").write_text(
+        '{% extends "default/dingtalk.j2" %}{% block body %}on call: {{ super() }}{% endblock %}'
+    )
+    (tmp_path / "oncall.j2").write_text('{% extends "default/slack.j2" %}')  # not a platform
+    code, out = check(capsys, "--template-dir", str(tmp_path))
+    assert code == 0, out
+    assert rendered_rows(out) == {
+        "dingtalk": ["dingtalk.j2 (template_dir)", "alert, digest, storm"]
+    }
+    assert out.splitlines()[-1] == "✓ templates OK: alert, digest, storm rendered for 1 platform(s)"
+
+
+def test_without_a_webhook_a_template_failing_on_real_data_exits_1(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "slack.j2").write_text(
+        '{% extends "default/slack.j2" %}\n{% block body %}\n'
+        "{% if kind == 'digest' %}{{ occurrences.count // 0 }}{% endif %}\n{% endblock %}\n"
+    )
+    code, out = check(capsys, "--template-dir", str(tmp_path))
     assert code == 1
-    assert "no webhook configured" in out
+    assert rendered_rows(out) == {"slack": ["slack.j2 (template_dir)", "✗ (below)"]}
+    problems = [line for line in out.splitlines() if line.startswith("✗ ")]
+    assert len(problems) == 1  # the digest only: the alert and the storm rendered
+    assert problems[0].startswith('✗ slack: digest: custom template "slack.j2" failed: ')
+    assert "ZeroDivisionError" in problems[0]
+    assert "line 3" in problems[0]
+    assert "templates OK" not in out
+
+
+def test_without_a_webhook_a_template_dir_of_no_platform_checks_them_all(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "oncall.j2").write_text('{% extends "default/slack.j2" %}')
+    code, out = check(capsys, "--template-dir", str(tmp_path))
+    assert code == 0, out
+    assert sorted(rendered_rows(out)) == PLATFORM_NAMES
 
 
 def test_a_bad_environment_variable_is_reported(

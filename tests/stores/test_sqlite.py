@@ -318,14 +318,11 @@ def test_bad_urls_fail_loudly(
 
 
 def test_alerter_end_to_end(tmp_path: Path) -> None:
-    alerter = erralert.Alerter(
-        ["webhook+http://127.0.0.1:9/x"], window=60, store=f"sqlite:///{tmp_path}/s.db"
-    )
-    other = erralert.Alerter(
-        ["webhook+http://127.0.0.1:9/x"], window=60, store=f"sqlite:///{tmp_path}/s.db"
-    )
+    alerter = erralert.Alerter(["webhook+http://127.0.0.1:9/x"], window=60)
+    other = erralert.Alerter(["webhook+http://127.0.0.1:9/x"], window=60)
     try:
-        with capture_alerts() as alerts:
+        # while captured, both count in the SQLite store, as two processes sharing it do
+        with capture_alerts(store=f"sqlite:///{tmp_path}/s.db") as alerts:
             for source in (alerter, other, alerter):
                 try:
                     raise ValueError("boom")
