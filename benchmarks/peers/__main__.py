@@ -1,0 +1,5 @@
+import sys
+
+from benchmarks.peers.main import main
+
+sys.exit(main())
