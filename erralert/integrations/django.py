@@ -19,6 +19,15 @@ carries the same exception object.
 
 The middleware is sync- and async-capable, so it adds no thread hop to async views.
 
+Reporting changes nothing Django answers: the user's id is reported only when the request
+has already loaded the user (a view or a middleware read ``request.user``); erralert never
+loads it, since that reads the session (the response would gain ``Vary: Cookie``), queries
+the session and user tables, and logs out a session whose auth hash no longer verifies.
+
+Under uvicorn, which ends the process on SIGTERM without exit hooks and runs no lifespan
+for Django, what is still queued when the server is told to stop is delivered first (see
+:mod:`erralert.stop_signals`), off the event loop, and then the server gets the signal.
+
 Configuration: ``settings.ERRALERT`` (a dict of :class:`erralert.Alerter` options, e.g.
 ``{"webhooks": [...], "service": "shop"}``) is passed to :func:`erralert.init` once per
 process when the middleware is first loaded, so it becomes the default alerter (also the
@@ -29,6 +38,7 @@ one ``erralert.LoggingHandler`` and ``erralert.capture_exception()`` use), with 
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -42,6 +52,7 @@ from erralert.errors import ConfigError
 from erralert.event import Request
 from erralert.request import request_from_asgi, request_from_wsgi
 from erralert.safelog import safe_logger
+from erralert.stop_signals import flush_on_stop_signals
 
 try:
     from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
@@ -56,10 +67,9 @@ try:
         got_request_exception,
         setting_changed,
     )
-    from django.db import DatabaseError  # type: ignore[import-untyped]
     from django.http import Http404  # type: ignore[import-untyped]
     from django.http.multipartparser import MultiPartParserError  # type: ignore[import-untyped]
-    from django.utils.functional import empty  # type: ignore[import-untyped]
+    from django.utils.functional import LazyObject, empty  # type: ignore[import-untyped]
 except ImportError as exc:
     raise ImportError(
         "erralert.integrations.django needs Django: pip install 'erralert[django]'"
@@ -106,6 +116,10 @@ class ErrAlertMiddleware:
         # settings are ready when Django loads middleware: a broken ERRALERT fails start-up
         _configure(strict=True)
         _connect_signals()
+        # `uvicorn project.asgi:application` loads the app on its running loop, with its
+        # signal handlers in place; an app built before `uvicorn.run(app)` is checked again
+        # at its first request on the loop
+        self._watch_stop_signals = not _flush_before_server_stops()
 
     def __call__(self, request: HttpRequest) -> Any:
         if self._async:
@@ -117,10 +131,13 @@ class ErrAlertMiddleware:
         return response
 
     async def _acall(self, request: HttpRequest) -> Any:
+        if self._watch_stop_signals:
+            self._watch_stop_signals = False
+            _flush_before_server_stops()
         response = await self.get_response(request)
         exc = request.__dict__.pop(_PENDING, None)
         if exc is not None and _is_server_error(response):
-            # reading request.user may query the database: not on the event loop
+            # a capture may wait on a shared store (SQLite, Redis): not on the event loop
             await sync_to_async(_report, thread_sensitive=True)(exc, request)
         return response
 
@@ -134,8 +151,13 @@ class ErrAlertMiddleware:
 def request_from_django(request: HttpRequest, *, load_user: bool = False) -> Request:
     """The :class:`erralert.event.Request` of a Django ``HttpRequest``: method, path, URL,
     route template (``"orders/<int:pk>/"``), headers (scrubbed later by the alerter),
-    client IP and the authenticated user's id (never the username or email). The user is
-    read only if already loaded, unless ``load_user`` (which may query the database)."""
+    client IP and the authenticated user's id (never the username or email).
+
+    The user is read only if the request has already loaded it. ``load_user=True`` loads
+    it, with what loading does in Django: the session is read (the response gains
+    ``Vary: Cookie``), the session and user tables are queried, and a session whose auth
+    hash no longer verifies is flushed (the user is logged out). The middleware never
+    asks for that."""
     scope = getattr(request, "scope", None)  # ASGIRequest keeps the ASGI scope
     if isinstance(scope, Mapping):
         base = request_from_asgi(scope)
@@ -155,8 +177,8 @@ def _report(exc: BaseException, request: HttpRequest) -> None:
     alerter = _alerter()
     if alerter is None:
         return
-    # built only for the first occurrence of a window: loading the user may cost a query
-    alerter.capture_exception(exc, request=lambda: _request_context(request, exc))
+    # built only for the first occurrence of a window
+    alerter.capture_exception(exc, request=lambda: _request_context(request))
 
 
 def _on_request_exception(sender: Any, request: HttpRequest = None, **kwargs: Any) -> None:
@@ -174,12 +196,8 @@ def _on_request_exception(sender: Any, request: HttpRequest = None, **kwargs: An
         logger.error("erralert: got_request_exception: %s: %s", type(error).__name__, error)
 
 
-def _request_context(request: HttpRequest, exc: BaseException) -> Request | None:
-    if request is None:
-        return None
-    # The user is loaded lazily (session, then user row): load it now unless the database
-    # is what failed, where one more query would only wait and fail again.
-    return request_from_django(request, load_user=not isinstance(exc, DatabaseError))
+def _request_context(request: HttpRequest) -> Request | None:
+    return None if request is None else request_from_django(request)
 
 
 def _is_server_error(response: object) -> bool:
@@ -194,22 +212,38 @@ def _route(request: HttpRequest) -> str | None:
 
 
 def _user_id(request: HttpRequest, *, load: bool = False) -> str | None:
-    """``request.user.pk`` when authenticated. ``request.user`` exists only with
-    ``AuthenticationMiddleware`` (so never without ``django.contrib.auth``); it is a lazy
-    object that queries the session and user tables on first access, which happens here
-    only with ``load=True``."""
+    """``request.user.pk`` when authenticated (``load``: loading the user if need be)."""
     try:
-        user = getattr(request, "user", None)
-        if user is None:
-            return None
-        if not load and getattr(user, "_wrapped", None) is empty:
-            return None
-        if user.is_authenticated is not True:
+        user = getattr(request, "user", None) if load else _loaded_user(request)
+        if user is None or user.is_authenticated is not True:
             return None
         pk = user.pk
         return None if pk is None else str(pk)
     except Exception:
         return None
+
+
+def _loaded_user(request: HttpRequest) -> Any:
+    """The user the request has loaded already, or None; never loads it.
+
+    ``AuthenticationMiddleware`` sets ``request.user`` to a ``SimpleLazyObject`` around
+    ``get_user(request)``: the first attribute read on it loads the user. Three places tell
+    whether that happened without causing it, all read from instance dictionaries so that
+    no descriptor, ``__getattr__`` or lazy ``__class__`` runs: the lazy object's
+    ``_wrapped`` (anything but ``empty`` once loaded), and Django's caches on the request,
+    ``_cached_user`` (``request.user``) and ``_acached_user`` (``await request.auser()``,
+    which leaves the lazy object unloaded). They are Django's internals, but the ones it
+    relies on itself since 1.x (5.0 for ``auser``); if they ever move, the user is not
+    reported — nothing is loaded. A ``request.user`` that is not lazy was put there as is
+    (by ``login()``, ``RemoteUserMiddleware`` or the app's own middleware) and is read."""
+    state = getattr(request, "__dict__", None) or {}
+    user = state.get("user")
+    if not issubclass(type(user), LazyObject):  # type(): isinstance may read __class__
+        return user
+    wrapped = (getattr(user, "__dict__", None) or {}).get("_wrapped", empty)
+    if wrapped is not empty:
+        return wrapped
+    return state.get("_cached_user", state.get("_acached_user"))
 
 
 def _str(value: object) -> str | None:
@@ -256,6 +290,21 @@ def _on_setting_changed(sender: Any, setting: str = "", **kwargs: Any) -> None:
     global _configured
     if setting == "ERRALERT":
         _configured = False
+
+
+def _flush_before_server_stops() -> bool:
+    """Under an ASGI server (its event loop running here), chain the flush of the default
+    alerter in front of the server's SIGTERM handler. False when no loop runs here (yet):
+    WSGI, or an app built before its server runs, to be checked again on the loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    try:
+        flush_on_stop_signals()  # nothing off the main thread, nor without a server handler
+    except Exception as error:  # signal.signal refused (an embedded interpreter …)
+        logger.error("erralert: cannot watch the server's stop signal: %s", error)
+    return True
 
 
 def _connect_signals() -> None:

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +26,7 @@ import django
 import httpx
 import pytest
 from django.conf import settings
+from freezegun import freeze_time
 
 if not settings.configured:
     settings.configure(
@@ -32,7 +38,14 @@ if not settings.configured:
             "django.contrib.auth",
             "django.contrib.sessions",
         ],
-        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+        # in memory, yet one database for every thread's connection, as a real one is (the
+        # async client sends got_request_exception from a worker thread)
+        DATABASES={
+            "default": {
+                "ENGINE": "django.db.backends.sqlite3",
+                "NAME": "file:erralert-django-tests?mode=memory&cache=shared",
+            }
+        },
         MIDDLEWARE=[
             "django.contrib.sessions.middleware.SessionMiddleware",
             "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -47,6 +60,7 @@ if not settings.configured:
 
 from asgiref.sync import async_to_sync, iscoroutinefunction
 from django.contrib.auth.models import AnonymousUser, User
+from django.contrib.sessions.models import Session
 from django.core.exceptions import (
     BadRequest,
     ImproperlyConfigured,
@@ -54,7 +68,10 @@ from django.core.exceptions import (
     SuspiciousOperation,
 )
 from django.core.management import call_command
+from django.core.signals import got_request_exception
 from django.db import DatabaseError, connection
+from django.db.backends.signals import connection_created
+from django.db.backends.utils import CursorWrapper
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.test import AsyncClient, Client, RequestFactory, override_settings
 from django.test.utils import CaptureQueriesContext
@@ -108,6 +125,15 @@ def ok(request: HttpRequest) -> HttpResponse:
     return HttpResponse("fine")
 
 
+def whoami(request: HttpRequest) -> HttpResponse:
+    raise RuntimeError(f"failed for a user (authenticated: {request.user.is_authenticated})")
+
+
+async def awhoami(request: HttpRequest) -> HttpResponse:
+    user = await request.auser()  # type: ignore[attr-defined]  # set by AuthenticationMiddleware
+    raise RuntimeError(f"failed for a user (authenticated: {user.is_authenticated})")
+
+
 urlpatterns = [
     path("orders/<int:pk>/fail", pay),
     path("reports/<int:pk>/fail", report),
@@ -118,6 +144,8 @@ urlpatterns = [
     path("db", database_down),
     path("conflict/<str:kind>", conflict),
     path("ok", ok),
+    path("whoami/fail", whoami),
+    path("awhoami/fail", awhoami),
 ]
 
 
@@ -173,9 +201,14 @@ def client() -> Client:
     return Client(raise_request_exception=False)
 
 
-def aget(url: str, **extra: Any) -> HttpResponse:
+def aget(url: str, logged_in: Client | None = None, **extra: Any) -> HttpResponse:
+    """GET through Django's async handler (with ``logged_in``'s session cookie)."""
+
     async def run() -> HttpResponse:
-        return await AsyncClient(raise_request_exception=False).get(url, **extra)  # type: ignore[no-any-return]
+        c = AsyncClient(raise_request_exception=False)
+        if logged_in is not None:
+            c.cookies = logged_in.cookies
+        return await c.get(url, **extra)  # type: ignore[no-any-return]
 
     return async_to_sync(run)()
 
@@ -251,6 +284,43 @@ def test_middleware_is_sync_and_async_capable() -> None:
     request = RequestFactory().get("/")
     assert async_to_sync(on_async)(request).content == b"async"
     assert ErrAlertMiddleware(sync_handler)(request).content == b"sync"
+
+
+@pytest.fixture
+def server_sigterm() -> Iterator[list[int]]:
+    """A handler standing in for an ASGI server's on SIGTERM; what it received."""
+    got: list[int] = []
+    before = signal.signal(signal.SIGTERM, lambda signum, frame: got.append(signum))
+    yield got
+    signal.signal(signal.SIGTERM, before)
+
+
+def test_sigterm_chained_under_an_asgi_server_only(server_sigterm: list[int]) -> None:
+    """An app built before its server runs (``uvicorn.run(application)``) is checked again
+    at its first request on the server's loop; a WSGI app never is (exit hooks run)."""
+    server = signal.getsignal(signal.SIGTERM)
+
+    def sync_handler(request: HttpRequest) -> HttpResponse:
+        return HttpResponse("sync")
+
+    async def async_handler(request: HttpRequest) -> HttpResponse:
+        return HttpResponse("async")
+
+    ErrAlertMiddleware(sync_handler)(RequestFactory().get("/"))
+    on_async = ErrAlertMiddleware(async_handler)  # no loop runs yet
+    assert signal.getsignal(signal.SIGTERM) is server
+
+    async def serve() -> None:
+        assert (await on_async(RequestFactory().get("/"))).content == b"async"
+        assert signal.getsignal(signal.SIGTERM) is not server  # chained in front
+        signal.raise_signal(signal.SIGTERM)
+        for _ in range(500):  # handed over from the flush thread, on this loop
+            if server_sigterm:
+                break
+            await asyncio.sleep(0.01)
+
+    asyncio.run(serve())
+    assert server_sigterm == [signal.SIGTERM]
 
 
 @pytest.mark.parametrize(
@@ -405,18 +475,47 @@ def test_settings_broken_later_never_break_the_500_page(caplog: pytest.LogCaptur
 
 
 # -- in process: the user --------------------------------------------------------------------------
-def test_authenticated_user_id_never_name_or_email(database: None) -> None:
+@pytest.fixture
+def alice(database: None) -> Iterator[User]:
     user = User.objects.create_user("alice", "alice@example.com", "pw")
+    yield user
+    user.delete()
+
+
+def test_authenticated_user_id_never_name_or_email(alice: User) -> None:
     c = client()
-    c.force_login(user)
+    c.force_login(alice)
     with capture_alerts() as alerts:
-        assert c.get("/orders/5/fail").status_code == 500  # the view never reads request.user
+        assert c.get("/whoami/fail").status_code == 500  # the view read request.user
     [alert] = [a for a in alerts if a.kind == "alert"]
     assert alert.notice.event.request is not None
-    assert alert.notice.event.request.user == str(user.pk)
+    assert alert.notice.event.request.user == str(alice.pk)
     rendered = alert.title + alert.body + str(alert.notice.event.to_dict())
     assert "alice" not in rendered
-    user.delete()
+
+
+@pytest.mark.parametrize(
+    ("url", "user"),
+    [
+        ("/whoami/fail", "alice"),  # request.user read by the view
+        ("/awhoami/fail", "alice"),  # await request.auser(): the lazy request.user stays unread
+        ("/orders/1/fail", None),  # nobody loaded the user: erralert does not either
+    ],
+)
+@pytest.mark.parametrize("get", ["sync", "async"])
+def test_the_user_is_reported_when_the_request_loaded_it(
+    alice: User, url: str, user: str | None, get: str
+) -> None:
+    c = client()
+    c.force_login(alice)
+    with capture_alerts() as alerts:
+        if get == "sync":
+            assert c.get(url).status_code == 500
+        else:
+            assert aget(url, logged_in=c).status_code == 500
+    [event] = events(alerts)
+    assert event.request is not None
+    assert event.request.user == (str(alice.pk) if user else None)
 
 
 def lazy_user(loaded: list[bool]) -> SimpleLazyObject:
@@ -448,27 +547,145 @@ def test_no_user_without_auth_and_no_database_access() -> None:
     assert len(queries) == 0
 
 
-def test_lazy_user_loaded_only_when_reporting() -> None:
+def test_lazy_user_read_only_once_loaded() -> None:
     request = RequestFactory().get("/x")
     loaded: list[bool] = []
     request.user = lazy_user(loaded)
     assert request_from_django(request).user is None  # not loaded: not read
     assert loaded == []
+    assert request.user.pk == 41  # the app loads it
+    assert request_from_django(request).user == "41"
+    assert loaded == [True]  # once, by the app
+
+
+def test_load_user_loads_it_on_request() -> None:
+    request = RequestFactory().get("/x")
+    loaded: list[bool] = []
+    request.user = lazy_user(loaded)
     assert request_from_django(request, load_user=True).user == "41"
+    assert loaded == [True]
     request.user = AnonymousUser()
     assert request_from_django(request, load_user=True).user is None
 
 
-def test_database_error_does_not_query_for_the_user() -> None:
+def test_a_user_set_as_is_is_read() -> None:
+    """login(), RemoteUserMiddleware and custom middleware put the user object itself."""
+    request = RequestFactory().get("/x")
+    request.user = User(pk=7, username="carol")
+    assert request_from_django(request).user == "7"
+    request.user = AnonymousUser()
+    assert request_from_django(request).user is None
+
+
+@pytest.mark.parametrize("url", ["/db", "/orders/1/fail", "/missing"])
+@pytest.mark.parametrize("get", [lambda url: client().get(url), aget], ids=["sync", "async"])
+def test_reporting_never_loads_the_user(url: str, get: Callable[[str], HttpResponse]) -> None:
     LOADED.clear()
     lazy = [f"{__name__}.LazyUserMiddleware", ERRALERT]
     with override_settings(MIDDLEWARE=lazy), capture_alerts() as alerts:
-        assert client().get("/db").status_code == 500
-        assert LOADED == []  # the database failed: no query for the user
-        assert client().get("/orders/1/fail").status_code == 500
-    users = {e.title.split(":")[0]: e.request.user for e in events(alerts) if e.request}
-    assert users == {"DatabaseError": None, "ValueError": "41"}
-    assert LOADED == [True]
+        get(url)
+    assert LOADED == []
+    assert [e.request.user for e in events(alerts) if e.request] == (
+        [] if url == "/missing" else [None]
+    )
+
+
+# -- in process: a 500 is the same with and without erralert --------------------------------------
+@contextmanager
+def without_erralert() -> Iterator[None]:
+    """The project as if erralert were not installed: not in MIDDLEWARE, its receiver of
+    got_request_exception disconnected (the next middleware load connects it again)."""
+    got_request_exception.disconnect(dispatch_uid="erralert.integrations.django.exception")
+    with override_settings(MIDDLEWARE=[m for m in MIDDLEWARE if m != ERRALERT]):
+        yield
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    headers: dict[str, str]
+    cookies: dict[str, str]
+    queries: list[str]  # every statement, whichever thread ran it
+    connections: list[str]  # the threads that opened a database connection
+    session_kept: bool | None  # None: no session to keep
+
+
+@contextmanager
+def database_activity(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[list[str], list[str]]]:
+    """Every SQL statement and every new connection inside the block, from any thread (the
+    async handler runs parts of a request in worker threads, each with its connection)."""
+    queries: list[str] = []
+    opened: list[str] = []
+    real_execute, real_executemany = CursorWrapper.execute, CursorWrapper.executemany
+
+    def execute(self: CursorWrapper, sql: str, params: Any = None) -> Any:
+        queries.append(sql)
+        return real_execute(self, sql, params)
+
+    def executemany(self: CursorWrapper, sql: str, param_list: Any) -> Any:
+        queries.append(sql)
+        return real_executemany(self, sql, param_list)
+
+    def created(sender: Any, connection: Any, **kwargs: Any) -> None:
+        opened.append(threading.current_thread().name)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(CursorWrapper, "execute", execute)
+        patch.setattr(CursorWrapper, "executemany", executemany)
+        connection_created.connect(created)
+        try:
+            yield queries, opened
+        finally:
+            connection_created.disconnect(created)
+
+
+def a_500(
+    monkeypatch: pytest.MonkeyPatch, get: str, url: str, who: str, user: User | None
+) -> Outcome:
+    """One request as a visitor ``who`` (anonymous, logged-in, stale: logged in before the
+    password changed), on a fresh session."""
+    c = client()
+    if user is not None and who != "anonymous":
+        user.set_password("pw")
+        user.save()
+        c.force_login(user)
+        if who == "stale":  # the session's auth hash no longer verifies
+            user.set_password("changed elsewhere")
+            user.save()
+    key = c.cookies["sessionid"].value if "sessionid" in c.cookies else None
+    with database_activity(monkeypatch) as (queries, opened):
+        response = c.get(url) if get == "sync" else aget(url, logged_in=c)
+    return Outcome(
+        status=response.status_code,
+        headers=dict(response.items()),
+        cookies={name: morsel.OutputString() for name, morsel in response.cookies.items()},
+        queries=queries,
+        connections=opened,
+        session_kept=None if key is None else Session.objects.filter(session_key=key).exists(),
+    )
+
+
+@pytest.mark.parametrize("url", ["/orders/1/fail", "/whoami/fail", "/awhoami/fail"])
+@pytest.mark.parametrize("who", ["anonymous", "logged-in", "stale"])
+@pytest.mark.parametrize("get", ["sync", "async"])
+def test_a_500_is_the_same_with_and_without_erralert(
+    monkeypatch: pytest.MonkeyPatch, alice: User, get: str, who: str, url: str
+) -> None:
+    """Same status, headers (no ``Vary: Cookie`` of a session read for erralert), cookies
+    (a stale session is not logged out by the error page) and queries, on every thread;
+    each request here is the first occurrence of its error, the one erralert reports with
+    the request's context."""
+    with without_erralert():
+        plain = a_500(monkeypatch, get, url, who, alice)
+    with capture_alerts() as alerts:
+        reported = a_500(monkeypatch, get, url, who, alice)
+    assert len(events(alerts)) == 1
+    assert reported == plain
+    assert reported.status == 500
+    if who != "anonymous" and url == "/orders/1/fail":  # nothing read the session
+        assert reported.session_kept is True
+        assert reported.queries == []
+        assert "Vary" not in reported.headers
 
 
 # -- missing Django ------------------------------------------------------------------------------
@@ -529,13 +746,6 @@ def occurrences(receiver: Receiver) -> dict[str, int]:
     return dict(counts)
 
 
-def wait_for_occurrences(receiver: Receiver, timeout: float = 15) -> None:
-    """Until the digests (window ends) have reported every repeat."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and occurrences(receiver) != EXPECTED_OCCURRENCES:
-        receiver.wait_for(len(receiver.requests) + 1, timeout=0.5)
-
-
 def check_received(receiver: Receiver, processes: int) -> None:
     """Per process (the throttle is per process with the in-memory store): one alert per
     distinct error, with its route template and method. Counting the digests too, every
@@ -573,34 +783,49 @@ def test_e2e_gunicorn_wsgi(receiver: Receiver) -> None:
     check_received(receiver, processes=2)
 
 
+def flush_after_window(receiver: Receiver, store: str) -> None:
+    """A process alive after the window's end claims the digests of the repeats that the
+    workers left in the shared store: the test process itself, its clock jumped past the
+    end (no sleeping through the window, no race with it)."""
+    alerter = erralert.Alerter([f"webhook+{receiver.base}/hook"], window=300, store=store)
+    try:
+        later = datetime.fromtimestamp(time.time() + 305, tz=UTC)
+        # tick: the outbox's deadline clock keeps moving; real_asyncio: so does its loop
+        with freeze_time(later, tick=True, real_asyncio=True):
+            assert alerter.flush(10)
+    finally:
+        alerter.close(5)
+
+
 @pytest.mark.timeout(60)
 def test_e2e_gunicorn_wsgi_shared_store_alerts_once(receiver: Receiver, tmp_path: Path) -> None:
-    """Two workers sharing a SQLite store: exactly one alert per distinct error in all,
-    and the repeats of both workers arrive in the digest of the window."""
+    """Two workers sharing a SQLite store: exactly one alert per distinct error in all (the
+    window is long: a slow run cannot end it between two requests), and the repeats of both
+    workers, left in the store when they stop, arrive in the digest of the window."""
     store = f"sqlite:///{tmp_path}/erralert.db"
-    env = env_for(receiver, window=2, ERRALERT_STORE=store)
+    env = env_for(receiver, window=300, ERRALERT_STORE=store)
     with gunicorn(f"{PROJECT}.wsgi:application", workers=2, env=env) as base:
         drive(base)
         wait_for_alerts(receiver, set(ROUTES))
-        wait_for_occurrences(receiver)
+    flush_after_window(receiver, store)
     check_received(receiver, processes=1)
     alerts = [r.json["event"] for r in receiver.requests if r.json["kind"] == "alert"]
     assert sorted(e["exceptions"][-1]["type"] for e in alerts) == sorted(ROUTES)
 
 
-# uvicorn re-raises SIGTERM after its shutdown (default action: no atexit), so the repeats
-# are collected from the digest at the end of a short window instead
+# uvicorn ends a SIGTERM'd process by raising the signal again (no exit hooks) and runs no
+# lifespan for Django: the middleware delivers what is queued first, the repeats counted in
+# open windows included, then hands uvicorn the signal
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("log_to_erralert", [False, True], ids=["middleware", "with-LOGGING"])
 def test_e2e_uvicorn_asgi(receiver: Receiver, log_to_erralert: bool) -> None:
     """With LOGGING sending django.request to erralert.LoggingHandler as well, each
     exception is still counted once, and alerted by the middleware (no logger name)."""
-    env = env_for(receiver, window=2, DJANGO_LOG_TO_ERRALERT=str(int(log_to_erralert)))
+    env = env_for(receiver, window=300, DJANGO_LOG_TO_ERRALERT=str(int(log_to_erralert)))
     with uvicorn_process(f"{PROJECT}.asgi:application", env=env) as base:
         drive(base)
         wait_for_alerts(receiver, set(ROUTES))
-        wait_for_occurrences(receiver)
-    check_received(receiver, processes=1)
+    check_received(receiver, processes=1)  # the digests arrived at SIGTERM
     alerts = [r.json["event"] for r in receiver.requests if r.json["kind"] == "alert"]
     assert len(alerts) == len(ROUTES)  # one process: exactly one alert per error
     assert [e["logger"] for e in alerts] == [None] * len(ROUTES)
