@@ -10,7 +10,9 @@ the lock's version (the suites use pytest's private modules, which change). Noth
 is installed into or removed from the current environment, and pip caches nothing.
 
 The peer's own copy of its package is removed from the unpacked tree, so that the suite
-imports the *installed* package, the one erralert is used with.
+imports the *installed* package, the one erralert is used with. Both runs use the same
+environment, the same test selection and the same order, so a test skipped for an optional
+dependency that is missing is skipped in both (neither suite needs the network).
 """
 
 from __future__ import annotations
