@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
 from typing import Any, NamedTuple
 
@@ -41,6 +42,8 @@ ScopeReader = Callable[[Mapping[str, Any]], "str | None"]
 
 # exceptions that mean "the client went away", by qualified name so that checking them
 # imports nothing (the servers and frameworks that define them may not be installed)
+_POLL_SECONDS = 0.01  # how often a final flush on a non-asyncio loop (trio) checks its thread
+
 _DISCONNECTS = frozenset(
     {
         "starlette.requests.ClientDisconnect",
@@ -98,15 +101,21 @@ async def flush_at_shutdown(alerter: Alerter | None) -> None:
         alerter = defaults.current()  # not built just for this
     if alerter is None:
         return
-    loop = asyncio.get_running_loop()
-    flushed: asyncio.Future[None] = loop.create_future()
+    try:
+        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None  # not asyncio: trio (Starlette, hypercorn and granian run on it too)
+    flushed = threading.Event()
+    woken: asyncio.Future[None] | None = loop.create_future() if loop is not None else None
 
     def flush() -> None:
         try:
             alerter.flush(alerter.shutdown_timeout, final=True)
         finally:
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-                loop.call_soon_threadsafe(_settle, flushed)
+            flushed.set()
+            if loop is not None and woken is not None:
+                with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                    loop.call_soon_threadsafe(_settle, woken)
 
     try:
         threading.Thread(target=flush, name="erralert-shutdown-flush", daemon=True).start()
@@ -116,7 +125,20 @@ async def flush_at_shutdown(alerter: Alerter | None) -> None:
         return
     # bounded here too: the flush's deadline starts after it asked the store for the
     # repeats of open windows, which a slow shared store could drag out
-    await asyncio.wait([flushed], timeout=alerter.shutdown_timeout)
+    if woken is not None:
+        await asyncio.wait([woken], timeout=alerter.shutdown_timeout)
+    else:
+        await _poll(flushed, alerter.shutdown_timeout)
+
+
+async def _poll(done: threading.Event, timeout: float) -> None:
+    """Wait for ``done`` without an asyncio loop to wake us (trio): anyio's sleep runs on
+    every event loop it supports, and anyio comes with Starlette, a dependency."""
+    import anyio
+
+    deadline = time.monotonic() + timeout
+    while not done.is_set() and time.monotonic() < deadline:
+        await anyio.sleep(_POLL_SECONDS)
 
 
 def _settle(future: asyncio.Future[None]) -> None:

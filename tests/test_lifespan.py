@@ -199,6 +199,77 @@ def test_the_final_flush_waits_at_most_shutdown_timeout() -> None:
     assert turns >= 10  # a blocked loop gives it one turn: the first
 
 
+def test_under_trio_the_final_flush_waits_off_the_loop_too() -> None:
+    """Starlette and hypercorn run on trio too, which has no asyncio loop to wake: there the
+    final flush's thread is polled, the loop serving other tasks meanwhile (Starlette's own
+    suite runs every lifespan test on trio: ``python -m benchmarks.peers`` found this)."""
+    import trio  # selenium's dependency, in the dev extra
+
+    events: list[str] = []
+    webhook = HangingWebhook(events)
+    # a flush that blocked the loop would wait all of shutdown_timeout, then let the task run
+    alerter = erralert.Alerter([SLACK], transport=httpx.MockTransport(webhook), shutdown_timeout=10)
+    messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+
+    async def receive() -> Message:
+        return next(messages)
+
+    async def send(message: Message) -> None:
+        if message["type"] == "lifespan.shutdown.complete":
+            events.append("shutdown complete")
+
+    async def other_work() -> None:
+        for _ in range(3):
+            await trio.sleep(0)
+        events.append("other task ran")
+        webhook.release()
+
+    async def main() -> None:
+        app = erralert.ASGIMiddleware(failing_app, alerter=alerter)
+        with contextlib.suppress(KeyError):
+            await app(dict(HTTP), _never, _ignore)
+        assert await trio.to_thread.run_sync(webhook.reached.wait, 10)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(app, {"type": "lifespan"}, receive, send)
+            nursery.start_soon(other_work)
+
+    try:
+        trio.run(main)
+    finally:
+        webhook.release()
+        alerter.close(0.1)
+    assert events == ["other task ran", "delivered", "shutdown complete"]
+
+
+def test_under_trio_the_final_flush_waits_at_most_shutdown_timeout() -> None:
+    import trio
+
+    webhook = HangingWebhook([])  # never answers
+    alerter = erralert.Alerter(
+        [SLACK], transport=httpx.MockTransport(webhook), shutdown_timeout=0.5
+    )
+    messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+
+    async def receive() -> Message:
+        return next(messages)
+
+    async def main() -> float:
+        app = erralert.ASGIMiddleware(failing_app, alerter=alerter)
+        with contextlib.suppress(KeyError):
+            await app(dict(HTTP), _never, _ignore)
+        assert await trio.to_thread.run_sync(webhook.reached.wait, 10)
+        started = trio.current_time()
+        await app({"type": "lifespan"}, receive, _ignore)
+        return trio.current_time() - started
+
+    try:
+        took = trio.run(main)
+    finally:
+        webhook.release()
+        alerter.close(0.1)
+    assert 0.5 <= took < 1.5
+
+
 async def _never() -> Message:
     raise AssertionError("not read")
 
