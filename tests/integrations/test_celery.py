@@ -326,12 +326,37 @@ def occurrences_received(receiver: Receiver) -> int:
     return sum(r.json["occurrences"]["count"] for r in receiver.requests)
 
 
+def wait_until_worker_idle(app: Celery, worker: str, timeout: float = 10) -> None:
+    """Return once the worker's main process has taken in the result of every task it ran.
+
+    A task's result reaches the caller through the result backend before the pool child's
+    ack and ready messages reach the worker's main process. A SIGTERM in that gap makes
+    Celery's warm shutdown take 30 s: the main process drops the job it has not seen
+    accepted (to be redelivered: "Restoring 1 unacknowledged message(s)") and stops reading
+    the child's pipe, while billiard's child waits up to 300 x 0.1 s for the main process
+    to count its last result. It happens without erralert too: with a task that sends its
+    worker SIGTERM as it returns, 5 workers in 26 took 31.7 s to stop, the others 1.7 s.
+    A deployment cannot time its SIGTERM, but this test can, so it measures erralert's
+    shutdown, not that race: the worker answers `inspect` from the same loop that reads the
+    pool's results, and a task leaves `active`/`reserved` only once its ready message
+    was handled."""
+    inspect = app.control.inspect(destination=[worker], timeout=1, limit=1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        replies = [inspect.active(), inspect.reserved(), inspect.scheduled()]
+        if all(reply and not reply.get(worker) for reply in replies):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{worker} still has tasks after {timeout} s: {replies}")
+
+
 @pytest.mark.parametrize(
     ("concurrency", "shared"), [(1, False), (2, False), (2, True)], ids=["1", "2", "2-shared"]
 )
 def test_prefork_worker_end_to_end(
     receiver: Receiver, broker: str, concurrency: int, shared: bool, tmp_path: Path
 ) -> None:
+    from integrations.celery_app import app as shop
     from integrations.celery_app import charge, ping, reserve, sync_stock
 
     failures = 6
@@ -348,7 +373,9 @@ def test_prefork_worker_end_to_end(
             **({"ERRALERT_STORE": f"sqlite:///{tmp_path}/erralert.db"} if shared else {}),
         }
         argv = [sys.executable, "-m", "celery", "-A", "integrations.celery_app", "worker"]
+        name = f"erralert-test-{os.getpid()}@127.0.0.1"
         argv += ["--pool=prefork", f"--concurrency={concurrency}", "--loglevel=warning"]
+        argv += ["--hostname", name]
         worker = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         try:
             assert ping.delay().get(timeout=30) == "pong"  # the worker is consuming
@@ -369,6 +396,7 @@ def test_prefork_worker_end_to_end(
                 deadline = time.monotonic() + 15
                 while occurrences_received(receiver) < failures and time.monotonic() < deadline:
                     receiver.wait_for(len(receiver.requests) + 1, timeout=0.5)
+            wait_until_worker_idle(shop, name)
         finally:
             worker.send_signal(signal.SIGTERM)  # warm shutdown
             try:
