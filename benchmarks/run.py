@@ -1,9 +1,10 @@
 """The benchmarks of issue 8 in one run: ``python -m benchmarks [--quick] [SCENARIO ...]``.
 
 Scenarios (default: all, in this order): ``asgi`` and ``wsgi`` (happy path, in-process:
-bare vs erralert vs sentry-sdk), ``errors`` (time per captured exception), ``storm``
+bare vs erralert vs sentry-sdk), ``errors`` (time per captured exception), ``scrub`` (what
+recognising credentials by their format costs a new error), ``storm``
 (captures/s per store), ``server`` (uvicorn under load, from ``benchmarks.realserver``),
-``memory`` (RSS after many captures). Groups: ``inprocess`` (the first three), ``stores``
+``memory`` (RSS after many captures). Groups: ``inprocess`` (the first four), ``stores``
 (storm and memory).
 
 Every scenario returns a :class:`benchmarks.report.Section`; the run prints one report
@@ -107,10 +108,10 @@ def machine_line() -> str:
     )
 
 
-SCENARIOS = ("asgi", "wsgi", "errors", "storm", "server", "memory")
+SCENARIOS = ("asgi", "wsgi", "errors", "scrub", "storm", "server", "memory")
 GROUPS = {
     "all": SCENARIOS,
-    "inprocess": ("asgi", "wsgi", "errors"),
+    "inprocess": ("asgi", "wsgi", "errors", "scrub"),
     "stores": ("storm", "memory"),
 }
 
@@ -131,7 +132,7 @@ def server_section(quick: bool) -> Section | None:
 
 def run_scenario(name: str, quick: bool) -> Section | None:
     # imported here: they import this module (measure, Timing)
-    from benchmarks import inprocess, stores
+    from benchmarks import inprocess, scrubbing, stores
 
     if name == "asgi":
         return inprocess.asgi_section(quick=quick)
@@ -139,6 +140,8 @@ def run_scenario(name: str, quick: bool) -> Section | None:
         return inprocess.wsgi_section(quick=quick)
     if name == "errors":
         return inprocess.errors_section(quick=quick)
+    if name == "scrub":
+        return scrubbing.section(quick=quick)
     if name == "storm":
         return stores.storm(quick=quick)
     if name == "memory":

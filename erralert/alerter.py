@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import functools
 import os
+import re
 import sys
 import threading
 import time
@@ -114,6 +115,7 @@ class Alerter:
         spool: str | os.PathLike[str] | None = None,
         include_locals: bool = False,
         scrub_keys: Iterable[str] = (),
+        scrub_patterns: Iterable[str | re.Pattern[str]] = (),
         ignore: Iterable[IgnoreSpec] = (),
         before_send: BeforeSend | None = None,
         fingerprint: FingerprintHook | None = None,
@@ -151,7 +153,7 @@ class Alerter:
         self._before_send = before_send
         self._fingerprint = fingerprint
         self._ignore = _IgnoreList(ignore)
-        self._scrubber = Scrubber(scrub_keys)
+        self._scrubber = _scrubber(scrub_keys, scrub_patterns)
         self.channels: tuple[Channel, ...]
         self._router: Router | None = None
         if routes or owners is not None:
@@ -682,6 +684,24 @@ def _named(cls: type, names: set[str]) -> bool:
     # type_names: a metaclass may make `cls.__module__` raise; matching must not
     qualname, module = type_names(cls)
     return f"{module}.{qualname}" in names or qualname in names
+
+
+def _scrubber(keys: Iterable[str], patterns: Iterable[str | re.Pattern[str]]) -> Scrubber:
+    """The scrubber of ``scrub_keys`` and ``scrub_patterns``; a pattern that cannot work is
+    a configuration error naming it."""
+    # one string would be read as its characters: a pattern per letter
+    for name, value in (("scrub_keys", keys), ("scrub_patterns", patterns)):
+        if isinstance(value, str | re.Pattern):
+            raise ConfigError(f"{name} must be a list, got a single {value!r}")
+    checked: list[str | re.Pattern[str]] = []
+    for pattern in patterns:
+        try:
+            Scrubber(extra_patterns=[pattern])
+        except (re.error, ValueError, TypeError) as exc:
+            shown = pattern.pattern if isinstance(pattern, re.Pattern) else pattern
+            raise ConfigError(f"scrub_patterns: {shown!r} {exc}") from None
+        checked.append(pattern)
+    return Scrubber(keys, checked)
 
 
 def _check_positive(**values: float) -> None:

@@ -254,6 +254,7 @@ _CHECKS: Mapping[str, Callable[[_Value], object]] = {
     "spool": _path,
     "include_locals": _flag,
     "scrub_keys": _strings,
+    "scrub_patterns": _strings,
     "ignore": _names,
     "max_queue": _count,
     "timeout": _seconds,

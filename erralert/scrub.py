@@ -1,8 +1,11 @@
 """Secret scrubbing, applied to every event before anything leaves the process.
 
-Two mechanisms: values under *sensitive keys* (headers, query parameters, locals, extra,
-``key=value`` pairs in text) are replaced by ``[Filtered]``, and secret-shaped text (URL
-passwords, ``Bearer``/``Basic`` credentials, JWTs) is filtered wherever it appears.
+Three mechanisms: values under *sensitive keys* (headers, query parameters, locals, extra,
+``key=value`` pairs in text) are replaced by ``[Filtered]``; secret-shaped text (URL
+passwords, ``Bearer``/``Basic`` credentials, JWTs) is filtered wherever it appears; and
+credentials are recognised by their issuer's format with no key in front of them (AWS,
+GitHub, Slack, Stripe, OpenAI, Google keys, chat webhook URLs, PEM private keys, card
+numbers: :mod:`erralert.credentials`, plus a team's own ``scrub_patterns``).
 
 Most strings hold nothing to scrub, so :meth:`Scrubber.text` first looks for fragments of
 anything that could start a secret and returns the string untouched when there are none.
@@ -13,16 +16,21 @@ from __future__ import annotations
 import dataclasses
 import operator
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote_plus
 
 from erralert.capture import format_traceback
+from erralert.credentials import (
+    CREDENTIAL_PATTERNS,
+    FILTERED,
+    CredentialPattern,
+    CredentialPatterns,
+    user_pattern,
+)
 from erralert.event import Event, ExceptionInfo, Frame, Request
 
 __all__ = ["FILTERED", "SENSITIVE_KEYS", "Scrubber"]
-
-FILTERED = "[Filtered]"
 
 SENSITIVE_KEYS: tuple[str, ...] = (
     "password",
@@ -170,6 +178,18 @@ def _userinfo(match: re.Match[str]) -> str:
     return f"{match['user']}:{FILTERED}@"
 
 
+def _own_pattern(pattern: str | re.Pattern[str] | CredentialPattern) -> CredentialPattern:
+    if isinstance(pattern, CredentialPattern):
+        return pattern
+    if isinstance(pattern, re.Pattern):
+        if pattern.search("") is not None:
+            raise ValueError("matches the empty string")
+        return CredentialPattern(
+            f"scrub_patterns: {pattern.pattern}", pattern, "scrub_patterns", None
+        )
+    return user_pattern(pattern)
+
+
 def _looks_like_basic_credential(cred: str) -> bool:
     # "Basic" is also an English word: only filter what looks like base64
     # ("Basic dXNlcjpwYXNz"), not "Basic Information".
@@ -182,9 +202,22 @@ class Scrubber:
     """Filters secrets out of strings, mappings, URLs, requests and whole events.
 
     A key is sensitive when, lower-cased with ``-`` read as ``_``, it contains one of
-    :data:`SENSITIVE_KEYS` or one of ``extra_keys`` (normalised the same way)."""
+    :data:`SENSITIVE_KEYS` or one of ``extra_keys`` (normalised the same way).
+    ``extra_patterns`` are a team's own credential formats: regular expressions (strings
+    or compiled) whose match, or its group ``secret``, is filtered in any text, next to
+    the formats of :data:`erralert.credentials.CREDENTIAL_PATTERNS`. A pattern that does
+    not compile raises ``re.error``; one that matches the empty string, ``ValueError``."""
 
-    def __init__(self, extra_keys: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        extra_keys: Iterable[str] = (),
+        extra_patterns: Iterable[str | re.Pattern[str] | CredentialPattern] = (),
+        *,
+        formats: Sequence[CredentialPattern] = CREDENTIAL_PATTERNS,
+    ) -> None:
+        # formats=(): the key rules alone (benchmarks.scrubbing measures what formats cost)
+        own = tuple(_own_pattern(p) for p in extra_patterns)
+        self._credentials = CredentialPatterns((*formats, *own))
         extra = tuple(_normalise_key(str(k)) for k in extra_keys if str(k))
         self._needles: tuple[str, ...] = tuple(dict.fromkeys(SENSITIVE_KEYS + extra))
         self._key_cache: dict[str, bool] = {}
@@ -210,16 +243,21 @@ class Scrubber:
 
     # -- text ----------------------------------------------------------------------------------
     def text(self, s: str) -> str:
-        """``s`` with URL passwords, ``Bearer``/``Basic`` credentials, JWTs and the values
-        of sensitive ``key=value`` / ``key: value`` / ``"key": "value"`` pairs filtered."""
+        """``s`` with URL passwords, ``Bearer``/``Basic`` credentials, JWTs, the values
+        of sensitive ``key=value`` / ``key: value`` / ``"key": "value"`` pairs and the
+        credentials recognised by their format filtered (``s`` itself when nothing was)."""
         if not s:
             return s
         lower = s.lower()
         for needle in self._precheck:
             if needle in lower:
+                s = self._named(s)
                 break
-        else:
-            return s
+        return self._credentials.redact(s)
+
+    def _named(self, s: str) -> str:
+        """The rules that find a secret by what is in front of it: a key, a scheme, a URL's
+        user name, a JWT's header."""
         s = _URL_CREDENTIALS.sub(_credentials, s)
         s = _JWT.sub(FILTERED, s)
         s = _COOKIE_HEADER.sub(r"\g<head>" + FILTERED, s)
@@ -346,6 +384,8 @@ class Scrubber:
                 for k, v in self._strings(r.headers).items()
             },
             user_agent=self.text(r.user_agent) if r.user_agent else r.user_agent,
+            # a client may send any value as its request id
+            request_id=self.text(r.request_id) if r.request_id else r.request_id,
         )
 
     def frame(self, f: Frame) -> Frame:

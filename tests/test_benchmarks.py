@@ -19,6 +19,7 @@ SECTIONS = [
     "### 1. ASGI happy path",
     "### 2. WSGI happy path",
     "### 3. Error path",
+    "### 3b. Scrubbing a new error",
     "### 4. Storm",
     "### 6. Memory",
 ]

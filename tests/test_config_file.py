@@ -42,6 +42,7 @@ template_dir = "/srv/alert-templates"
 spool = "/var/spool/erralert.sqlite3"
 include_locals = true
 scrub_keys = ["iban", "otp"]
+scrub_patterns = ['INV-[0-9]{{8}}']
 ignore = ["myapp.errors.Retry", "KeyboardInterrupt"]
 max_queue = 500
 timeout = 2.5
@@ -63,6 +64,7 @@ timezone = "Asia/Shanghai"
         "spool": "/var/spool/erralert.sqlite3",
         "include_locals": True,
         "scrub_keys": ["iban", "otp"],
+        "scrub_patterns": ["INV-[0-9]{8}"],
         "ignore": ["myapp.errors.Retry", "KeyboardInterrupt"],
         "max_queue": 500,
         "timeout": 2.5,

@@ -6,7 +6,10 @@ request), checking what must hold for *any* input:
 - exactly one alert per distinct fingerprint, per channel;
 - every payload is valid UTF-8 JSON, within its platform's limits;
 - no secret placed where erralert promises to scrub (headers, query, cookies, locals,
-  extra, tags, ``key=value`` text, bearer tokens, URL passwords, JWTs) reaches a payload;
+  extra, tags, ``key=value`` text, bearer tokens, URL passwords, JWTs) reaches a payload,
+  nor any credential of a format erralert recognises with no key in front of it (AWS,
+  GitHub, Slack, Stripe, OpenAI … tokens, webhook URLs, private keys, card numbers) in a
+  message, a local, the request's headers, query and path, ``extra`` or tags;
 - untrusted text cannot mention anyone (``@all``, ``<!channel>``, DingTalk's ``isAtAll``…)
   nor become a link.
 
@@ -46,6 +49,7 @@ from erralert.channels.registry import PLATFORMS
 from erralert.event import Request
 from erralert.testing import CapturedAlert, capture_alerts
 from tests.channels.conformance import assert_inert
+from tests.credential_samples import Credential, credential
 from tests.test_security import native_urls
 
 # CI: a bounded number of examples, derandomized (the same ones on every run). A deeper,
@@ -169,12 +173,17 @@ sensitive_key = st.sampled_from(SENSITIVE_KEYS)
 
 
 @st.composite
-def secret_in_text(draw: st.DrawFn) -> tuple[str, str]:
-    """``(text, secret)``: a secret in one of the forms the scrubber promises to find in
-    free text, set apart by spaces from whatever surrounds it."""
+def secret_in_text(draw: st.DrawFn) -> tuple[str, list[str]]:
+    """``(text, evidence)``: a secret in one of the forms the scrubber promises to find in
+    free text, set apart by spaces from whatever surrounds it, and the strings that must
+    not reach a payload."""
     value = draw(secret)
     key = draw(sensitive_key)
-    form = draw(st.integers(0, 8))
+    form = draw(st.integers(0, 10))
+    if form >= 9:  # a credential with no key in front of it
+        found = draw(credential())
+        context = draw(st.sampled_from(["call failed: {}", "({})", "'{}'", "{}", "= {};"]))
+        return f" {context.format(found.text)} ", found.evidence()
     if form == 0:
         text = f"{key}={value}"
     elif form == 1:
@@ -194,7 +203,7 @@ def secret_in_text(draw: st.DrawFn) -> tuple[str, str]:
     else:
         value = f"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI{value}In0.{value}Sig"
         text = f"token {value}"
-    return f" {text} ", value
+    return f" {text} ", [value]
 
 
 @st.composite
@@ -203,10 +212,10 @@ def message_with_secrets(draw: st.DrawFn) -> tuple[str, list[str]]:
     pieces = [draw(message_text)]
     secrets: list[str] = []
     for _ in range(draw(st.integers(0, 3))):
-        text, value = draw(secret_in_text())
+        text, evidence = draw(secret_in_text())
         pieces.append(text)
         pieces.append(draw(hostile_text))
-        secrets.append(value)
+        secrets += evidence
     return "".join(pieces), secrets
 
 
@@ -283,6 +292,16 @@ def request_with_secrets(draw: st.DrawFn) -> tuple[Any, list[str]]:
         else:
             query.append((draw(sensitive_key), value))
     path = "/" + draw(hostile_text)
+    for _ in range(draw(st.integers(0, 2))):  # credentials under names that say nothing
+        found = draw(credential().filter(lambda c: "\n" not in c.text))
+        secrets += found.evidence()
+        where = draw(st.integers(0, 2))
+        if where == 0:
+            headers[draw(st.sampled_from(["X-Upstream", "Referer", "X-Debug"]))] = found.text
+        elif where == 1:
+            query.append((draw(st.sampled_from(["ref", "next", "q"])), found.text))
+        else:
+            path += "/" + found.text
     query_string = "&".join(f"{k}={v}" for k, v in query)
     form = draw(st.integers(0, 2))
     if form == 0:
@@ -353,6 +372,14 @@ def extra_and_tags(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any], lis
         value = draw(secret)
         secrets.append(value)
         tags[draw(sensitive_key)] = value
+    if draw(st.booleans()):  # credentials under keys that say nothing
+        found = draw(credential())
+        secrets += found.evidence()
+        extra[draw(st.sampled_from(["upstream", "config", "note"]))] = {"said": found.text}
+    if draw(st.booleans()):
+        found = draw(credential().filter(lambda c: "\n" not in c.text))
+        secrets += found.evidence()
+        tags[draw(st.sampled_from(["upstream", "deploy"]))] = found.text
     return extra, tags, secrets
 
 
@@ -385,7 +412,9 @@ def new_alerter(**options: Any) -> erralert.Alerter:
     return erralert.Alerter(list(native_urls().values()), **options)
 
 
-def raise_with_locals(exc: BaseException, password: str, api_key: str, note: str) -> None:
+def raise_with_locals(
+    exc: BaseException, password: str, api_key: str, note: str, detail: str
+) -> None:
     """Raises ``exc`` from a frame whose locals hold secrets (and hostile text)."""
     raise exc
 
@@ -532,6 +561,7 @@ def check_no_secret(alert: CapturedAlert, secrets: list[str]) -> None:
     context=extra_and_tags(),
     local_secret=secret,
     note=hostile_text,
+    local_credential=credential(),
 )
 def test_any_exception_becomes_one_valid_alert_per_platform(
     chain: tuple[BaseException, list[str]],
@@ -539,10 +569,12 @@ def test_any_exception_becomes_one_valid_alert_per_platform(
     context: tuple[dict[str, Any], dict[str, Any], list[str]],
     local_secret: str,
     note: str,
+    local_credential: Credential,
 ) -> None:
     exc, secrets = chain
     extra, tags, context_secrets = context
-    secrets = [*secrets, *context_secrets, local_secret]
+    secrets = [*secrets, *context_secrets, local_secret, *local_credential.evidence()]
+    detail = f"upstream answered {local_credential.text}"
     request_like = None
     if request is not None:
         request_like, request_secrets = request
@@ -550,7 +582,7 @@ def test_any_exception_becomes_one_valid_alert_per_platform(
 
     def capture(alerter: erralert.Alerter) -> str | None:
         try:
-            raise_with_locals(exc, local_secret, local_secret, note)
+            raise_with_locals(exc, local_secret, local_secret, note, detail)
         except BaseException as raised:
             return alerter.capture_exception(raised, request=request_like, extra=extra, tags=tags)
         raise AssertionError("unreachable")
