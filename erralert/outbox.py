@@ -648,9 +648,12 @@ class Outbox:
                 continue
             if item.message is None:
                 # render before judging lateness: a first render compiles the template,
-                # which can take longer than the margin a slot allows
+                # which can take longer than the margin a slot allows. In a thread of the
+                # loop's pool: a custom template may take up to its allowance
+                # (render.MAX_RENDER_SECONDS), and the other channels' lanes deliver
+                # meanwhile instead of waiting for it.
                 try:
-                    item.message = self._render(self._notice(item), lane.channel)
+                    item.message = await self._render_aside(self._notice(item), lane.channel)
                 except Exception as exc:  # a bug in a channel or template: report it
                     logger.exception("erralert: could not render for %s", lane.channel.name)
                     self._refuse(lane, item, f"{type(exc).__name__}: {exc}")
@@ -673,6 +676,16 @@ class Outbox:
                 self._push(lane, item)
                 continue
             await self._attempt(lane, item, send)
+
+    async def _render_aside(self, notice: Notice, channel: Channel) -> Message:
+        """The message, rendered in a thread of the loop's pool; here when no thread can be
+        started any more (at interpreter exit, after concurrent.futures has shut down)."""
+        loop = asyncio.get_running_loop()
+        try:
+            rendering = loop.run_in_executor(None, self._render, notice, channel)
+        except RuntimeError:
+            return self._render(notice, channel)
+        return await rendering
 
     async def _attempt(self, lane: _Lane, item: _Item, send: _Sender) -> None:
         channel = lane.channel

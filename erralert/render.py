@@ -80,6 +80,14 @@ MAX_DIGITS = 10_000  # decimal digits of an integer made by `**` in a template
 # take the worker (and every alert behind it) for minutes and gigabytes.
 MAX_STEPS = 1_000_000
 MAX_BUILT = 5_000_000
+# ... and the processor time it may take: a render that computes without building or
+# looping much (a million `s.count(x)` of a long string, filters chained hundreds of times)
+# stays under both allowances and can still take minutes. Checked at every loop item,
+# call, filter and built value; past it the template is abandoned for the built-in one.
+# The clock is the rendering thread's CPU time: what the render itself spent, whatever the
+# rest of the machine does, and a clock no test's frozen time can stop or jump.
+MAX_RENDER_SECONDS = 0.5
+_CLOCK_EVERY = 32  # checkpoints between two readings of the clock (a reading is a syscall)
 MAX_JSON_INDENT = 16
 _NOTE_LIMIT = 300  # characters of the exception message quoted in a failure note
 _LOGGED_LIMIT = 256  # distinct template failures remembered to log each once
@@ -178,13 +186,23 @@ class ChannelInfo:
 
 
 class _Budget:
-    """What is left of one render's allowance (``MAX_STEPS``, ``MAX_BUILT``)."""
+    """What is left of one render's allowance (``MAX_STEPS``, ``MAX_BUILT``,
+    ``MAX_RENDER_SECONDS``)."""
 
-    __slots__ = ("built", "steps")
+    __slots__ = ("built", "checkpoints", "deadline", "steps")
 
     def __init__(self) -> None:
         self.steps = MAX_STEPS
         self.built = MAX_BUILT
+        self.deadline = time.thread_time() + MAX_RENDER_SECONDS
+        self.checkpoints = 0
+
+    def check_time(self) -> None:
+        """Refuse to go on past the render's time; the clock is read at every
+        ``_CLOCK_EVERY``-th call."""
+        self.checkpoints += 1
+        if self.checkpoints % _CLOCK_EVERY == 0 and time.thread_time() > self.deadline:
+            raise SecurityError(f"a render may take at most {MAX_RENDER_SECONDS} s")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -269,12 +287,19 @@ def _safe(value: Any) -> Markup:
 @jinja2.pass_context
 def _escape_filter(context: Context, value: Any) -> Markup:
     """``|e`` and ``|escape``: escaped for the dialect (Markup passes as it is)."""
-    return _markup(value)
+    return _built(_markup(value))
 
 
 @jinja2.pass_context
 def _forceescape(context: Context, value: Any) -> Markup:
-    return _escaped(str(value) if isinstance(value, Markup) else value)
+    # escaping lengthens its input (one "&" becomes "&amp;"): chained, it grows at every
+    # step, so each result counts against the render's allowance
+    return _built(_escaped(str(value) if isinstance(value, Markup) else value))
+
+
+def _built(text: Markup) -> Markup:
+    _spend(len(text))
+    return text
 
 
 @jinja2.pass_context
@@ -529,7 +554,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             return _bounded_format(wrapped, value.__self__)
         if (
             isinstance(value, types.BuiltinMethodType)
-            and isinstance(value.__self__, str | bytes)
+            and isinstance(value.__self__, str | bytes | bytearray)
             and value.__name__ in _GROWING_METHODS
         ):
             return _bounded_method(value)
@@ -542,6 +567,8 @@ class _Sandbox(ImmutableSandboxedEnvironment):
                 if isinstance(left, Markup) != isinstance(right, Markup):
                     # markupsafe would HTML-escape the plain side: escape it for the dialect
                     return Markup(_markup(left) + _markup(right))
+            elif isinstance(left, bytes | bytearray) and isinstance(right, bytes | bytearray):
+                _spend(len(left) + len(right))
             elif isinstance(left, list | tuple) and isinstance(right, list | tuple):
                 _spend(_size(left) + _size(right))
         elif operator == "*":
@@ -551,7 +578,14 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             _check_power(left, right)
         elif operator == "%" and isinstance(left, str):
             _spend(_percent_size(left, right))
+        elif operator == "%" and isinstance(left, bytes | bytearray):
+            _spend(_percent_size(bytes(left).decode("latin-1"), right))
         return super().call_binop(context, operator, left, right)
+
+    # (Jinja's own signature: the double underscores keep a call's keyword arguments free)
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        _checkpoint()
+        return super().call(__context, __obj, *args, **kwargs)
 
     def erralert_concat(self, values: Iterable[Any]) -> str:
         """``a ~ b ~ c``."""
@@ -594,6 +628,14 @@ def _step(count: int) -> None:
         budget.steps -= count
         if budget.steps < 0:
             raise SecurityError(f"more than {MAX_STEPS} loop iterations in one render")
+        budget.check_time()
+
+
+def _checkpoint() -> None:
+    """A point where a render may be stopped for its time (calls, filters)."""
+    budget = _mode().budget
+    if budget is not None:
+        budget.check_time()
 
 
 def _spend(size: int) -> None:
@@ -604,6 +646,7 @@ def _spend(size: int) -> None:
         budget.built -= size
         if budget.built < 0:
             raise SecurityError(f"a template may build at most {MAX_BUILT} characters")
+        budget.check_time()
 
 
 def _counted(iterable: Any, budget: _Budget) -> Iterator[Any]:
@@ -611,6 +654,7 @@ def _counted(iterable: Any, budget: _Budget) -> Iterator[Any]:
         budget.steps -= 1
         if budget.steps < 0:
             raise SecurityError(f"more than {MAX_STEPS} loop iterations in one render")
+        budget.check_time()
         yield item
 
 
@@ -632,7 +676,7 @@ def _size(value: Any, limit: int = MAX_BUILT + 1) -> int:
     sizes: dict[int, int] = {}
 
     def measure(item: Any) -> int:
-        if isinstance(item, str | bytes):
+        if isinstance(item, str | bytes | bytearray):
             return len(item)
         if isinstance(item, range):
             return len(item)
@@ -655,7 +699,7 @@ def _size(value: Any, limit: int = MAX_BUILT + 1) -> int:
 
 
 def _check_repeat(sequence: Any, times: Any) -> None:
-    if isinstance(sequence, str | list | tuple) and isinstance(times, int):
+    if isinstance(sequence, str | bytes | bytearray | list | tuple) and isinstance(times, int):
         if len(sequence) * times > MAX_SEQUENCE:
             raise SecurityError(f"a sequence of more than {MAX_SEQUENCE} items is refused")
         _spend(_size(sequence) * max(0, times))
@@ -735,18 +779,24 @@ def _bounded_format(format_method: Callable[..., str], template: str) -> Callabl
     return bounded
 
 
+_CASE_METHODS = ("upper", "lower", "casefold", "title", "swapcase", "capitalize")
 _GROWING_METHODS = frozenset(
     {"center", "ljust", "rjust", "zfill", "expandtabs", "replace", "join", "translate"}
+    | {"encode", "decode", "hex", *_CASE_METHODS}
 )
 
 
 def _bounded_method(method: Any) -> Callable[..., Any]:
-    """A str or bytes method that can build far more than its inputs, estimated first."""
-    text: str | bytes = method.__self__
+    """A str, bytes or bytearray method that can build more than its inputs, estimated
+    first."""
+    text: str | bytes | bytearray = method.__self__
     name: str = method.__name__
 
     def bounded(*args: Any, **kwargs: Any) -> Any:
         values = [*args, *kwargs.values()]
+        if name in _FACTORS:
+            _spend(len(text) * _FACTORS[name](values))
+            return method(*args, **kwargs)
         if name == "join":
             items = list(values[0]) if values else []
             _spend(len(text) * max(0, len(items) - 1) + _size(items))
@@ -767,6 +817,28 @@ def _bounded_method(method: Any) -> Callable[..., Any]:
         return method(*args, **kwargs)
 
     return bounded
+
+
+def _encode_factor(values: list[Any]) -> int:
+    # UTF-32 takes 4 bytes a character (and a BOM); escaping codecs and error handlers up
+    # to 10 ("\\U0001f600"), "namereplace" a character's whole Unicode name
+    codec = str(values[0]).lower() if values else "utf-8"
+    errors = str(values[1]) if len(values) > 1 else "strict"
+    if errors == "namereplace":
+        return 100
+    if "escape" in codec or errors in ("backslashreplace", "xmlcharrefreplace"):
+        return 10
+    return 5
+
+
+# How many times its input a method's result can be at most. Case mappings can lengthen
+# a character up to three ("ﬃ".upper() is "FFI"); hex writes two digits and a separator.
+_FACTORS: dict[str, Callable[[list[Any]], int]] = {
+    "encode": _encode_factor,
+    "decode": lambda values: 1,  # never more characters than bytes
+    "hex": lambda values: 3,
+    **{name: (lambda values: 3) for name in _CASE_METHODS},
+}
 
 
 def _replace_size(text: Any, old: Any = "", new: Any = "", count: Any = -1) -> int:
@@ -804,6 +876,10 @@ def _bounded_filter(
     bounded.__name__ = jinja_filter.__name__
     bounded.__doc__ = jinja_filter.__doc__
     return bounded
+
+
+def _nothing_built(value: Any, *args: Any, **kwargs: Any) -> int:
+    return 0
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -1107,8 +1183,11 @@ class Renderer:
                 "sum": _sum,
             }
         )
-        for name, estimate in _BOUNDED_FILTERS.items():
-            env.filters[name] = _bounded_filter(env.filters[name], estimate)
+        for name, jinja_filter in env.filters.items():
+            # every filter is a point where a render may be stopped for its time; those that
+            # can build far more than their input are estimated first
+            estimate = _BOUNDED_FILTERS.get(name, _nothing_built)
+            env.filters[name] = _bounded_filter(jinja_filter, estimate)
         env.globals["range"] = _range
         env.globals.pop("lipsum", None)  # lipsum(n=10**6): text nobody needs in an alert
         self._env = env
@@ -1135,7 +1214,22 @@ class Renderer:
                 raise ConfigError(f"template {where}:{exc.lineno}: {exc.message}") from None
             except (OSError, UnicodeDecodeError) as exc:
                 raise ConfigError(f"template {name}: {exc}") from None
+            except (SyntaxError, RecursionError) as exc:
+                # valid Jinja that Python cannot compile: hundreds of nested filters or
+                # parentheses (Python's parser stops at about 200 levels)
+                where = self._path_of(name)
+                raise ConfigError(
+                    f"template {where}: too deeply nested to compile ({exc})"
+                ) from None
         return templates
+
+    def _path_of(self, name: str) -> str:
+        loader = self._env.loader
+        assert loader is not None
+        try:
+            return loader.get_source(self._env, name)[1] or name
+        except jinja2.TemplateNotFound:
+            return name
 
     def _check_references(self, name: str) -> None:
         """A template that extends, includes or imports a missing file (by a constant

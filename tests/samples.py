@@ -3,8 +3,12 @@ golden payloads and cross-platform properties compare like with like."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import erralert
 from erralert.event import Event, ExceptionInfo, Frame, Request
 from erralert.notice import Kind, Notice, Occurrences, Storm, StormGroup
+from erralert.testing import CapturedAlert, capture_alerts
 
 NOW = 1795717201.0  # 2026-11-26 18:20:01 UTC
 HOSTILE = (
@@ -145,3 +149,19 @@ def huge_event() -> Event:
 
 class PaymentErrorForTests(Exception):
     pass
+
+
+def alerts_for(
+    alerter: erralert.Alerter, error: BaseException, **context: Any
+) -> list[CapturedAlert]:
+    """What ``alerter`` would send for ``error``, raised here and captured with ``context``
+    (``request=``, ``tags=`` …); the alerter is closed afterwards."""
+    try:
+        with capture_alerts(alerter) as alerts:
+            try:
+                raise error
+            except BaseException as exc:
+                alerter.capture_exception(exc, **context)
+    finally:
+        alerter.close(0.1)
+    return alerts

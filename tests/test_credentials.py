@@ -23,6 +23,7 @@ from erralert.scrub import Scrubber
 from erralert.testing import capture_alerts
 from tests.channels.test_golden import SAMPLE_URLS
 from tests.credential_samples import luhn_complete
+from tests.samples import alerts_for
 
 A20 = (string.ascii_letters + string.digits)[:20]  # "abcdefghijklmnopqrst"
 B36 = (string.ascii_letters + string.digits)[10:46]
@@ -220,13 +221,9 @@ def test_scrub_patterns_filter_a_teams_own_formats() -> None:
         ["webhook+https://alerts.example.com/hook"],
         scrub_patterns=[r"INV-\d{8}", re.compile(r"iban:(?P<secret>[A-Z]{2}\d{2}[A-Z0-9]{10,30})")],
     )
-    with capture_alerts(alerter) as alerts:
-        try:
-            raise ValueError("invoice INV-20261207 for iban:DE89370400440532013000 refused")
-        except ValueError as exc:
-            alerter.capture_exception(exc)
-    alerter.close(0.1)
-    [alert] = alerts
+    [alert] = alerts_for(
+        alerter, ValueError("invoice INV-20261207 for iban:DE89370400440532013000 refused")
+    )
     assert alert.payload["event"]["exceptions"][-1]["message"] == (
         f"invoice {FILTERED} for iban:{FILTERED} refused"
     )
@@ -279,12 +276,9 @@ def test_no_platform_receives_the_credential(name: str, text: str, expected: str
     platforms = ("slack", "dingtalk", "telegram", "webhook")
     alerter = erralert.Alerter([SAMPLE_URLS[p] for p in platforms], include_locals=True)
     upstream = f"the upstream said {text}"  # a local holding it too
-    with capture_alerts(alerter) as alerts:
-        try:
-            raise RuntimeError(f"call failed: {text}")
-        except RuntimeError as exc:
-            alerter.capture_exception(exc, tags={"upstream": upstream.splitlines()[0]})
-    alerter.close(0.1)
+    alerts = alerts_for(
+        alerter, RuntimeError(f"call failed: {text}"), tags={"upstream": upstream.splitlines()[0]}
+    )
     assert sorted(a.platform for a in alerts) == sorted(platforms)
     evidence = lost_runs(name, text, expected)
     for alert in alerts:

@@ -46,6 +46,7 @@ import erralert
 from erralert.channels.registry import PLATFORMS, parse_webhook
 from erralert.testing import CapturedAlert, capture_alerts
 from tests.receiver import Answer, Received, Receiver
+from tests.samples import alerts_for
 
 # -- the secrets ------------------------------------------------------------------------------
 
@@ -446,7 +447,17 @@ HOSTILE_TEMPLATES = {
     "a gigabyte of padding": "{{ 'x'.ljust(10**9) }}",
     "a gigabyte of format width": "{{ '%1000000000s'|format('x') }}",
     "a huge number": "{{ 9 ** (9 ** 9) }}",  # Jinja's ** groups left: parentheses needed
+    # bytes are counted like strings, and so is what encode() and hex() make of them
+    "a gigabyte of bytes": "{{ ('a'.encode() * 10**9)|length }}",
+    "bytes doubled by hex()": "{{ ('x' * 100000).encode()" + ".hex().encode()" * 8 + "|length }}",
+    "a gigabyte of bytes by %": "{{ ('%1000000000s'.encode() % 'x'.encode())|length }}",
 }
+# building nothing, looping within the allowance, but a million searches of 100 000
+# characters: minutes of work, stopped by the render's time
+SEARCHING = (
+    "{% set s = 'ab' * 50000 %}{% for i in range(10000) %}"
+    "{% for j in range(100) %}{{ s.count('ba') and '' }}{% endfor %}{% endfor %}\n"
+)
 
 
 @pytest.mark.parametrize("name", list(HOSTILE_TEMPLATES))
@@ -487,6 +498,73 @@ def test_a_hostile_template_is_refused_and_the_alert_still_goes_out(
             assert internal not in text
     # the broken template is reported to the erralert logger (once per distinct failure)
     assert any(r.name == "erralert" and "custom template" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("platform", ["slack", "telegram"])
+def test_chained_escapes_count_what_each_one_builds(platform: str, tmp_path: Path) -> None:
+    """Where escaping lengthens "&" (to "&amp;"), each of 150 chained escapes builds more
+    than the one before: counted, they stop at the render's allowance, not minutes later
+    (they ran for over 300 s before).
+    (Python compiles at most about 190 nested calls: more is a configuration error.)"""
+    (tmp_path / f"{platform}.j2").write_text(
+        "{{ ('&' * 10000)" + "|forceescape" * 150 + "|length }}\n"
+    )
+    alerter = erralert.Alerter([native_urls()[platform]], template_dir=tmp_path)
+    [alert] = alerts_for(alerter, ValueError("card declined"))
+    error = alert.message.template_error
+    assert error is not None
+    # whichever allowance runs out first: what it built, or its time
+    allowances = ("a template may build at most 5000000 characters", "a render may take at most")
+    assert any(allowance in error for allowance in allowances), error
+
+
+def test_a_template_that_computes_for_minutes_is_stopped_by_its_time(tmp_path: Path) -> None:
+    (tmp_path / "slack.j2").write_text(SEARCHING)
+    alerter = erralert.Alerter([native_urls()["slack"]], template_dir=tmp_path)
+    [alert] = alerts_for(alerter, ValueError("card declined"))
+    assert alert.message.template_error == (
+        'custom template "slack.j2" failed: SecurityError: a render may take at most 0.5 s (line 1)'
+    )
+    assert "card declined" in alert.body  # the built-in template's alert went out
+
+
+def test_a_slow_template_holds_no_other_channel(tmp_path: Path) -> None:
+    """One channel's template computes until its render's time runs out; the other
+    channel's alert is rendered meanwhile (renders run beside the delivery loop, not on it)
+    and goes out first. The slow one is sent too, with the built-in template."""
+    (tmp_path / "slow.j2").write_text(SEARCHING)
+    arrived: list[str] = []
+
+    def platform(request: httpx.Request) -> httpx.Response:
+        arrived.append(request.url.path)
+        return httpx.Response(200)
+
+    alerter = erralert.Alerter(
+        [
+            "webhook+https://alerts.example.com/slow?template=slow",
+            "webhook+https://alerts.example.com/plain",
+        ],
+        template_dir=tmp_path,
+        transport=httpx.MockTransport(platform),
+    )
+    try:
+        try:
+            raise ValueError("card declined")
+        except ValueError as exc:
+            alerter.capture_exception(exc)
+        assert alerter.flush(30)
+    finally:
+        alerter.close(0.1)
+    assert arrived == ["/plain", "/slow"]
+
+
+def test_a_template_too_deeply_nested_to_compile_is_a_configuration_error(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "slack.j2").write_text("{{ event.title" + "|forceescape" * 300 + " }}\n")
+    with pytest.raises(erralert.ConfigError) as raised:
+        erralert.Alerter([native_urls()["slack"]], template_dir=tmp_path)
+    assert str(raised.value).startswith(f"template {tmp_path / 'slack.j2'}: too deeply nested")
 
 
 # -- webhook credentials ----------------------------------------------------------------------

@@ -12,17 +12,20 @@ jump too.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import datetime
 import selectors
 import threading
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar, TypeVarTuple
 
 from freezegun import freeze_time
 
 __all__ = ["VirtualClock", "virtual_loops"]
 
+_Result = TypeVar("_Result")
+_Args = TypeVarTuple("_Args")
 _POLL = 0.002  # real seconds a loop waits for I/O before its wait is skipped
 
 
@@ -52,18 +55,48 @@ class VirtualClock:
             self._frozen.move_to(self._frozen() + datetime.timedelta(seconds=seconds))
 
 
+class _InFlight:
+    """Jobs a loop handed to its thread pool (a render) that have not come back: while one
+    is out, the loop is not idle, and its wait must not be skipped — the job's result
+    arrives as I/O, however long it takes in real time."""
+
+    count = 0
+
+
 class _SkippingSelector(selectors.DefaultSelector):
-    def __init__(self, clock: VirtualClock) -> None:
+    def __init__(self, clock: VirtualClock, in_flight: _InFlight) -> None:
         super().__init__()
         self._clock = clock
+        self._in_flight = in_flight
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        if timeout is None or timeout <= _POLL or not self._clock.skipping:
+        skipping = self._clock.skipping and not self._in_flight.count
+        if timeout is None or timeout <= _POLL or not skipping:
             return list(super().select(timeout))
         ready = list(super().select(_POLL))  # a wake-up from another thread, say
         if not ready:
             self._clock.advance(timeout - _POLL)
         return ready
+
+
+class _VirtualLoop(asyncio.SelectorEventLoop):
+    def __init__(self, clock: VirtualClock) -> None:
+        self._in_flight = _InFlight()
+        super().__init__(_SkippingSelector(clock, self._in_flight))
+
+    def run_in_executor(
+        self,
+        executor: concurrent.futures.Executor | None,
+        func: Callable[[*_Args], _Result],
+        *args: *_Args,
+    ) -> asyncio.Future[_Result]:
+        job = super().run_in_executor(executor, func, *args)
+        self._in_flight.count += 1
+        job.add_done_callback(self._back)
+        return job
+
+    def _back(self, job: asyncio.Future[Any]) -> None:
+        self._in_flight.count -= 1
 
 
 class _Policy(asyncio.DefaultEventLoopPolicy):
@@ -72,7 +105,7 @@ class _Policy(asyncio.DefaultEventLoopPolicy):
         self._clock = clock
 
     def new_event_loop(self) -> asyncio.AbstractEventLoop:
-        return asyncio.SelectorEventLoop(_SkippingSelector(self._clock))
+        return _VirtualLoop(self._clock)
 
 
 @contextlib.contextmanager
