@@ -66,21 +66,22 @@ def card_html(message: InboxMessage) -> str:
     try:
         return _card(message)
     except Exception:
-        _log_failure_once(message.id)
+        _log_failure_once(message)
         return _failed_card(message)
 
 
-_failures_logged: set[int] = set()
+# (id, time received): ids start at 1 again in a new store of the same process (tests)
+_failures_logged: set[tuple[int, float]] = set()
 _failures_lock = threading.Lock()
 FAILED_EXCERPT = 16_000  # characters of a message shown when it could not be rendered
 
 
-def _log_failure_once(ident: int) -> None:
+def _log_failure_once(message: InboxMessage) -> None:
     with _failures_lock:
-        if ident in _failures_logged:
+        if (message.id, message.received_at) in _failures_logged:
             return
-        _failures_logged.add(ident)
-    logger.exception("erralert inbox: message %d could not be shown", ident)
+        _failures_logged.add((message.id, message.received_at))
+    logger.exception("erralert inbox: message %d could not be shown", message.id)
 
 
 def _failed_card(message: InboxMessage) -> str:
