@@ -26,6 +26,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import urlencode
 
 from erralert.errors import ConfigError
 from erralert.terminal import table
@@ -109,6 +110,18 @@ def _parser() -> argparse.ArgumentParser:
         help="require this token on every page, API call and webhook (?token=, "
         "Authorization: Bearer); needed to bind another address than loopback "
         "(default $ERRALERT_INBOX_TOKEN)",
+    )
+    inbox.add_argument(
+        "--max-messages",
+        type=_positive_int,
+        default=1000,
+        help="keep at most this many messages, dropping the oldest (default 1000)",
+    )
+    inbox.add_argument(
+        "--max-mb",
+        type=_positive_float,
+        default=50.0,
+        help="keep at most this many megabytes of messages, dropping the oldest (default 50)",
     )
     inbox.set_defaults(run=_inbox)
 
@@ -326,15 +339,37 @@ def _inbox(args: argparse.Namespace) -> int:
         sys.stdout.flush()
 
     inbox.serve(
-        host=args.host, port=args.port, db_path=db, secrets=secrets, token=args.token, ready=ready
+        host=args.host,
+        port=args.port,
+        db_path=db,
+        secrets=secrets,
+        token=args.token,
+        ready=ready,
+        max_messages=args.max_messages,
+        max_bytes=int(args.max_mb * 1_000_000),
     )
     return 0
 
 
 def _with_query(url: str, params: dict[str, str]) -> str:
+    """``url`` with ``params`` added, each URL-encoded: printed URLs work as printed."""
     if not params:
         return url
-    return url + ("&" if "?" in url else "?") + "&".join(f"{k}={v}" for k, v in params.items())
+    return url + ("&" if "?" in url else "?") + urlencode(params)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text}: more than 0")
+    return value
 
 
 _SIGNED = ("dingtalk", "feishu", "lark", "webhook")

@@ -6,10 +6,17 @@ page), ``GET /api/messages?platform=&after=&limit=`` (newest first, each with it
 ``html``, plus the counts per platform), ``GET /api/messages/{id}`` (the raw JSON as
 received), ``DELETE /api/messages`` (clear).
 
-With a ``token``, every route — page, API and webhooks alike — needs it: ``?token=…`` (or
-``?inbox_token=…`` where a platform's URL already has a ``token`` parameter, as Google
-Chat's does), ``Authorization: Bearer …``, or the cookie the page sets after its first
-``?token=`` visit. Anything else is answered 401.
+With a ``token``, every route — page, API and webhooks alike — needs it: ``?inbox_token=…``
+(or ``?token=…``; ``erralert inbox`` prints the first, which no platform's own URL uses),
+``Authorization: Bearer …``, or the cookie the page sets after its first visit with the
+token in its URL. Anything else is answered 401.
+
+With ``hosts``, a request whose ``Host`` header is not one of them is answered 421 before
+anything else: a web page that rebinds its own name to 127.0.0.1 (DNS rebinding) reaches
+the inbox with its own name in ``Host``, and would otherwise read every stack trace.
+
+Rendering runs in a worker thread, off the event loop: a message that takes long to render
+delays only the page that shows it, never a webhook.
 """
 
 from __future__ import annotations
@@ -17,23 +24,24 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import secrets as secrets_module
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from erralert.inbox.page import content_security_policy, page_html
+from erralert.inbox.page import content_security_policy, dropped_note, page_html
 from erralert.inbox.receive import TOKEN_PARAMS, Receiver
 from erralert.inbox.show import card_html
 from erralert.inbox.store import InboxMessage, InboxStore
 
-__all__ = ["COOKIE", "MAX_BODY", "create_app", "require_token_for"]
+__all__ = ["COOKIE", "MAX_BODY", "create_app", "loopback_hosts", "require_token_for"]
 
 COOKIE = "erralert_inbox_token"
 MAX_BODY = 2_000_000  # bytes the inbox reads of a request; every platform's limit is far below
@@ -52,6 +60,18 @@ def require_token_for(host: str) -> bool:
         return True
 
 
+def loopback_hosts(port: int, host: str | None = None) -> frozenset[str]:
+    """The ``Host`` headers of requests meant for an inbox on ``port``: 127.0.0.1,
+    localhost and [::1] there, and ``host`` (the address it was told to bind) when it names
+    one; without the port too on port 80, where clients leave it out."""
+    names = {"127.0.0.1", "localhost", "[::1]"}
+    if host:
+        name = host.strip().strip("[]").lower()
+        names.add(f"[{name}]" if ":" in name else name)
+    hosts = {f"{name}:{port}" for name in names}
+    return frozenset(hosts | names if port == 80 else hosts)
+
+
 def create_app(
     store: InboxStore,
     *,
@@ -60,6 +80,7 @@ def create_app(
     token: str | None = None,
     on_message: Callable[[InboxMessage], None] | None = None,
     clock: Callable[[], float] | None = None,
+    hosts: Collection[str] | None = None,
 ) -> Starlette:
     """The inbox app over ``store``.
 
@@ -67,20 +88,25 @@ def create_app(
     checked like the platforms check them; ``keywords``: keyword security by platform
     (``{"dingtalk": "alert"}``); ``token``: required on every route when set;
     ``on_message``: called with each stored message; ``clock``: UNIX seconds for the
-    rate limits and signature times (tests)."""
+    rate limits and signature times (tests); ``hosts``: the only ``Host`` headers answered
+    (``loopback_hosts(port)``; ``start`` and ``serve`` always pass them), None: any."""
     receiver = Receiver(
         store, secrets=secrets, keywords=keywords, token=token, clock=clock, on_message=on_message
     )
 
-    async def page(request: Request) -> Response:
+    def render_page(nonce: str) -> str:
         messages = store.messages(limit=200)
-        nonce = secrets_module.token_urlsafe(16)
-        body = page_html(
+        return page_html(
             "".join(card_html(m) for m in messages),
             store.counts(),
             messages[0].id if messages else 0,
             nonce,
+            dropped_note(store.dropped(), store.max_messages, store.max_bytes),
         )
+
+    async def page(request: Request) -> Response:
+        nonce = secrets_module.token_urlsafe(16)
+        body = await run_in_threadpool(render_page, nonce)
         response = HTMLResponse(
             body,
             headers={
@@ -90,7 +116,7 @@ def create_app(
                 "X-Content-Type-Options": "nosniff",
             },
         )
-        given = request.query_params.get("token")
+        given = next((v for k, v in request.query_params.multi_items() if k in TOKEN_PARAMS), "")
         if token is not None and given and hmac.compare_digest(given.encode(), token.encode()):
             # the page's own fetches then carry the token without it in every URL
             response.set_cookie(COOKIE, given, httponly=True, samesite="strict")
@@ -104,15 +130,19 @@ def create_app(
             limit = min(500, max(1, int(params.get("limit") or 200)))
         except ValueError:
             return JSONResponse({"error": "after and limit are numbers"}, status_code=400)
+        listed = await run_in_threadpool(listing, platform, after, limit)
+        return JSONResponse(listed, headers={"Cache-Control": "no-store"})
+
+    def listing(platform: str | None, after: int, limit: int) -> dict[str, Any]:
         messages = store.messages(platform=platform, after_id=after, limit=limit)
-        return JSONResponse(
-            {
-                "messages": [_summary(m) for m in messages],
-                "counts": store.counts(),
-                "total": store.count(),
-            },
-            headers={"Cache-Control": "no-store"},
-        )
+        dropped = store.dropped()
+        return {
+            "messages": [_summary(m) for m in messages],
+            "counts": store.counts(),
+            "total": store.count(),
+            "dropped": dropped,
+            "dropped_note": dropped_note(dropped, store.max_messages, store.max_bytes),
+        }
 
     async def one_message(request: Request) -> Response:
         try:
@@ -136,8 +166,14 @@ def create_app(
             body += chunk
             if len(body) > MAX_BODY:
                 return PlainTextResponse("request body too large for the inbox", status_code=413)
-        answer, _ = receiver.receive(
-            request.url.path, request.url.query, dict(request.headers), bytes(body)
+        # the time is read here: freezegun leaves the clock of worker threads alone
+        answer, _ = await run_in_threadpool(
+            receiver.receive,
+            request.url.path,
+            request.url.query,
+            dict(request.headers),
+            bytes(body),
+            receiver.now(),
         )
         return Response(
             answer.body,
@@ -157,6 +193,8 @@ def create_app(
     )
     if token is not None:
         app.add_middleware(_TokenGate, token=token)
+    if hosts is not None:  # outermost: a request for another host learns nothing else
+        app.add_middleware(_HostGate, hosts=hosts)
     app.state.receiver = receiver
     app.state.store = store
     return app
@@ -174,6 +212,32 @@ def _summary(message: InboxMessage) -> dict[str, Any]:
         "error": message.error,
         "html": card_html(message),
     }
+
+
+class _HostGate:
+    """Answers 421 to a request whose ``Host`` header is none of the inbox's own (DNS
+    rebinding). Starlette's TrustedHostMiddleware compares the name only, without the port,
+    and cuts an IPv6 address at its first colon; this compares the whole header."""
+
+    def __init__(self, app: ASGIApp, hosts: Collection[str]) -> None:
+        self.app = app
+        self.hosts = frozenset(h.lower() for h in hosts)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        given = next((v for k, v in scope["headers"] if k == b"host"), b"").decode("latin-1")
+        if given.lower() in self.hosts:
+            await self.app(scope, receive, send)
+            return
+        allowed = ", ".join(sorted(self.hosts))
+        response = PlainTextResponse(
+            f"this erralert inbox answers only requests for {allowed}, not for Host {given!r}"
+            " (a page of another site reaching it through DNS rebinding is refused)",
+            status_code=421,
+        )
+        await response(scope, receive, send)
 
 
 class _TokenGate:

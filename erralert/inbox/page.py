@@ -13,7 +13,7 @@ import json
 from erralert.inbox.markup import esc
 from erralert.inbox.show import LABELS
 
-__all__ = ["content_security_policy", "page_html"]
+__all__ = ["content_security_policy", "dropped_note", "page_html"]
 
 
 def content_security_policy(nonce: str) -> str:
@@ -28,8 +28,11 @@ def content_security_policy(nonce: str) -> str:
     )
 
 
-def page_html(cards: str, counts: dict[str, int], last_id: int, nonce: str) -> str:
-    """The whole page, with the cards already rendered (the page works without script)."""
+def page_html(
+    cards: str, counts: dict[str, int], last_id: int, nonce: str, dropped: str = ""
+) -> str:
+    """The whole page, with the cards already rendered (the page works without script);
+    ``dropped``: the note that older messages were dropped (``dropped_note``), if any."""
     labels = json.dumps(LABELS).replace("<", "\\u003c")
     initial = json.dumps(counts).replace("<", "\\u003c")
     total = sum(counts.values())
@@ -41,6 +44,19 @@ def page_html(cards: str, counts: dict[str, int], last_id: int, nonce: str) -> s
         labels=labels,
         counts=initial,
         empty_hidden=" hidden" if total else "",
+        dropped=esc(dropped),
+        dropped_hidden="" if dropped else " hidden",
+    )
+
+
+def dropped_note(dropped: int, max_messages: int, max_bytes: int) -> str:
+    """What the page says when the store dropped messages to stay within its bounds."""
+    if not dropped:
+        return ""
+    older = "older message was" if dropped == 1 else "older messages were"
+    return (
+        f"{dropped} {older} dropped: the inbox keeps the newest {max_messages} messages "
+        f"and {max_bytes / 1_000_000:g} MB (erralert inbox --max-messages, --max-mb)."
     )
 
 
@@ -249,6 +265,7 @@ table.facts th {{
 <main>
   <div id="empty"{empty_hidden}>No messages yet. Point erralert at this inbox, e.g.
   <code>slack+http://127.0.0.1:8025/services/T/B/X</code>.</div>
+  <div id="dropped" class="note"{dropped_hidden}>{dropped}</div>
   <div id="messages" data-last-id="{last_id}">{cards}</div>
 </main>
 <script nonce="{nonce}">
@@ -308,6 +325,9 @@ table.facts th {{
           if (m.id > lastId) {{ list.insertAdjacentHTML("afterbegin", m.html); lastId = m.id; }}
         }});
         counts = data.counts;
+        var dropped = document.getElementById("dropped"), note = data.dropped_note;
+        if (dropped.textContent !== note) {{ dropped.textContent = note; }}
+        dropped.hidden = !note;
         drawFilters(); applyFilter();
         live.textContent = "live";
       }})
@@ -316,7 +336,9 @@ table.facts th {{
   }}
   document.getElementById("clear").addEventListener("click", function () {{
     fetch("api/messages", {{method: "DELETE", credentials: "same-origin"}}).then(function () {{
-      list.textContent = ""; lastId = 0; counts = {{}}; drawFilters(); applyFilter();
+      list.textContent = ""; lastId = 0; counts = {{}};
+      document.getElementById("dropped").hidden = true;
+      drawFilters(); applyFilter();
     }});
   }});
   drawFilters(); applyFilter();

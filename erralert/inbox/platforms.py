@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from erralert.channels.base import Rate
+from erralert.inbox.markup import TagReader
 from erralert.inbox.signatures import check_dingtalk, check_feishu, check_webhook
 
 __all__ = [
@@ -642,9 +643,6 @@ _TELEGRAM_TAGS = frozenset(
         "blockquote",
     }
 )
-_TAG = re.compile(
-    r"<(/?)([A-Za-z][\w-]*)((?:\s+[\w-]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s>]+))?)*)\s*>"
-)
 _TAGS_ANYWHERE = re.compile(r"<[^<>]*>")
 _TELEGRAM_ENTITY = re.compile(r"&(#\d{1,7}|#[xX][0-9A-Fa-f]{1,6}|lt|gt|amp|quot);")
 
@@ -653,16 +651,17 @@ def telegram_html_problem(text: str) -> str | None:
     """Why Telegram's HTML parser refuses ``text`` ("Unsupported start tag …"), or None.
     Tags must be Telegram's, balanced and properly nested; every ``<`` starts a tag."""
     stack: list[tuple[str, int]] = []
-    pos = 0
+    reader = TagReader(text, self_closing=False)
+    pos = offset = 0  # the byte offset of text[pos], counted on as the reading goes
     while True:
         start = text.find("<", pos)
         if start < 0:
             break
-        offset = len(text[:start].encode())
-        match = _TAG.match(text, start)
-        if match is None:
+        offset += len(text[pos:start].encode())
+        tag = reader.at(start)
+        if tag is None:
             return f"Unexpected end of name token at byte offset {offset}"
-        closing, name = match.group(1) == "/", match.group(2).lower()
+        closing, name = tag.closing, tag.name.lower()
         if name not in _TELEGRAM_TAGS:
             kind = "end" if closing else "start"
             return f'Unsupported {kind} tag "{name}" at byte offset {offset}'
@@ -677,7 +676,8 @@ def telegram_html_problem(text: str) -> str | None:
             )
         else:
             stack.pop()
-        pos = match.end()
+        offset += len(text[start : tag.end].encode())
+        pos = tag.end
     if stack:
         return f'Can\'t find end tag corresponding to start tag "{stack[-1][0]}"'
     return None

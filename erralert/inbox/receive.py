@@ -40,6 +40,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from erralert.channels.base import KIND_HEADER
@@ -55,6 +56,10 @@ logger = safe_logger("erralert.inbox")
 
 # query parameters that carry the inbox's own token (removed before a path is stored)
 TOKEN_PARAMS = ("token", "inbox_token")
+# characters kept of a refused body larger than this (above most platforms' limits,
+# so a body refused for its size is still shown whole): the platform stores nothing of it,
+# and the inbox reads bodies up to 2 MB, which it should neither keep nor render
+REFUSED_EXCERPT = 64_000
 
 # (platform, pattern of the native path); `hook` names the hook (its rate-limit bucket)
 NATIVE_PATHS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
@@ -159,16 +164,23 @@ class Receiver:
         return self._clock() if self._clock is not None else time.time()
 
     def receive(
-        self, path: str, query: str, headers: Mapping[str, str], body: bytes
+        self,
+        path: str,
+        query: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        received_at: float | None = None,
     ) -> tuple[Answer, InboxMessage]:
-        """Answer one POST to ``path`` (``query``: the raw query string) and store it."""
-        now = self.now()
+        """Answer one POST to ``path`` (``query``: the raw query string) and store it.
+        ``received_at``: when it arrived (default: now), read by a caller that hands the
+        work to another thread, where freezegun does not move the clock."""
+        now = self.now() if received_at is None else received_at
         pairs = parse_qsl(query, keep_blank_values=True)
         shown_path = self._shown_path(path, pairs)
         raw = body.decode("utf-8", errors="replace")
         try:
             payload = json.loads(body) if body.strip() else None
-        except ValueError:
+        except (ValueError, RecursionError):  # nested deeper than Python parses: not JSON here
             payload = None
         lowered = {k.lower(): v for k, v in headers.items()}
         kind = kind_of(lowered.get(KIND_HEADER.lower()), payload)
@@ -180,6 +192,7 @@ class Receiver:
                 f"no platform at {path}: see the table of paths (e.g. /services/T/B/X for Slack,"
                 " or /<platform>/anything)",
             )
+            raw, payload, cut_from = _kept(answer, raw, payload, len(body))
             message = self.store.add(
                 platform="unknown",
                 path=shown_path,
@@ -189,6 +202,7 @@ class Receiver:
                 kind=kind,
                 payload=payload,
                 received_at=now,
+                cut_from=cut_from,
             )
             self._notify(message)
             return answer, message
@@ -204,6 +218,8 @@ class Receiver:
             received_at=now,
         )
         answer = self._answer(platform, incoming)
+        title = title_of(route.platform, payload)
+        raw, payload, cut_from = _kept(answer, raw, payload, len(body))
         message = self.store.add(
             platform=route.platform,
             path=shown_path,
@@ -211,9 +227,10 @@ class Receiver:
             status=answer.status,
             error=answer.error,
             kind=kind,
-            title=title_of(route.platform, payload),
+            title=title,
             payload=payload,
             received_at=now,
+            cut_from=cut_from,
         )
         self._notify(message)
         return answer, message
@@ -268,3 +285,11 @@ class Receiver:
             self._on_message(message)
         except Exception:  # a caller's callback must not cost the platform's answer
             logger.exception("erralert inbox: on_message failed")
+
+
+def _kept(answer: Answer, raw: str, payload: Any, size: int) -> tuple[str, Any, int | None]:
+    """What is stored of a body: all of it when accepted or small; of a larger refused one
+    only its beginning as text (the raw body, the payload, the size it was cut from)."""
+    if answer.error is None or len(raw) <= REFUSED_EXCERPT:
+        return raw, payload, None
+    return raw[:REFUSED_EXCERPT], None, size

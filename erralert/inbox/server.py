@@ -17,8 +17,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from erralert.inbox.app import create_app
-from erralert.inbox.store import InboxMessage, InboxStore
+from erralert.inbox.app import create_app, loopback_hosts
+from erralert.inbox.store import MAX_BYTES, MAX_MESSAGES, InboxMessage, InboxStore
 
 if TYPE_CHECKING:
     import uvicorn
@@ -61,6 +61,14 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def _hosts(host: str, port: int) -> frozenset[str] | None:
+    """The Host headers the inbox answers: its loopback names and ``host``; any on a
+    wildcard address, which needs a token (the token, not the name, guards it then)."""
+    if host.strip("[]") in ("0.0.0.0", "::", ""):
+        return None
+    return loopback_hosts(port, host)
 
 
 def _url(host: str, port: int) -> str:
@@ -118,24 +126,38 @@ def start(
     on_message: Callable[[InboxMessage], None] | None = None,
     *,
     keywords: Mapping[str, str] | None = None,
+    max_messages: int = MAX_MESSAGES,
+    max_bytes: int = MAX_BYTES,
 ) -> RunningInbox:
     """Serve an inbox from a daemon thread and return once it listens.
 
     ``port=0`` picks a free port (``.port``, ``.url``); ``db_path=None`` keeps the messages
-    in memory only. The binding rule (a non-loopback ``host`` needs a ``token``) is the
-    caller's: see ``require_token_for``.
+    in memory only; ``max_messages`` and ``max_bytes`` bound them (the oldest are dropped).
+    The binding rule (a non-loopback ``host`` needs a ``token``) is the caller's: see
+    ``require_token_for``.
 
     >>> with start() as inbox:                                  # doctest: +SKIP
     ...     alerter = Alerter([f"slack+{inbox.url}/services/T/B/X"])
     """
     uvicorn = _uvicorn()
-    store = InboxStore(":memory:" if db_path is None else os.fspath(db_path))
+    store = InboxStore(
+        ":memory:" if db_path is None else os.fspath(db_path),
+        max_messages=max_messages,
+        max_bytes=max_bytes,
+    )
     try:
         sock = _bind(host, port)
     except OSError:
         store.close()
         raise
-    app = create_app(store, secrets=secrets, keywords=keywords, token=token, on_message=on_message)
+    app = create_app(
+        store,
+        secrets=secrets,
+        keywords=keywords,
+        token=token,
+        on_message=on_message,
+        hosts=_hosts(host, sock.getsockname()[1]),
+    )
     config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
     server = uvicorn.Server(config)
     failure: list[BaseException] = []
@@ -173,12 +195,18 @@ def serve(
     *,
     keywords: Mapping[str, str] | None = None,
     ready: Callable[[str], None] | None = None,
+    max_messages: int = MAX_MESSAGES,
+    max_bytes: int = MAX_BYTES,
 ) -> None:
     """Serve an inbox in the foreground until Ctrl-C, then return (``erralert inbox``).
     Messages are kept in ``db_path`` (default: ``default_db_path()``); ``ready`` is called
     with the URL once the port is bound."""
     uvicorn = _uvicorn()
-    store = InboxStore(default_db_path() if db_path is None else os.fspath(db_path))
+    store = InboxStore(
+        default_db_path() if db_path is None else os.fspath(db_path),
+        max_messages=max_messages,
+        max_bytes=max_bytes,
+    )
     try:
         sock = _bind(host, port)
     except OSError:
@@ -186,7 +214,12 @@ def serve(
         raise
     try:
         app = create_app(
-            store, secrets=secrets, keywords=keywords, token=token, on_message=on_message
+            store,
+            secrets=secrets,
+            keywords=keywords,
+            token=token,
+            on_message=on_message,
+            hosts=_hosts(host, sock.getsockname()[1]),
         )
         config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
         if ready is not None:

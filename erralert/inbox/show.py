@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -32,8 +33,11 @@ from erralert.inbox.markup import (
     safe_url,
 )
 from erralert.inbox.store import InboxMessage
+from erralert.safelog import safe_logger
 
 __all__ = ["LABELS", "card_html", "markup_html", "render_body"]
+
+logger = safe_logger("erralert.inbox")
 
 LABELS = {
     "dingtalk": "DingTalk",
@@ -54,7 +58,47 @@ LABELS = {
 
 def card_html(message: InboxMessage) -> str:
     """The page's card for one message: platform and kind badges, time, status, the
-    refusal if any, the message as its platform shows it, and the raw JSON."""
+    refusal if any, the message as its platform shows it, and the raw JSON.
+
+    A message the inbox fails to show (a bug, or a payload built to break it) is a card
+    that says so, with its body as text: one message never costs the page or the API the
+    others. The failure is logged once per message, not at every poll of the page."""
+    try:
+        return _card(message)
+    except Exception:
+        _log_failure_once(message)
+        return _failed_card(message)
+
+
+# (id, time received): ids start at 1 again in a new store of the same process (tests)
+_failures_logged: set[tuple[int, float]] = set()
+_failures_lock = threading.Lock()
+FAILED_EXCERPT = 16_000  # characters of a message shown when it could not be rendered
+
+
+def _log_failure_once(message: InboxMessage) -> None:
+    with _failures_lock:
+        if (message.id, message.received_at) in _failures_logged:
+            return
+        _failures_logged.add((message.id, message.received_at))
+    logger.exception("erralert inbox: message %d could not be shown", message.id)
+
+
+def _failed_card(message: InboxMessage) -> str:
+    excerpt = message.raw[:FAILED_EXCERPT]
+    cut = f" (the first {FAILED_EXCERPT} characters)" if len(message.raw) > FAILED_EXCERPT else ""
+    return (
+        f'<article class="msg p-unknown is-failed" data-id="{message.id}" '
+        f'data-platform="{esc(message.platform)}"><header>'
+        f'<span class="badge platform">{esc(LABELS.get(message.platform, message.platform))}</span>'
+        f'<code class="path">{esc(message.path)}</code></header>'
+        f'<div class="note">The inbox could not show this message (see its log); '
+        f"its body as received{cut}:</div>"
+        f'<pre class="plain">{esc(excerpt)}</pre></article>'
+    )
+
+
+def _card(message: InboxMessage) -> str:
     platform = message.platform if message.platform in LABELS else "unknown"
     refused = message.error is not None
     badges = [f'<span class="badge platform">{esc(LABELS[platform])}</span>']
@@ -72,6 +116,11 @@ def card_html(message: InboxMessage) -> str:
         if refused
         else ""
     )
+    if message.cut_from is not None:
+        refusal += (
+            f'<div class="note">Only the first {len(message.raw):,} characters of this '
+            f"refused body of {message.cut_from:,} bytes are kept.</div>"
+        )
     raw = _pretty(message)
     return (
         f'<article class="msg p-{platform}{" is-refused" if refused else ""}" '
@@ -357,7 +406,14 @@ def _teams_url(action: dict[str, Any]) -> Any:
     return action.get("url") if action.get("type") == "Action.OpenUrl" else None
 
 
-def _teams_elements(elements: list[Any], mentions: dict[str, str]) -> str:
+# Teams draws a few levels of containers; a card nested deeper is cut there, with a note,
+# rather than walked one Python frame per level
+_TEAMS_DEPTH = 32
+
+
+def _teams_elements(elements: list[Any], mentions: dict[str, str], depth: int = 0) -> str:
+    if depth >= _TEAMS_DEPTH:
+        return f'<div class="note">[containers nested deeper than {_TEAMS_DEPTH} levels]</div>'
     out: list[str] = []
     for element in elements:
         element = _dict(element)
@@ -380,14 +436,14 @@ def _teams_elements(elements: list[Any], mentions: dict[str, str]) -> str:
         elif kind == "ColumnSet":
             columns = "".join(
                 '<div class="ac-col">'
-                f"{_teams_elements(_list(_dict(c).get('items')), mentions)}</div>"
+                f"{_teams_elements(_list(_dict(c).get('items')), mentions, depth + 1)}</div>"
                 for c in _list(element.get("columns"))
             )
             out.append(f'<div class="ac-cols">{columns}</div>')
         elif kind == "Container":
             out.append(
                 f'<div class="ac-container">'
-                f"{_teams_elements(_list(element.get('items')), mentions)}</div>"
+                f"{_teams_elements(_list(element.get('items')), mentions, depth + 1)}</div>"
             )
         elif kind == "Image":
             out.append(f'<div class="img">[image: {esc(_s(element.get("altText")))}]</div>')
@@ -429,11 +485,10 @@ def _teams_text(element: dict[str, Any], mentions: dict[str, str], spacing: str)
     shade = str(element.get("color", "default")).lower()
     shade = shade if shade in _TEAMS_COLOURS else "default"
     mono = " mono" if str(element.get("fontType", "")).lower() == "monospace" else ""
-    text = _s(element.get("text"))
-    rendered = markdown(text, _TEAMS)
-    for tag, name in mentions.items():
-        # a mention fires only with <at>…</at> AND its entity: only those become chips
-        rendered = rendered.replace(esc(tag), chip(f"@{name or tag}"))
+    # a mention fires only with <at>…</at> AND its entity: only those texts become chips,
+    # found in the text as written (never in the HTML made of it)
+    chips = {tag: f"@{name or tag}" for tag, name in mentions.items() if tag}
+    rendered = markdown(_s(element.get("text")), _TEAMS, chips)
     return f'<div class="ac-text size-{size} color-{shade}{weight}{mono}{spacing}">{rendered}</div>'
 
 

@@ -31,8 +31,18 @@ CREATE TABLE IF NOT EXISTS messages (
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS messages_platform ON messages (platform, id);
+CREATE TABLE IF NOT EXISTS dropped (n INTEGER NOT NULL);
 """
-_COLUMNS = "id, received_at, platform, path, kind, title, payload, raw, status, error"
+# columns added to an inbox file of an earlier version: the bytes each message takes (raw
+# body and parsed payload), for the bound on the total; and the size of a refused body of
+# which only an excerpt is kept
+_ADDED_COLUMNS = {
+    "size": "ALTER TABLE messages ADD COLUMN size INTEGER NOT NULL DEFAULT 0",
+    "cut_from": "ALTER TABLE messages ADD COLUMN cut_from INTEGER",
+}
+MAX_MESSAGES = 1000
+MAX_BYTES = 50_000_000
+_COLUMNS = "id, received_at, platform, path, kind, title, payload, raw, status, error, cut_from"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +59,7 @@ class InboxMessage:
     raw: str  # the body as text
     status: int  # the HTTP status the inbox answered
     error: str | None  # the platform's refusal in its own words; None when accepted
+    cut_from: int | None = None  # a refused body's bytes when ``raw`` is only its beginning
 
     @property
     def accepted(self) -> bool:
@@ -56,14 +67,23 @@ class InboxMessage:
 
 
 class InboxStore:
-    """Received messages in a SQLite file (``":memory:"`` keeps them in the process only).
+    """Received messages in a SQLite file (``":memory:"`` keeps them in the process only),
+    at most ``max_messages`` of them and ``max_bytes`` together: past either bound the
+    oldest are dropped (any web page can post to a loopback inbox), and ``dropped()`` says
+    how many were. The newest message is always kept.
 
     >>> store = InboxStore(":memory:")
     >>> store.add(platform="slack", path="/services/T/B/X", raw='{"text": "hi"}', status=200).id
     1
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self, path: str | Path, *, max_messages: int = MAX_MESSAGES, max_bytes: int = MAX_BYTES
+    ) -> None:
+        if max_messages < 1 or max_bytes < 1:
+            raise ValueError("an inbox keeps one message and one byte at least")
+        self.max_messages = max_messages
+        self.max_bytes = max_bytes
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -75,6 +95,12 @@ class InboxStore:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(messages)")}
+            for column, statement in _ADDED_COLUMNS.items():
+                if column not in columns:
+                    self._db.execute(statement)
+            if self._db.execute("SELECT COUNT(*) FROM dropped").fetchone()[0] == 0:
+                self._db.execute("INSERT INTO dropped (n) VALUES (0)")
 
     def add(
         self,
@@ -88,19 +114,44 @@ class InboxStore:
         title: str = "",
         payload: Any = None,
         received_at: float | None = None,
+        cut_from: int | None = None,
     ) -> InboxMessage:
         """Store one received request; returns it with its id."""
         when = time.time() if received_at is None else received_at
-        encoded = None if payload is None else json.dumps(payload, ensure_ascii=False)
+        encoded = _encoded(payload)
+        size = len(raw.encode("utf-8", "replace")) + len((encoded or "").encode("utf-8", "replace"))
         with self._lock:
             cursor = self._db.execute(
                 "INSERT INTO messages (received_at, platform, path, kind, title, payload, raw,"
-                " status, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (when, platform, path, kind, title, encoded, raw, status, error),
+                " status, error, size, cut_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (when, platform, path, kind, title, encoded, raw, status, error, size, cut_from),
             )
             ident = cursor.lastrowid
-        assert ident is not None  # an INSERT always has one
-        return InboxMessage(ident, when, platform, path, kind, title, payload, raw, status, error)
+            assert ident is not None  # an INSERT always has one
+            self._drop_oldest()
+        return InboxMessage(
+            ident, when, platform, path, kind, title, payload, raw, status, error, cut_from
+        )
+
+    def _drop_oldest(self) -> None:
+        """Drop the oldest messages past either bound (the caller holds the lock)."""
+        total = 0
+        cut = None  # the newest id dropped
+        rows = self._db.execute("SELECT id, size FROM messages ORDER BY id DESC")
+        for kept, (ident, size) in enumerate(rows):
+            if kept and (kept >= self.max_messages or total + size > self.max_bytes):
+                cut = ident
+                break
+            total += size
+        if cut is not None:
+            gone = self._db.execute("DELETE FROM messages WHERE id <= ?", (cut,)).rowcount
+            self._db.execute("UPDATE dropped SET n = n + ?", (gone,))
+
+    def dropped(self) -> int:
+        """How many messages were dropped to stay within the bounds (since the last
+        ``clear``)."""
+        with self._lock:
+            return int(self._db.execute("SELECT n FROM dropped").fetchone()[0])
 
     def messages(
         self, *, platform: str | None = None, after_id: int = 0, limit: int = 200
@@ -148,6 +199,7 @@ class InboxStore:
         """Forget every message."""
         with self._lock:
             self._db.execute("DELETE FROM messages")
+            self._db.execute("UPDATE dropped SET n = 0")
 
     def close(self) -> None:
         with self._lock:
@@ -155,7 +207,7 @@ class InboxStore:
 
 
 def _message(row: tuple[Any, ...]) -> InboxMessage:
-    ident, received_at, platform, path, kind, title, payload, raw, status, error = row
+    ident, received_at, platform, path, kind, title, payload, raw, status, error, cut_from = row
     return InboxMessage(
         id=int(ident),
         received_at=float(received_at),
@@ -163,8 +215,30 @@ def _message(row: tuple[Any, ...]) -> InboxMessage:
         path=str(path),
         kind=kind,
         title=str(title),
-        payload=None if payload is None else json.loads(payload),
+        payload=_parsed(payload),
         raw=str(raw),
         status=int(status),
         error=error,
+        cut_from=cut_from,
     )
+
+
+def _encoded(payload: Any) -> str | None:
+    """The payload as stored; None (the raw text is kept) when it cannot be written."""
+    if payload is None:
+        return None
+    try:
+        return json.dumps(payload, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _parsed(payload: str | None) -> Any:
+    """A stored payload, or None when this Python cannot read it back (nested deeper than
+    it parses at this depth of the stack): the message is then shown by its raw text."""
+    if payload is None:
+        return None
+    try:
+        return json.loads(payload)
+    except (ValueError, RecursionError):
+        return None
