@@ -177,18 +177,19 @@ def test_callers_argsrepr_is_honoured() -> None:
     """``apply_async(argsrepr=...)`` is how Celery users hide arguments from logs."""
     task = SimpleNamespace(name="shop.pay", run=lambda card: None, app=Celery(set_as_current=False))
     request = SimpleNamespace(id="t-1", retries=1, argsrepr="(<card>,)", kwargsrepr="{}")
+    _, extra = task_context(task, "t-1", ["sku-4242"], {})
+    assert extra["args"] == ["sku-4242"]  # no request context: the values
+    # ... scrubbed: a card number is recognised by its format (issue 17)
     _, extra = task_context(task, "t-1", ["4111 1111 1111 1111"], {})
-    assert extra["args"] == ["4111 1111 1111 1111"]  # no request context: the values
+    assert extra["args"] == ["[Filtered]"]
     task.request = request  # type: ignore[attr-defined]
-    _, extra = task_context(task, "t-1", ["4111 1111 1111 1111"], {})
+    _, extra = task_context(task, "t-1", ["sku-4242"], {})
     assert extra["args"] == "(<card>,)"
     assert extra["kwargs"] == {}  # Celery's default repr: the values themselves
     assert extra["retries"] == 1
     # Celery's own default repr (a JSON list arrives for the sender's tuple): the values
-    request.argsrepr = "('4111 1111 1111 1111',)"
-    assert task_context(task, "t-1", ["4111 1111 1111 1111"], {})[1]["args"] == [
-        "4111 1111 1111 1111"
-    ]
+    request.argsrepr = "('sku-4242',)"
+    assert task_context(task, "t-1", ["sku-4242"], {})[1]["args"] == ["sku-4242"]
 
 
 def test_unpicklable_exception_is_reported_as_raised(
