@@ -522,8 +522,12 @@ def test_a_template_that_computes_for_minutes_is_stopped_by_its_time(tmp_path: P
     (tmp_path / "slack.j2").write_text(SEARCHING)
     alerter = erralert.Alerter([native_urls()["slack"]], template_dir=tmp_path)
     [alert] = alerts_for(alerter, ValueError("card declined"))
-    assert alert.message.template_error == (
-        'custom template "slack.j2" failed: SecurityError: a render may take at most 0.5 s (line 1)'
+    error = alert.message.template_error
+    # (the template's line is named when the time runs out inside its own code; between
+    # two of its outputs, erralert's code holds the render and no line is named)
+    assert error is not None
+    assert error.startswith(
+        'custom template "slack.j2" failed: SecurityError: a render may take at most 0.5 s'
     )
     assert "card declined" in alert.body  # the built-in template's alert went out
 
