@@ -22,6 +22,7 @@ from erralert.inbox.store import MAX_BYTES, MAX_MESSAGES, InboxMessage, InboxSto
 
 if TYPE_CHECKING:
     import uvicorn
+    from starlette.applications import Starlette
 
 __all__ = ["RunningInbox", "default_db_path", "serve", "start"]
 
@@ -69,6 +70,27 @@ def _hosts(host: str, port: int) -> frozenset[str] | None:
     if host.strip("[]") in ("0.0.0.0", "::", ""):
         return None
     return loopback_hosts(port, host)
+
+
+def _app(
+    store: InboxStore,
+    sock: socket.socket,
+    host: str,
+    secrets: Mapping[str, str] | None,
+    keywords: Mapping[str, str] | None,
+    token: str | None,
+    on_message: Callable[[InboxMessage], None] | None,
+) -> Starlette:
+    """The inbox app ``start`` and ``serve`` run on the bound ``sock``: it answers only the
+    Host headers of that address."""
+    return create_app(
+        store,
+        secrets=secrets,
+        keywords=keywords,
+        token=token,
+        on_message=on_message,
+        hosts=_hosts(host, sock.getsockname()[1]),
+    )
 
 
 def _url(host: str, port: int) -> str:
@@ -150,14 +172,7 @@ def start(
     except OSError:
         store.close()
         raise
-    app = create_app(
-        store,
-        secrets=secrets,
-        keywords=keywords,
-        token=token,
-        on_message=on_message,
-        hosts=_hosts(host, sock.getsockname()[1]),
-    )
+    app = _app(store, sock, host, secrets, keywords, token, on_message)
     config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
     server = uvicorn.Server(config)
     failure: list[BaseException] = []
@@ -213,14 +228,7 @@ def serve(
         store.close()
         raise
     try:
-        app = create_app(
-            store,
-            secrets=secrets,
-            keywords=keywords,
-            token=token,
-            on_message=on_message,
-            hosts=_hosts(host, sock.getsockname()[1]),
-        )
+        app = _app(store, sock, host, secrets, keywords, token, on_message)
         config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
         if ready is not None:
             ready(_url(host, sock.getsockname()[1]))
