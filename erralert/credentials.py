@@ -364,15 +364,16 @@ def _token_runs(data: bytes) -> list[tuple[int, int]]:
     return spans
 
 
-def user_pattern(source: str) -> CredentialPattern:
-    """A team's own pattern (``scrub_patterns``): a regular expression whose match, or its
-    group ``secret``, is filtered wherever it appears. ``re.error`` is raised for a pattern
-    that does not compile, and ``ValueError`` for one that matches the empty string (it
-    would filter between every two characters)."""
+def user_pattern(source: str | re.Pattern[str]) -> CredentialPattern:
+    """A team's own pattern (``scrub_patterns``): a regular expression (text or compiled)
+    whose match, or its group ``secret``, is filtered wherever it appears. ``re.error`` is
+    raised for a pattern that does not compile, and ``ValueError`` for one that matches the
+    empty string (it would filter between every two characters)."""
     compiled = re.compile(source)
     if compiled.search("") is not None:
         raise ValueError("matches the empty string")
-    return CredentialPattern(f"scrub_patterns: {source}", compiled, "scrub_patterns", None)
+    name = f"scrub_patterns: {compiled.pattern}"
+    return CredentialPattern(name, compiled, "scrub_patterns", None)
 
 
 @dataclass(frozen=True)

@@ -181,12 +181,6 @@ def _userinfo(match: re.Match[str]) -> str:
 def _own_pattern(pattern: str | re.Pattern[str] | CredentialPattern) -> CredentialPattern:
     if isinstance(pattern, CredentialPattern):
         return pattern
-    if isinstance(pattern, re.Pattern):
-        if pattern.search("") is not None:
-            raise ValueError("matches the empty string")
-        return CredentialPattern(
-            f"scrub_patterns: {pattern.pattern}", pattern, "scrub_patterns", None
-        )
     return user_pattern(pattern)
 
 
