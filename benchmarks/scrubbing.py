@@ -6,7 +6,7 @@ Measured in-process, on the sample alert event (a Starlette route's declined pay
 request with headers, tags, a 6-frame stack and its traceback text):
 
 * the scrubber with its key rules only (``formats=()``), the baseline;
-* the same with every credential format of ``erralert.credentials`` (the default);
+* the same with every credential format of ``erralert._capture.credentials`` (the default);
 * that event with three credentials in it (the message, a header, a tag);
 * the formats alone on a 10 000-character message (the longest a message is kept), with
   no credential in it and with one.
@@ -24,10 +24,10 @@ from collections.abc import Callable
 
 from benchmarks.report import Row, Section
 from benchmarks.run import ROUNDS, measure
-from erralert.credentials import CredentialPatterns
-from erralert.event import Event
-from erralert.sample import sample_event
-from erralert.scrub import Scrubber
+from erralert._capture.credentials import CredentialPatterns
+from erralert._capture.scrub import Scrubber
+from erralert._core.event import Event
+from erralert.cli.sample import sample_event
 
 NOW = 1795717201.0
 

@@ -42,8 +42,8 @@ import httpx
 import erralert
 from benchmarks.report import Row, Section, Target
 from benchmarks.run import ROUNDS, Timing, measure
-from erralert.fingerprint import message_fingerprint
-from erralert.stores import open_store
+from erralert._grouping.fingerprint import message_fingerprint
+from erralert._stores import open_store
 
 WEBHOOK = "webhook+http://127.0.0.1:9/discard"
 WINDOW = 300.0

@@ -9,9 +9,9 @@ rate-limited, templated.
 from __future__ import annotations
 
 from erralert import testing
-from erralert.alerter import Alerter
-from erralert.asgi import ASGIMiddleware
-from erralert.default import (
+from erralert._alerter import Alerter
+from erralert._core.errors import ConfigError
+from erralert._default import (
     capture_exception,
     capture_message,
     close,
@@ -19,9 +19,9 @@ from erralert.default import (
     get_alerter,
     init,
 )
-from erralert.errors import ConfigError
-from erralert.logging import LoggingHandler
-from erralert.wsgi import WSGIMiddleware
+from erralert.integrations.asgi import ASGIMiddleware
+from erralert.integrations.logging import LoggingHandler
+from erralert.integrations.wsgi import WSGIMiddleware
 
 __version__ = "0.1.0"
 

@@ -23,10 +23,10 @@ from typing import Any
 
 import httpx
 
-from erralert.alerter import Alerter
+from erralert._alerter import Alerter
+from erralert._core.notice import Notice
+from erralert._stores import Store
 from erralert.channels.base import Message
-from erralert.notice import Notice
-from erralert.stores import Store
 
 __all__ = ["CapturedAlert", "capture_alerts"]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import erralert
-from erralert.event import Event, ExceptionInfo, Frame, Request
-from erralert.notice import Kind, Notice, Occurrences, Storm, StormGroup
+from erralert._core.event import Event, ExceptionInfo, Frame, Request
+from erralert._core.notice import Kind, Notice, Occurrences, Storm, StormGroup
 from erralert.testing import CapturedAlert, capture_alerts
 
 NOW = 1795717201.0  # 2026-11-26 18:20:01 UTC
@@ -132,8 +132,8 @@ def notice(kind: Kind = "alert", sample: Event | None = None, *, mentions: bool 
 def huge_event() -> Event:
     """A real exception through the real capture path: a 1 MB message raised 500 frames
     deep (erralert's own caps on messages and frames apply, as they do in production)."""
-    from erralert.capture import build_exception_event
-    from erralert.scrub import Scrubber
+    from erralert._capture.events import build_exception_event
+    from erralert._capture.scrub import Scrubber
 
     def step_(depth: int) -> None:
         if depth == 0:

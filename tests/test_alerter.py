@@ -99,7 +99,7 @@ def test_same_exception_object_is_alerted_once() -> None:
 
 
 def test_before_send_can_drop_and_change() -> None:
-    def before_send(event: erralert.event.Event) -> erralert.event.Event | None:  # type: ignore[name-defined]
+    def before_send(event: erralert._core.event.Event) -> erralert._core.event.Event | None:  # type: ignore[name-defined]
         if "drop" in event.title:
             return None
         return event
@@ -256,7 +256,7 @@ def test_capture_without_exception_returns_none() -> None:
 
 
 def test_digest_without_a_sample_still_reports_the_count() -> None:
-    from erralert.stores.memory import MemoryStore
+    from erralert._stores.memory import MemoryStore
 
     class Forgetful(MemoryStore):
         def put_sample(self, key: str, sample: object) -> None:  # type: ignore[override]
@@ -301,7 +301,7 @@ def test_final_flush_sends_open_windows_early_and_stays_usable() -> None:
 
 
 def test_a_request_builder_runs_only_for_the_event_that_is_sent() -> None:
-    from erralert.event import Request
+    from erralert._core.event import Request
 
     built: list[int] = []
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from erralert.event import Event
-from erralert.stores.base import Batch, Due, Hit, Store
-from erralert.stores.memory import MemoryStore
-from erralert.stores.sqlite import SQLiteStore
-from erralert.throttle import Throttle
+from erralert._core.event import Event
+from erralert._grouping.throttle import Throttle
+from erralert._stores.base import Batch, Due, Hit, Store
+from erralert._stores.memory import MemoryStore
+from erralert._stores.sqlite import SQLiteStore
 
 W = 60.0
 T0 = 1_700_000_000.0

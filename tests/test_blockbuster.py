@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 import erralert
-from erralert.asgi import Message, Scope
+from erralert.integrations.asgi import Message, Scope
 
 WEBHOOK = "webhook+https://alerts.shop.test/hook"  # the generic JSON channel: the whole event
 HERE = "tests/test_blockbuster.py"  # as the alert shows it: relative to the repository

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from erralert.capture import (
+from erralert._capture.events import (
     HEAD_FRAMES,
     TAIL_FRAMES,
     build_exception_event,
@@ -28,9 +28,9 @@ from erralert.capture import (
     safe_repr,
     safe_str,
 )
-from erralert.event import Event, Request
-from erralert.frames import walk_stack
-from erralert.preview import event_from_script
+from erralert._core.event import Event, Request
+from erralert._core.frames import walk_stack
+from erralert.cli.preview import event_from_script
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 # culprits show the app's paths relative to the directory on sys.path its module was
@@ -136,7 +136,7 @@ def fail_subscript() -> int:
 
 def test_traceback_has_no_position_markers() -> None:
     # every Python since 3.11 marks this partial expression with ~~~^^^: the chat message
-    # does not (see erralert.capture._Printer), so its text is Python's minus that line
+    # does not (see erralert._capture.events._Printer), so its text is Python's minus that line
     exc = _catch(fail_subscript)
     python = "".join(traceback.format_exception(exc)).rstrip("\n").split("\n")
     markers = [line for line in python if _MARKER_LINE.fullmatch(line)]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import erralert
-from erralert.config import FILE_OPTIONS, PYTHON_ONLY, env_options, file_options
+from erralert._core.config import FILE_OPTIONS, PYTHON_ONLY, env_options, file_options
 
 SLACK = "slack://T0AB1CD2E/B0FG3HI4J/abcDEF123ghiJKL456mnoPQR"
 DINGTALK = "dingtalk://t0k?mention=13800000000,13900000000"

@@ -18,14 +18,22 @@ from typing import Any
 
 import pytest
 
-from erralert.capture import build_exception_event
+from erralert._capture.events import build_exception_event
+from erralert._core.event import Event, Request
+from erralert._core.links import parse_links
+from erralert._core.notice import (
+    Kind,
+    Notice,
+    Occurrences,
+    Storm,
+    StormGroup,
+    culprit_code,
+    error_type,
+)
+from erralert._render.renderer import Renderer
 from erralert.channels.base import Channel
 from erralert.channels.registry import PLATFORMS, parse_webhook
-from erralert.event import Event, Request
 from erralert.inbox.show import markup_html
-from erralert.links import parse_links
-from erralert.notice import Kind, Notice, Occurrences, Storm, StormGroup, culprit_code, error_type
-from erralert.render import Renderer
 from tests.channels.test_golden import SAMPLE_URLS
 from tests.shop.billing.receipts import receipt_text
 

@@ -1,5 +1,5 @@
 """Credentials recognised by their format, with no key name in front of them (issue 17):
-each format of erralert.credentials filtered with its harmless prefix kept, near misses
+each format of erralert._capture.credentials filtered with its harmless prefix kept, near misses
 left alone, a team's own scrub_patterns, and the alerts of four platforms.
 
 The example credentials are assembled from pieces at run time: none is a real one, and
@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 import erralert
-from erralert.credentials import CREDENTIAL_PATTERNS, FILTERED, luhn_valid
-from erralert.errors import ConfigError
-from erralert.event import Request
-from erralert.scrub import Scrubber
+from erralert._capture.credentials import CREDENTIAL_PATTERNS, FILTERED, luhn_valid
+from erralert._capture.scrub import Scrubber
+from erralert._core.errors import ConfigError
+from erralert._core.event import Request
 from erralert.testing import capture_alerts
 from tests.channels.test_golden import SAMPLE_URLS
 from tests.credential_samples import luhn_complete

@@ -202,7 +202,7 @@ def test_a_full_inbox_folds_into_the_storm_summary_at_capture(
     """When the worker cannot keep up (here: it is not allowed to start), the inbox holds
     at most max_queue messages; the rest are folded into the storm summary right away,
     so a storm of distinct errors costs counters, not events — and nothing is lost."""
-    from erralert.outbox import Outbox
+    from erralert._delivery.outbox import Outbox
 
     ensure = Outbox._ensure_worker
     monkeypatch.setattr(Outbox, "_ensure_worker", lambda self: None)

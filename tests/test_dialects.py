@@ -17,8 +17,8 @@ import time
 
 import pytest
 
+from erralert.channels.dialects import DIALECTS, Dialect
 from erralert.channels.teams_text import rich_text_blocks
-from erralert.dialects import DIALECTS, Dialect
 from erralert.inbox import InboxMessage
 from erralert.inbox.show import markup_html, render_body
 from tests.samples import HOSTILE

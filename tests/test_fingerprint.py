@@ -13,7 +13,11 @@ from typing import Any
 
 import pytest
 
-from erralert.fingerprint import exception_fingerprint, message_fingerprint, normalise_message
+from erralert._grouping.fingerprint import (
+    exception_fingerprint,
+    message_fingerprint,
+    normalise_message,
+)
 
 STDLIB = os.path.dirname(os.__file__)
 
@@ -204,7 +208,7 @@ def test_stable_across_processes(tmp_path: Path) -> None:
     script.write_text(
         textwrap.dedent(
             """
-            from erralert.fingerprint import exception_fingerprint, message_fingerprint
+            from erralert._grouping.fingerprint import exception_fingerprint, message_fingerprint
 
             class PaymentDeclined(Exception):
                 pass

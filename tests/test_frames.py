@@ -13,8 +13,9 @@ from typing import NoReturn
 import httpx
 import pytest
 
-import erralert.frames as frames
-from erralert.frames import (
+import erralert
+import erralert._core.frames as frames
+from erralert._core.frames import (
     absolute_path,
     code_hidden,
     code_info,
@@ -26,7 +27,7 @@ from erralert.frames import (
 
 STDLIB = os.path.dirname(os.__file__)
 PURELIB = sysconfig.get_paths()["purelib"]
-PACKAGE = os.path.dirname(os.path.abspath(frames.__file__))
+PACKAGE = os.path.dirname(os.path.abspath(erralert.__file__))
 
 
 @pytest.mark.parametrize(
@@ -178,7 +179,7 @@ def test_code_hidden() -> None:
         ("/usr/lib/python3/dist-packages/requests/api.py", "requests/api.py"),
         # a virtualenv inside a project inside another one's site-packages: the innermost
         ("/a/site-packages/proj/.venv/lib/site-packages/pkg/m.py", "pkg/m.py"),
-        (os.path.join(PACKAGE, "asgi.py"), "erralert/asgi.py"),
+        (os.path.join(PACKAGE, "integrations", "asgi.py"), "erralert/integrations/asgi.py"),
         (__file__, "tests/test_frames.py"),  # the app: relative to its import root
         ("<frozen runpy>", "<frozen runpy>"),
         ("<string>", "<string>"),

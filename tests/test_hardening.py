@@ -28,7 +28,7 @@ import pytest
 from starlette.middleware.errors import ServerErrorMiddleware
 
 import erralert
-from erralert.capture import (
+from erralert._capture.events import (
     HEAD_FRAMES,
     MAX_EXCEPTIONS,
     MAX_LOCAL_REPR,
@@ -39,9 +39,9 @@ from erralert.capture import (
     safe_repr,
     safe_str,
 )
+from erralert._core.event import Event
+from erralert._grouping.fingerprint import exception_fingerprint
 from erralert.channels import dingtalk, slack, telegram
-from erralert.event import Event
-from erralert.fingerprint import exception_fingerprint
 from erralert.testing import CapturedAlert, capture_alerts
 from tests.receiver import Receiver
 

@@ -19,7 +19,7 @@ import pytest
 from litestar import Litestar, get
 
 import erralert
-from erralert.asgi import ASGIApp, Message, Scope
+from erralert.integrations.asgi import ASGIApp, Message, Scope
 from erralert.integrations.litestar import ErrAlertPlugin
 from erralert.integrations.starlette import ErrAlertMiddleware
 

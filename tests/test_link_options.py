@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import erralert
-from erralert.checkup import check_configuration, renderer_for
-from erralert.config import env_options, file_options, tag_names
+from erralert._core.config import env_options, file_options, tag_names
+from erralert.cli.checkup import check_configuration, renderer_for
 from erralert.testing import capture_alerts
 
 WEBHOOK = "webhook+https://alerts.example.com/erralert"

@@ -13,12 +13,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import erralert
+from erralert._core.errors import ConfigError
+from erralert._core.event import Event, ExceptionInfo, Frame, Request
+from erralert._core.links import PLACEHOLDERS, Link, link_values, links_for, parse_links
+from erralert._default import current
+from erralert._render.renderer import Renderer
 from erralert.channels.base import Channel
-from erralert.default import current
-from erralert.errors import ConfigError
-from erralert.event import Event, ExceptionInfo, Frame, Request
-from erralert.links import PLACEHOLDERS, Link, link_values, links_for, parse_links
-from erralert.render import Renderer
 from erralert.testing import capture_alerts
 from tests import samples
 

@@ -18,18 +18,18 @@ import pytest
 from freezegun import freeze_time
 
 import erralert
-from erralert.capture import build_exception_event
+from erralert._capture.events import build_exception_event
+from erralert._capture.scrub import Scrubber
+from erralert._core.config import env_options
+from erralert._core.errors import ConfigError
+from erralert._core.event import Event
+from erralert._core.notice import Notice, Occurrences, Storm, StormGroup
+from erralert._render.renderer import LOCALES, Renderer, default_template_dir, normalise_locale
 from erralert.channels.base import Channel, ChannelOptions
 from erralert.channels.dingtalk import BODY_LIMIT as DINGTALK_LIMIT
 from erralert.channels.feishu import BODY_LIMIT as FEISHU_LIMIT
 from erralert.channels.registry import PLATFORMS, parse_webhook
 from erralert.channels.wecom import CONTENT_LIMIT as WECOM_LIMIT
-from erralert.config import env_options
-from erralert.errors import ConfigError
-from erralert.event import Event
-from erralert.notice import Notice, Occurrences, Storm, StormGroup
-from erralert.render import LOCALES, Renderer, default_template_dir, normalise_locale
-from erralert.scrub import Scrubber
 from erralert.testing import capture_alerts
 from tests import samples
 from tests.channels import conformance

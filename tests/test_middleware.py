@@ -155,7 +155,9 @@ def test_logging_exception_reports_the_exception(log: logging.Logger) -> None:
     assert alerts[0].notice.event.message == "lookup failed"
 
 
-@pytest.mark.parametrize("name", ["erralert", "erralert.outbox", "httpx", "httpcore.http11"])
+@pytest.mark.parametrize(
+    "name", ["erralert", "erralert._delivery.outbox", "httpx", "httpcore.http11"]
+)
 def test_logging_ignores_its_own_and_the_http_clients_loggers(
     alerter: erralert.Alerter, name: str
 ) -> None:

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from erralert._core.notice import Kind
+from erralert._render.renderer import Renderer
 from erralert.channels.registry import PLATFORMS, parse_webhook
-from erralert.notice import Kind
-from erralert.render import Renderer
-from erralert.sample import KINDS, sample_event, sample_notices
+from erralert.cli.sample import KINDS, sample_event, sample_notices
 from tests.channels.test_golden import SAMPLE_URLS
 
 NOW = 1795717201.0

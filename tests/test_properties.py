@@ -32,6 +32,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import erralert
+from erralert._core.event import Request
 from erralert.channels import (
     dingtalk,
     discord,
@@ -46,7 +47,6 @@ from erralert.channels import (
 )
 from erralert.channels.base import Channel
 from erralert.channels.registry import PLATFORMS
-from erralert.event import Request
 from erralert.testing import CapturedAlert, capture_alerts
 from tests.channels.conformance import assert_inert
 from tests.credential_samples import Credential, credential

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from erralert.release import detect_release
+from erralert._capture.release import detect_release
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 OTHER = "89abcdef0123456789abcdef0123456789abcdef"

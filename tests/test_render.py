@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
+from erralert._core.errors import ConfigError
+from erralert._core.event import Event, ExceptionInfo, Frame, Request
+from erralert._core.notice import Notice, Occurrences, Storm, StormGroup, document
+from erralert._render.renderer import Renderer, default_template_dir, mentions_for
 from erralert.channels.base import Channel, ChannelOptions, Message
-from erralert.dialects import DIALECTS
-from erralert.errors import ConfigError
-from erralert.event import Event, ExceptionInfo, Frame, Request
+from erralert.channels.dialects import DIALECTS
 from erralert.inbox.show import markup_html
-from erralert.notice import Notice, Occurrences, Storm, StormGroup, document
-from erralert.render import Renderer, default_template_dir, mentions_for
 
 HOSTILE = "<!channel> @all [x](http://evil.example) ![i](http://e/x.png) <script> # head"
 NOW = 1795717201.0  # 2026-11-26 18:20:01 UTC

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from erralert._core.notice import Kind
+from erralert._render.renderer import Renderer
 from erralert.channels.registry import parse_webhook
-from erralert.notice import Kind
-from erralert.render import Renderer
-from erralert.sample import KINDS, sample_event, sample_notices
+from erralert.cli.sample import KINDS, sample_event, sample_notices
 from tests.channels.test_golden import SAMPLE_URLS
 
 OLD = Path(__file__).resolve().parent / "templates_v0"

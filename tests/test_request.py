@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from erralert.event import Request
-from erralert.request import parse_traceparent, request_from_asgi, request_from_wsgi
+from erralert._capture.request import parse_traceparent, request_from_asgi, request_from_wsgi
+from erralert._core.event import Request
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"

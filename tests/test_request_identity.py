@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from erralert._render.renderer import Renderer
 from erralert.channels.registry import PLATFORMS, parse_webhook
-from erralert.render import Renderer
-from erralert.sample import sample_event, sample_notices
+from erralert.cli.sample import sample_event, sample_notices
 from tests.channels.test_golden import SAMPLE_URLS
 from tests.test_copy_paste import strings
 

@@ -1,4 +1,4 @@
-"""Routing rules and owners (erralert.routing): matching, order, ``continue``, silence, the
+"""Routing rules and owners (erralert._routing): matching, order, ``continue``, silence, the
 default route, the throttle keys that carry a decision, owners, and every configuration
 mistake named by its rule."""
 
@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from erralert.channels.registry import parse_webhook
-from erralert.errors import ConfigError
-from erralert.routing import (
+from erralert._core.errors import ConfigError
+from erralert._routing import (
     Facts,
     Router,
     build_router,
@@ -19,6 +18,7 @@ from erralert.routing import (
     facts_from_text,
     plan_channels,
 )
+from erralert.channels.registry import parse_webhook
 from tests.shop.payments import PaymentDeclined, PaymentError
 
 A = "webhook+http://127.0.0.1:9/a"
@@ -44,7 +44,7 @@ def goes(r: Router, facts: Facts) -> list[str]:
 
 def of(exc: BaseException | None = None, **fields: Any) -> Facts:
     """Facts as the alerter reads them from an event, with ``exc``'s class and bases."""
-    from erralert.frames import type_names
+    from erralert._core.frames import type_names
 
     if exc is not None:
         cls = type(exc)

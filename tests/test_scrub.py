@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from erralert.capture import build_exception_event
-from erralert.event import Event, ExceptionInfo, Frame, Request
-from erralert.scrub import FILTERED, Scrubber
+from erralert._capture.events import build_exception_event
+from erralert._capture.scrub import FILTERED, Scrubber
+from erralert._core.event import Event, ExceptionInfo, Frame, Request
 
 JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36P"

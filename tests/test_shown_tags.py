@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import erralert
+from erralert._render.renderer import Renderer
 from erralert.channels.base import Channel
-from erralert.render import Renderer
 from erralert.testing import capture_alerts
 from tests import samples
 

@@ -1,4 +1,4 @@
-"""The stack a message shows (``erralert.stack.display_stack``): the application's frames
+"""The stack a message shows (``erralert._render.stack.display_stack``): the application's frames
 first, where a library raised it, the rest folded into one line."""
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 import erralert
-from erralert.capture import build_exception_event, build_message_event
+from erralert._capture.events import build_exception_event, build_message_event
+from erralert._core.event import Event, ExceptionInfo, Frame
+from erralert._core.notice import Notice, Occurrences
+from erralert._render.renderer import Renderer
+from erralert._render.stack import StackLine, display_stack
 from erralert.channels.base import Channel, ChannelOptions
-from erralert.event import Event, ExceptionInfo, Frame
-from erralert.notice import Notice, Occurrences
-from erralert.render import Renderer
-from erralert.stack import StackLine, display_stack
 from erralert.testing import capture_alerts
 
 THIS_FILE = Path(__file__).read_text(encoding="utf-8")

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 import erralert
-from erralert.stop_signals import flush_on_stop_signals
+from erralert.integrations.stop_signals import flush_on_stop_signals
 
 SIGNAL = signal.SIGUSR1
 

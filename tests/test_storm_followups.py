@@ -16,10 +16,8 @@ import pytest
 import redis
 
 import erralert
-from erralert.channels import parse_webhook
-from erralert.channels.base import Channel, Message
-from erralert.errors import ConfigError
-from erralert.notice import (
+from erralert._core.errors import ConfigError
+from erralert._core.notice import (
     OTHER_ERRORS,
     STORM_LINES,
     Notice,
@@ -30,14 +28,16 @@ from erralert.notice import (
     document,
     from_document,
 )
-from erralert.outbox import Outbox
-from erralert.render import Renderer
-from erralert.spool import Spool
-from erralert.stores.base import Pile, Store, StormEntry
-from erralert.stores.memory import MemoryStore
-from erralert.stores.piles import PileState
-from erralert.stores.redis import RedisStore
-from erralert.stores.sqlite import SQLiteStore
+from erralert._delivery.outbox import Outbox
+from erralert._delivery.spool import Spool
+from erralert._render.renderer import Renderer
+from erralert._stores.base import Pile, Store, StormEntry
+from erralert._stores.memory import MemoryStore
+from erralert._stores.piles import PileState
+from erralert._stores.redis import RedisStore
+from erralert._stores.sqlite import SQLiteStore
+from erralert.channels import parse_webhook
+from erralert.channels.base import Channel, Message
 from tests.samples import event
 from tests.servers import redis_server
 from tests.virtual_clock import VirtualClock, virtual_loops
@@ -450,7 +450,7 @@ def test_storm_followups_must_be_a_count(bad: object) -> None:
 
 
 def test_storm_followups_can_be_set_in_the_configuration_file(tmp_path: Path) -> None:
-    from erralert.config import file_options
+    from erralert._core.config import file_options
 
     path = tmp_path / "erralert.toml"
     path.write_text("storm_followups = 2\n")

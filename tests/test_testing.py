@@ -117,7 +117,7 @@ def test_repeats_become_a_digest_in_the_block_when_flushed() -> None:
 
 
 def test_a_given_store_keeps_what_the_block_counted(tmp_path: Path) -> None:
-    from erralert.stores.memory import MemoryStore
+    from erralert._stores.memory import MemoryStore
 
     store = MemoryStore()
     webhook = Webhook()

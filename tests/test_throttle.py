@@ -9,11 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from freezegun import freeze_time
 
-from erralert.event import Event
-from erralert.notice import Occurrences
-from erralert.stores.base import Due
-from erralert.stores.memory import MemoryStore
-from erralert.throttle import (
+from erralert._core.event import Event
+from erralert._core.notice import Occurrences
+from erralert._grouping.throttle import (
     BUCKETS,
     REPEAT,
     Throttle,
@@ -23,6 +21,8 @@ from erralert.throttle import (
     record,
     settle,
 )
+from erralert._stores.base import Due
+from erralert._stores.memory import MemoryStore
 
 W = 60.0
 T0 = 1_700_000_000.0  # a realistic UNIX time, so float rounding is exercised too

@@ -14,10 +14,10 @@ import pytest
 from freezegun import freeze_time
 
 import erralert
+from erralert._core.config import env_options
+from erralert._core.errors import ConfigError
+from erralert._render.renderer import Renderer, load_timezone
 from erralert.channels.registry import parse_webhook
-from erralert.config import env_options
-from erralert.errors import ConfigError
-from erralert.render import Renderer, load_timezone
 from erralert.testing import capture_alerts
 from tests import samples
 

@@ -17,10 +17,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 import erralert
-from erralert.event import Event, Request
-from erralert.request import request_from_asgi, request_from_wsgi
+from erralert._capture.request import request_from_asgi, request_from_wsgi
+from erralert._capture.trace import active_span_ids, opentelemetry_trace
+from erralert._core.event import Event, Request
 from erralert.testing import CapturedAlert, capture_alerts
-from erralert.trace import active_span_ids, opentelemetry_trace
 
 WEBHOOK = "webhook+https://alerts.example.com/erralert"
 HEADER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"

@@ -9,7 +9,7 @@ from typing import Literal
 
 import pytest
 
-from erralert.truncate import truncate
+from erralert._core.truncate import truncate
 
 Unit = Literal["chars", "bytes"]
 MARKER = re.compile(r"… truncated, (\d+) more lines? …")

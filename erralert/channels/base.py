@@ -1,6 +1,6 @@
 """The channel interface: build an ``httpx.Request`` from a rendered message and judge
 the platform's ``httpx.Response``. Channels do no I/O themselves; one delivery worker
-(``erralert.outbox``) sends for all of them, and tests use ``httpx.MockTransport``.
+(``erralert._delivery.outbox``) sends for all of them, and tests use ``httpx.MockTransport``.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from urllib.parse import SplitResult, parse_qsl, unquote, unquote_plus, urlsplit
 
 import httpx
 
-from erralert.errors import ConfigError
-from erralert.links import Link
-from erralert.notice import Kind
-from erralert.truncate import truncate
+from erralert._core.errors import ConfigError
+from erralert._core.links import Link
+from erralert._core.notice import Kind
+from erralert._core.truncate import truncate
 
 __all__ = [
     "KIND_HEADER",
@@ -98,7 +98,7 @@ class Message:
     data: dict[str, Any] | None = None
     template_error: str | None = None  # why the custom template failed, if it did
     # the renderer's language and time zone, for the words and times a channel adds itself
-    # (a Feishu note, a Discord footer, a truncation line): see erralert.wording
+    # (a Feishu note, a Discord footer, a truncation line): see erralert._core.wording
     locale: str = "en"
     zone: tzinfo = UTC
 
@@ -193,7 +193,7 @@ class Channel:
     ``build_request`` (and usually ``judge``)."""
 
     platform: ClassVar[str]
-    dialect: ClassVar[str]  # a name from erralert.dialects: the platform's, or "plain"
+    dialect: ClassVar[str]  # a name from erralert.channels.dialects: the platform's, or "plain"
     max_length: ClassVar[int]  # the body's limit on this platform
     length_unit: ClassVar[LengthUnit] = "chars"
     rates: ClassVar[tuple[Rate, ...]] = ()  # the platform's documented pacing

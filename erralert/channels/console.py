@@ -10,8 +10,8 @@ import sys
 from typing import TextIO
 from urllib.parse import urlsplit
 
+from erralert._core.errors import ConfigError
 from erralert.channels.base import Channel, ChannelOptions, Message, mask_url
-from erralert.errors import ConfigError
 
 __all__ = ["ConsoleChannel"]
 

@@ -22,6 +22,9 @@ from urllib.parse import SplitResult
 
 import httpx
 
+from erralert._core.errors import ConfigError
+from erralert._core.links import Link
+from erralert._core.wording import cut_note
 from erralert.channels.base import (
     Channel,
     Judgement,
@@ -37,10 +40,7 @@ from erralert.channels.base import (
     markdown_links,
     post_json,
 )
-from erralert.dialects import DIALECTS
-from erralert.errors import ConfigError
-from erralert.links import Link
-from erralert.wording import cut_note
+from erralert.channels.dialects import DIALECTS
 
 __all__ = ["DingTalkChannel", "sign"]
 

@@ -22,6 +22,10 @@ from urllib.parse import SplitResult
 
 import httpx
 
+from erralert._core.errors import ConfigError
+from erralert._core.links import Link
+from erralert._core.truncate import truncate
+from erralert._core.wording import event_label, links_label
 from erralert.channels.base import (
     Channel,
     ChannelOptions,
@@ -39,11 +43,7 @@ from erralert.channels.base import (
     parse_retry_after,
     post_json,
 )
-from erralert.dialects import DIALECTS
-from erralert.errors import ConfigError
-from erralert.links import Link
-from erralert.truncate import truncate
-from erralert.wording import event_label, links_label
+from erralert.channels.dialects import DIALECTS
 
 __all__ = ["DiscordChannel"]
 

@@ -31,6 +31,10 @@ from urllib.parse import SplitResult
 
 import httpx
 
+from erralert._core.errors import ConfigError
+from erralert._core.links import Link
+from erralert._core.truncate import truncate
+from erralert._core.wording import event_label, format_time
 from erralert.channels.base import (
     Channel,
     Judgement,
@@ -46,10 +50,6 @@ from erralert.channels.base import (
     parse_retry_after,
     post_json,
 )
-from erralert.errors import ConfigError
-from erralert.links import Link
-from erralert.truncate import truncate
-from erralert.wording import event_label, format_time
 
 __all__ = ["BODY_LIMIT", "FeishuChannel", "LarkChannel", "sign"]
 

@@ -21,6 +21,9 @@ from urllib.parse import SplitResult, parse_qsl
 
 import httpx
 
+from erralert._core.errors import ConfigError
+from erralert._core.links import Link
+from erralert._core.wording import kind_label
 from erralert.channels.base import (
     Channel,
     Judgement,
@@ -33,9 +36,6 @@ from erralert.channels.base import (
     links_within,
     post_json,
 )
-from erralert.errors import ConfigError
-from erralert.links import Link
-from erralert.wording import kind_label
 
 __all__ = ["ALLOWED_TAGS", "GoogleChatChannel", "well_formed"]
 

@@ -30,6 +30,7 @@ import re
 from dataclasses import fields
 from urllib.parse import SplitResult, unquote, urlsplit
 
+from erralert._core.errors import ConfigError
 from erralert.channels.base import Channel, ChannelOptions, Rate, mask_url
 from erralert.channels.console import ConsoleChannel
 from erralert.channels.dingtalk import DingTalkChannel
@@ -43,7 +44,6 @@ from erralert.channels.teams import TeamsChannel
 from erralert.channels.telegram import TelegramChannel
 from erralert.channels.webhook import WebhookChannel
 from erralert.channels.wecom import WeComChannel
-from erralert.errors import ConfigError
 
 __all__ = ["NATIVE_URLS", "PLATFORMS", "parse_webhook"]
 

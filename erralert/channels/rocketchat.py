@@ -25,6 +25,8 @@ from typing import Any
 
 import httpx
 
+from erralert._core.errors import ConfigError
+from erralert._core.truncate import truncate
 from erralert.channels.base import (
     Channel,
     Judgement,
@@ -40,9 +42,7 @@ from erralert.channels.base import (
     post_json,
     self_hosted_hook,
 )
-from erralert.dialects import DIALECTS
-from erralert.errors import ConfigError
-from erralert.truncate import truncate
+from erralert.channels.dialects import DIALECTS
 
 __all__ = ["MESSAGE_LIMIT", "RocketChatChannel"]
 

@@ -15,6 +15,9 @@ from urllib.parse import SplitResult
 
 import httpx
 
+from erralert._core.errors import ConfigError
+from erralert._core.links import Link
+from erralert._core.truncate import truncate
 from erralert.channels.base import (
     Channel,
     Message,
@@ -25,10 +28,7 @@ from erralert.channels.base import (
     mask_url,
     post_json,
 )
-from erralert.dialects import DIALECTS
-from erralert.errors import ConfigError
-from erralert.links import Link
-from erralert.truncate import truncate
+from erralert.channels.dialects import DIALECTS
 
 __all__ = ["SlackChannel"]
 

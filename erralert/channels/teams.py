@@ -28,6 +28,8 @@ from urllib.parse import SplitResult, parse_qsl
 
 import httpx
 
+from erralert._core.errors import ConfigError
+from erralert._core.links import Link
 from erralert.channels.base import (
     Channel,
     Judgement,
@@ -43,8 +45,6 @@ from erralert.channels.base import (
     post_json,
 )
 from erralert.channels.teams_text import rich_text_blocks
-from erralert.errors import ConfigError
-from erralert.links import Link
 
 __all__ = ["TeamsChannel"]
 

@@ -31,6 +31,10 @@ from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
 
 import httpx
 
+from erralert._core.errors import ConfigError
+from erralert._core.links import Link
+from erralert._core.truncate import truncate
+from erralert._core.wording import TRUNCATION_LINE
 from erralert.channels.base import (
     Channel,
     ChannelOptions,
@@ -48,11 +52,7 @@ from erralert.channels.base import (
     parse_retry_after,
     post_json,
 )
-from erralert.dialects import DIALECTS
-from erralert.errors import ConfigError
-from erralert.links import Link
-from erralert.truncate import truncate
-from erralert.wording import TRUNCATION_LINE
+from erralert.channels.dialects import DIALECTS
 
 __all__ = ["SAFE_LIMIT", "TEXT_LIMIT", "TelegramChannel", "repair_html", "visible_length"]
 

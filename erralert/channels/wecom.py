@@ -26,6 +26,8 @@ from urllib.parse import SplitResult
 
 import httpx
 
+from erralert._core.errors import ConfigError
+from erralert._core.truncate import truncate
 from erralert.channels.base import (
     Channel,
     Judgement,
@@ -39,9 +41,7 @@ from erralert.channels.base import (
     markdown_links,
     post_json,
 )
-from erralert.dialects import DIALECTS
-from erralert.errors import ConfigError
-from erralert.truncate import truncate
+from erralert.channels.dialects import DIALECTS
 
 __all__ = ["CONTENT_LIMIT", "WeComChannel"]
 

@@ -43,12 +43,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from erralert._core.pacing import RollingLimiter
+from erralert._core.safelog import safe_logger
 from erralert.channels.base import KIND_HEADER
 from erralert.inbox.platforms import PLATFORMS, Answer, Incoming, Platform
 from erralert.inbox.store import InboxMessage, InboxStore
 from erralert.inbox.titles import kind_of, title_of
-from erralert.pacing import RollingLimiter
-from erralert.safelog import safe_logger
 
 __all__ = ["EXAMPLE_PATHS", "NATIVE_PATHS", "Receiver", "Route", "resolve"]
 

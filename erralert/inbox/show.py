@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from erralert._core.safelog import safe_logger
 from erralert.inbox.markup import (
     FLAVOURS,
     chip,
@@ -33,7 +34,6 @@ from erralert.inbox.markup import (
     safe_url,
 )
 from erralert.inbox.store import InboxMessage
-from erralert.safelog import safe_logger
 
 __all__ = ["LABELS", "card_html", "markup_html", "render_body"]
 

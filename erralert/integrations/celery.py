@@ -55,11 +55,11 @@ except ImportError as exc:
         "erralert.integrations.celery needs Celery: pip install 'erralert[celery]'"
     ) from exc
 
-import erralert.default
-from erralert.alerter import Alerter
-from erralert.capture import safe_repr
-from erralert.default import Reporter
-from erralert.scrub import FILTERED, Scrubber
+import erralert._default
+from erralert._alerter import Alerter
+from erralert._capture.events import safe_repr
+from erralert._capture.scrub import FILTERED, Scrubber
+from erralert._default import Reporter
 
 __all__ = ["CeleryIntegration", "init_celery", "task_context"]
 
@@ -296,7 +296,7 @@ def _on_worker_process_shutdown(**_: Any) -> None:
         return
     for alerter in _explicit_alerters():
         alerter.close()
-    erralert.default.close()  # the default alerter, if this process built or inherited one
+    erralert._default.close()  # the default alerter, if this process built or inherited one
 
 
 def _on_worker_shutdown(**_: Any) -> None:
@@ -305,7 +305,7 @@ def _on_worker_shutdown(**_: Any) -> None:
         return
     for alerter in _explicit_alerters():
         alerter.flush(alerter.shutdown_timeout)
-    erralert.default.flush(_DEFAULT_FLUSH_TIMEOUT)
+    erralert._default.flush(_DEFAULT_FLUSH_TIMEOUT)
 
 
 # connected once, at import (dispatch_uid: never twice); they do nothing until init_celery

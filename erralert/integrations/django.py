@@ -26,7 +26,7 @@ the session and user tables, and logs out a session whose auth hash no longer ve
 
 Under uvicorn, which ends the process on SIGTERM without exit hooks and runs no lifespan
 for Django, what is still queued when the server is told to stop is delivered first (see
-:mod:`erralert.stop_signals`), off the event loop, and then the server gets the signal.
+:mod:`erralert.integrations.stop_signals`), off the event loop, and then the server gets the signal.
 
 Configuration: ``settings.ERRALERT`` (a dict of :class:`erralert.Alerter` options, e.g.
 ``{"webhooks": [...], "service": "shop"}``) is passed to :func:`erralert.init` once per
@@ -46,13 +46,13 @@ from dataclasses import replace
 from typing import Any
 
 import erralert
-from erralert.alerter import Alerter
-from erralert.default import resolve
-from erralert.errors import ConfigError
-from erralert.event import Request
-from erralert.request import request_from_asgi, request_from_wsgi
-from erralert.safelog import safe_logger
-from erralert.stop_signals import flush_on_stop_signals
+from erralert._alerter import Alerter
+from erralert._capture.request import request_from_asgi, request_from_wsgi
+from erralert._core.errors import ConfigError
+from erralert._core.event import Request
+from erralert._core.safelog import safe_logger
+from erralert._default import resolve
+from erralert.integrations.stop_signals import flush_on_stop_signals
 
 try:
     from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
@@ -149,7 +149,7 @@ class ErrAlertMiddleware:
 
 
 def request_from_django(request: HttpRequest, *, load_user: bool = False) -> Request:
-    """The :class:`erralert.event.Request` of a Django ``HttpRequest``: method, path, URL,
+    """The :class:`erralert._core.event.Request` of a Django ``HttpRequest``: method, path, URL,
     route template (``"orders/<int:pk>/"``), headers (scrubbed later by the alerter),
     client IP and the authenticated user's id (never the username or email).
 

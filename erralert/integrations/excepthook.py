@@ -43,8 +43,8 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
-from erralert.alerter import Alerter
-from erralert.default import resolve
+from erralert._alerter import Alerter
+from erralert._default import resolve
 
 __all__ = ["asyncio_handler", "install", "uninstall"]
 

@@ -46,13 +46,13 @@ except ImportError as exc:  # pragma: no cover - exercised in a test by hiding f
         "erralert.integrations.flask needs Flask: pip install 'erralert[flask]'"
     ) from exc
 
-from erralert.alerter import Alerter
-from erralert.config import env_options
-from erralert.default import Reporter, get_alerter
-from erralert.errors import ConfigError
-from erralert.event import Request
-from erralert.request import request_from_wsgi
-from erralert.wsgi import WSGIMiddleware
+from erralert._alerter import Alerter
+from erralert._capture.request import request_from_wsgi
+from erralert._core.config import env_options
+from erralert._core.errors import ConfigError
+from erralert._core.event import Request
+from erralert._default import Reporter, get_alerter
+from erralert.integrations.wsgi import WSGIMiddleware
 
 __all__ = ["FlaskReporter", "init_app"]
 

@@ -65,9 +65,9 @@ except ImportError as exc:  # pragma: no cover - exercised in a test by hiding l
         "erralert.integrations.litestar needs Litestar: pip install 'erralert[litestar]'"
     ) from exc
 
-from erralert.alerter import Alerter, mark_captured, was_captured
-from erralert.asgi import ReportedScope, client_disconnected, flush_at_shutdown
-from erralert.default import Reporter
+from erralert._alerter import Alerter, mark_captured, was_captured
+from erralert._default import Reporter
+from erralert.integrations.asgi import ReportedScope, client_disconnected, flush_at_shutdown
 
 if TYPE_CHECKING:
     from litestar.config.app import AppConfig

@@ -44,8 +44,8 @@ except ImportError as exc:  # pragma: no cover - Starlette is a dependency of er
         "pip install --force-reinstall erralert"
     ) from exc
 
-from erralert.alerter import Alerter
-from erralert.asgi import (
+from erralert._alerter import Alerter
+from erralert.integrations.asgi import (
     ASGIApp,
     ASGIMiddleware,
     Message,

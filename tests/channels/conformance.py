@@ -15,10 +15,10 @@ from typing import Any
 import httpx
 from freezegun import freeze_time
 
+from erralert._core.event import Event
+from erralert._render.renderer import Renderer
 from erralert.channels.base import Channel
-from erralert.event import Event
 from erralert.inbox.show import markup_html
-from erralert.render import Renderer
 from tests import samples
 
 # mention syntax a platform acts on that its imitation in the inbox does not show as a

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from erralert._core.errors import ConfigError
 from erralert.channels import PLATFORMS, catalogue, parse_webhook
-from erralert.errors import ConfigError
 
 
 def test_catalogue_lists_every_platform_with_its_limits() -> None:

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
+from erralert._core.links import Link
 from erralert.channels import dingtalk, discord, googlechat, slack, telegram, wecom
 from erralert.channels.base import Message
 from erralert.channels.console import ConsoleChannel
 from erralert.channels.registry import PLATFORMS, parse_webhook
-from erralert.links import Link
 from tests.channels.test_golden import SAMPLE_URLS
 
 NOW = 1795717201.0

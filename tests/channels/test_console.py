@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
+from erralert._core.errors import ConfigError
 from erralert.channels.base import ChannelOptions, Message
 from erralert.channels.console import ConsoleChannel
-from erralert.errors import ConfigError
 
 MESSAGE = Message(kind="alert", title="KeyError: 'order 1'", body="Traceback …\nKeyError\n")
 

@@ -11,11 +11,11 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from erralert._core.errors import ConfigError
+from erralert._core.notice import Kind, Notice, Storm, StormGroup
+from erralert._render.renderer import Renderer
 from erralert.channels.base import USER_AGENT, ChannelOptions, Judgement, Message, Rate, Verdict
 from erralert.channels.discord import DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT, DiscordChannel
-from erralert.errors import ConfigError
-from erralert.notice import Kind, Notice, Storm, StormGroup
-from erralert.render import Renderer
 from tests import samples
 from tests.channels import conformance
 

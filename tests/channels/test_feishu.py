@@ -16,11 +16,11 @@ import httpx
 import pytest
 from freezegun import freeze_time
 
+from erralert._core.errors import ConfigError
+from erralert._core.notice import Kind
+from erralert._render.renderer import Renderer
 from erralert.channels.base import USER_AGENT, ChannelOptions, Judgement, Message, Rate, Verdict
 from erralert.channels.feishu import BODY_LIMIT, FeishuChannel, LarkChannel
-from erralert.errors import ConfigError
-from erralert.notice import Kind
-from erralert.render import Renderer
 from tests import samples
 from tests.channels import conformance
 

@@ -11,6 +11,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from erralert._core.errors import ConfigError
+from erralert._core.notice import Kind, Notice, Storm, StormGroup
+from erralert._render.renderer import Renderer
 from erralert.channels.base import USER_AGENT, ChannelOptions, Judgement, Message, Rate, Verdict
 from erralert.channels.googlechat import (
     ALLOWED_TAGS,
@@ -18,9 +21,6 @@ from erralert.channels.googlechat import (
     GoogleChatChannel,
     well_formed,
 )
-from erralert.errors import ConfigError
-from erralert.notice import Kind, Notice, Storm, StormGroup
-from erralert.render import Renderer
 from tests import samples
 from tests.channels import conformance
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from erralert._core.errors import ConfigError
 from erralert.channels.base import Channel, ChannelOptions, Rate, mask_url
 from erralert.channels.console import ConsoleChannel
 from erralert.channels.dingtalk import DingTalkChannel
@@ -18,7 +19,6 @@ from erralert.channels.teams import TeamsChannel
 from erralert.channels.telegram import TelegramChannel
 from erralert.channels.webhook import WebhookChannel
 from erralert.channels.wecom import WeComChannel
-from erralert.errors import ConfigError
 
 SLACK_TOKEN = "T0AB12CD/B0EF34GH/XyZ0aBcD1eFgH2iJkL3mNoP4"
 SLACK = f"https://hooks.slack.com/services/{SLACK_TOKEN}"

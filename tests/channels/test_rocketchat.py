@@ -10,12 +10,12 @@ from typing import Any
 import httpx
 import pytest
 
+from erralert._core.errors import ConfigError
+from erralert._core.notice import Kind
+from erralert._render.renderer import Renderer
 from erralert.channels.base import USER_AGENT, ChannelOptions, Judgement, Message, Rate, Verdict
 from erralert.channels.registry import PLATFORMS, parse_webhook
 from erralert.channels.rocketchat import MESSAGE_LIMIT, RocketChatChannel
-from erralert.errors import ConfigError
-from erralert.notice import Kind
-from erralert.render import Renderer
 from tests import samples
 from tests.channels import conformance
 

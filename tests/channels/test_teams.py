@@ -13,13 +13,13 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from erralert._core.errors import ConfigError
+from erralert._core.links import Link
+from erralert._core.notice import Kind, Notice, Storm, StormGroup
+from erralert._render.renderer import Renderer
 from erralert.channels.base import USER_AGENT, ChannelOptions, Judgement, Message, Rate, Verdict
+from erralert.channels.dialects import DIALECTS
 from erralert.channels.teams import BODY_LIMIT, LINKS_BUDGET, TeamsChannel
-from erralert.dialects import DIALECTS
-from erralert.errors import ConfigError
-from erralert.links import Link
-from erralert.notice import Kind, Notice, Storm, StormGroup
-from erralert.render import Renderer
 from tests import samples
 from tests.channels import conformance
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from erralert.channels.dialects import DIALECTS
 from erralert.channels.teams_text import inline_runs, rich_text_blocks
-from erralert.dialects import DIALECTS
 from tests.samples import HOSTILE
 
 TEAMS = DIALECTS["teams"]

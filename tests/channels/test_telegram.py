@@ -13,6 +13,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from erralert._core.errors import ConfigError
+from erralert._core.notice import Kind
+from erralert._render.renderer import Renderer
 from erralert.channels.base import USER_AGENT, ChannelOptions, Judgement, Message, Rate, Verdict
 from erralert.channels.registry import NATIVE_URLS, PLATFORMS, parse_webhook
 from erralert.channels.telegram import (
@@ -22,9 +25,6 @@ from erralert.channels.telegram import (
     repair_html,
     visible_length,
 )
-from erralert.errors import ConfigError
-from erralert.notice import Kind
-from erralert.render import Renderer
 from tests import samples
 from tests.channels import conformance
 

@@ -13,9 +13,9 @@ import httpx
 import pytest
 from freezegun import freeze_time
 
+from erralert._core.links import Link
 from erralert.channels.base import USER_AGENT, ChannelOptions, Judgement, Message, Verdict
 from erralert.channels.webhook import WebhookChannel, sign, verify_signature
-from erralert.links import Link
 
 URL = "https://ops.example.com/hooks/errors?team=core"
 SECRET = "s3cr3t+with/odd=chars"

@@ -18,6 +18,9 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from erralert._core.truncate import truncate
+from erralert._core.wording import TRUNCATION_LINE, kind_label, truncation_marker
+from erralert._render.renderer import Renderer
 from erralert.channels import (
     dingtalk,
     discord,
@@ -32,9 +35,6 @@ from erralert.channels import (
 )
 from erralert.channels.base import Message
 from erralert.channels.registry import parse_webhook
-from erralert.render import Renderer
-from erralert.truncate import truncate
-from erralert.wording import TRUNCATION_LINE, kind_label, truncation_marker
 from tests import samples
 from tests.channels.conformance import strings
 from tests.channels.test_golden import SAMPLE_URLS

@@ -51,7 +51,7 @@ def test_the_routing_table_owners_and_silenced_counts(
     config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # the app, sharing the SQLite store, silenced three connection resets
-    alerter = erralert.Alerter(**erralert.config.env_options())
+    alerter = erralert.Alerter(**erralert._core.config.env_options())
     for _ in range(3):
         try:
             raise ConnectionResetError("peer went away")

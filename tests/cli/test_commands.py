@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from freezegun import freeze_time
 
+from erralert._render.renderer import default_template_dir
 from erralert.cli import main
-from erralert.render import default_template_dir
 
 COMMANDS = [["demo"], ["inbox"], ["preview"], ["check"], ["send-test"], ["templates"],
             ["templates", "export"]]  # fmt: skip

@@ -93,7 +93,7 @@ def hostname(name: str | None) -> Iterator[None]:
     if name is None:
         yield
         return
-    from erralert import capture as capture_module
+    from erralert._capture import events as capture_module
 
     cached = getattr(capture_module._hostname, "cache_clear", None)
     if cached is not None:
@@ -177,7 +177,7 @@ def outage_worker(
       through the barrier); answers the ``Tally``;
     * ``("quit",)``: flush and close; answers ``(flushed, closed)``.
     """
-    from erralert.stores.redis import RedisStore  # here: the SQLite children need no redis
+    from erralert._stores.redis import RedisStore  # here: the SQLite children need no redis
 
     logger = logging.getLogger("erralert")
     logger.addHandler(_Forward(index, events))

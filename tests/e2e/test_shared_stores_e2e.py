@@ -37,7 +37,7 @@ import pytest
 from freezegun import freeze_time
 
 import erralert
-from erralert.stores import Store
+from erralert._stores import Store
 from tests.e2e import shared_store_worker as worker
 from tests.receiver import Received, Receiver
 from tests.servers import free_port, redis_server, server_process

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 import erralert
-from erralert.demo import BURST, DEMO_SECRETS, run_demo
-from erralert.demo import WINDOW as DEMO_WINDOW
+from erralert.cli.demo import BURST, DEMO_SECRETS, run_demo
+from erralert.cli.demo import WINDOW as DEMO_WINDOW
 from erralert.inbox import RunningInbox, start
 from tests.inbox.test_inbox_delivery import SCOPE, hooks, wait_until
 

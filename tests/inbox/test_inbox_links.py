@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from erralert._core.links import Link
 from erralert.channels.base import Message
 from erralert.channels.registry import parse_webhook
 from erralert.inbox import InboxMessage, InboxStore
 from erralert.inbox.show import render_body
-from erralert.links import Link
 from tests.inbox.test_inbox_delivery import hooks
 
 SOURCE = Link("source", "https://github.com/org/shop/blob/1.4.3/shop/pay.py#L42")

@@ -19,14 +19,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from erralert._core.links import parse_links
+from erralert._core.notice import Kind
+from erralert._render.renderer import Renderer
 from erralert.channels.registry import parse_webhook
-from erralert.demo import DEMO_SECRETS
+from erralert.cli.demo import DEMO_SECRETS
+from erralert.cli.sample import KINDS, sample_event, sample_notices
 from erralert.inbox import RunningInbox, start
 from erralert.inbox.receive import EXAMPLE_PATHS
-from erralert.links import parse_links
-from erralert.notice import Kind
-from erralert.render import Renderer
-from erralert.sample import KINDS, sample_event, sample_notices
 from tests.inbox.test_inbox_browser import CHROMEDRIVER, CHROMIUM, artifacts, chromium
 
 # .ci/run installs both and sets ERRALERT_REQUIRE_BROWSER=1: there a missing browser fails

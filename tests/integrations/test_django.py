@@ -80,7 +80,7 @@ from django.utils.functional import SimpleLazyObject
 
 import erralert
 import erralert.integrations.django as integration
-from erralert.event import Event
+from erralert._core.event import Event
 from erralert.integrations.django import ErrAlertMiddleware, request_from_django
 from erralert.testing import CapturedAlert, capture_alerts
 from tests.receiver import Receiver

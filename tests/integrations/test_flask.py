@@ -19,7 +19,7 @@ from werkzeug.exceptions import NotFound
 
 import erralert
 import erralert.integrations.flask as ea_flask
-from erralert.event import Event
+from erralert._core.event import Event
 from erralert.testing import CapturedAlert, capture_alerts
 from tests.receiver import Receiver
 from tests.servers import gunicorn
@@ -674,7 +674,7 @@ def test_default_alerter_is_built_at_init_app(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("ERRALERT_WEBHOOKS", HOOK)
     monkeypatch.setenv("ERRALERT_SERVICE", "from-env")
     app = flask_app()
-    assert erralert.default._default is not None
+    assert erralert._default._default is not None
     assert erralert.get_alerter().service == "from-env"
     assert reporter_of(app).alerter is erralert.get_alerter()
 

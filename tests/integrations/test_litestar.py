@@ -27,7 +27,7 @@ from litestar.testing import TestClient
 from litestar.types import Receive, Scope, Send
 
 import erralert
-from erralert.event import Event
+from erralert._core.event import Event
 from erralert.integrations.litestar import ErrAlertPlugin
 from erralert.testing import CapturedAlert, capture_alerts
 from tests.integrations.test_starlette import (

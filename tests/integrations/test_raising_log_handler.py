@@ -28,8 +28,8 @@ from django.urls import path
 import erralert
 import erralert.integrations.flask
 import tests.integrations.test_django  # noqa: F401  configures Django as the suite does
-from erralert.event import Event
-from erralert.safelog import safe_logger
+from erralert._core.event import Event
+from erralert._core.safelog import safe_logger
 
 PACKAGE = Path(erralert.__file__).parent
 
@@ -215,5 +215,5 @@ def test_erralert_logs_only_through_the_safe_logger() -> None:
 
 
 def _only_configures(source: Path, node: ast.Call) -> bool:
-    # erralert.logging installs its redacting filter on loggers: no log call
+    # erralert.integrations.logging installs its redacting filter on loggers: no log call
     return source.name == "logging.py" and source.parent == PACKAGE

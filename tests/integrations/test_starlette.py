@@ -28,8 +28,8 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 import erralert
-from erralert.asgi import ReportedScope, client_disconnected
-from erralert.event import Event
+from erralert._core.event import Event
+from erralert.integrations.asgi import ReportedScope, client_disconnected
 from erralert.integrations.starlette import ErrAlertMiddleware, route_template
 from erralert.testing import CapturedAlert, capture_alerts
 from tests.receiver import Answer, Receiver
@@ -502,13 +502,13 @@ def test_end_of_lifespan_delivers_the_queue_and_open_windows(alerter: erralert.A
 
 
 def test_end_of_lifespan_builds_no_default_alerter() -> None:
-    from erralert import default
+    from erralert import _default
 
     app = handled_app()
     app.add_middleware(erralert.ASGIMiddleware)
     with TestClient(app):
         pass
-    assert default._default is None
+    assert _default.current() is None
 
 
 # -- packaging and the reference app --------------------------------------------------------------

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 import erralert
-from erralert.event import Event
-from erralert.notice import Notice, Occurrences
-from erralert.spool import Spool
+from erralert._core.event import Event
+from erralert._core.notice import Notice, Occurrences
+from erralert._delivery.spool import Spool
 from tests.receiver import Answer, Received, Receiver
 from tests.samples import event
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from erralert.stores import Store
+from erralert._stores import Store
 from tests.servers import redis_server
 
 

@@ -1,4 +1,4 @@
-"""The Store contract: every store answers the window semantics of ``erralert.stores.base``
+"""The Store contract: every store answers the window semantics of ``erralert._stores.base``
 the same way. Each test runs against every store factory below."""
 
 from __future__ import annotations
@@ -11,13 +11,21 @@ from pathlib import Path
 
 import pytest
 
-from erralert import pacing
+from erralert._core import pacing
+from erralert._grouping.throttle import BUCKETS
+from erralert._stores.base import (
+    MAX_STORM_GROUPS,
+    OTHER_ERRORS,
+    Batch,
+    Due,
+    Pile,
+    Store,
+    StormEntry,
+)
+from erralert._stores.memory import MemoryStore
+from erralert._stores.redis import RedisStore
+from erralert._stores.sqlite import SQLiteStore
 from erralert.channels.base import Rate
-from erralert.stores.base import MAX_STORM_GROUPS, OTHER_ERRORS, Batch, Due, Pile, Store, StormEntry
-from erralert.stores.memory import MemoryStore
-from erralert.stores.redis import RedisStore
-from erralert.stores.sqlite import SQLiteStore
-from erralert.throttle import BUCKETS
 from tests.samples import event
 
 W = 60.0

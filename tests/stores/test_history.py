@@ -16,14 +16,14 @@ import redis
 from freezegun import freeze_time
 
 import erralert
-from erralert.history import History, status_of
-from erralert.notice import Notice, Occurrences, document, from_document
-from erralert.stores.base import Batch, Store
-from erralert.stores.memory import MemoryStore
-from erralert.stores.redis import RedisStore
-from erralert.stores.sqlite import SQLiteStore
+from erralert._core.notice import Notice, Occurrences, document, from_document
+from erralert._grouping.throttle import BUCKETS, Throttle
+from erralert._stores.base import Batch, Store
+from erralert._stores.history import History, status_of
+from erralert._stores.memory import MemoryStore
+from erralert._stores.redis import RedisStore
+from erralert._stores.sqlite import SQLiteStore
 from erralert.testing import capture_alerts
-from erralert.throttle import BUCKETS, Throttle
 from tests.samples import event
 
 W = 60.0

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from freezegun import freeze_time
 
-from erralert.errors import ConfigError
-from erralert.event import Event
-from erralert.stores.base import Due, Store
-from erralert.stores.memory import MemoryStore
+from erralert._core.errors import ConfigError
+from erralert._core.event import Event
+from erralert._stores.base import Due, Store
+from erralert._stores.memory import MemoryStore
 
 W = 60.0
 T0 = 1_700_000_000.0
@@ -270,7 +270,7 @@ def test_deadlines_stay_bounded_when_many_keys_pass_through() -> None:
 
 
 def test_a_store_object_missing_methods_is_refused_naming_them() -> None:
-    from erralert.stores import open_store
+    from erralert._stores import open_store
 
     class Older:
         """A store written against an earlier protocol: no silenced counts."""
@@ -290,7 +290,7 @@ def test_a_store_object_without_a_newer_parameter_is_refused_naming_it(
 ) -> None:
     """A store whose methods predate a parameter erralert passes would fail on every capture
     or claim: it is refused at start-up instead, saying which."""
-    from erralert.stores import open_store
+    from erralert._stores import open_store
 
     class Older(MemoryStore):
         pass
@@ -305,7 +305,7 @@ def test_a_store_object_without_a_newer_parameter_is_refused_naming_it(
 
 
 def test_a_store_object_taking_keyword_arguments_passes() -> None:
-    from erralert.stores import open_store
+    from erralert._stores import open_store
 
     class Wrapped(MemoryStore):
         def hit(self, *args: Any, **kwargs: Any) -> Any:

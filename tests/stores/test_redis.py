@@ -20,12 +20,12 @@ import pytest
 import redis
 from redis.crc import key_slot
 
-from erralert.errors import ConfigError
-from erralert.stores import open_store
-from erralert.stores.base import Batch, Due, Store
-from erralert.stores.memory import MemoryStore
-from erralert.stores.redis import RedisStore, mask_url
-from erralert.throttle import BUCKETS, Throttle, repeat_in
+from erralert._core.errors import ConfigError
+from erralert._grouping.throttle import BUCKETS, Throttle, repeat_in
+from erralert._stores import open_store
+from erralert._stores.base import Batch, Due, Store
+from erralert._stores.memory import MemoryStore
+from erralert._stores.redis import RedisStore, mask_url
 from tests.samples import event
 from tests.servers import free_port, server_process
 

@@ -19,11 +19,11 @@ import pytest
 import redis
 from redis.crc import key_slot
 
-from erralert.stores import Silenced, open_store
-from erralert.stores.base import Store
-from erralert.stores.memory import MemoryStore
-from erralert.stores.redis import RedisStore
-from erralert.stores.sqlite import SQLiteStore
+from erralert._stores import Silenced, open_store
+from erralert._stores.base import Store
+from erralert._stores.memory import MemoryStore
+from erralert._stores.redis import RedisStore
+from erralert._stores.sqlite import SQLiteStore
 from tests.servers import free_port, server_process
 
 W = 60.0

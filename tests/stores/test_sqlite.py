@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 import erralert
-from erralert.errors import ConfigError
-from erralert.stores import open_store
-from erralert.stores.base import Due, Store
-from erralert.stores.sqlite import SQLiteStore
+from erralert._core.errors import ConfigError
+from erralert._stores import open_store
+from erralert._stores.base import Due, Store
+from erralert._stores.sqlite import SQLiteStore
 from erralert.testing import capture_alerts
 from tests.samples import event
 

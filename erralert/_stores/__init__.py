@@ -1,0 +1,79 @@
+"""Stores keep the throttle's state: which fingerprints have an open window, how many
+repeats it holds, and what is due. ``open_store`` turns the ``store=`` option into one."""
+
+from __future__ import annotations
+
+import inspect
+
+from erralert._core.errors import ConfigError
+from erralert._stores.base import Due, Hit, Silenced, Store
+
+__all__ = ["Due", "Hit", "Silenced", "Store", "open_store"]
+
+
+def open_store(spec: str | Store, *, service: str | None = None) -> Store:
+    """``"memory://"`` (default), ``"sqlite:///path/file.db"`` (shared by the processes of
+    one host), ``"redis://host:6379/0"`` (shared by every host of a service; needs
+    ``erralert[redis]``) or a ``Store`` object. A Redis store's keys are namespaced by
+    ``service`` unless the URL names a ``?namespace=``: two services sharing one Redis
+    must not count each other's errors."""
+    if not isinstance(spec, str):
+        if isinstance(spec, Store):
+            _check_parameters(spec)
+            return spec
+        missing = sorted(
+            name
+            for name in dir(Store)
+            if not name.startswith("_")
+            and callable(getattr(Store, name, None))
+            and not callable(getattr(spec, name, None))
+        )
+        lacks = f" (it lacks {', '.join(missing)})" if missing and len(missing) < 8 else ""
+        raise ConfigError(
+            f"store: expected a URL or a Store object, got {type(spec).__name__}{lacks}"
+        )
+    scheme = spec.split(":", 1)[0].lower() if ":" in spec else ""
+    if scheme == "memory":
+        from erralert._stores.memory import MemoryStore
+
+        return MemoryStore.from_url(spec)
+    if scheme == "sqlite":
+        from erralert._stores.sqlite import SQLiteStore
+
+        return SQLiteStore.from_url(spec)
+    if scheme in ("redis", "rediss"):
+        try:
+            import redis  # noqa: F401  (only to fail early with the fix, not deep inside)
+        except ImportError:
+            raise ConfigError(
+                f"store {scheme}:// needs the redis package: pip install 'erralert[redis]'"
+            ) from None
+        from erralert._stores.redis import RedisStore
+
+        # braces would break the keys' hash tag: a service name is not the place to fail
+        namespace = service.replace("{", "(").replace("}", ")") if service else None
+        return RedisStore.from_url(spec, namespace=namespace)
+    raise ConfigError(
+        f"store: unknown store URL {spec!r} (expected memory:// or sqlite:///file.db)"
+    )
+
+
+# keyword parameters the protocol's methods gained since it was first published: a store
+# written against an earlier protocol would fail on every capture or claim, not at start-up
+_ADDED_PARAMETERS = {"hit": "release", "claim_storm": "followups"}
+
+
+def _check_parameters(store: Store) -> None:
+    """Refuse, naming it, a store object whose methods lack a parameter erralert passes."""
+    for method, parameter in _ADDED_PARAMETERS.items():
+        try:
+            signature = inspect.signature(getattr(store, method))
+        except (TypeError, ValueError):  # a builtin or C method: nothing to read, trust it
+            continue
+        params = signature.parameters.values()
+        if parameter in signature.parameters or any(p.kind is p.VAR_KEYWORD for p in params):
+            continue
+        raise ConfigError(
+            f"store: {type(store).__name__}.{method}() takes no {parameter}= argument: it "
+            f"was written for an earlier erralert (see erralert._stores.base.Store)"
+        )

@@ -1,0 +1,270 @@
+"""The store interface behind the throttle.
+
+A store answers two questions atomically, so that several processes (and, with a shared
+store, several hosts) agree on them:
+
+* ``hit(key, now, window, release=)`` — "this fingerprint occurred at ``now``: alert now,
+  or count?"
+* ``claim_due(now)`` — "which windows have ended with repeats? I will send their digests."
+  Each due digest is handed to exactly one caller.
+
+Window semantics (per fingerprint, ``window`` seconds):
+
+* a hit when no window is open opens one at ``now`` and answers ``alert=True``;
+* hits inside the open window are counted (``alert=False``);
+* a window that ends with a count > 0 becomes a due digest, and the next window opens at
+  once where the previous one ended, so a continuing error yields one digest per window;
+* a window that ends with no repeats closes silently; the next hit is a fresh alert.
+
+A store may roll windows lazily: a hit after the end of a window first settles the ended
+window(s) — making a digest due if it had repeats — and then decides.
+
+Per fingerprint a store also keeps its history (``erralert._stores.history.History``): first and
+latest occurrence, total, and the releases of the first and the latest. Every occurrence
+recorded updates it (a ``hit``, a folded ``Batch``, each with its release); an alert's
+``Occurrences`` carry the ``status`` that history gave it, ``since``, ``previous`` and the
+releases. It is forgotten with the window state (``retention``, or ``max_keys``).
+
+Shared stores (``shared = True``: SQLite, Redis) cost a round trip per call, so the
+throttle does not ask them about every repeat. Their answer to a repeat says which window
+is open (``occurrences.window_start`` / ``window_end``); the throttle then counts further
+repeats of that window in the process and hands them over with ``fold`` in batches (see
+``erralert._grouping.throttle.Throttle``). A batch that arrives after its window was settled is
+not lost: ``WindowSlot.fold`` says where it goes.
+
+A store also keeps what the outbox must share between processes, per channel ("lane",
+a digest of the webhook URL): the sends booked under the platform's rates (``reserve``),
+and the storm summary being gathered (``add_to_storm`` / ``claim_storm``), so that every
+process of an app stays under one rate budget and a storm yields one summary between them.
+
+Last, a store counts the occurrences that routing rules silenced (a rule with no webhooks),
+per rule id (``count_silenced`` / ``silenced``), so that ``erralert check`` — another
+process — can show them when the store is shared. The alerter tallies them in the process
+and adds them about once a second, like repeats; one record per rule, updated in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from erralert._core.event import Event
+from erralert._core.notice import OTHER_ERRORS, Occurrences, StormGroup
+from erralert.channels.base import Rate
+
+# A storm summary lists at most this many errors; the rest are counted under OTHER_ERRORS
+# (the group key and fingerprint of the errors beyond the list): a storm of 100 000
+# distinct errors must not grow a pile, or a message, without bound.
+MAX_STORM_GROUPS = 100
+
+__all__ = [
+    "MAX_STORM_GROUPS",
+    "OTHER_ERRORS",
+    "Batch",
+    "Due",
+    "Followup",
+    "Hit",
+    "Ledger",
+    "Pile",
+    "Silenced",
+    "Store",
+    "StormEntry",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    alert: bool  # True: send an alert now (a window was opened)
+    # for an alert: count=1, first_seen=last_seen=now and the window it opened; for a
+    # repeat, a shared store fills in only window_start/window_end (the open window),
+    # the memory store nothing (it answers every repeat with throttle.REPEAT)
+    occurrences: Occurrences
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Repeats of one fingerprint counted in a process, all inside the window that opened
+    at ``window_start`` (as the store answered), handed over to the store with ``fold``."""
+
+    key: str
+    window_start: float
+    window_end: float
+    count: int
+    first_seen: float
+    last_seen: float
+    histogram: tuple[int, ...]  # BUCKETS ints, positioned like the store's
+    release: str | None = None  # the release the counting process runs
+
+    def merged(self, other: Batch) -> Batch:
+        """This batch and ``other`` (same key and window) as one."""
+        return Batch(
+            key=self.key,
+            window_start=self.window_start,
+            window_end=self.window_end,
+            count=self.count + other.count,
+            first_seen=min(self.first_seen, other.first_seen),
+            last_seen=max(self.last_seen, other.last_seen),
+            histogram=tuple(a + b for a, b in zip(self.histogram, other.histogram, strict=True)),
+            # the later one's, as a store keeps the release of the latest sighting
+            release=other.release if other.last_seen >= self.last_seen else self.release,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    key: str  # the fingerprint
+    sample: Event | None  # the event stored with `put_sample` when the chain's alert was sent
+    occurrences: Occurrences  # count = repeats in the ended window, histogram over it
+
+
+@dataclass(frozen=True, slots=True)
+class StormEntry:
+    """One message folded into a storm summary instead of being sent."""
+
+    fingerprint: str
+    title: str
+    culprit: str
+    count: int  # occurrences it stood for (1 for an alert, the repeats of a digest)
+    window: float  # its dedup window (the summary shows the first entry's)
+    type: str = ""  # the raised exception's type name ("KeyError"), or the level ("ERROR")
+    code: str = ""  # the culprit frame's source line, as the error's alert shows it
+    # the alert of a never-seen error: the pile keeps its event (the ``sample`` it is added
+    # with) and its mentions, to send that alert in full once the storm is summarised
+    is_new: bool = False
+    mentions: bool = False  # the alert's own flag: the channel's ?mention= entries apply
+    extra_mentions: tuple[str, ...] = ()  # what routing added for this channel
+
+
+@dataclass(frozen=True, slots=True)
+class Followup:
+    """A new error whose alert was folded into a storm: sent in full after the summary."""
+
+    fingerprint: str
+    event: Event
+    count: int  # its occurrences folded into the storm (the biggest are followed up)
+    window: float  # the dedup window of its alert
+    mentions: bool
+    extra_mentions: tuple[str, ...]  # what routing added for this channel
+
+
+@dataclass(frozen=True, slots=True)
+class Pile:
+    """A storm summary claimed from a store: the errors folded, and the slot booked for it."""
+
+    groups: tuple[StormGroup, ...]  # biggest count first
+    total: int  # occurrences folded
+    since: float  # the first folded message's time
+    until: float  # the last folded message's time
+    window: float  # the dedup window of the first folded message
+    sample: Event | None  # the first folded message's event
+    slot: float  # when it may be sent: booked under the channel's rates
+    # the new errors folded, the most occurrences first: as many as the claim asked for
+    followups: tuple[Followup, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Silenced:
+    """The occurrences one routing rule silenced, as a store adds them up."""
+
+    count: int  # occurrences silenced
+    first_seen: float  # the caller's time of the first add
+    last_seen: float  # the caller's time of the latest add
+
+    def merged(self, other: Silenced) -> Silenced:
+        """This record and ``other`` (same rule) as one."""
+        return Silenced(
+            count=self.count + other.count,
+            first_seen=min(self.first_seen, other.first_seen),
+            last_seen=max(self.last_seen, other.last_seen),
+        )
+
+
+@runtime_checkable
+class Ledger(Protocol):
+    """What the outbox keeps per channel ("lane") and shares like the counts."""
+
+    def reserve(
+        self,
+        lane: str,
+        now: float,
+        rates: Sequence[Rate],
+        horizon: float,
+        *,
+        keep: int = 0,
+        max_waiting: int | None = None,
+    ) -> float | None:
+        """Book one send to channel ``lane`` (``erralert._core.pacing.reserve``, atomically over
+        the sends every process booked): the slot, or None when none is within reach."""
+        ...
+
+    def add_to_storm(
+        self, lane: str, entry: StormEntry, sample: Event, now: float, gather: float
+    ) -> None:
+        """Fold ``entry`` into ``lane``'s storm summary. The first entry of a summary starts
+        it (``sample`` is kept, and it may be claimed ``gather`` seconds later)."""
+        ...
+
+    def claim_storm(
+        self,
+        lane: str,
+        now: float,
+        rates: Sequence[Rate],
+        *,
+        force: bool = False,
+        followups: int = 0,
+    ) -> Pile | float | None:
+        """Take ``lane``'s storm summary (once, across all processes) with a slot booked for
+        it, when its gathering is over (or ``force``); else when it will be (a time), or
+        None when there is no summary. The pile carries up to ``followups`` of the new
+        errors folded into it (``is_new`` entries), those with the most occurrences first
+        (then by title, then by fingerprint); a store keeps them for at most
+        ``MAX_STORM_GROUPS`` new errors per pile, the listed ones."""
+        ...
+
+
+@runtime_checkable
+class Store(Ledger, Protocol):
+    # True when other processes share the state (each call may be a round trip); the
+    # throttle then batches repeats and folds them in with `fold`
+    shared: bool
+
+    def hit(self, key: str, now: float, window: float, release: str | None = None) -> Hit:
+        """Record one occurrence of ``key`` at ``now`` under ``release`` (None: unknown) and
+        decide (atomically); an alert's occurrences carry the fingerprint's status."""
+        ...
+
+    def fold(self, batches: Sequence[Batch], now: float) -> None:
+        """Add repeats counted elsewhere (atomically per batch): into their window while the
+        store still has it, else as ``WindowSlot.fold`` says. ``now``: the caller's time."""
+        ...
+
+    def put_sample(self, key: str, sample: Event) -> None:
+        """Keep ``sample`` as the event that represents ``key`` in its digests."""
+        ...
+
+    def claim_due(self, now: float, limit: int = 1000) -> list[Due]:
+        """Hand over (once, across all processes) every digest whose window ended by ``now``."""
+        ...
+
+    def drain(self, now: float) -> list[Due]:
+        """At shutdown: hand over the counts of windows still open, ending them early.
+        Shared stores return ``[]`` — their counts stay for the other processes."""
+        ...
+
+    def next_due(self) -> float | None:
+        """When the earliest open window ends, if the store knows cheaply (a scheduling hint)."""
+        ...
+
+    def count_silenced(self, counts: Mapping[str, int], now: float) -> None:
+        """Add occurrences silenced in a process, per rule id (counts <= 0 are ignored):
+        all in one atomic step. A rule's first add sets its ``first_seen``; every add sets
+        its ``last_seen`` to ``now`` (the later of the two, should clocks disagree). One
+        record per rule, however many adds."""
+        ...
+
+    def silenced(self) -> dict[str, Silenced]:
+        """Every rule's silenced occurrences, as every process sharing the store added them."""
+        ...
+
+    def close(self) -> None: ...
