@@ -13,7 +13,7 @@ A client that goes away is not a bug of the app: Starlette's ``ClientDisconnect`
 
 Scopes that Starlette or FastAPI routed are reported with the full route template
 (``/api/{version}/items/{item_id}``, mounts included), worked out by
-:func:`erralert.integrations.starlette.route_template` only when the alerter builds the
+:func:`erralert.integrations.starlette_routes.route_template` only when the alerter builds the
 request, i.e. for the first occurrence of a window, not for every repeat.
 """
 
@@ -168,7 +168,7 @@ class _Route(NamedTuple):
 
 def _starlette_route(scope: Mapping[str, Any]) -> str | None:
     try:
-        from erralert.integrations.starlette import route_template
+        from erralert.integrations.starlette_routes import route_template
     except ImportError:  # pragma: no cover - Starlette is a dependency of erralert
         return None
     return route_template(scope)

@@ -45,13 +45,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-import erralert
 from erralert._alerter import Alerter
 from erralert._capture.request import request_from_asgi, request_from_wsgi
 from erralert._core.errors import ConfigError
 from erralert._core.event import Request
 from erralert._core.safelog import safe_logger
-from erralert._default import resolve
+from erralert._default import init, resolve
 from erralert.integrations.stop_signals import flush_on_stop_signals
 
 try:
@@ -277,7 +276,7 @@ def _configure(*, strict: bool) -> None:
                     raise ConfigError(
                         f"expected a dict of Alerter options, got {type(options).__name__}"
                     )
-                erralert.init(**options)
+                init(**options)
         except Exception as error:
             if strict:  # at start-up: loud
                 raise ImproperlyConfigured(f"settings.ERRALERT: {error}") from error
