@@ -24,7 +24,8 @@ from erralert._core.config import env_options
 from erralert._core.errors import ConfigError
 from erralert._core.event import Event
 from erralert._core.notice import Notice, Occurrences, Storm, StormGroup
-from erralert._render.renderer import LOCALES, Renderer, default_template_dir, normalise_locale
+from erralert._render.locale import LOCALES, normalise_locale
+from erralert._render.renderer import Renderer, default_template_dir
 from erralert.channels.base import Channel, ChannelOptions
 from erralert.channels.dingtalk import BODY_LIMIT as DINGTALK_LIMIT
 from erralert.channels.feishu import BODY_LIMIT as FEISHU_LIMIT

@@ -16,7 +16,8 @@ from freezegun import freeze_time
 import erralert
 from erralert._core.config import env_options
 from erralert._core.errors import ConfigError
-from erralert._render.renderer import Renderer, load_timezone
+from erralert._render.renderer import Renderer
+from erralert._render.timezone import load_timezone
 from erralert.channels.registry import parse_webhook
 from erralert.testing import capture_alerts
 from tests import samples

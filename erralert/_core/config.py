@@ -97,8 +97,8 @@ def env_options(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         options.update(file_options(path))
     if webhooks := env.get("ERRALERT_WEBHOOKS", "").strip():
         options["webhooks"] = split_webhooks(webhooks)
-    # locale and timezone are validated where they are used (normalise_locale and
-    # load_timezone in erralert._render.renderer), with the same messages as the keyword options
+    # locale and timezone are validated where they are used (erralert._render.locale and
+    # erralert._render.timezone), with the same messages as the keyword options
     names = ("service", "environment", "release", "store", "template_dir", "spool")
     for name in (*names, "locale", "timezone"):
         value = env.get(f"ERRALERT_{name.upper()}", "").strip()

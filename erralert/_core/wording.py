@@ -1,7 +1,7 @@
 """The words erralert's own code adds to a message, outside the templates: the time and
 event id of a Feishu card's note, the Discord footer, the Google Chat subtitle, the line
 that says how much a cut dropped. Each comes in every language of
-``erralert._render.renderer.LOCALES`` (English for any other), and a time is written the one way
+``erralert._render.locale.LOCALES`` (English for any other), and a time is written the one way
 ``|datetime`` writes it.
 
 >>> from zoneinfo import ZoneInfo
