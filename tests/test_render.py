@@ -9,11 +9,13 @@ import timeit
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pytest
 
 from erralert._core.errors import ConfigError
 from erralert._core.event import Event, ExceptionInfo, Frame, Request
 from erralert._core.notice import Notice, Occurrences, Storm, StormGroup, document
+from erralert._render import renderer as renderer_module
 from erralert._render.renderer import Renderer, default_template_dir, mentions_for
 from erralert.channels.base import Channel, ChannelOptions, Message
 from erralert.channels.dialects import DIALECTS
@@ -576,10 +578,16 @@ def test_the_sandbox_refuses(tmp_path: Path, source: str, reason: str) -> None:
     assert notice.event.tags == {"team": "core"}
 
 
-def test_even_a_broken_built_in_sends_something(tmp_path: Path, renderer: Renderer) -> None:
+def test_even_a_broken_built_in_sends_something(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_builtin(env: jinja2.Environment, locale: str) -> jinja2.Template:
+        return env.from_string("{% block body %}{{ 1 / 0 }}{% endblock %}")
+
+    # the fallback for a broken custom template fails too: the last resort still speaks
+    monkeypatch.setattr(renderer_module, "compile_builtin", broken_builtin)
     write(tmp_path, "broken.j2", "{% block body %}{{ 1 / 0 }}{% endblock %}")
     broken = Renderer(tmp_path)
-    broken._builtin = broken._env.from_string("{% block body %}{{ 1 / 0 }}{% endblock %}")
     message = broken.render(alert(HOSTILE), slack("broken"))
     assert message.template_error is not None
     assert message.body.startswith("⚠ custom template")
