@@ -18,6 +18,7 @@ from erralert.inbox.ratelimit import RateLimit
 __all__ = ["Telegram", "telegram_html_problem", "telegram_visible_text"]
 
 
+# the tags of the Bot API's "HTML style" (the channel keeps its own list, on purpose)
 _TELEGRAM_TAGS = frozenset(
     {
         "b",
