@@ -43,17 +43,20 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from erralert._core.pacing import RollingLimiter
 from erralert._core.safelog import safe_logger
-from erralert.channels.base import KIND_HEADER
-from erralert.inbox.platforms import PLATFORMS, Answer, Incoming, Platform
+from erralert.inbox.platforms.base import Answer, Incoming, Platform
+from erralert.inbox.platforms.registry import PLATFORMS
+from erralert.inbox.ratelimit import RollingWindow
 from erralert.inbox.store import InboxMessage, InboxStore
 from erralert.inbox.titles import kind_of, title_of
 
-__all__ = ["EXAMPLE_PATHS", "NATIVE_PATHS", "Receiver", "Route", "resolve"]
+__all__ = ["EXAMPLE_PATHS", "KIND_HEADER", "NATIVE_PATHS", "Receiver", "Route", "resolve"]
 
 logger = safe_logger("erralert.inbox")
 
+# the header erralert's channels name a message's kind in (alert | digest | storm); written
+# here, not imported from the channels, whose requests the inbox is there to check
+KIND_HEADER = "x-erralert-kind"
 # query parameters that carry the inbox's own token (removed before a path is stored)
 TOKEN_PARAMS = ("token", "inbox_token")
 # characters kept of a refused body larger than this (above most platforms' limits,
@@ -156,7 +159,7 @@ class Receiver:
         self._token = token
         self._clock = clock
         self._on_message = on_message
-        self._limiters: dict[tuple[str, str], RollingLimiter] = {}
+        self._windows: dict[tuple[str, str], RollingWindow] = {}
         self._lock = threading.Lock()
 
     def now(self) -> float:
@@ -183,7 +186,7 @@ class Receiver:
         except (ValueError, RecursionError):  # nested deeper than Python parses: not JSON here
             payload = None
         lowered = {k.lower(): v for k, v in headers.items()}
-        kind = kind_of(lowered.get(KIND_HEADER.lower()), payload)
+        kind = kind_of(lowered.get(KIND_HEADER), payload)
         route = resolve(path)
         if route is None:
             answer = Answer.json(
@@ -262,13 +265,10 @@ class Receiver:
             return 0.0
         key = (platform.name, platform.rate_key(incoming))
         with self._lock:
-            limiter = self._limiters.get(key)
-            if limiter is None:
-                limiter = self._limiters[key] = RollingLimiter(platform.rates)
-            wait = limiter.delay(incoming.received_at)
-            if wait <= 0:
-                limiter.record(incoming.received_at)
-        return wait
+            window = self._windows.get(key)
+            if window is None:
+                window = self._windows[key] = RollingWindow(platform.rates)
+            return window.take(incoming.received_at)
 
     def _shown_path(self, path: str, pairs: list[tuple[str, str]]) -> str:
         kept = [

@@ -56,7 +56,7 @@ def test_a_card_that_fails_is_shown_as_text_and_logged_once(
     def broken(payload: dict[str, Any]) -> str:
         raise RecursionError("maximum recursion depth exceeded")
 
-    monkeypatch.setitem(show_module._RENDERERS, "dingtalk", broken)
+    monkeypatch.setitem(show_module.RENDERERS, "dingtalk", broken)
     client.post(DINGTALK, json=dingtalk_markdown("<b>cannot be shown</b>"))
     client.post(SLACK, json={"text": "the next alert"})
     with caplog.at_level(logging.ERROR, logger="erralert.inbox"):
@@ -138,7 +138,7 @@ def _payload(platform: str, text: str) -> dict[str, Any]:
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("platform", sorted(show_module._RENDERERS))
+@pytest.mark.parametrize("platform", sorted(show_module.RENDERERS))
 def test_two_megabytes_render_in_linear_time(platform: str) -> None:
     text = _hostile_text(2_000_000)
     message = InboxMessage(1, 0.0, platform, "/", None, "", _payload(platform, text), "", 200, None)
