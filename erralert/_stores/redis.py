@@ -54,8 +54,8 @@ from erralert._core import pacing
 from erralert._core.errors import ConfigError
 from erralert._core.event import Event
 from erralert._core.notice import Occurrences
+from erralert._core.pacing import Rate
 from erralert._core.safelog import safe_logger
-from erralert._grouping.throttle import BUCKETS, repeat_in
 from erralert._stores.base import (
     MAX_STORM_GROUPS,
     OTHER_ERRORS,
@@ -69,7 +69,7 @@ from erralert._stores.base import (
 from erralert._stores.history import History, status_of
 from erralert._stores.memory import MemoryStore
 from erralert._stores.piles import PileState, followup_record
-from erralert.channels.base import Rate
+from erralert._stores.windows import BUCKETS, repeat_in
 
 try:
     import redis

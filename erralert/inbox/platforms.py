@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from erralert.channels.base import Rate
+from erralert._core.pacing import Rate
 from erralert.inbox.markup import TagReader
 from erralert.inbox.signatures import check_dingtalk, check_feishu, check_webhook
 
