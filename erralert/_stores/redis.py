@@ -32,20 +32,13 @@ Redis Cluster slot and every script touches a single slot):
   seconds is forgotten. Both expire like the digests.
 
 Outage: when Redis cannot be reached (connection refused, timeout) the store falls back to
-an in-process ``MemoryStore`` — alerting keeps working, one warning is logged — and tries
-Redis again at most every ``retry_after`` seconds; when it answers, one line is logged and
-Redis is used again. Counts kept in memory during the outage are *not* merged into Redis:
-the windows the fallback holds are handed over as digests by the next ``claim_due`` (or
-``drain``), and a fingerprint alerted during the outage may be alerted again by Redis.
-Silenced counts added during an outage wait in the process and are added to Redis when it
-is back (lost only if the process ends first).
+an in-process ``MemoryStore`` and tries Redis again at most every ``retry_after`` seconds
+(see ``erralert._stores.redis_outage`` for what is kept, and what is lost, meanwhile).
 """
 
 from __future__ import annotations
 
 import math
-import threading
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -55,7 +48,6 @@ from erralert._core.errors import ConfigError
 from erralert._core.event import Event
 from erralert._core.notice import Occurrences
 from erralert._core.pacing import Rate
-from erralert._core.safelog import safe_logger
 from erralert._stores.base import (
     MAX_STORM_GROUPS,
     OTHER_ERRORS,
@@ -70,6 +62,7 @@ from erralert._stores.codec import encode
 from erralert._stores.history import History, status_of
 from erralert._stores.memory import MemoryStore
 from erralert._stores.piles import followup_record
+from erralert._stores.redis_outage import UNREACHABLE, Backlog, Outage
 from erralert._stores.redis_scripts import script
 from erralert._stores.redis_wire import load_due, load_pile, load_silenced, rate_args, text_of
 from erralert._stores.windows import repeat_in
@@ -77,19 +70,11 @@ from erralert._stores.windows import repeat_in
 try:
     import redis
     from redis.backoff import NoBackoff
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
     from redis.retry import Retry
 except ImportError:  # pragma: no cover - exercised only without the extra installed
     redis = None  # type: ignore[assignment]
 
 __all__ = ["RedisStore", "mask_url"]
-
-logger = safe_logger()
-
-_MAX_DEFERRED = 10_000  # windows whose repeats may wait for Redis to come back
-
-_OUTAGE = (RedisConnectionError, RedisTimeoutError) if redis is not None else ()
 
 
 def mask_url(url: str) -> str:
@@ -111,7 +96,8 @@ class RedisStore:
     Thread-safe (redis-py's connection pool; the outage state behind a lock) and fork-safe
     (the pool re-opens its connections in a child). Commands are never retried by the
     client: a retried ``hit`` whose first attempt did run would count twice, or turn the
-    alert it made into a repeat."""
+    alert it made into a repeat. ``outage``: whether Redis is being stood in for, and what
+    waits for it (``erralert._stores.redis_outage.Outage``)."""
 
     shared = True
 
@@ -175,14 +161,8 @@ class RedisStore:
         self._add_to_storm = self._client.register_script(script("add_to_storm"))
         self._claim_storm = self._client.register_script(script("claim_storm"))
         self._count_silenced = self._client.register_script(script("count_silenced"))
-        self._lock = threading.Lock()
-        self._fallback: MemoryStore | None = None  # set while Redis is unreachable
-        self._retry_at = 0.0  # time.monotonic() when Redis may be tried again
-        self._leftover: list[Due] = []  # the fallback's digests, after Redis came back
-        # repeats of Redis windows counted during an outage, folded in when it is back
-        self._deferred: dict[tuple[str, float], Batch] = {}
-        # silenced counts added during an outage, per rule id, added to Redis when it is back
-        self._held_silenced: dict[str, Silenced] = {}
+        # whether Redis is stood in for, and what waits for it
+        self.outage = Outage(masked, self.retry_after)
 
     @classmethod
     def from_url(cls, url: str, *, namespace: str | None = None) -> RedisStore:
@@ -225,7 +205,7 @@ class RedisStore:
         """Record one occurrence and decide: one EVALSHA, atomic across every host."""
         if not window > 0:  # also refuses NaN; checked here so a refusal leaves no trace
             raise ValueError(f"window must be a positive number of seconds, got {window!r}")
-        fallback = self._outage(now)
+        fallback = self._fallback(now)
         if fallback is not None:
             return fallback.hit(key, now, window, release)
         keys = [self._prefix + key, *self._shared]
@@ -234,8 +214,8 @@ class RedisStore:
             args.append(release)
         try:
             answer = self._hit(keys=keys, args=args)
-        except _OUTAGE as exc:
-            return self._fail(exc).hit(key, now, window, release)
+        except UNREACHABLE as exc:
+            return self.outage.fail(exc).hit(key, now, window, release)
         if isinstance(answer[0], bytes):  # a repeat: the window that is open
             start, end, length = answer
             return repeat_in(float(start), float(end), float(length))
@@ -273,9 +253,9 @@ class RedisStore:
         atomic each, all sent in one pipeline — one round trip per fold."""
         if not batches:
             return
-        fallback = self._outage(now)
+        fallback = self._fallback(now)
         if fallback is not None:
-            self._defer(batches, fallback, now)
+            self.outage.defer(batches, fallback, now)
             return
         pipe = self._client.pipeline(transaction=False)
         for batch in batches:
@@ -295,43 +275,22 @@ class RedisStore:
             self._fold(keys=[self._prefix + batch.key, *self._shared], args=args, client=pipe)
         try:
             pipe.execute()
-        except _OUTAGE as exc:
+        except UNREACHABLE as exc:
             # whether any script ran is unknown; folding them again when Redis is back may
             # count a batch twice, dropping them would lose it: overstate, never hide
-            self._defer(batches, self._fail(exc), now)
-
-    def _defer(self, batches: Sequence[Batch], fallback: MemoryStore, now: float) -> None:
-        """During an outage: repeats of a window the fallback opened go to the fallback;
-        repeats of a Redis window wait (merged per window, bounded) to be folded into
-        Redis when it is back — the fallback knows neither their window nor their sample,
-        and would hand them out as a digest a second."""
-        own = [b for b in batches if fallback.has_window(b.key, b.window_start)]
-        if own:
-            fallback.fold(own, now)
-        with self._lock:
-            for batch in batches:
-                if fallback.has_window(batch.key, batch.window_start):
-                    continue
-                slot = (batch.key, batch.window_start)
-                kept = self._deferred.get(slot)
-                if kept is not None:
-                    self._deferred[slot] = kept.merged(batch)
-                elif len(self._deferred) < _MAX_DEFERRED:
-                    self._deferred[slot] = batch
-                else:  # too many windows waiting: the fallback reports them, unsampled
-                    fallback.fold([batch], now)
+            self.outage.defer(batches, self.outage.fail(exc), now)
 
     def put_sample(self, key: str, sample: Event) -> None:
         """Keep ``sample`` (as JSON) in ``key``'s window, to show with its digests."""
         text = encode(sample.to_dict())
-        fallback = self._outage(None)
+        fallback = self._fallback(None)
         if fallback is not None:
             fallback.put_sample(key, sample)
             return
         try:
             self._put_sample(keys=[self._prefix + key], args=[text])
-        except _OUTAGE as exc:
-            self._fail(exc).put_sample(key, sample)
+        except UNREACHABLE as exc:
+            self.outage.fail(exc).put_sample(key, sample)
 
     def claim_due(self, now: float, limit: int = 1000) -> list[Due]:
         """Settle the windows that ended by ``now`` and hand over up to ``limit`` digests,
@@ -339,16 +298,16 @@ class RedisStore:
         and just after an outage, the fallback's digests come along."""
         if limit <= 0:
             return []
-        fallback = self._outage(now)
-        local = self._take_leftover()
+        fallback = self._fallback(now)
+        local = self.outage.take_leftover()
         if fallback is not None:
             return local + fallback.claim_due(now, limit)
         try:
             payloads = self._claim(
                 keys=self._shared, args=[repr(now), str(limit), self._ttl, self._prefix]
             )
-        except _OUTAGE as exc:
-            return local + self._fail(exc).claim_due(now, limit)
+        except UNREACHABLE as exc:
+            return local + self.outage.fail(exc).claim_due(now, limit)
         pairs = zip(payloads[::2], payloads[1::2], strict=True)  # digest, its history
         return local + [load_due(payload, history) for payload, history in pairs]
 
@@ -356,15 +315,7 @@ class RedisStore:
         """Nothing from Redis — its open windows stay for the other hosts; only the counts
         kept in this process during an outage (the fallback's, and repeats of Redis windows
         still waiting for Redis), which no one else can see."""
-        with self._lock:
-            fallback, self._fallback = self._fallback, None
-            leftover, self._leftover = self._leftover, []
-            deferred, self._deferred = list(self._deferred.values()), {}
-        if fallback is None:
-            return leftover
-        if deferred:  # Redis is still down at shutdown: report them from here
-            fallback.fold(deferred, now)
-        return leftover + fallback.drain(now)
+        return self.outage.drain(now)
 
     def reserve(
         self,
@@ -379,7 +330,7 @@ class RedisStore:
         """Book one send to ``lane`` over the sends every host booked: one EVALSHA."""
         if not rates:
             return now
-        fallback = self._outage(now)
+        fallback = self._fallback(now)
         if fallback is not None:
             return fallback.reserve(lane, now, rates, horizon, keep=keep, max_waiting=max_waiting)
         args = [
@@ -393,8 +344,8 @@ class RedisStore:
         ]
         try:
             slot = self._reserve(keys=[self._lane(lane) + ":booked"], args=args)
-        except _OUTAGE as exc:
-            return self._fail(exc).reserve(
+        except UNREACHABLE as exc:
+            return self.outage.fail(exc).reserve(
                 lane, now, rates, horizon, keep=keep, max_waiting=max_waiting
             )
         return None if slot is None else float(slot)
@@ -403,7 +354,7 @@ class RedisStore:
         self, lane: str, entry: StormEntry, sample: Event, now: float, gather: float
     ) -> None:
         """Fold ``entry`` into ``lane``'s storm summary: one EVALSHA."""
-        fallback = self._outage(now)
+        fallback = self._fallback(now)
         if fallback is not None:
             fallback.add_to_storm(lane, entry, sample, now, gather)
             return
@@ -424,8 +375,8 @@ class RedisStore:
         ]
         try:
             self._add_to_storm(keys=[self._lane(lane) + ":storm"], args=args)
-        except _OUTAGE as exc:
-            self._fail(exc).add_to_storm(lane, entry, sample, now, gather)
+        except UNREACHABLE as exc:
+            self.outage.fail(exc).add_to_storm(lane, entry, sample, now, gather)
 
     def claim_storm(
         self,
@@ -438,7 +389,7 @@ class RedisStore:
     ) -> Pile | float | None:
         """Take ``lane``'s storm summary with a slot booked for it: one EVALSHA, so exactly
         one host gets it. During an outage, the fallback's summary (if any)."""
-        fallback = self._outage(now)
+        fallback = self._fallback(now)
         if fallback is not None:
             return fallback.claim_storm(lane, now, rates, force=force, followups=followups)
         base = self._lane(lane)
@@ -451,8 +402,10 @@ class RedisStore:
         ]
         try:
             answer = self._claim_storm(keys=[base + ":storm", base + ":booked"], args=args)
-        except _OUTAGE as exc:
-            return self._fail(exc).claim_storm(lane, now, rates, force=force, followups=followups)
+        except UNREACHABLE as exc:
+            return self.outage.fail(exc).claim_storm(
+                lane, now, rates, force=force, followups=followups
+            )
         state = int(answer[0])
         if state == 0:
             return None
@@ -471,8 +424,8 @@ class RedisStore:
         added = {rule: Silenced(count, now, now) for rule, count in counts.items() if count > 0}
         if not added:
             return
-        if self._outage(now) is not None:
-            self._hold_silenced(added)
+        if self._fallback(now) is not None:
+            self.outage.hold_silenced(added)
             return
         self._push_silenced(added, now)
 
@@ -483,13 +436,11 @@ class RedisStore:
         reached: the totals are unknown then, and no fallback can stand in for them."""
         try:
             flat = self._client.hgetall(self._silenced_keys[0])
-        except _OUTAGE as exc:
-            self._fail(exc)
+        except UNREACHABLE as exc:
+            self.outage.fail(exc)
             raise
         totals = load_silenced(flat)
-        with self._lock:
-            held = dict(self._held_silenced)
-        for rule, record in held.items():
+        for rule, record in self.outage.held_silenced().items():
             kept = totals.get(rule)
             totals[rule] = record if kept is None else kept.merged(record)
         return totals
@@ -504,74 +455,28 @@ class RedisStore:
             args += [rule, str(record.count), repr(record.first_seen), repr(record.last_seen)]
         try:
             self._count_silenced(keys=self._silenced_keys, args=args)
-        except _OUTAGE as exc:
+        except UNREACHABLE as exc:
             # whether the script ran is unknown; adding them again when Redis is back may
             # count them twice, dropping them would lose them: overstate, never hide
-            self._fail(exc)
-            self._hold_silenced(added)
-
-    def _hold_silenced(self, added: Mapping[str, Silenced]) -> None:
-        """During an outage: keep ``added`` in this process (one record per rule)."""
-        with self._lock:
-            held = self._held_silenced
-            for rule, record in added.items():
-                kept = held.get(rule)
-                held[rule] = record if kept is None else kept.merged(record)
+            self.outage.fail(exc)
+            self.outage.hold_silenced(added)
 
     def _lane(self, lane: str) -> str:
         # a hash tag per channel: its two keys share a cluster slot, channels spread out
         return "{erralert:" + self.namespace + ":lane:" + lane + "}"
 
-    # -- outage ----------------------------------------------------------------------------
-    def _outage(self, now: float | None) -> MemoryStore | None:
-        """The fallback while Redis is down; None when Redis is to be used. During an
-        outage, a call with a ``now`` at least ``retry_after`` seconds after the last
-        attempt probes Redis (one PING) and, if it answers, ends the outage."""
-        if self._fallback is None:  # the common case, without the lock
-            return None
-        with self._lock:
-            fallback = self._fallback
-            if fallback is None or now is None or time.monotonic() < self._retry_at:
-                return fallback
-            self._retry_at = time.monotonic() + self.retry_after
-            try:
-                self._client.ping()
-            except _OUTAGE:
-                return fallback
-            self._fallback = None
-            # not merged into Redis: the fallback's open windows become digests at `now`,
-            # handed over by the next claim_due (or drain)
-            self._leftover.extend(fallback.drain(now))
-            deferred, self._deferred = list(self._deferred.values()), {}
-            held, self._held_silenced = self._held_silenced, {}
-        logger.warning("erralert: redis store %s is reachable again; using it", self.url)
-        if deferred:  # the repeats of Redis windows counted during the outage
-            self.fold(deferred, now)
-        if held:  # the silenced counts added during the outage
-            if self._fallback is None:
-                self._push_silenced(held, now)
+    def _fallback(self, now: float | None) -> MemoryStore | None:
+        """The in-process fallback while Redis is down; None when Redis is to be used. An
+        outage that ends here (see ``Outage.check``) has its backlog added to Redis."""
+        state = self.outage.check(now, self._client.ping)
+        if not isinstance(state, Backlog):
+            return state
+        assert now is not None  # only a call with a time probes Redis
+        if state.batches:  # the repeats of Redis windows counted during the outage
+            self.fold(state.batches, now)
+        if state.silenced:  # the silenced counts added during the outage
+            if not self.outage.active:
+                self._push_silenced(state.silenced, now)
             else:  # down again already (the fold failed): no second wait for a timeout
-                self._hold_silenced(held)
+                self.outage.hold_silenced(state.silenced)
         return None
-
-    def _fail(self, exc: Exception) -> MemoryStore:
-        """Redis just failed: switch to (or keep) the in-process fallback."""
-        with self._lock:
-            self._retry_at = time.monotonic() + self.retry_after
-            if self._fallback is None:
-                self._fallback = MemoryStore()
-                logger.warning(
-                    "erralert: redis store %s is unreachable (%s); counting in this process "
-                    "until it is back (retrying every %g s)",
-                    self.url,
-                    type(exc).__name__,
-                    self.retry_after,
-                )
-            return self._fallback
-
-    def _take_leftover(self) -> list[Due]:
-        if not self._leftover:
-            return []
-        with self._lock:
-            leftover, self._leftover = self._leftover, []
-        return leftover
