@@ -7,8 +7,7 @@ import math
 import pytest
 
 from erralert._core import pacing
-from erralert._core.pacing import MAX_CAPACITY, RollingLimiter
-from erralert.channels.base import Rate
+from erralert._core.pacing import MAX_CAPACITY, Rate, RollingLimiter
 
 DINGTALK = (Rate(20, 60),)
 FEISHU = (Rate(5, 1), Rate(100, 60))

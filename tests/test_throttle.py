@@ -11,18 +11,18 @@ from freezegun import freeze_time
 
 from erralert._core.event import Event
 from erralert._core.notice import Occurrences
-from erralert._grouping.throttle import (
+from erralert._grouping.throttle import Throttle
+from erralert._stores.base import Due
+from erralert._stores.memory import MemoryStore
+from erralert._stores.windows import (
     BUCKETS,
     REPEAT,
-    Throttle,
     WindowSlot,
     WindowState,
     cut,
     record,
     settle,
 )
-from erralert._stores.base import Due
-from erralert._stores.memory import MemoryStore
 
 W = 60.0
 T0 = 1_700_000_000.0  # a realistic UNIX time, so float rounding is exercised too

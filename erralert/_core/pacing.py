@@ -11,9 +11,9 @@ Pure logic: every method takes ``now`` (any monotonic seconds); there is no cloc
 
 ``reserve`` is the form the outbox uses: a send is booked for the earliest time the rates
 allow after every send already booked, so the booked times are the channel's queue. Stores
-keep the booked times of a channel (``Store.reserve``) — in the process for ``memory://``,
-in the SQLite file or in Redis for shared stores — so that every process of an app paces
-the same channel under one budget.
+keep the booked times of a channel (``Ledger.reserve`` in ``erralert._stores.base``) — in
+the process for ``memory://``, in the SQLite file or in Redis for shared stores — so that
+every process of an app paces the same channel under one budget.
 """
 
 from __future__ import annotations
@@ -21,14 +21,24 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from operator import add
 
-from erralert.channels.base import Rate
-
-__all__ = ["MAX_CAPACITY", "RollingLimiter", "depth", "next_slot", "reserve"]
+__all__ = ["MAX_CAPACITY", "Rate", "RollingLimiter", "depth", "next_slot", "reserve"]
 
 MAX_CAPACITY = 10_000  # `capacity` answers at most this (and exactly this when unlimited)
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """At most ``limit`` messages in any rolling ``period`` seconds."""
+
+    limit: int
+    period: float
+
+    def __str__(self) -> str:
+        return f"{self.limit}/{self.period:g}s"
 
 
 def depth(rates: Sequence[Rate]) -> int:

@@ -43,12 +43,12 @@ from dataclasses import dataclass, field
 import httpx
 
 from erralert._core.notice import Notice, Occurrences, Storm, culprit_code, error_type
-from erralert._core.pacing import RollingLimiter
+from erralert._core.pacing import Rate, RollingLimiter
 from erralert._core.safelog import safe_logger
 from erralert._delivery.spool import Spool, Spooled
 from erralert._stores.base import Followup, Ledger, Pile, StormEntry
 from erralert._stores.memory import MemoryStore
-from erralert.channels.base import Channel, Judgement, Message, Rate, Verdict
+from erralert.channels.base import Channel, Judgement, Message, Verdict
 
 __all__ = ["Outbox"]
 

@@ -1,7 +1,12 @@
-"""The store interface behind the throttle.
+"""The store interface behind the throttle, the outbox and the silenced counts.
 
-A store answers two questions atomically, so that several processes (and, with a shared
-store, several hosts) agree on them:
+A store keeps three things, each its own protocol, so that a component asks only for the
+one it uses: the dedup windows (``WindowStore``, the throttle's), the outbox's per-channel
+ledger (``Ledger``) and the silenced counts (``SilencedCounts``). ``Store`` is the three in
+one object — what ``store=`` takes and every built-in store implements.
+
+A window store answers two questions atomically, so that several processes (and, with a
+shared store, several hosts) agree on them:
 
 * ``hit(key, now, window, release=)`` — "this fingerprint occurred at ``now``: alert now,
   or count?"
@@ -19,8 +24,8 @@ Window semantics (per fingerprint, ``window`` seconds):
 A store may roll windows lazily: a hit after the end of a window first settles the ended
 window(s) — making a digest due if it had repeats — and then decides.
 
-Per fingerprint a store also keeps its history (``erralert._stores.history.History``): first and
-latest occurrence, total, and the releases of the first and the latest. Every occurrence
+Per fingerprint a store also keeps its history (``erralert._stores.history.History``):
+first and latest occurrence, total, and the releases of the first and the latest. Every occurrence
 recorded updates it (a ``hit``, a folded ``Batch``, each with its release); an alert's
 ``Occurrences`` carry the ``status`` that history gave it, ``since``, ``previous`` and the
 releases. It is forgotten with the window state (``retention``, or ``max_keys``).
@@ -29,18 +34,20 @@ Shared stores (``shared = True``: SQLite, Redis) cost a round trip per call, so 
 throttle does not ask them about every repeat. Their answer to a repeat says which window
 is open (``occurrences.window_start`` / ``window_end``); the throttle then counts further
 repeats of that window in the process and hands them over with ``fold`` in batches (see
-``erralert._grouping.throttle.Throttle``). A batch that arrives after its window was settled is
-not lost: ``WindowSlot.fold`` says where it goes.
+``erralert._grouping.throttle.Throttle``). A batch that arrives after its window was
+settled is not lost: ``WindowSlot.fold`` (``erralert._stores.windows``) says where it goes.
 
-A store also keeps what the outbox must share between processes, per channel ("lane",
-a digest of the webhook URL): the sends booked under the platform's rates (``reserve``),
-and the storm summary being gathered (``add_to_storm`` / ``claim_storm``), so that every
-process of an app stays under one rate budget and a storm yields one summary between them.
+As a ``Ledger``, a store also keeps what the outbox must share between processes, per
+channel ("lane", a digest of the webhook URL): the sends booked under the platform's
+rates (``reserve``), and the storm summary being gathered (``add_to_storm`` /
+``claim_storm``), so that every process of an app stays under one rate budget and a storm
+yields one summary between them.
 
-Last, a store counts the occurrences that routing rules silenced (a rule with no webhooks),
-per rule id (``count_silenced`` / ``silenced``), so that ``erralert check`` — another
-process — can show them when the store is shared. The alerter tallies them in the process
-and adds them about once a second, like repeats; one record per rule, updated in place.
+Last, as ``SilencedCounts``, a store counts the occurrences that routing rules silenced (a
+rule with no webhooks), per rule id (``count_silenced`` / ``silenced``), so that
+``erralert check`` — another process — can show them when the store is shared. The
+alerter tallies them in the process and adds them about once a second, like repeats; one
+record per rule, updated in place.
 """
 
 from __future__ import annotations
@@ -51,7 +58,7 @@ from typing import Protocol, runtime_checkable
 
 from erralert._core.event import Event
 from erralert._core.notice import OTHER_ERRORS, Occurrences, StormGroup
-from erralert.channels.base import Rate
+from erralert._core.pacing import Rate
 
 # A storm summary lists at most this many errors; the rest are counted under OTHER_ERRORS
 # (the group key and fingerprint of the errors beyond the list): a storm of 100 000
@@ -68,8 +75,10 @@ __all__ = [
     "Ledger",
     "Pile",
     "Silenced",
+    "SilencedCounts",
     "Store",
     "StormEntry",
+    "WindowStore",
 ]
 
 
@@ -78,7 +87,7 @@ class Hit:
     alert: bool  # True: send an alert now (a window was opened)
     # for an alert: count=1, first_seen=last_seen=now and the window it opened; for a
     # repeat, a shared store fills in only window_start/window_end (the open window),
-    # the memory store nothing (it answers every repeat with throttle.REPEAT)
+    # the memory store nothing (it answers every repeat with windows.REPEAT)
     occurrences: Occurrences
 
 
@@ -181,8 +190,50 @@ class Silenced:
 
 
 @runtime_checkable
+class WindowStore(Protocol):
+    """The dedup windows per fingerprint, their digests and history (see the module doc)."""
+
+    # True when other processes share the state (each call may be a round trip); the
+    # throttle then batches repeats and folds them in with `fold`
+    shared: bool
+
+    def hit(self, key: str, now: float, window: float, release: str | None = None) -> Hit:
+        """Record one occurrence of ``key`` at ``now`` under ``release`` (None: unknown) and
+        decide (atomically); an alert's occurrences carry the fingerprint's status."""
+        ...
+
+    def fold(self, batches: Sequence[Batch], now: float) -> None:
+        """Add repeats counted elsewhere (atomically per batch): into their window while the
+        store still has it, else as ``WindowSlot.fold`` says. ``now``: the caller's time."""
+        ...
+
+    def put_sample(self, key: str, sample: Event) -> None:
+        """Keep ``sample`` as the event that represents ``key`` in its digests."""
+        ...
+
+    def claim_due(self, now: float, limit: int = 1000) -> list[Due]:
+        """Hand over (once, across all processes) every digest whose window ended by ``now``."""
+        ...
+
+    def drain(self, now: float) -> list[Due]:
+        """At shutdown: hand over the counts of windows still open, ending them early.
+        Shared stores return ``[]`` — their counts stay for the other processes."""
+        ...
+
+    def next_due(self) -> float | None:
+        """When the earliest open window ends, if the store knows cheaply (a scheduling hint)."""
+        ...
+
+    def close(self) -> None:
+        """Release what the store holds in this process (a shared store's connections; a
+        later call re-opens them)."""
+        ...
+
+
+@runtime_checkable
 class Ledger(Protocol):
-    """What the outbox keeps per channel ("lane") and shares like the counts."""
+    """What the outbox keeps per channel ("lane"): its booked sends and the storm pile
+    being gathered (see ``erralert._stores.piles`` for the words), shared like the counts."""
 
     def reserve(
         self,
@@ -224,37 +275,8 @@ class Ledger(Protocol):
 
 
 @runtime_checkable
-class Store(Ledger, Protocol):
-    # True when other processes share the state (each call may be a round trip); the
-    # throttle then batches repeats and folds them in with `fold`
-    shared: bool
-
-    def hit(self, key: str, now: float, window: float, release: str | None = None) -> Hit:
-        """Record one occurrence of ``key`` at ``now`` under ``release`` (None: unknown) and
-        decide (atomically); an alert's occurrences carry the fingerprint's status."""
-        ...
-
-    def fold(self, batches: Sequence[Batch], now: float) -> None:
-        """Add repeats counted elsewhere (atomically per batch): into their window while the
-        store still has it, else as ``WindowSlot.fold`` says. ``now``: the caller's time."""
-        ...
-
-    def put_sample(self, key: str, sample: Event) -> None:
-        """Keep ``sample`` as the event that represents ``key`` in its digests."""
-        ...
-
-    def claim_due(self, now: float, limit: int = 1000) -> list[Due]:
-        """Hand over (once, across all processes) every digest whose window ended by ``now``."""
-        ...
-
-    def drain(self, now: float) -> list[Due]:
-        """At shutdown: hand over the counts of windows still open, ending them early.
-        Shared stores return ``[]`` — their counts stay for the other processes."""
-        ...
-
-    def next_due(self) -> float | None:
-        """When the earliest open window ends, if the store knows cheaply (a scheduling hint)."""
-        ...
+class SilencedCounts(Protocol):
+    """The occurrences routing rules silenced, per rule id."""
 
     def count_silenced(self, counts: Mapping[str, int], now: float) -> None:
         """Add occurrences silenced in a process, per rule id (counts <= 0 are ignored):
@@ -267,4 +289,8 @@ class Store(Ledger, Protocol):
         """Every rule's silenced occurrences, as every process sharing the store added them."""
         ...
 
-    def close(self) -> None: ...
+
+@runtime_checkable
+class Store(WindowStore, Ledger, SilencedCounts, Protocol):
+    """The three contracts in one object, as ``store=`` takes it: every built-in store
+    implements all of them, and a component asks for the one it uses."""

@@ -21,10 +21,10 @@ from erralert._core import pacing
 from erralert._core.errors import ConfigError
 from erralert._core.event import Event
 from erralert._core.notice import Occurrences
-from erralert._grouping.throttle import WindowSlot
+from erralert._core.pacing import Rate
 from erralert._stores.base import Batch, Due, Hit, Pile, Silenced, StormEntry
 from erralert._stores.piles import PileState
-from erralert.channels.base import Rate
+from erralert._stores.windows import WindowSlot
 
 __all__ = ["MemoryStore"]
 

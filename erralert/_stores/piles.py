@@ -1,5 +1,22 @@
 """The storm summary being gathered for one channel, as the memory and SQLite stores keep
-it (Redis keeps the same fields in a hash, see ``stores.redis``).
+it (Redis keeps the same fields in a hash: ``erralert/_stores/lua/add_to_storm.lua`` writes
+it, ``erralert._stores.redis_wire.load_pile`` reads it back into a ``PileState``).
+
+"Storm" is the one name of the feature: the messages a channel's rates cannot carry
+within ``max_delay`` are folded into one storm summary instead of being sent one by one.
+The stores name its parts with a few more words, each for one stage of the same thing:
+
+* ``StormEntry`` — one message folded into a storm (what ``Ledger.add_to_storm`` takes);
+* a *pile* — the storm summary of one channel while it gathers entries: ``PileState``
+  here, and ``Pile`` once it is claimed (``Ledger.claim_storm``'s answer: its errors as
+  ``StormGroup`` rows, its ``Followup`` alerts, the send slot booked for it);
+* a *lane* — the channel a pile belongs to (a digest of its webhook URL): a store keeps
+  one pile and one list of booked sends per lane;
+* ``Ledger`` — the store protocol (``erralert._stores.base``) that keeps the lanes' booked
+  sends and piles, shared by every process of an app like the counts.
+
+So a lane's storm gathers ``StormEntry``s into a pile (``PileState``), which is claimed as
+a ``Pile`` and sent as the storm summary.
 
 A pile starts with its first entry: that entry's event is the summary's sample and the
 pile may be claimed ``gather`` seconds later, so one summary covers the burst. Errors are

@@ -11,6 +11,9 @@ The file is in WAL mode with ``synchronous=NORMAL``: a commit does not wait for 
 a hit costs tens of microseconds; a power cut can lose the last few commits — counts, not
 correctness. Not for network filesystems (SQLite's locking is unreliable there).
 
+The file's tables and the statements over them are ``erralert._stores.sqlite_schema``; a
+row becomes a ``WindowState`` or a digest's ``Occurrences`` in ``erralert._stores.sqlite_rows``.
+
 Fingerprints not seen for ``retention`` seconds are forgotten (their ``total`` and history
 too), and so are the silenced counts of a rule that silenced nothing for as long, so the
 file does not grow without bound; ``retention`` should be much longer than the window.
@@ -26,121 +29,32 @@ import threading
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from erralert._core import pacing
 from erralert._core.errors import ConfigError
 from erralert._core.event import Event
-from erralert._core.notice import Occurrences
-from erralert._grouping.throttle import WindowSlot, WindowState, repeat_in
+from erralert._core.pacing import Rate
 from erralert._stores.base import Batch, Due, Hit, Pile, Silenced, StormEntry
+from erralert._stores.codec import encode, load_sample
 from erralert._stores.piles import PileState
-from erralert.channels.base import Rate
+from erralert._stores.sqlite_rows import columns, dump_digest, load_digest, state_of
+from erralert._stores.sqlite_schema import (
+    ADD_SILENCED,
+    INSERT_DUE,
+    INSERT_WINDOW,
+    SCHEMA,
+    SELECT_ENDED,
+    SELECT_HIT,
+    UPDATE_HIT,
+    UPDATE_SETTLED,
+    add_columns,
+)
+from erralert._stores.windows import WindowSlot, repeat_in
 
 __all__ = ["SQLiteStore"]
 
 _PURGE_INTERVAL = 60.0  # seconds (of the callers' clock) between two retention sweeps
-
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS windows (
-        key TEXT PRIMARY KEY,
-        window REAL NOT NULL,
-        window_start REAL NOT NULL,
-        window_end REAL NOT NULL,
-        count INTEGER NOT NULL,
-        first_seen REAL NOT NULL,
-        last_seen REAL NOT NULL,
-        total INTEGER NOT NULL,
-        histogram TEXT NOT NULL,
-        sample TEXT,
-        updated_at REAL NOT NULL
-    )""",
-    # Only windows holding repeats can become due: a partial index keeps claim_due's scan
-    # proportional to those, not to every fingerprint remembered.
-    "CREATE INDEX IF NOT EXISTS windows_due ON windows (window_end) WHERE count > 0",
-    "CREATE INDEX IF NOT EXISTS windows_seen ON windows (updated_at)",
-    """CREATE TABLE IF NOT EXISTS dues (
-        id INTEGER PRIMARY KEY,
-        key TEXT NOT NULL,
-        window_end REAL NOT NULL,
-        occurrences TEXT NOT NULL,
-        sample TEXT
-    )""",
-    "CREATE INDEX IF NOT EXISTS dues_order ON dues (window_end, id)",
-    # the outbox's per-channel state: the sends booked (a JSON list of times, ascending)
-    # and the storm summary being gathered (PileState as JSON)
-    """CREATE TABLE IF NOT EXISTS lanes (
-        lane TEXT PRIMARY KEY,
-        booked TEXT NOT NULL,
-        updated_at REAL NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS storms (
-        lane TEXT PRIMARY KEY,
-        pile TEXT NOT NULL,
-        updated_at REAL NOT NULL
-    )""",
-    # occurrences silenced by routing rules, one row per rule id (added in place). A file
-    # made by an earlier version gets the table when it is next opened.
-    """CREATE TABLE IF NOT EXISTS silenced (
-        rule TEXT PRIMARY KEY,
-        count INTEGER NOT NULL,
-        first_seen REAL NOT NULL,
-        last_seen REAL NOT NULL
-    )""",
-)
-
-# Columns added since the first schema, to tables a file made by an earlier version has
-# without them (added when the file is next opened; an earlier version still reads and
-# writes the file, leaving them NULL in the rows it makes). The windows' history: the
-# fingerprint's first and latest occurrence and their releases (NULL since and latest:
-# unknown — `since` is then 0.0, `latest` the row's updated_at, the time of its latest
-# hit); the dues': the history a digest carries (JSON), apart from `occurrences` so that an
-# earlier version can still claim the digests.
-_ADDED_COLUMNS = (
-    ("windows", "since", "REAL"),
-    ("windows", "latest", "REAL"),
-    ("windows", "first_release", "TEXT"),
-    ("windows", "last_release", "TEXT"),
-    ("dues", "history", "TEXT"),
-)
-
-_STATE_COLUMNS = (
-    "window, window_start, window_end, count, first_seen, last_seen, total, histogram,"
-    " since, latest, first_release, last_release"
-)
-_LOAD_COLUMNS = (
-    "window, window_start, window_end, count, first_seen, last_seen, total, histogram,"
-    " coalesce(since, 0.0), coalesce(latest, updated_at), first_release, last_release"
-)
-_SELECT_HIT = f"SELECT {_LOAD_COLUMNS} FROM windows WHERE key = ?"
-_SELECT_ENDED = (
-    f"SELECT key, {_LOAD_COLUMNS} FROM windows"
-    " WHERE count > 0 AND window_end <= ? ORDER BY window_end LIMIT ?"
-)
-_INSERT_WINDOW = (
-    f"INSERT INTO windows ({_STATE_COLUMNS}, updated_at, key)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_INSERT_DUE = (
-    "INSERT INTO dues (key, window_end, occurrences, history, sample)"
-    " SELECT ?, ?, ?, ?, sample FROM windows WHERE key = ?"
-)
-_SET_STATE = (
-    "UPDATE windows SET window = ?, window_start = ?, window_end = ?, count = ?,"
-    " first_seen = ?, last_seen = ?, total = ?, histogram = ?,"
-    " since = ?, latest = ?, first_release = ?, last_release = ?"
-)
-_UPDATE_HIT = f"{_SET_STATE}, updated_at = ? WHERE key = ?"
-_UPDATE_SETTLED = f"{_SET_STATE} WHERE key = ?"  # settling is not an occurrence: not "seen"
-_ADD_SILENCED = (
-    "INSERT INTO silenced (rule, count, first_seen, last_seen) VALUES (?, ?, ?, ?)"
-    " ON CONFLICT (rule) DO UPDATE SET count = count + excluded.count,"
-    " first_seen = min(first_seen, excluded.first_seen),"
-    " last_seen = max(last_seen, excluded.last_seen)"
-)
-# one encoder, built once (json.dumps builds a new one per call when given separators)
-_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 # Connections inherited through fork() are never closed: closing one in the child could
 # checkpoint or unlink the WAL under the parent's feet (SQLite: "do not carry an open
@@ -229,16 +143,16 @@ class SQLiteStore:
     def hit(self, key: str, now: float, window: float, release: str | None = None) -> Hit:
         """Record one occurrence and decide, atomically across every process on the file."""
         with self._transaction() as db:
-            row = db.execute(_SELECT_HIT, (key,)).fetchone()
-            slot = WindowSlot() if row is None else WindowSlot.from_state(_state(row))
+            row = db.execute(SELECT_HIT, (key,)).fetchone()
+            slot = WindowSlot() if row is None else WindowSlot.from_state(state_of(row))
             hit, digest = slot.record(now, window, release)
             if digest is not None:
                 # before the row is rewritten: the sample is the one shown with this chain
-                db.execute(_INSERT_DUE, (key, digest.window_end, *_dump_digest(digest), key))
+                db.execute(INSERT_DUE, (key, digest.window_end, *dump_digest(digest), key))
             if row is None:
-                db.execute(_INSERT_WINDOW, (*_columns(slot), now, key))
+                db.execute(INSERT_WINDOW, (*columns(slot), now, key))
             else:
-                db.execute(_UPDATE_HIT, (*_columns(slot), now, key))
+                db.execute(UPDATE_HIT, (*columns(slot), now, key))
         return hit if hit.alert else repeat_in(slot.window_start, slot.window_end, slot.window)
 
     def fold(self, batches: Sequence[Batch], now: float) -> None:
@@ -248,25 +162,25 @@ class SQLiteStore:
             return
         with self._transaction() as db:
             for batch in batches:
-                row = db.execute(_SELECT_HIT, (batch.key,)).fetchone()
-                slot = WindowSlot() if row is None else WindowSlot.from_state(_state(row))
+                row = db.execute(SELECT_HIT, (batch.key,)).fetchone()
+                slot = WindowSlot() if row is None else WindowSlot.from_state(state_of(row))
                 digests = slot.fold(batch, now)
                 # the row first: a due takes its sample from it (a key forgotten meanwhile
                 # comes back without one, and its digest still goes out)
                 if row is None:
-                    db.execute(_INSERT_WINDOW, (*_columns(slot), now, batch.key))
+                    db.execute(INSERT_WINDOW, (*columns(slot), now, batch.key))
                 else:
-                    db.execute(_UPDATE_HIT, (*_columns(slot), now, batch.key))
+                    db.execute(UPDATE_HIT, (*columns(slot), now, batch.key))
                 for digest in digests:
                     db.execute(
-                        _INSERT_DUE,
-                        (batch.key, digest.window_end, *_dump_digest(digest), batch.key),
+                        INSERT_DUE,
+                        (batch.key, digest.window_end, *dump_digest(digest), batch.key),
                     )
 
     def put_sample(self, key: str, sample: Event) -> None:
         """Keep ``sample`` (as JSON) to show with ``key``'s digests."""
         # default=str: an `extra` value JSON cannot hold is kept as its text, not lost
-        text = _encode(sample.to_dict())
+        text = encode(sample.to_dict())
         with self._transaction() as db:
             # a key forgotten between its hit and this call has nothing left to show it
             db.execute("UPDATE windows SET sample = ? WHERE key = ?", (text, key))
@@ -281,14 +195,14 @@ class SQLiteStore:
                 self._purge(db, now)
             # Settle the ended windows that hold repeats, oldest first. At most `limit` per
             # call keeps the transaction short; any left over are settled by the next call.
-            rows = db.execute(_SELECT_ENDED, (now, limit)).fetchall()
+            rows = db.execute(SELECT_ENDED, (now, limit)).fetchall()
             for key, *state in rows:
-                slot = WindowSlot.from_state(_state(state))
+                slot = WindowSlot.from_state(state_of(state))
                 digest = slot.settle(now)
                 if digest is None:  # cannot happen given the WHERE clause; stay safe
                     continue
-                db.execute(_INSERT_DUE, (key, digest.window_end, *_dump_digest(digest), key))
-                db.execute(_UPDATE_SETTLED, (*_columns(slot), key))
+                db.execute(INSERT_DUE, (key, digest.window_end, *dump_digest(digest), key))
+                db.execute(UPDATE_SETTLED, (*columns(slot), key))
             claimed = db.execute(
                 "SELECT id, key, occurrences, history, sample FROM dues"
                 " ORDER BY window_end, id LIMIT ?",
@@ -296,9 +210,9 @@ class SQLiteStore:
             ).fetchall()
             db.executemany("DELETE FROM dues WHERE id = ?", [(row[0],) for row in claimed])
         # decoded after the commit: the rows are ours now, and a sample that cannot be read
-        # (see _load_sample) must not roll the claim back and block every later digest
+        # (see codec.load_sample) must not roll the claim back and block every later digest
         return [
-            Due(key=key, sample=_load_sample(sample), occurrences=_load_digest(occ, history))
+            Due(key=key, sample=load_sample(sample), occurrences=load_digest(occ, history))
             for _, key, occ, history, sample in claimed
         ]
 
@@ -340,7 +254,7 @@ class SQLiteStore:
             pile.add(entry, now, sample)
             db.execute(
                 "INSERT OR REPLACE INTO storms (lane, pile, updated_at) VALUES (?, ?, ?)",
-                (lane, _encode(pile.to_dict()), now),
+                (lane, encode(pile.to_dict()), now),
             )
 
     def claim_storm(
@@ -381,7 +295,7 @@ class SQLiteStore:
         if not rows:
             return
         with self._transaction() as db:
-            db.executemany(_ADD_SILENCED, rows)
+            db.executemany(ADD_SILENCED, rows)
 
     def silenced(self) -> dict[str, Silenced]:
         """Every rule's silenced occurrences, as every process on the file added them."""
@@ -440,9 +354,9 @@ class SQLiteStore:
             db.execute("PRAGMA synchronous = NORMAL")
             db.execute("BEGIN IMMEDIATE")
             try:
-                for statement in _SCHEMA:
+                for statement in SCHEMA:
                     db.execute(statement)
-                _add_columns(db)
+                add_columns(db)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -469,7 +383,7 @@ class SQLiteStore:
     def _book(db: sqlite3.Connection, lane: str, times: list[float], now: float) -> None:
         db.execute(
             "INSERT OR REPLACE INTO lanes (lane, booked, updated_at) VALUES (?, ?, ?)",
-            (lane, _encode(times), now),
+            (lane, encode(times), now),
         )
 
     def _purge(self, db: sqlite3.Connection, now: float) -> None:
@@ -485,124 +399,3 @@ class SQLiteStore:
         db.execute("DELETE FROM storms WHERE updated_at < ?", (cutoff,))
         # a rule that silenced nothing for as long (removed from the configuration, say)
         db.execute("DELETE FROM silenced WHERE last_seen < ?", (cutoff,))
-
-
-# -- row <-> WindowState / Occurrences / Event ---------------------------------------------
-
-
-def _add_columns(db: sqlite3.Connection) -> None:
-    """Bring a file made by an earlier version up to this schema (in the open transaction:
-    two processes opening it at once add each column once)."""
-    have: dict[str, set[str]] = {}
-    for table, column, kind in _ADDED_COLUMNS:
-        if table not in have:
-            have[table] = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-        if column not in have[table]:
-            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-
-
-def _state(row: Any) -> WindowState:
-    (
-        window,
-        start,
-        end,
-        count,
-        first_seen,
-        last_seen,
-        total,
-        histogram,
-        since,
-        latest,
-        first_release,
-        last_release,
-    ) = row
-    return WindowState(
-        window=window,
-        window_start=start,
-        window_end=end,
-        count=count,
-        first_seen=first_seen,
-        last_seen=last_seen,
-        total=total,
-        histogram=tuple(json.loads(histogram)),
-        since=since,
-        latest=latest,
-        first_release=first_release,
-        last_release=last_release,
-    )
-
-
-def _columns(
-    slot: WindowSlot,
-) -> tuple[float, float, float, int, float, float, int, str, float, float, str | None, str | None]:
-    return (
-        slot.window,
-        slot.window_start,
-        slot.window_end,
-        slot.count,
-        slot.first_seen,
-        slot.last_seen,
-        slot.total,
-        _encode(slot.histogram),
-        slot.since,
-        slot.latest,
-        slot.first_release,
-        slot.last_release,
-    )
-
-
-def _dump_digest(occ: Occurrences) -> tuple[str, str]:
-    """A digest's ``occurrences`` column (the keys every version reads) and its ``history``."""
-    history = {
-        "since": occ.since,
-        "first_release": occ.first_release,
-        "last_release": occ.last_release,
-    }
-    return _dump_occurrences(occ), _encode(history)
-
-
-def _dump_occurrences(occ: Occurrences) -> str:
-    return _encode(
-        {
-            "count": occ.count,
-            "total": occ.total,
-            "first_seen": occ.first_seen,
-            "last_seen": occ.last_seen,
-            "window": occ.window,
-            "is_new": occ.is_new,
-            "window_start": occ.window_start,
-            "window_end": occ.window_end,
-            "histogram": list(occ.histogram),
-        }
-    )
-
-
-def _load_digest(text: str, history_text: str | None) -> Occurrences:
-    data = json.loads(text)
-    # NULL in a digest filed by an earlier version: its history is unknown
-    history = {} if history_text is None else json.loads(history_text)
-    return Occurrences(
-        count=data["count"],
-        total=data["total"],
-        first_seen=data["first_seen"],
-        last_seen=data["last_seen"],
-        window=data["window"],
-        is_new=data["is_new"],
-        window_start=data["window_start"],
-        window_end=data["window_end"],
-        histogram=tuple(data["histogram"]),
-        status="recurring",
-        since=history.get("since", 0.0),
-        first_release=history.get("first_release"),
-        last_release=history.get("last_release"),
-    )
-
-
-def _load_sample(text: str | None) -> Event | None:
-    if text is None:
-        return None
-    try:
-        return Event.from_dict(json.loads(text))
-    except (ValueError, KeyError, TypeError):
-        # written by another erralert version, say: the digest still goes out, sampleless
-        return None

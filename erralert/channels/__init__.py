@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from erralert.channels.base import Channel, ChannelOptions, Judgement, Message, Rate, Verdict
+from erralert._core.pacing import Rate
+from erralert.channels.base import Channel, ChannelOptions, Judgement, Message, Verdict
 from erralert.channels.registry import PLATFORMS, parse_webhook
 
 __all__ = [

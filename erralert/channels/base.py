@@ -28,6 +28,7 @@ import httpx
 from erralert._core.errors import ConfigError
 from erralert._core.links import Link
 from erralert._core.notice import Kind
+from erralert._core.pacing import Rate
 from erralert._core.truncate import truncate
 
 __all__ = [
@@ -38,7 +39,6 @@ __all__ = [
     "Judgement",
     "LengthUnit",
     "Message",
-    "Rate",
     "Verdict",
     "accent_colour",
     "each_mention",
@@ -60,17 +60,6 @@ __all__ = [
 ]
 
 LengthUnit = Literal["chars", "bytes"]
-
-
-@dataclass(frozen=True, slots=True)
-class Rate:
-    """At most ``limit`` messages in any rolling ``period`` seconds."""
-
-    limit: int
-    period: float
-
-    def __str__(self) -> str:
-        return f"{self.limit}/{self.period:g}s"
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,12 +24,12 @@ import httpx
 
 from erralert._core.errors import ConfigError
 from erralert._core.links import Link
+from erralert._core.pacing import Rate
 from erralert._core.wording import cut_note
 from erralert.channels.base import (
     Channel,
     Judgement,
     Message,
-    Rate,
     Verdict,
     errcode_verdict,
     json_body,

@@ -24,6 +24,7 @@ import httpx
 
 from erralert._core.errors import ConfigError
 from erralert._core.links import Link
+from erralert._core.pacing import Rate
 from erralert._core.truncate import truncate
 from erralert._core.wording import event_label, links_label
 from erralert.channels.base import (
@@ -31,7 +32,6 @@ from erralert.channels.base import (
     ChannelOptions,
     Judgement,
     Message,
-    Rate,
     Verdict,
     accent_colour,
     each_mention,

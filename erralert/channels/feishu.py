@@ -33,13 +33,13 @@ import httpx
 
 from erralert._core.errors import ConfigError
 from erralert._core.links import Link
+from erralert._core.pacing import Rate
 from erralert._core.truncate import truncate
 from erralert._core.wording import event_label, format_time
 from erralert.channels.base import (
     Channel,
     Judgement,
     Message,
-    Rate,
     Verdict,
     json_body,
     json_code,

@@ -23,12 +23,12 @@ import httpx
 
 from erralert._core.errors import ConfigError
 from erralert._core.links import Link
+from erralert._core.pacing import Rate
 from erralert._core.wording import kind_label
 from erralert.channels.base import (
     Channel,
     Judgement,
     Message,
-    Rate,
     encode_within,
     json_body,
     json_object,

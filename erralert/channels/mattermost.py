@@ -25,12 +25,12 @@ from typing import Any
 import httpx
 
 from erralert._core.errors import ConfigError
+from erralert._core.pacing import Rate
 from erralert._core.truncate import truncate
 from erralert.channels.base import (
     Channel,
     Judgement,
     Message,
-    Rate,
     accent_colour,
     json_body,
     json_object,

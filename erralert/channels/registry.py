@@ -31,7 +31,8 @@ from dataclasses import fields
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from erralert._core.errors import ConfigError
-from erralert.channels.base import Channel, ChannelOptions, Rate, mask_url
+from erralert._core.pacing import Rate
+from erralert.channels.base import Channel, ChannelOptions, mask_url
 from erralert.channels.console import ConsoleChannel
 from erralert.channels.dingtalk import DingTalkChannel
 from erralert.channels.discord import DiscordChannel

@@ -17,11 +17,11 @@ import httpx
 
 from erralert._core.errors import ConfigError
 from erralert._core.links import Link
+from erralert._core.pacing import Rate
 from erralert._core.truncate import truncate
 from erralert.channels.base import (
     Channel,
     Message,
-    Rate,
     accent_colour,
     json_body,
     links_within,

@@ -30,11 +30,11 @@ import httpx
 
 from erralert._core.errors import ConfigError
 from erralert._core.links import Link
+from erralert._core.pacing import Rate
 from erralert.channels.base import (
     Channel,
     Judgement,
     Message,
-    Rate,
     Verdict,
     each_mention,
     encode_within,

@@ -33,6 +33,7 @@ import httpx
 
 from erralert._core.errors import ConfigError
 from erralert._core.links import Link
+from erralert._core.pacing import Rate
 from erralert._core.truncate import truncate
 from erralert._core.wording import TRUNCATION_LINE
 from erralert.channels.base import (
@@ -40,7 +41,6 @@ from erralert.channels.base import (
     ChannelOptions,
     Judgement,
     Message,
-    Rate,
     Verdict,
     json_body,
     json_code,

@@ -27,12 +27,12 @@ from urllib.parse import SplitResult
 import httpx
 
 from erralert._core.errors import ConfigError
+from erralert._core.pacing import Rate
 from erralert._core.truncate import truncate
 from erralert.channels.base import (
     Channel,
     Judgement,
     Message,
-    Rate,
     Verdict,
     errcode_verdict,
     json_body,

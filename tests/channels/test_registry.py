@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from erralert._core.errors import ConfigError
-from erralert.channels.base import Channel, ChannelOptions, Rate, mask_url
+from erralert._core.pacing import Rate
+from erralert.channels.base import Channel, ChannelOptions, mask_url
 from erralert.channels.console import ConsoleChannel
 from erralert.channels.dingtalk import DingTalkChannel
 from erralert.channels.discord import DiscordChannel

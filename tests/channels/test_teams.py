@@ -16,8 +16,9 @@ import pytest
 from erralert._core.errors import ConfigError
 from erralert._core.links import Link
 from erralert._core.notice import Kind, Notice, Storm, StormGroup
+from erralert._core.pacing import Rate
 from erralert._render.renderer import Renderer
-from erralert.channels.base import USER_AGENT, ChannelOptions, Judgement, Message, Rate, Verdict
+from erralert.channels.base import USER_AGENT, ChannelOptions, Judgement, Message, Verdict
 from erralert.channels.dialects import DIALECTS
 from erralert.channels.teams import BODY_LIMIT, LINKS_BUDGET, TeamsChannel
 from tests import samples

@@ -15,8 +15,9 @@ import pytest
 
 from erralert._core.errors import ConfigError
 from erralert._core.notice import Kind
+from erralert._core.pacing import Rate
 from erralert._render.renderer import Renderer
-from erralert.channels.base import USER_AGENT, ChannelOptions, Judgement, Message, Rate, Verdict
+from erralert.channels.base import USER_AGENT, ChannelOptions, Judgement, Message, Verdict
 from erralert.channels.registry import NATIVE_URLS, PLATFORMS, parse_webhook
 from erralert.channels.telegram import (
     SAFE_LIMIT,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from erralert._core import pacing
-from erralert._grouping.throttle import BUCKETS
+from erralert._core.pacing import Rate
 from erralert._stores.base import (
     MAX_STORM_GROUPS,
     OTHER_ERRORS,
@@ -25,7 +25,7 @@ from erralert._stores.base import (
 from erralert._stores.memory import MemoryStore
 from erralert._stores.redis import RedisStore
 from erralert._stores.sqlite import SQLiteStore
-from erralert.channels.base import Rate
+from erralert._stores.windows import BUCKETS
 from tests.samples import event
 
 W = 60.0

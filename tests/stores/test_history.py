@@ -17,12 +17,13 @@ from freezegun import freeze_time
 
 import erralert
 from erralert._core.notice import Notice, Occurrences, document, from_document
-from erralert._grouping.throttle import BUCKETS, Throttle
+from erralert._grouping.throttle import Throttle
 from erralert._stores.base import Batch, Store
 from erralert._stores.history import History, status_of
 from erralert._stores.memory import MemoryStore
 from erralert._stores.redis import RedisStore
 from erralert._stores.sqlite import SQLiteStore
+from erralert._stores.windows import BUCKETS
 from erralert.testing import capture_alerts
 from tests.samples import event
 

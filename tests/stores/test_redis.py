@@ -21,11 +21,12 @@ import redis
 from redis.crc import key_slot
 
 from erralert._core.errors import ConfigError
-from erralert._grouping.throttle import BUCKETS, Throttle, repeat_in
+from erralert._grouping.throttle import Throttle
 from erralert._stores import open_store
 from erralert._stores.base import Batch, Due, Store
 from erralert._stores.memory import MemoryStore
 from erralert._stores.redis import RedisStore, mask_url
+from erralert._stores.windows import BUCKETS, repeat_in
 from tests.samples import event
 from tests.servers import free_port, server_process
 

@@ -362,11 +362,11 @@ def test_redis_recovery_seen_by_another_call_adds_the_waiting_counts(redis_url: 
     """Any call with a time may find Redis back (a hit, a claim): the waiting counts go in
     then, not only with the next add."""
     store = RedisStore(redis_url, namespace=f"silenced-{next(_namespaces)}", retry_after=0.1)
-    store._fail(redis.exceptions.ConnectionError("simulated"))
+    store.outage.fail(redis.exceptions.ConnectionError("simulated"))
     store.count_silenced({"noisy": 2}, T0)
-    assert store._held_silenced == {"noisy": Silenced(2, T0, T0)}
+    assert store.outage.held_silenced() == {"noisy": Silenced(2, T0, T0)}
     time.sleep(0.15)
     store.claim_due(T0 + 1)
-    assert store._held_silenced == {}
+    assert store.outage.held_silenced() == {}
     assert store.silenced() == {"noisy": Silenced(2, T0, T0)}
     store.close()
