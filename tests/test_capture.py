@@ -18,17 +18,12 @@ from typing import Any
 
 import pytest
 
-from erralert._capture.events import (
-    HEAD_FRAMES,
-    TAIL_FRAMES,
-    build_exception_event,
-    build_message_event,
-    format_traceback,
-    new_event_id,
-    safe_repr,
-    safe_str,
-)
+from erralert._capture.events import build_exception_event, build_message_event
+from erralert._capture.live_frames import HEAD_FRAMES, TAIL_FRAMES
+from erralert._capture.safe_text import safe_repr, safe_str
+from erralert._capture.traceback_text import format_traceback
 from erralert._core.event import Event, Request
+from erralert._core.event_origin import new_event_id
 from erralert._core.frames import walk_stack
 from erralert.cli.preview import event_from_script
 
@@ -136,7 +131,8 @@ def fail_subscript() -> int:
 
 def test_traceback_has_no_position_markers() -> None:
     # every Python since 3.11 marks this partial expression with ~~~^^^: the chat message
-    # does not (see erralert._capture.events._Printer), so its text is Python's minus that line
+    # does not (see erralert._capture.traceback_text._Printer), so its text is Python's minus
+    # that line
     exc = _catch(fail_subscript)
     python = "".join(traceback.format_exception(exc)).rstrip("\n").split("\n")
     markers = [line for line in python if _MARKER_LINE.fullmatch(line)]
