@@ -114,8 +114,8 @@ class _Printer:
             self.depth = 0
 
 
-# id(frame) -> (frame, its lines of the traceback), for the frames _frame keeps and hands
-# out again (those without locals); held, so that the id is not reused while cached
+# id(frame) -> (frame, its lines of the traceback), for the frames live_frames keeps and
+# hands out again (those without locals); held, so that the id is not reused while cached
 _frame_text_cache: dict[int, tuple[Frame, str]] = {}
 
 
