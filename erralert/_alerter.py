@@ -26,19 +26,16 @@ from typing import Any, ClassVar
 
 import httpx
 
-from erralert._capture.events import (
-    build_exception_event,
-    build_message_event,
-    innermost_in_app,
-    new_event_id,
-    safe_str,
-)
+from erralert._capture.events import build_exception_event, build_message_event
+from erralert._capture.live_frames import innermost_in_app
 from erralert._capture.release import detect_release
 from erralert._capture.request import request_from_asgi, request_from_wsgi
+from erralert._capture.safe_text import safe_str
 from erralert._capture.scrub import Scrubber
 from erralert._capture.trace import active_span_ids
 from erralert._core.errors import ConfigError
 from erralert._core.event import Event, Request
+from erralert._core.event_origin import new_event_id
 from erralert._core.frames import type_names, walk_stack
 from erralert._core.links import parse_links
 from erralert._core.notice import Notice

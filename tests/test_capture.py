@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import importlib
 import itertools
 import json
 import os
 import re
+import reprlib
 import runpy
 import socket
 import sys
@@ -18,18 +20,24 @@ from typing import Any
 
 import pytest
 
-from erralert._capture.events import (
-    HEAD_FRAMES,
-    TAIL_FRAMES,
-    build_exception_event,
-    build_message_event,
-    format_traceback,
-    new_event_id,
-    safe_repr,
-    safe_str,
+from erralert._capture import (
+    budget,
+    chain,
+    events,
+    live_frames,
+    safe_text,
+    tags_and_extra,
+    traceback_text,
 )
+from erralert._capture.events import build_exception_event, build_message_event
+from erralert._capture.live_frames import HEAD_FRAMES, TAIL_FRAMES
+from erralert._capture.safe_text import safe_repr, safe_str
+from erralert._capture.traceback_text import format_traceback
+from erralert._core import event_origin
 from erralert._core.event import Event, Request
+from erralert._core.event_origin import new_event_id
 from erralert._core.frames import walk_stack
+from erralert._core.stand_in import stand_in_event
 from erralert.cli.preview import event_from_script
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -136,7 +144,8 @@ def fail_subscript() -> int:
 
 def test_traceback_has_no_position_markers() -> None:
     # every Python since 3.11 marks this partial expression with ~~~^^^: the chat message
-    # does not (see erralert._capture.events._Printer), so its text is Python's minus that line
+    # does not (see erralert._capture.traceback_text._Printer), so its text is Python's minus
+    # that line
     exc = _catch(fail_subscript)
     python = "".join(traceback.format_exception(exc)).rstrip("\n").split("\n")
     markers = [line for line in python if _MARKER_LINE.fullmatch(line)]
@@ -898,3 +907,30 @@ def test_a_forked_child_does_not_repeat_its_parents_event_ids() -> None:
     os.waitpid(pid, 0)
     assert len(child) == 32
     assert child != new_event_id()
+
+
+def test_every_module_that_builds_an_event_is_left_untraced() -> None:
+    # A __repr__ that logs an error may build a whole event under the budget's tracer: the
+    # capture's own modules run there untraced (bounded loops, no per-instruction cost)
+    # whichever module the code was split into.
+    modules = (
+        budget,
+        safe_text,
+        chain,
+        live_frames,
+        traceback_text,
+        tags_and_extra,
+        events,
+        event_origin,
+        reprlib,
+    )
+    assert {module.__file__ for module in modules} == budget.UNTRACED_FILES
+
+
+def test_a_stand_in_event_is_the_message_event_of_its_text() -> None:
+    # the outbox's summary of a storm whose sample is gone is rendered from a stand-in: the
+    # same event as capturing the message, made without the capture stage
+    stand_in = stand_in_event("error storm", now=1_700_000_000.0)
+    captured = build_message_event("error storm", now=1_700_000_000.0)
+    assert dataclasses.replace(stand_in, event_id=captured.event_id) == captured
+    assert re.fullmatch(r"[0-9a-f]{32}", stand_in.event_id)

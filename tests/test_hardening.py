@@ -28,17 +28,10 @@ import pytest
 from starlette.middleware.errors import ServerErrorMiddleware
 
 import erralert
-from erralert._capture.events import (
-    HEAD_FRAMES,
-    MAX_EXCEPTIONS,
-    MAX_LOCAL_REPR,
-    MAX_MESSAGE,
-    MAX_TITLE,
-    TAIL_FRAMES,
-    build_exception_event,
-    safe_repr,
-    safe_str,
-)
+from erralert._capture.chain import MAX_EXCEPTIONS
+from erralert._capture.events import MAX_TITLE, build_exception_event
+from erralert._capture.live_frames import HEAD_FRAMES, TAIL_FRAMES
+from erralert._capture.safe_text import MAX_LOCAL_REPR, MAX_MESSAGE, safe_repr, safe_str
 from erralert._core.event import Event
 from erralert._grouping.fingerprint import exception_fingerprint
 from erralert.channels import dingtalk, slack, telegram

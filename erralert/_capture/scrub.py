@@ -27,7 +27,7 @@ from erralert._capture.credentials import (
     CredentialPatterns,
     user_pattern,
 )
-from erralert._capture.events import format_traceback
+from erralert._capture.traceback_text import format_traceback
 from erralert._core.event import Event, ExceptionInfo, Frame, Request
 
 __all__ = ["FILTERED", "SENSITIVE_KEYS", "Scrubber"]

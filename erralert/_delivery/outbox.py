@@ -771,9 +771,9 @@ class Outbox:
         assert pile is not None
         event = pile.sample
         if event is None:  # its sample could not be read back: the summary still goes out
-            from erralert._capture.events import build_message_event
+            from erralert._core.stand_in import stand_in_event
 
-            event = build_message_event("error storm", now=pile.since)
+            event = stand_in_event("error storm", now=pile.since)
         occurrences = Occurrences(
             count=pile.total,
             total=pile.total,

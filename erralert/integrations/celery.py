@@ -57,7 +57,7 @@ except ImportError as exc:
 
 import erralert._default
 from erralert._alerter import Alerter
-from erralert._capture.events import safe_repr
+from erralert._capture.safe_text import safe_repr
 from erralert._capture.scrub import FILTERED, Scrubber
 from erralert._default import Reporter
 

@@ -93,9 +93,9 @@ def hostname(name: str | None) -> Iterator[None]:
     if name is None:
         yield
         return
-    from erralert._capture import events as capture_module
+    from erralert._core import event_origin
 
-    cached = getattr(capture_module._hostname, "cache_clear", None)
+    cached = getattr(event_origin.hostname, "cache_clear", None)
     if cached is not None:
         cached()
     with mock.patch.object(socket, "gethostname", return_value=name):
