@@ -216,4 +216,4 @@ def test_erralert_logs_only_through_the_safe_logger() -> None:
 
 def _only_configures(source: Path, node: ast.Call) -> bool:
     # erralert.integrations.logging installs its redacting filter on loggers: no log call
-    return source.name == "logging.py" and source.parent == PACKAGE
+    return source == PACKAGE / "integrations" / "logging.py"
