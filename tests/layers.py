@@ -41,6 +41,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("erralert._core",),  # primitives: the event, the notice, errors, config, pacing, text
 )
 
+# Packages that may import nothing of erralert outside themselves but what is listed: the
+# inbox imitates the platforms to check what the sending side sends, so it shares none of
+# the sending side's code (a bug there would otherwise be approved by its own copy).
+ISOLATED: dict[str, tuple[str, ...]] = {"erralert.inbox": ("erralert._core.safelog",)}
+
 
 @dataclass(frozen=True)
 class Import:
@@ -106,6 +111,10 @@ def _deepest(target: str, found: Mapping[str, Path]) -> str:
     return target
 
 
+def _within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
 def _place(module: str, layers: Sequence[Sequence[str]]) -> tuple[int, str] | None:
     """The row and the sibling package a module belongs to; None for a module in no row."""
     for row, siblings in enumerate(layers):
@@ -119,8 +128,10 @@ def violations(
     found: Mapping[str, Path],
     package: str,
     layers: Sequence[Sequence[str]] = LAYERS,
+    isolated: Mapping[str, Sequence[str]] = ISOLATED,
 ) -> list[Violation]:
-    """Upward imports, imports between siblings, modules in no layer, and cycles."""
+    """Upward imports, imports between siblings, imports out of an isolated package, modules
+    in no layer, and cycles."""
     out: list[Violation] = []
     for name in found:
         if _place(name, layers) is None:
@@ -128,6 +139,10 @@ def violations(
     graph: dict[str, set[str]] = {name: set() for name in found}
     for imp in dict.fromkeys(imports(found, package)):  # one report per line and module
         graph[imp.importer].add(imp.imported)
+        for home, allowed in isolated.items():
+            inside = _within(imp.importer, home) and not _within(imp.imported, home)
+            if inside and not any(_within(imp.imported, ok) for ok in allowed):
+                out.append(Violation(imp, f"{home} imports only {', '.join(allowed)}"))
         source, target = _place(imp.importer, layers), _place(imp.imported, layers)
         if source is None or target is None or source[1] == target[1]:
             continue

@@ -102,6 +102,27 @@ def test_type_checking_and_relative_imports_count(tmp_path: Path) -> None:
     ]
 
 
+def test_the_inbox_imports_nothing_of_the_sending_side(tmp_path: Path) -> None:
+    # a downward import, allowed by the layers, but the inbox would then check channels'
+    # payloads with the channels' own code
+    found = check(
+        tmp_path,
+        {
+            "inbox/platforms/slack.py": """
+                from erralert._core.safelog import safe_logger
+                def limit():
+                    from erralert.channels.base import KIND_HEADER
+            """,
+            "_core/safelog.py": "def safe_logger(): ...\n",
+            "channels/base.py": "KIND_HEADER = 'X-Erralert-Kind'\n",
+        },
+    )
+    assert found == [
+        "erralert.inbox.platforms.slack:4 imports erralert.channels.base:"
+        " erralert.inbox imports only erralert._core.safelog"
+    ]
+
+
 def test_a_module_outside_every_layer_is_named(tmp_path: Path) -> None:
     found = check(tmp_path, {"stray.py": "X = 1\n"})
     assert found == ["erralert.stray:0 imports erralert.stray: the module is in no layer"]
@@ -113,7 +134,7 @@ def test_downward_imports_pass(tmp_path: Path) -> None:
         {
             "cli/__init__.py": "from erralert._alerter import Alerter\n",
             "_alerter.py": "from erralert._render.renderer import Renderer\nclass Alerter: ...\n",
-            "_render/renderer.py": "from erralert.channels.slack import Slack\nclass Renderer: ...\n",
+            "_render/renderer.py": "from erralert.channels.slack import Slack\n",
             "channels/slack.py": "from erralert._core.event import Event\nclass Slack: ...\n",
             "_core/event.py": "class Event: ...\n",
         },
