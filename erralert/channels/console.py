@@ -11,7 +11,8 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 from erralert._core.errors import ConfigError
-from erralert.channels.base import Channel, ChannelOptions, Message, mask_url
+from erralert.channels.base import Channel, ChannelOptions, Message
+from erralert.channels.masking import mask_url_secrets
 
 __all__ = ["ConsoleChannel"]
 
@@ -35,8 +36,8 @@ class ConsoleChannel(Channel):
         target = parts.netloc or "stderr"
         if target not in _STREAMS or parts.path.strip("/") or parts.query:
             raise ConfigError(
-                f"webhook URL {mask_url(url)}: the console takes console://, console://stderr "
-                "or console://stdout"
+                f"webhook URL {mask_url_secrets(url)}: the console takes console://, "
+                "console://stderr or console://stdout"
             )
         super().__init__(f"console://{target}", options)
         self.stream_name = target

@@ -25,22 +25,10 @@ import httpx
 from erralert._core.errors import ConfigError
 from erralert._core.links import Link
 from erralert._core.wording import cut_note
-from erralert.channels.base import (
-    Channel,
-    Judgement,
-    Message,
-    Rate,
-    Verdict,
-    errcode_verdict,
-    json_body,
-    json_number,
-    json_object,
-    judge_http_status,
-    links_within,
-    markdown_links,
-    post_json,
-)
+from erralert.channels.answers import errcode_verdict, json_number, json_object
+from erralert.channels.base import Channel, Judgement, Message, Rate, Verdict, judge_http_status
 from erralert.channels.dialects import DIALECTS
+from erralert.channels.payloads import json_body, links_within, markdown_links, post_json
 
 __all__ = ["DingTalkChannel", "sign"]
 

@@ -26,6 +26,7 @@ from erralert._core.errors import ConfigError
 from erralert._core.links import Link
 from erralert._core.truncate import truncate
 from erralert._core.wording import event_label, links_label
+from erralert.channels.answers import json_object
 from erralert.channels.base import (
     Channel,
     ChannelOptions,
@@ -33,17 +34,13 @@ from erralert.channels.base import (
     Message,
     Rate,
     Verdict,
-    accent_colour,
     each_mention,
-    json_body,
-    json_object,
     judge_http_status,
-    markdown_links,
-    mask_url,
     parse_retry_after,
-    post_json,
 )
 from erralert.channels.dialects import DIALECTS
+from erralert.channels.masking import mask_url_secrets
+from erralert.channels.payloads import accent_colour, json_body, markdown_links, post_json
 
 __all__ = ["DiscordChannel"]
 
@@ -152,7 +149,7 @@ class DiscordChannel(Channel):
     @property
     def masked_url(self) -> str:
         # the id and token are one credential, even where a segment looks like a plain word
-        masked = mask_url(self.url)
+        masked = mask_url_secrets(self.url)
         head, sep, rest = masked.partition("/webhooks/")
         if not sep:
             return masked

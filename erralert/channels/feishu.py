@@ -35,21 +35,18 @@ from erralert._core.errors import ConfigError
 from erralert._core.links import Link
 from erralert._core.truncate import truncate
 from erralert._core.wording import event_label, format_time
+from erralert.channels.answers import json_code, json_object
 from erralert.channels.base import (
     Channel,
     Judgement,
     Message,
     Rate,
     Verdict,
-    json_body,
-    json_code,
-    json_object,
     judge_http_status,
-    links_within,
-    mask_url,
     parse_retry_after,
-    post_json,
 )
+from erralert.channels.masking import mask_url_secrets
+from erralert.channels.payloads import json_body, links_within, post_json
 
 __all__ = ["BODY_LIMIT", "FeishuChannel", "LarkChannel", "sign"]
 
@@ -146,7 +143,7 @@ class FeishuChannel(Channel):
     @property
     def masked_url(self) -> str:
         # the whole path after /hook/ is the token, even a part that looks like a word
-        return _TOKEN_PATH.sub(r"\1***", mask_url(self.url))
+        return _TOKEN_PATH.sub(r"\1***", mask_url_secrets(self.url))
 
     def build_request(self, message: Message, now: float | None = None) -> httpx.Request:
         signature: dict[str, str] = {}

@@ -24,18 +24,9 @@ import httpx
 from erralert._core.errors import ConfigError
 from erralert._core.links import Link
 from erralert._core.wording import kind_label
-from erralert.channels.base import (
-    Channel,
-    Judgement,
-    Message,
-    Rate,
-    encode_within,
-    json_body,
-    json_object,
-    judge_http_status,
-    links_within,
-    post_json,
-)
+from erralert.channels.answers import json_object
+from erralert.channels.base import Channel, Judgement, Message, Rate, judge_http_status
+from erralert.channels.payloads import encode_within, json_body, links_within, post_json
 
 __all__ = ["ALLOWED_TAGS", "GoogleChatChannel", "well_formed"]
 

@@ -26,21 +26,12 @@ import httpx
 
 from erralert._core.errors import ConfigError
 from erralert._core.truncate import truncate
-from erralert.channels.base import (
-    Channel,
-    Judgement,
-    Message,
-    Rate,
-    accent_colour,
-    json_body,
-    json_object,
-    judge_http_status,
-    markdown_links,
-    mask_url,
-    post_json,
-    self_hosted_hook,
-)
+from erralert.channels.answers import json_object
+from erralert.channels.base import Channel, Judgement, Message, Rate, judge_http_status
 from erralert.channels.dialects import DIALECTS
+from erralert.channels.masking import mask_url_secrets
+from erralert.channels.payloads import accent_colour, json_body, markdown_links, post_json
+from erralert.channels.self_hosted import self_hosted_hook
 
 __all__ = ["POST_LIMIT", "MattermostChannel"]
 
@@ -104,7 +95,7 @@ class MattermostChannel(Channel):
     def masked_url(self) -> str:
         # the key is the credential, even when it happens to look like a word
         head, sep, _ = self.url.partition("/hooks/")
-        return f"{mask_url(head)}/hooks/***" if sep else mask_url(self.url)
+        return f"{mask_url_secrets(head)}/hooks/***" if sep else mask_url_secrets(self.url)
 
     def build_request(self, message: Message, now: float | None = None) -> httpx.Request:
         if message.payload is not None:

@@ -31,12 +31,13 @@ from dataclasses import fields
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from erralert._core.errors import ConfigError
-from erralert.channels.base import Channel, ChannelOptions, Rate, mask_url
+from erralert.channels.base import Channel, ChannelOptions, Rate
 from erralert.channels.console import ConsoleChannel
 from erralert.channels.dingtalk import DingTalkChannel
 from erralert.channels.discord import DiscordChannel
 from erralert.channels.feishu import FeishuChannel, LarkChannel
 from erralert.channels.googlechat import GoogleChatChannel
+from erralert.channels.masking import mask_url_secrets
 from erralert.channels.mattermost import MattermostChannel
 from erralert.channels.rocketchat import RocketChatChannel
 from erralert.channels.slack import SlackChannel
@@ -83,7 +84,7 @@ def parse_webhook(spec: str) -> Channel:
     text = spec.strip()
     if not text:
         raise ConfigError("webhook URL is empty")
-    where = f"webhook URL {mask_url(text)}"
+    where = f"webhook URL {mask_url_secrets(text)}"
     try:
         parts = urlsplit(text)
         if parts.scheme.lower().rpartition("+")[2] in ("http", "https"):
@@ -189,7 +190,7 @@ def _native(parts: SplitResult, where: str) -> tuple[str, str]:
     if not on_host:
         raise ConfigError(
             f"{where}: not a chat platform's webhook URL; to POST erralert's JSON document "
-            f"to it, write webhook+{mask_url(parts.geturl())}"
+            f"to it, write webhook+{mask_url_secrets(parts.geturl())}"
         )
     platform = next((p for prefix, p in on_host.items() if parts.path.startswith(prefix)), None)
     if platform is None:

@@ -27,22 +27,12 @@ import httpx
 
 from erralert._core.errors import ConfigError
 from erralert._core.truncate import truncate
-from erralert.channels.base import (
-    Channel,
-    Judgement,
-    Message,
-    Rate,
-    Verdict,
-    accent_colour,
-    json_body,
-    json_object,
-    markdown_links,
-    mask_url,
-    parse_retry_after,
-    post_json,
-    self_hosted_hook,
-)
+from erralert.channels.answers import json_object
+from erralert.channels.base import Channel, Judgement, Message, Rate, Verdict, parse_retry_after
 from erralert.channels.dialects import DIALECTS
+from erralert.channels.masking import mask_url_secrets
+from erralert.channels.payloads import accent_colour, json_body, markdown_links, post_json
+from erralert.channels.self_hosted import self_hosted_hook
 
 __all__ = ["MESSAGE_LIMIT", "RocketChatChannel"]
 
@@ -110,8 +100,8 @@ class RocketChatChannel(Channel):
         # the id and the token together are the credential
         head, sep, rest = self.url.partition("/hooks/")
         if not sep:
-            return mask_url(self.url)
-        return f"{mask_url(head)}/hooks/" + "/".join("***" for _ in rest.split("/"))
+            return mask_url_secrets(self.url)
+        return f"{mask_url_secrets(head)}/hooks/" + "/".join("***" for _ in rest.split("/"))
 
     def build_request(self, message: Message, now: float | None = None) -> httpx.Request:
         if message.payload is not None:

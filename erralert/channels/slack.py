@@ -18,17 +18,10 @@ import httpx
 from erralert._core.errors import ConfigError
 from erralert._core.links import Link
 from erralert._core.truncate import truncate
-from erralert.channels.base import (
-    Channel,
-    Message,
-    Rate,
-    accent_colour,
-    json_body,
-    links_within,
-    mask_url,
-    post_json,
-)
+from erralert.channels.base import Channel, Message, Rate
 from erralert.channels.dialects import DIALECTS
+from erralert.channels.masking import mask_url_secrets
+from erralert.channels.payloads import accent_colour, json_body, links_within, post_json
 
 __all__ = ["SlackChannel"]
 
@@ -95,7 +88,9 @@ class SlackChannel(Channel):
     def masked_url(self) -> str:
         # every segment after /services/ is part of the token, even one that looks like a word
         head, sep, _ = self.url.partition("/services/")
-        return f"{mask_url(head)}/services/***/***/***" if sep else mask_url(self.url)
+        if not sep:
+            return mask_url_secrets(self.url)
+        return f"{mask_url_secrets(head)}/services/***/***/***"
 
     def build_request(self, message: Message, now: float | None = None) -> httpx.Request:
         if message.payload is not None:

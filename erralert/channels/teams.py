@@ -30,6 +30,7 @@ import httpx
 
 from erralert._core.errors import ConfigError
 from erralert._core.links import Link
+from erralert.channels.answers import json_object
 from erralert.channels.base import (
     Channel,
     Judgement,
@@ -37,13 +38,9 @@ from erralert.channels.base import (
     Rate,
     Verdict,
     each_mention,
-    encode_within,
-    json_body,
-    json_object,
     judge_http_status,
-    links_within,
-    post_json,
 )
+from erralert.channels.payloads import encode_within, json_body, links_within, post_json
 from erralert.channels.teams_text import rich_text_blocks
 
 __all__ = ["TeamsChannel"]

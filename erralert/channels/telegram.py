@@ -35,6 +35,7 @@ from erralert._core.errors import ConfigError
 from erralert._core.links import Link
 from erralert._core.truncate import truncate
 from erralert._core.wording import TRUNCATION_LINE
+from erralert.channels.answers import json_code, json_number, json_object
 from erralert.channels.base import (
     Channel,
     ChannelOptions,
@@ -42,17 +43,12 @@ from erralert.channels.base import (
     Message,
     Rate,
     Verdict,
-    json_body,
-    json_code,
-    json_number,
-    json_object,
     judge_http_status,
-    links_within,
-    mask_url,
     parse_retry_after,
-    post_json,
 )
 from erralert.channels.dialects import DIALECTS
+from erralert.channels.masking import mask_url_secrets
+from erralert.channels.payloads import json_body, links_within, post_json
 
 __all__ = ["SAFE_LIMIT", "TEXT_LIMIT", "TelegramChannel", "repair_html", "visible_length"]
 
@@ -182,7 +178,7 @@ class TelegramChannel(Channel):
         # host and query are masked as everywhere else
         parts = urlsplit(self.url)
         path = "/".join(_masked_segment(s) for s in parts.path.split("/"))
-        masked, sep, query = mask_url(urlunsplit(parts._replace(path=""))).partition("?")
+        masked, sep, query = mask_url_secrets(urlunsplit(parts._replace(path=""))).partition("?")
         return f"{masked}{path}{sep}{query}"
 
     def build_request(self, message: Message, now: float | None = None) -> httpx.Request:

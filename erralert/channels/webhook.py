@@ -38,7 +38,8 @@ import time
 import httpx
 
 from erralert._core.notice import SCHEMA_VERSION
-from erralert.channels.base import Channel, Message, json_body, post_json
+from erralert.channels.base import Channel, Message
+from erralert.channels.payloads import json_body, post_json
 
 __all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "WebhookChannel", "sign", "verify_signature"]
 

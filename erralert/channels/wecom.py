@@ -28,20 +28,10 @@ import httpx
 
 from erralert._core.errors import ConfigError
 from erralert._core.truncate import truncate
-from erralert.channels.base import (
-    Channel,
-    Judgement,
-    Message,
-    Rate,
-    Verdict,
-    errcode_verdict,
-    json_body,
-    json_object,
-    judge_http_status,
-    markdown_links,
-    post_json,
-)
+from erralert.channels.answers import errcode_verdict, json_object
+from erralert.channels.base import Channel, Judgement, Message, Rate, Verdict, judge_http_status
 from erralert.channels.dialects import DIALECTS
+from erralert.channels.payloads import json_body, markdown_links, post_json
 
 __all__ = ["CONTENT_LIMIT", "WeComChannel"]
 

@@ -16,8 +16,9 @@ from freezegun import freeze_time
 
 from erralert._core.errors import ConfigError
 from erralert._core.notice import Kind
-from erralert.channels.base import USER_AGENT, ChannelOptions, Judgement, Message, Rate, Verdict
+from erralert.channels.base import ChannelOptions, Judgement, Message, Rate, Verdict
 from erralert.channels.dingtalk import BODY_LIMIT, DingTalkChannel
+from erralert.channels.payloads import USER_AGENT
 
 TOKEN = "5f1c0a9e8d7b6c5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a"
 URL = f"https://oapi.dingtalk.com/robot/send?access_token={TOKEN}"

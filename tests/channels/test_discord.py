@@ -14,8 +14,9 @@ import pytest
 from erralert._core.errors import ConfigError
 from erralert._core.notice import Kind, Notice, Storm, StormGroup
 from erralert._render.renderer import Renderer
-from erralert.channels.base import USER_AGENT, ChannelOptions, Judgement, Message, Rate, Verdict
+from erralert.channels.base import ChannelOptions, Judgement, Message, Rate, Verdict
 from erralert.channels.discord import DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT, DiscordChannel
+from erralert.channels.payloads import USER_AGENT
 from tests import samples
 from tests.channels import conformance
 

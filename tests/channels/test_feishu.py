@@ -19,8 +19,9 @@ from freezegun import freeze_time
 from erralert._core.errors import ConfigError
 from erralert._core.notice import Kind
 from erralert._render.renderer import Renderer
-from erralert.channels.base import USER_AGENT, ChannelOptions, Judgement, Message, Rate, Verdict
+from erralert.channels.base import ChannelOptions, Judgement, Message, Rate, Verdict
 from erralert.channels.feishu import BODY_LIMIT, FeishuChannel, LarkChannel
+from erralert.channels.payloads import USER_AGENT
 from tests import samples
 from tests.channels import conformance
 

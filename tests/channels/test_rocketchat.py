@@ -13,7 +13,8 @@ import pytest
 from erralert._core.errors import ConfigError
 from erralert._core.notice import Kind
 from erralert._render.renderer import Renderer
-from erralert.channels.base import USER_AGENT, ChannelOptions, Judgement, Message, Rate, Verdict
+from erralert.channels.base import ChannelOptions, Judgement, Message, Rate, Verdict
+from erralert.channels.payloads import USER_AGENT
 from erralert.channels.registry import PLATFORMS, parse_webhook
 from erralert.channels.rocketchat import MESSAGE_LIMIT, RocketChatChannel
 from tests import samples

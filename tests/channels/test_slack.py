@@ -10,7 +10,8 @@ import pytest
 
 from erralert._core.errors import ConfigError
 from erralert._core.notice import Kind
-from erralert.channels.base import USER_AGENT, ChannelOptions, Judgement, Message, Rate, Verdict
+from erralert.channels.base import ChannelOptions, Judgement, Message, Rate, Verdict
+from erralert.channels.payloads import USER_AGENT
 from erralert.channels.slack import SECTION_LIMIT, SlackChannel, split_sections
 
 URL = "https://hooks.slack.com/services/T0AB12CD/B0EF34GH/XyZ0aBcD1eFgH2iJkL3mNoP4"

@@ -14,7 +14,8 @@ import pytest
 from freezegun import freeze_time
 
 from erralert._core.links import Link
-from erralert.channels.base import USER_AGENT, ChannelOptions, Judgement, Message, Verdict
+from erralert.channels.base import ChannelOptions, Judgement, Message, Verdict
+from erralert.channels.payloads import USER_AGENT
 from erralert.channels.webhook import WebhookChannel, sign, verify_signature
 
 URL = "https://ops.example.com/hooks/errors?team=core"

@@ -14,7 +14,8 @@ import pytest
 from erralert._core.errors import ConfigError
 from erralert._core.notice import Kind
 from erralert._render.renderer import Renderer
-from erralert.channels.base import USER_AGENT, ChannelOptions, Judgement, Message, Rate, Verdict
+from erralert.channels.base import ChannelOptions, Judgement, Message, Rate, Verdict
+from erralert.channels.payloads import USER_AGENT
 from erralert.channels.wecom import CONTENT_LIMIT, WeComChannel
 from tests import samples
 from tests.channels import conformance
