@@ -55,8 +55,8 @@ from erralert._core.safelog import safe_logger
 from erralert._core.truncate import truncate
 from erralert._core.wording import format_day, format_time
 from erralert._render.stack import StackLine, display_stack
+from erralert.channels import DIALECTS, Dialect
 from erralert.channels.base import Channel, LengthUnit, Message
-from erralert.channels.dialects import DIALECTS, Dialect
 
 __all__ = [
     "LOCALES",

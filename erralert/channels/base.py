@@ -141,7 +141,7 @@ class Channel:
     ``build_request`` (and usually ``judge``)."""
 
     platform: ClassVar[str]
-    dialect: ClassVar[str]  # a name from erralert.channels.dialects: the platform's, or "plain"
+    dialect: ClassVar[str]  # a name in erralert.channels.DIALECTS: the platform's, or "plain"
     max_length: ClassVar[int]  # the body's limit on this platform
     length_unit: ClassVar[LengthUnit] = "chars"
     rates: ClassVar[tuple[Rate, ...]] = ()  # the platform's documented pacing
@@ -154,6 +154,9 @@ class Channel:
     native_urls: ClassVar[tuple[tuple[str, str], ...]] = ()
     # the short form as users write it, e.g. "slack://T…/B…/…"; None: there is none
     short_form: ClassVar[str | None] = None
+    # a stand-in webhook with fake credentials, for `erralert preview` and `erralert check`
+    # without a real one; None: the channel is not previewed
+    sample_url: ClassVar[str | None] = None
     # a platform that shares another's templates (Lark: "feishu")
     template_family: ClassVar[str | None] = None
 

@@ -12,9 +12,10 @@ from urllib.parse import urlsplit
 
 from erralert._core.errors import ConfigError
 from erralert.channels.base import Channel, ChannelOptions, Message
+from erralert.channels.dialects import plain
 from erralert.channels.masking import mask_url_secrets
 
-__all__ = ["ConsoleChannel"]
+__all__ = ["CHANNELS", "DIALECT", "ConsoleChannel"]
 
 _STREAMS = ("stderr", "stdout")
 _RULE_WIDTH = 72
@@ -22,6 +23,7 @@ _RULE_WIDTH = 72
 
 class ConsoleChannel(Channel):
     platform = "console"
+    sample_url = "console://stdout"
     dialect = "plain"
     max_length = 100000
     local = True
@@ -55,3 +57,8 @@ class ConsoleChannel(Channel):
             links = "\n" + links
         stream.write(f"{message.title}\n{rule}\n{message.body.rstrip()}\n{links}\n")
         stream.flush()
+
+
+# the registry's entry: this module's channels and their dialect
+CHANNELS: tuple[type[Channel], ...] = (ConsoleChannel,)
+DIALECT = plain.DIALECT  # nothing is markup

@@ -17,8 +17,8 @@ from erralert._core.errors import ConfigError
 from erralert._core.links import Link
 from erralert._core.notice import Kind, Notice, Storm, StormGroup
 from erralert._render.renderer import Renderer
+from erralert.channels import DIALECTS
 from erralert.channels.base import ChannelOptions, Judgement, Message, Rate, Verdict
-from erralert.channels.dialects import DIALECTS
 from erralert.channels.payloads import USER_AGENT
 from erralert.channels.teams import BODY_LIMIT, LINKS_BUDGET, TeamsChannel
 from tests import samples
