@@ -42,13 +42,6 @@ def message(
     )
 
 
-def test_class_facts() -> None:
-    assert WebhookChannel.platform == "webhook"
-    assert WebhookChannel.dialect == "plain"
-    assert WebhookChannel.max_length == 100000
-    assert WebhookChannel.rates == ()
-
-
 def test_document() -> None:
     request = WebhookChannel(URL).build_request(message(), NOW)
     assert request.method == "POST"
