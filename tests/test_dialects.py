@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from erralert.channels.dialects import DIALECTS, Dialect
+from erralert.channels import DIALECTS, Dialect
 from erralert.channels.teams_text import rich_text_blocks
 from erralert.inbox import InboxMessage
 from erralert.inbox.show import markup_html, render_body

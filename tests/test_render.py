@@ -17,8 +17,8 @@ from erralert._core.event import Event, ExceptionInfo, Frame, Request
 from erralert._core.notice import Notice, Occurrences, Storm, StormGroup, document
 from erralert._render import renderer as renderer_module
 from erralert._render.renderer import Renderer, default_template_dir, mentions_for
+from erralert.channels import DIALECTS
 from erralert.channels.base import Channel, ChannelOptions, Message
-from erralert.channels.dialects import DIALECTS
 from erralert.inbox.show import markup_html
 
 HOSTILE = "<!channel> @all [x](http://evil.example) ![i](http://e/x.png) <script> # head"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from erralert.channels import DIALECTS
 from erralert.channels.base import LengthUnit
-from erralert.channels.dialects import DIALECTS
 
 __all__ = ["ChannelInfo"]
 

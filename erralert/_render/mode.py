@@ -13,7 +13,7 @@ import dataclasses
 from datetime import UTC, tzinfo
 
 from erralert._render.allowance import Budget
-from erralert.channels.dialects import DIALECTS, Dialect
+from erralert.channels import DIALECTS, Dialect
 
 __all__ = ["MODE", "Mode", "checkpoint", "current", "spend", "step"]
 

@@ -50,8 +50,8 @@ from erralert._render.mode import MODE, Mode, spend
 from erralert._render.sandbox import new_sandbox
 from erralert._render.stack import display_stack
 from erralert._render.timezone import load_timezone, zone_name
+from erralert.channels import DIALECTS, Dialect
 from erralert.channels.base import Channel, Message
-from erralert.channels.dialects import DIALECTS, Dialect
 
 __all__ = ["Renderer", "default_template_dir", "mentions_for"]
 

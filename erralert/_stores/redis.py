@@ -74,10 +74,10 @@ try:
 except ImportError:  # pragma: no cover - exercised only without the extra installed
     redis = None  # type: ignore[assignment]
 
-__all__ = ["RedisStore", "mask_url"]
+__all__ = ["RedisStore", "mask_url_password"]
 
 
-def mask_url(url: str) -> str:
+def mask_url_password(url: str) -> str:
     """``url`` with its password (if any) replaced by ``***``, for errors and logs."""
     try:
         parts = urlsplit(url)
@@ -114,7 +114,7 @@ class RedisStore:
             raise ConfigError(
                 "store redis:// needs the redis package: pip install 'erralert[redis]'"
             )
-        masked = mask_url(url)
+        masked = mask_url_password(url)
         if not namespace or "{" in namespace or "}" in namespace:
             # braces would end the hash tag early and scatter the keys over cluster slots
             raise ConfigError(
@@ -169,7 +169,7 @@ class RedisStore:
         """``redis://[[user]:password@]host[:port][/db]`` (``rediss://`` for TLS); options
         ``?namespace=<name>&retention=<seconds>&timeout=<seconds>``. ``namespace``: the
         default when the URL names none (the alerter passes its ``service``)."""
-        masked = mask_url(url)
+        masked = mask_url_password(url)
         try:
             parts = urlsplit(url)
             parts.port  # noqa: B018  (only to have a bad port raise ValueError here)

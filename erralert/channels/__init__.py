@@ -4,8 +4,11 @@
 >>> [(p.name, p.max_length, p.length_unit) for p in catalogue()][:2]
 [('console', 100000, 'chars'), ('dingtalk', 18000, 'bytes')]
 
-``PLATFORMS`` maps each platform name to its channel class; ``parse_webhook`` turns a
-webhook URL into a channel (``ConfigError`` naming what is accepted when it can't).
+``PLATFORMS`` maps each platform name to its channel class and ``DIALECTS`` each dialect
+name to its escaping; ``parse_webhook`` turns a webhook URL into a channel
+(``ConfigError`` naming what is accepted when it can't). Everything erralert knows to send
+to one platform is in its module (``erralert.channels.telegram``: URL forms, limits,
+escaping, payload, answers); ``erralert.channels.registry`` lists the modules.
 """
 
 from __future__ import annotations
@@ -14,12 +17,15 @@ from dataclasses import dataclass
 
 from erralert._core.pacing import Rate
 from erralert.channels.base import Channel, ChannelOptions, Judgement, Message, Verdict
-from erralert.channels.registry import PLATFORMS, parse_webhook
+from erralert.channels.dialects import Dialect
+from erralert.channels.registry import DIALECTS, PLATFORMS, parse_webhook
 
 __all__ = [
+    "DIALECTS",
     "PLATFORMS",
     "Channel",
     "ChannelOptions",
+    "Dialect",
     "Judgement",
     "Message",
     "PlatformInfo",

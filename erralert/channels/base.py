@@ -10,18 +10,13 @@ import dataclasses
 import email.utils
 import functools
 import hashlib
-import importlib.metadata
-import json
-import re
-import threading
 import time
-import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, tzinfo
 from enum import Enum
 from typing import Any, ClassVar, Literal, TypeVar
-from urllib.parse import SplitResult, parse_qsl, unquote, unquote_plus, urlsplit
+from urllib.parse import SplitResult
 
 import httpx
 
@@ -29,34 +24,26 @@ from erralert._core.errors import ConfigError
 from erralert._core.links import Link
 from erralert._core.notice import Kind
 from erralert._core.pacing import Rate
-from erralert._core.truncate import truncate
+from erralert.channels.masking import (
+    channel_secrets,
+    longest_first,
+    mask_url_secrets,
+    register_channel,
+    replace_secrets,
+    url_secrets,
+)
 
 __all__ = [
     "KIND_HEADER",
-    "USER_AGENT",
     "Channel",
     "ChannelOptions",
     "Judgement",
     "LengthUnit",
     "Message",
     "Verdict",
-    "accent_colour",
     "each_mention",
-    "encode_within",
-    "errcode_verdict",
-    "json_body",
-    "json_code",
-    "json_number",
-    "json_object",
     "judge_http_status",
-    "links_within",
-    "markdown_links",
-    "mask_url",
     "parse_retry_after",
-    "post_json",
-    "redact_known_secrets",
-    "self_hosted_hook",
-    "url_secrets",
 ]
 
 LengthUnit = Literal["chars", "bytes"]
@@ -138,51 +125,12 @@ def each_mention(entries: Iterable[str], make: Callable[[str], _T]) -> tuple[_T,
     return tuple(made)
 
 
-def links_within(
-    links: Iterable[Link], budget: int, cost: Callable[[Link], int]
-) -> tuple[Link, ...]:
-    """The first of ``links``, in order, whose ``cost`` (in the platform's unit: a button's
-    JSON, a markdown link) together stays within ``budget``: the links a channel shows
-    always leave the rest of its limit to the message, however many are configured."""
-    kept: list[Link] = []
-    spent = 0
-    for link in links:
-        spent += cost(link)
-        if spent > budget:
-            break
-        kept.append(link)
-    return tuple(kept)
-
-
-def markdown_links(
-    links: Iterable[Link], escape: Callable[[str], str], budget: int, unit: LengthUnit = "chars"
-) -> str:
-    """The links as one line of markdown links, ``[name](url)`` joined by " · ", as many
-    as fit in ``budget`` (in ``unit``), in order: for platforms whose messages have no
-    buttons. The name goes through the platform's ``escape`` like any text; a link's URL
-    needs none (it holds no space, ``(`` or ``)`` that could end the link early)."""
-
-    def size(text: str) -> int:
-        return len(text.encode()) if unit == "bytes" else len(text)
-
-    def markup(link: Link) -> str:
-        return f"[{escape(link.name)}]({link.url})"
-
-    separator = size(_LINK_SEPARATOR)
-    # each link pays for a separator; the last one's is refunded by the budget
-    shown = links_within(links, budget + separator, lambda link: size(markup(link)) + separator)
-    return _LINK_SEPARATOR.join(markup(link) for link in shown)
-
-
-_LINK_SEPARATOR = " · "
-
-
 class Channel:
     """Base class of every platform. Subclasses set the class attributes and implement
     ``build_request`` (and usually ``judge``)."""
 
     platform: ClassVar[str]
-    dialect: ClassVar[str]  # a name from erralert.channels.dialects: the platform's, or "plain"
+    dialect: ClassVar[str]  # a name in erralert.channels.DIALECTS: the platform's, or "plain"
     max_length: ClassVar[int]  # the body's limit on this platform
     length_unit: ClassVar[LengthUnit] = "chars"
     rates: ClassVar[tuple[Rate, ...]] = ()  # the platform's documented pacing
@@ -195,6 +143,9 @@ class Channel:
     native_urls: ClassVar[tuple[tuple[str, str], ...]] = ()
     # the short form as users write it, e.g. "slack://T…/B…/…"; None: there is none
     short_form: ClassVar[str | None] = None
+    # a stand-in webhook with fake credentials, for `erralert preview` and `erralert check`
+    # without a real one; None: the channel is not previewed
+    sample_url: ClassVar[str | None] = None
     # a platform that shares another's templates (Lark: "feishu")
     template_family: ClassVar[str | None] = None
 
@@ -224,7 +175,7 @@ class Channel:
         # fails at init() and not on the first alert of a new error
         for entry in self.options.mention:
             self.check_mention(entry)
-        _register(self)
+        register_channel(self)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -297,7 +248,7 @@ class Channel:
     @property
     def masked_url(self) -> str:
         """The URL with its credentials masked, for logs, reprs and errors."""
-        return mask_url(self.url)
+        return mask_url_secrets(self.url)
 
     @functools.cached_property
     def key(self) -> str:
@@ -324,16 +275,14 @@ class Channel:
         # worked out once: every log record of the process is checked against them
         cached: tuple[str, ...] | None = self.__dict__.get("_secrets")
         if cached is None:
-            shown = set(_URL_PARTS.split(self.masked_url))
-            found = {s for s in url_secrets(self.url) if s not in shown}
-            if self.options.secret:
-                found.add(self.options.secret)
-            cached = self.__dict__["_secrets"] = _longest_first(found)
+            cached = self.__dict__["_secrets"] = channel_secrets(
+                self.url, self.masked_url, self.options.secret
+            )
         return cached
 
     def redact(self, text: str) -> str:
         """``text`` with every credential of this channel replaced by ``***``."""
-        return _replace_all(text, self.secrets)
+        return replace_secrets(text, self.secrets)
 
     def _redacted(self, judgement: Judgement, response: httpx.Response) -> Judgement:
         if not judgement.reason:
@@ -342,8 +291,8 @@ class Channel:
         # the URL the request really went to (signatures, ?wait=true and the like); a
         # response made by hand has no request
         with contextlib.suppress(RuntimeError):
-            secrets = _longest_first({*secrets, *url_secrets(str(response.request.url))})
-        reason = _replace_all(judgement.reason, secrets)
+            secrets = longest_first({*secrets, *url_secrets(str(response.request.url))})
+        reason = replace_secrets(judgement.reason, secrets)
         if reason == judgement.reason:
             return judgement
         return dataclasses.replace(judgement, reason=reason)
@@ -367,65 +316,7 @@ class Channel:
         raise TypeError(f"{self.platform} messages are delivered over HTTP, not locally")
 
 
-# -- helpers the platform modules share -----------------------------------------------------
-
-
-def _package_version() -> str:
-    try:
-        return importlib.metadata.version("erralert")
-    except importlib.metadata.PackageNotFoundError:  # a source tree that was never installed
-        return "0"
-
-
-USER_AGENT = f"erralert/{_package_version()}"
 KIND_HEADER = "X-Erralert-Kind"  # alert | digest | storm, on every request erralert sends
-
-
-def json_body(payload: object) -> bytes:
-    """Compact UTF-8 JSON. Non-ASCII text is written as is, not as ``\\uXXXX`` escapes: the
-    platforms that count bytes (DingTalk, WeCom) then see each character once, at its size.
-    A lone surrogate (a Message or payload built by hand, a custom template's literal) has
-    no UTF-8 form: it is sent as U+FFFD rather than failing the whole delivery."""
-    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    try:
-        return text.encode()
-    except UnicodeEncodeError:
-        return _SURROGATE.sub("\ufffd", text).encode()
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def post_json(
-    url: str | httpx.URL, body: bytes, headers: Mapping[str, str] | None = None
-) -> httpx.Request:
-    """The POST every HTTP channel sends: ``body`` from ``json_body``, erralert's headers."""
-    return httpx.Request(
-        "POST",
-        url,
-        content=body,
-        headers={
-            "Content-Type": "application/json; charset=utf-8",
-            "User-Agent": USER_AGENT,
-            **(headers or {}),
-        },
-    )
-
-
-# the colour bar of a message (Slack attachments, Discord embeds, Mattermost, Rocket.Chat):
-# the kind of message first, then the severity of an alert
-_KIND_COLOURS = {"storm": "#7C3AED", "digest": "#ECB22E"}  # purple, amber
-_LEVEL_COLOURS = {"warning": "#F2C744", "info": "#36C5F0", "debug": "#9CA3AF"}  # yellow, blue, grey
-_ALERT_COLOUR = "#E01E5A"  # red: errors, critical, fatal and any level not listed
-
-
-def accent_colour(message: Message) -> str:
-    """``"#RRGGBB"`` for a message: storm purple, digest amber, alert by level (red for
-    errors, yellow for warnings)."""
-    kind_colour = _KIND_COLOURS.get(message.kind)
-    if kind_colour:
-        return kind_colour
-    return _LEVEL_COLOURS.get(message.level.lower(), _ALERT_COLOUR)
 
 
 def judge_http_status(response: httpx.Response, error: str | None = None) -> Judgement:
@@ -464,189 +355,3 @@ def parse_retry_after(response: httpx.Response, now: float | None = None) -> flo
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
-def mask_url(url: str) -> str:
-    """Hide everything that can be a credential: user info, every path segment that is not
-    a plain word, every query value and the fragment. ``https://hooks.slack.com/services/T0AB/B0CD/XYZ``
-    becomes ``https://hooks.slack.com/services/***/***/***``; in short forms such as
-    ``dingtalk://<token>`` the host is the token, so a one-label host that is not a plain word
-    is hidden too (``dingtalk://***``, but ``console://stdout`` and ``redis://localhost``)."""
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return "<unparsable url>"
-    userinfo, _, host = parts.netloc.rpartition("@")
-    try:
-        port = parts.port
-    except ValueError:  # not host:port but a token with a colon (Telegram's "123:AbC")
-        port, host = None, "***"
-    host = host.rsplit(":", 1)[0] if port is not None else host
-    if _ONE_LABEL.fullmatch(host) and not _STRUCTURAL.fullmatch(host):
-        host = "***"
-    netloc = ("***@" if userinfo else "") + host + (f":{port}" if port is not None else "")
-    path = "/".join(s if _STRUCTURAL.fullmatch(s) else "***" for s in parts.path.split("/"))
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    query = "&".join(f"{k if _QUERY_KEY.fullmatch(k) else '***'}=***" for k, _ in pairs)
-    text = f"{parts.scheme}://{netloc}{path}" if parts.scheme else path
-    return f"{text}?{query}" if query else text
-
-
-def url_secrets(url: str) -> tuple[str, ...]:
-    """The parts of ``url`` that can be credentials, as they may appear in text: user
-    info, every path segment and query value that is not a plain word, a one-label host
-    that is not one (short forms), each raw and percent-decoded. Parts shorter than four
-    characters are left out: replacing "1.0" or "42" everywhere would garble a log line
-    and hide nothing."""
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return (url,) if len(url) >= _MIN_SECRET else ()
-    userinfo, _, host = parts.netloc.rpartition("@")
-    pieces = [userinfo, *userinfo.split(":"), parts.fragment]
-    if _ONE_LABEL.fullmatch(host) and not _STRUCTURAL.fullmatch(host):
-        pieces.append(host)
-    for segment in parts.path.split("/"):
-        if not _STRUCTURAL.fullmatch(segment):
-            pieces.append(segment)
-            if segment.startswith("bot"):  # Telegram's bot<token>: the token alone too
-                pieces.append(segment[3:])
-    for pair in parts.query.split("&"):
-        pieces.append(pair.partition("=")[2])
-    found = {form for p in pieces for form in (p, unquote(p), unquote_plus(p))}
-    return _longest_first(s for s in found if len(s) >= _MIN_SECRET)
-
-
-def redact_known_secrets(text: str) -> str:
-    """``text`` with the credentials of every channel made in this process replaced by
-    ``***`` (for log records, whoever wrote them: httpx logs each request's URL)."""
-    with _live_lock:
-        channels = list(_live_channels)
-    secrets = _longest_first({s for channel in channels for s in channel.secrets})
-    return _replace_all(text, secrets)
-
-
-def _longest_first(secrets: Iterable[str]) -> tuple[str, ...]:
-    # a secret that contains another is replaced whole
-    return tuple(sorted(secrets, key=lambda s: (-len(s), s)))
-
-
-def _replace_all(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, "***")
-    return text
-
-
-def _register(channel: Channel) -> None:
-    with _live_lock:
-        _live_channels.add(channel)
-
-
-_MIN_SECRET = 4
-_URL_PARTS = re.compile(r"[/?&=#@]")
-_live_channels: weakref.WeakSet[Channel] = weakref.WeakSet()
-_live_lock = threading.Lock()
-
-# path segments that carry structure, not secrets: "services", "api", "open-apis", "v2"
-_STRUCTURAL = re.compile(r"[a-z][a-z-]{0,19}|v\d{1,2}|")
-# query keys are names ("access_token", "api-version", "sig"); a key with digits may be a token
-_QUERY_KEY = re.compile(r"[A-Za-z][A-Za-z_.-]{0,29}")
-# a host without dots or colons: "localhost", or a token in an apprise-style short form
-_ONE_LABEL = re.compile(r"[\w-]+")
-
-
-def json_number(value: object) -> float | None:
-    """A number from a platform's JSON answer, which may spell it as a string."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return None
-
-
-def json_code(value: object) -> int | None:
-    """An error code from a platform's JSON answer (``0``, ``"45009"``, ``-1``)."""
-    number = json_number(value)
-    return None if number is None or not number.is_integer() else int(number)
-
-
-def json_object(response: httpx.Response) -> dict[str, Any] | None:
-    """The platform's JSON answer when it is an object; None for anything else (a gateway's
-    HTML page, an empty body)."""
-    try:
-        answer = json.loads(response.content)
-    except ValueError:
-        return None
-    return answer if isinstance(answer, dict) else None
-
-
-def errcode_verdict(answer: Mapping[str, Any], *, retry: Mapping[int, float | None]) -> Judgement:
-    """The verdict of a group robot's ``{"errcode": …, "errmsg": …}`` answer (DingTalk,
-    WeCom): 0 is success; a code in ``retry`` is retried (after the wait it maps to, or the
-    outbox's backoff for None); any other code refuses the message for good, in the
-    platform's own words. The HTTP status was 200: these platforms answer 200 either way."""
-    code = json_code(answer.get("errcode"))
-    if code is None:
-        return Judgement(Verdict.RETRY, f"no errcode in the answer: {answer!r:.300}")
-    if code == 0:
-        return Judgement.ok()
-    reason = f"errcode {code}: {str(answer.get('errmsg', ''))[:300]}"
-    if code in retry:
-        return Judgement(Verdict.RETRY, reason, retry[code])
-    return Judgement(Verdict.FAIL, reason)
-
-
-# host[:port] or [ipv6][:port], and the path segments of a self-hosted server's prefix
-_HOST_PORT = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>\d{1,5}))?")
-_PATH_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
-
-
-def self_hosted_hook(
-    host: str, path: str, *, tokens: int, token: re.Pattern[str], form: str, tokens_are: str
-) -> str:
-    """``https://host[/prefix]/hooks/<tokens>`` from the short form of a self-hosted
-    server's webhook (``mattermost://host[:port][/prefix]/key``): the last ``tokens`` path
-    segments are the hook's credentials, anything before them the server's path prefix (a
-    pasted ``/hooks/`` is accepted). Raises ``ValueError`` naming ``form``; never quotes a
-    token."""
-    segments = [s for s in path.split("/") if s]
-    if not host or len(segments) < tokens:
-        raise ValueError(f"the short form is {form}")
-    match = _HOST_PORT.fullmatch(host)
-    # the regex takes up to five digits; 65535 is the largest port there is
-    if not match or int(match["port"] or 0) > 65535:
-        raise ValueError(f"the short form {form} has no valid host[:port]: {host!r}")
-    prefix, keys = segments[:-tokens], segments[-tokens:]
-    if prefix and prefix[-1] == "hooks":  # as pasted from the webhook URL
-        prefix.pop()
-    if not all(token.fullmatch(k) for k in keys) or not all(
-        _PATH_SEGMENT.fullmatch(s) for s in prefix
-    ):
-        raise ValueError(f"{tokens_are} (in {form})")
-    return f"https://{host}/{'/'.join([*prefix, 'hooks', *keys])}"
-
-
-def encode_within(
-    build: Callable[[str], Mapping[str, Any]],
-    body: str,
-    limit: int,
-    *,
-    margin: int,
-    locale: str = "en",
-) -> bytes:
-    """The JSON bytes of ``build(body)``, the body cut (bytes, head and innermost tail
-    kept, the truncation line in ``locale``'s words) until they fit in ``limit``. The
-    renderer keeps bodies under ``max_length``; this guards against envelopes that grow
-    with the body (a TextBlock or a ``<br>`` per line): each round cuts by the excess or in
-    proportion, whichever keeps more, ``margin`` bytes more for good measure."""
-    encoded = json_body(build(body))
-    for _ in range(8):
-        if len(encoded) <= limit:
-            break
-        size = len(body.encode())
-        room = max(size - (len(encoded) - limit), size * limit // len(encoded))
-        body = truncate(body, max(0, room - margin), "bytes", locale=locale)
-        encoded = json_body(build(body))
-    return encoded

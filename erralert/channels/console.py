@@ -11,9 +11,11 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 from erralert._core.errors import ConfigError
-from erralert.channels.base import Channel, ChannelOptions, Message, mask_url
+from erralert.channels.base import Channel, ChannelOptions, Message
+from erralert.channels.dialects import plain
+from erralert.channels.masking import mask_url_secrets
 
-__all__ = ["ConsoleChannel"]
+__all__ = ["CHANNELS", "DIALECT", "ConsoleChannel"]
 
 _STREAMS = ("stderr", "stdout")
 _RULE_WIDTH = 72
@@ -21,6 +23,7 @@ _RULE_WIDTH = 72
 
 class ConsoleChannel(Channel):
     platform = "console"
+    sample_url = "console://stdout"
     dialect = "plain"
     max_length = 100000
     local = True
@@ -35,8 +38,8 @@ class ConsoleChannel(Channel):
         target = parts.netloc or "stderr"
         if target not in _STREAMS or parts.path.strip("/") or parts.query:
             raise ConfigError(
-                f"webhook URL {mask_url(url)}: the console takes console://, console://stderr "
-                "or console://stdout"
+                f"webhook URL {mask_url_secrets(url)}: the console takes console://, "
+                "console://stderr or console://stdout"
             )
         super().__init__(f"console://{target}", options)
         self.stream_name = target
@@ -54,3 +57,8 @@ class ConsoleChannel(Channel):
             links = "\n" + links
         stream.write(f"{message.title}\n{rule}\n{message.body.rstrip()}\n{links}\n")
         stream.flush()
+
+
+# the registry's entry: this module's channels and their dialect
+CHANNELS: tuple[type[Channel], ...] = (ConsoleChannel,)
+DIALECT = plain.DIALECT  # nothing is markup

@@ -9,6 +9,26 @@ The message is ``markdown``. With configured links, a message that mentions nobo
 ``actionCard`` instead (the same title and text, a button per link); an ``actionCard``
 has no ``at`` field, so a message that mentions someone stays ``markdown`` and gets the
 links as a line of markdown links at its end.
+
+How untrusted text is shown, the ``dingtalk`` dialect (``DIALECT``):
+
+DingTalk robot markdown (``markdown.text``, ``actionCard.text``).
+
+The rules, from DingTalk's "custom robot message types" (自定义机器人消息类型):
+
+- The documented subset is headings, ``>`` quotes, ``**bold**``, ``*italic*``,
+  ``[links](url)``, ``![images](url)`` and ``-``/``1.`` lists; ``<font color>`` is
+  rendered too, so the text is HTML underneath. No backslash escapes are documented:
+  HTML character references are the escape (``&#42;``, ``&lt;``), and a backslash that
+  CommonMark would read as an escape is written ``&#92;``, which shows a backslash
+  whether or not DingTalk honours backslash escapes.
+- Mentions happen only through the ``at`` field: an ``@`` in the text names nobody and is
+  left alone.
+- No code spans or code blocks are documented: a code span is escaped prose, and a code
+  block is its lines as escaped prose, one per line, joined by Markdown's hard line
+  break (two spaces before the line break): DingTalk does not keep a single line break.
+- Bare URLs and ``www.`` names are broken by a character reference for their ``:`` or
+  ``.``.
 """
 
 from __future__ import annotations
@@ -26,23 +46,19 @@ from erralert._core.errors import ConfigError
 from erralert._core.links import Link
 from erralert._core.pacing import Rate
 from erralert._core.wording import cut_note
-from erralert.channels.base import (
-    Channel,
-    Judgement,
-    Message,
-    Verdict,
-    errcode_verdict,
-    json_body,
-    json_number,
-    json_object,
-    judge_http_status,
-    links_within,
-    markdown_links,
-    post_json,
+from erralert.channels.answers import errcode_verdict, json_number, json_object
+from erralert.channels.base import Channel, Judgement, Message, Verdict, judge_http_status
+from erralert.channels.dialects import Dialect
+from erralert.channels.dialects.commonmark import (
+    Markdown,
+    charref,
+    escape_markdown,
+    one_span_per_line,
 )
-from erralert.channels.dialects import DIALECTS
+from erralert.channels.dialects.controls import strip_controls
+from erralert.channels.payloads import json_body, links_within, markdown_links, post_json
 
-__all__ = ["DingTalkChannel", "sign"]
+__all__ = ["CHANNELS", "DIALECT", "DingTalkChannel", "sign"]
 
 BODY_LIMIT = 20000  # bytes of the whole request body; errcode 460101 past it
 LINKS_BUDGET = 3000  # bytes of the buttons' JSON (or of the links line); the text gets the rest
@@ -62,6 +78,7 @@ def sign(secret: str, timestamp_ms: int) -> str:
 
 class DingTalkChannel(Channel):
     platform = "dingtalk"
+    sample_url = "dingtalk://0123abcd4567ef"
     dialect = "dingtalk"
     length_unit = "bytes"
     max_length = 18000  # of the text; the JSON envelope, mentions and keyword take the rest
@@ -123,7 +140,7 @@ class DingTalkChannel(Channel):
         links: tuple[Link, ...] = ()
         if mentions:
             # an actionCard cannot mention anyone: the links go in the markdown
-            line = markdown_links(message.links, _MARKDOWN.escape, LINKS_BUDGET, "bytes")
+            line = markdown_links(message.links, DIALECT.escape, LINKS_BUDGET, "bytes")
             tail = f"\n\n{line}{tail}" if line else tail
         else:
             links = links_within(
@@ -175,9 +192,6 @@ class DingTalkChannel(Channel):
         return errcode_verdict(answer, retry={THROTTLED: 60.0, BUSY: None})
 
 
-_MARKDOWN = DIALECTS["dingtalk"]
-
-
 def _action_card(title: str, text: str, links: tuple[Link, ...]) -> dict[str, Any]:
     """An independent-jump ``actionCard`` ("独立跳转 ActionCard 类型": ``title``, ``text``
     in markdown, ``btnOrientation``, ``btns`` of ``title`` and ``actionURL``, from
@@ -196,3 +210,43 @@ def _action_card(title: str, text: str, links: tuple[Link, ...]) -> dict[str, An
 
 def _button(link: Link) -> dict[str, str]:
     return {"title": link.name, "actionURL": link.url}
+
+
+# the registry's entry: this module's channels (and DIALECT below)
+CHANNELS: tuple[type[Channel], ...] = (DingTalkChannel,)
+
+
+# -- the dingtalk dialect: untrusted text in the platform's markup ----------
+
+CODE_SPANS = False
+CODE_BLOCKS = False
+
+_MARKDOWN_RULES = Markdown(escape_char=charref)
+LINE_BREAK = "  \n"
+
+
+def escape(text: str) -> str:
+    return escape_markdown(text, _MARKDOWN_RULES)
+
+
+def code(text: str) -> str:
+    return escape(text)
+
+
+def span(text: str) -> str:
+    return escape(text)
+
+
+def block(text: str, language: str = "") -> str:
+    return one_span_per_line(strip_controls(text), escape, LINE_BREAK)
+
+
+DIALECT = Dialect.of(
+    "dingtalk",
+    code_spans=CODE_SPANS,
+    code_blocks=CODE_BLOCKS,
+    escape=escape,
+    code=code,
+    span=span,
+    block=block,
+)

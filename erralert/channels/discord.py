@@ -10,6 +10,31 @@ always sent, so only the message's own mentions can ping even if a template lets
 erralert adds ``?wait=true``: Discord then answers 200 with the message it stored, and a
 refused message is reported (``400 {"code": 50035, "message": "Invalid Form Body", ...}``)
 instead of vanishing behind a 204.
+
+How untrusted text is shown, the ``discord`` dialect (``DIALECT``):
+
+Discord markdown (message content, embed descriptions, field values and titles).
+
+The rules, from Discord's "Markdown Text 101" and the simple-markdown rules its client
+parses with:
+
+- A backslash before any ASCII punctuation shows that character as itself (``\\*``, ``\\_``,
+  ``\\<``, ``\\:``), so formatting characters get the platform's own escape, and a
+  backslash that would escape something is doubled (``C:\\Users`` stays as it is).
+- Bold ``**``, underline ``__``, strike ``~~`` and spoiler ``||`` pair any two runs, with
+  no flanking rules: a run is escaped when another run of its character could pair with
+  it. A single ``_`` needs a word boundary (JavaScript's, ASCII) outside it, so
+  ``checkout_failed`` stays as written.
+- ``<@id>``, ``<@&role>``, ``<#channel>``, ``<t:…>``, ``<:emoji:id>``, ``</cmd:id>`` and
+  ``<https://…>`` need a raw ``<``: it is escaped. ``allowed_mentions: {"parse": []}`` is
+  sent with every message, so nothing pings; ``@everyone`` and ``@here`` are escaped
+  all the same, so they do not show as mentions.
+- A bare ``https://`` URL is linked: its ``:`` is escaped.
+- Block markers at a line start: ``#`` to ``###`` headings, ``-#`` subtext, ``>`` and
+  ``>>>`` quotes, ``-``/``*``/``1.`` list items. No tables, no indented code.
+- Inline code takes any number of backticks (``` ``a`b`` ```), with one space stripped
+  next to a backtick at either end; code blocks take exactly ```` ``` ````, so a text
+  holding ```` ``` ```` becomes one code span per line. Inside code nothing is parsed.
 """
 
 from __future__ import annotations
@@ -27,25 +52,30 @@ from erralert._core.links import Link
 from erralert._core.pacing import Rate
 from erralert._core.truncate import truncate
 from erralert._core.wording import event_label, links_label
+from erralert.channels.answers import json_object
 from erralert.channels.base import (
     Channel,
     ChannelOptions,
     Judgement,
     Message,
     Verdict,
-    accent_colour,
     each_mention,
-    json_body,
-    json_object,
     judge_http_status,
-    markdown_links,
-    mask_url,
     parse_retry_after,
-    post_json,
 )
-from erralert.channels.dialects import DIALECTS
+from erralert.channels.dialects import Dialect
+from erralert.channels.dialects.commonmark import (
+    ASCII_PUNCTUATION,
+    CodeMarkup,
+    Markdown,
+    code_functions,
+    escape_markdown,
+    longest_run,
+)
+from erralert.channels.masking import mask_url_secrets
+from erralert.channels.payloads import accent_colour, json_body, markdown_links, post_json
 
-__all__ = ["DiscordChannel"]
+__all__ = ["CHANNELS", "DIALECT", "DiscordChannel"]
 
 # Discord's embed limits (discord-api-docs, "Embed Limits"); past any of them the whole
 # message is refused with 400 / code 50035
@@ -63,11 +93,11 @@ _SNOWFLAKE = re.compile(r"\d{15,21}")
 _TOKEN = re.compile(r"[\w-]+")
 # "123…" or "user:123…" (also "@123…") for a user, "role:987…" (also "&987…") for a role
 _MENTION = re.compile(r"(role:|&|user:|@)?(\d{15,21})")
-_DISCORD = DIALECTS["discord"]
 
 
 class DiscordChannel(Channel):
     platform = "discord"
+    sample_url = "discord://123456789012345678/abcDEF-123_ghi"
     dialect = "discord"
     max_length = DESCRIPTION_LIMIT  # the body is the embed's description
     # per webhook 5 requests in any 2 s (the bucket Discord's rate-limit headers report,
@@ -152,7 +182,7 @@ class DiscordChannel(Channel):
     @property
     def masked_url(self) -> str:
         # the id and token are one credential, even where a segment looks like a plain word
-        masked = mask_url(self.url)
+        masked = mask_url_secrets(self.url)
         head, sep, rest = masked.partition("/webhooks/")
         if not sep:
             return masked
@@ -274,7 +304,7 @@ def _links_field(links: tuple[Link, ...], locale: str) -> dict[str, Any] | None:
     """A field of masked links, ``[name](url)``, within a field value's 1024 characters;
     webhooks may send masked links ("Embed Limits" and "Markdown Text 101" in Discord's
     docs)."""
-    value = markdown_links(links, _DISCORD.escape, FIELD_VALUE_LIMIT)
+    value = markdown_links(links, DIALECT.escape, FIELD_VALUE_LIMIT)
     if not value:
         return None
     return {"name": links_label(locale), "value": value, "inline": False}
@@ -291,7 +321,7 @@ def _wait_url(url: str) -> str:
 def _escaped_cut(text: str, limit: int) -> str:
     """``text`` escaped for Discord and cut to ``limit`` characters of markup, never inside
     an escape (a lone backslash would escape the ellipsis)."""
-    escaped = _DISCORD.escape(text)
+    escaped = DIALECT.escape(text)
     if len(escaped) <= limit:
         return escaped
     # the longest start of the text whose markup and an ellipsis fit: escaping only grows
@@ -299,11 +329,11 @@ def _escaped_cut(text: str, limit: int) -> str:
     low, high = 0, len(text)
     while low < high:
         middle = (low + high + 1) // 2
-        if len(_DISCORD.escape(text[:middle])) < limit:
+        if len(DIALECT.escape(text[:middle])) < limit:
             low = middle
         else:
             high = middle - 1
-    return _DISCORD.escape(text[:low]) + "…"
+    return DIALECT.escape(text[:low]) + "…"
 
 
 def _describe(answer: dict[str, Any]) -> str:
@@ -345,3 +375,69 @@ def _retry_after(response: httpx.Response, answer: dict[str, Any]) -> float | No
     if header is None or body <= header + 1.0:
         return body
     return header
+
+
+# the registry's entry: this module's channels (and DIALECT below)
+CHANNELS: tuple[type[Channel], ...] = (DiscordChannel,)
+
+
+# -- the discord dialect: untrusted text in the platform's markup ----------
+
+CODE_SPANS = True
+CODE_BLOCKS = True
+
+
+def _backslash(char: str) -> str | None:
+    return "\\" + char if char in ASCII_PUNCTUATION else None
+
+
+def _span(text: str) -> str | None:
+    # "```" anywhere makes a code block on Discord (no CommonMark fence rules)
+    if "\n" in text or "```" in text:
+        return None
+    if not text:
+        return ""
+    fence = "`" * (longest_run(text) + 1)
+    # Discord strips one space only where it stands next to a backtick of the text
+    head = " " if text[0] == "`" else ""
+    tail = " " if text[-1] == "`" else ""
+    return f"{fence}{head}{text}{tail}{fence}"
+
+
+_MARKDOWN_RULES = Markdown(
+    escape_char=_backslash,
+    span=_span,
+    emphasis="*_~|",
+    pairing="discord",
+    angle=re.compile(r"<(?=[@#:/!&A-Za-z])"),
+    entities=False,  # "&amp;" shows as written
+    indented_code=False,
+    tables=False,
+    www_links=False,
+    email_links=False,
+    escaped_mentions=re.compile(r"@(?=(?:everyone|here)\b)"),
+    subtext=True,
+)
+# a line break too: each line of a message is its own paragraph in some clients
+_BACKTICKS = re.compile("`+|\n")
+
+
+def escape(text: str) -> str:
+    return escape_markdown(text, _MARKDOWN_RULES)
+
+
+# Discord ends a block at the first ``` whatever the opening fence's length
+code, span, block = code_functions(
+    escape, CodeMarkup(_span, _BACKTICKS, refuse_block=lambda text: "```" in text)
+)
+
+
+DIALECT = Dialect.of(
+    "discord",
+    code_spans=CODE_SPANS,
+    code_blocks=CODE_BLOCKS,
+    escape=escape,
+    code=code,
+    span=span,
+    block=block,
+)

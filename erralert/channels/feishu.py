@@ -15,6 +15,23 @@ custom bots cannot mention by e-mail, and ``all`` works only when the group owne
 
 Feishu answers refusals with ``{"code": …, "msg": …}`` (HTTP 200, sometimes 400): the verdict
 is the code. Lark uses ``feishu.j2`` unless ``?template=`` names another.
+
+How untrusted text is shown, the ``feishu`` dialect (``DIALECT``):
+
+Feishu / Lark card markdown (the card's rich text element, ``{"tag": "markdown"}``).
+
+The rules, from Feishu's rich text component documentation (富文本组件):
+
+- Special characters are shown by their HTML character references (the documentation's
+  table of escapes: ``&#42;`` for ``*``, ``&lt;`` for ``<``, ``&#35;`` for ``#`` …), so
+  those are the escape, wherever a construct could actually form.
+- ``<at id=all></at>``, ``<at id=…>`` and ``<at email=…>`` mention; they need a raw
+  ``<``, escaped in prose. Text holding ``<at`` is never put in code (nothing says Feishu
+  ignores it there).
+- Bare URLs, ``www.`` names and mail addresses are shown as code spans.
+- Inline code takes one backtick (one line); code blocks take ```` ```lang ````: a text
+  holding a backtick is escaped prose instead of a span, and a text holding
+  ```` ``` ```` becomes one code span per line.
 """
 
 from __future__ import annotations
@@ -36,22 +53,35 @@ from erralert._core.links import Link
 from erralert._core.pacing import Rate
 from erralert._core.truncate import truncate
 from erralert._core.wording import event_label, format_time
+from erralert.channels.answers import json_code, json_object
 from erralert.channels.base import (
     Channel,
     Judgement,
     Message,
     Verdict,
-    json_body,
-    json_code,
-    json_object,
     judge_http_status,
-    links_within,
-    mask_url,
     parse_retry_after,
-    post_json,
 )
+from erralert.channels.dialects import Dialect
+from erralert.channels.dialects.commonmark import (
+    CodeMarkup,
+    Markdown,
+    charref,
+    code_functions,
+    escape_markdown,
+)
+from erralert.channels.dialects.tokens import BARE_LINK, tokens
+from erralert.channels.masking import mask_url_secrets
+from erralert.channels.payloads import json_body, links_within, post_json
 
-__all__ = ["BODY_LIMIT", "FeishuChannel", "LarkChannel", "sign"]
+__all__ = [
+    "BODY_LIMIT",
+    "CHANNELS",
+    "DIALECT",
+    "FeishuChannel",
+    "LarkChannel",
+    "sign",
+]
 
 # "请求体的数据大小不能超过 20 KB", read as 20000 bytes: the smaller of the two readings
 BODY_LIMIT = 20000
@@ -95,6 +125,7 @@ class FeishuChannel(Channel):
     """A Feishu custom bot; see the module docstring."""
 
     platform = "feishu"
+    sample_url = "feishu://0a1b2c3d-4e5f-6789-abcd-ef0123456789"
     label: ClassVar[str] = "Feishu"  # the platform's name in error messages
     host: ClassVar[str] = "open.feishu.cn"
     dialect = "feishu"
@@ -146,7 +177,7 @@ class FeishuChannel(Channel):
     @property
     def masked_url(self) -> str:
         # the whole path after /hook/ is the token, even a part that looks like a word
-        return _TOKEN_PATH.sub(r"\1***", mask_url(self.url))
+        return _TOKEN_PATH.sub(r"\1***", mask_url_secrets(self.url))
 
     def build_request(self, message: Message, now: float | None = None) -> httpx.Request:
         signature: dict[str, str] = {}
@@ -247,6 +278,7 @@ class LarkChannel(FeishuChannel):
     """A Lark custom bot: Feishu's international edition, on its own host."""
 
     platform = "lark"
+    sample_url = "lark://0a1b2c3d-4e5f-6789-abcd-ef0123456789"
     label = "Lark"
     host = "open.larksuite.com"
     native_urls = (("open.larksuite.com", _PATH),)
@@ -314,3 +346,51 @@ def _with_reset(judgement: Judgement, response: httpx.Response) -> Judgement:
     if judgement.verdict is Verdict.RETRY and judgement.retry_after is None:
         return Judgement(judgement.verdict, judgement.reason, _reset(response))
     return judgement
+
+
+# the registry's entry: this module's channels (and DIALECT below)
+CHANNELS: tuple[type[Channel], ...] = (
+    FeishuChannel,
+    LarkChannel,
+)
+
+
+# -- the feishu dialect: untrusted text in the platform's markup ----------
+
+CODE_SPANS = True
+CODE_BLOCKS = True
+
+_MENTION = re.compile(r"<at\b", re.IGNORECASE)
+
+
+def _span(text: str) -> str | None:
+    if "`" in text or "\n" in text or _MENTION.search(text):
+        return None
+    return f"`{text}`" if text else ""
+
+
+_MARKDOWN_RULES = Markdown(escape_char=charref, span=_span, tokens=tokens(BARE_LINK))
+_BREAKS = re.compile("`+|\n|(?i:<at\\b)")
+
+
+def escape(text: str) -> str:
+    return escape_markdown(text, _MARKDOWN_RULES)
+
+
+code, span, block = code_functions(
+    escape,
+    CodeMarkup(
+        _span, _BREAKS, refuse_block=lambda text: "```" in text or bool(_MENTION.search(text))
+    ),
+)
+
+
+DIALECT = Dialect.of(
+    "feishu",
+    code_spans=CODE_SPANS,
+    code_blocks=CODE_BLOCKS,
+    escape=escape,
+    code=code,
+    span=span,
+    block=block,
+)

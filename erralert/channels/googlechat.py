@@ -10,6 +10,22 @@ only work in the message's plain ``text``, which erralert fills with them alone.
 
 Chat answers 200 with the stored message, or a Google JSON error
 (``{"error": {"code": 400, "message": "…", "status": "INVALID_ARGUMENT"}}``).
+
+How untrusted text is shown, the ``googlechat`` dialect (``DIALECT``):
+
+Google Chat card text (``textParagraph`` and ``decoratedText``: a subset of HTML).
+
+The rules, from Google Chat's "Format messages" (cards: ``<b> <i> <u> <s> <font color>
+<a href> <br>``):
+
+- The text is HTML: ``&``, ``<``, ``>`` and ``"`` are written as entities, so no tag and no
+  mention (``<users/all>`` is text-message syntax, and needs a raw ``<``) can form.
+- There is no code element, so a code span or block is escaped text; the channel turns
+  line breaks into ``<br>``.
+- Chat links bare URLs, ``www.`` names and mail addresses by itself: their ``:``, ``.`` or
+  ``@`` is written as a character reference (``&#58;``), the only escape the platform
+  has. Whether Chat links the text before or after decoding references is not
+  documented.
 """
 
 from __future__ import annotations
@@ -25,19 +41,21 @@ from erralert._core.errors import ConfigError
 from erralert._core.links import Link
 from erralert._core.pacing import Rate
 from erralert._core.wording import kind_label
-from erralert.channels.base import (
-    Channel,
-    Judgement,
-    Message,
-    encode_within,
-    json_body,
-    json_object,
-    judge_http_status,
-    links_within,
-    post_json,
-)
+from erralert.channels.answers import json_object
+from erralert.channels.base import Channel, Judgement, Message, judge_http_status
+from erralert.channels.dialects import Dialect
+from erralert.channels.dialects.controls import strip_controls
+from erralert.channels.dialects.html import html_text
+from erralert.channels.dialects.tokens import may_hold_tokens
+from erralert.channels.payloads import encode_within, json_body, links_within, post_json
 
-__all__ = ["ALLOWED_TAGS", "GoogleChatChannel", "well_formed"]
+__all__ = [
+    "ALLOWED_TAGS",
+    "CHANNELS",
+    "DIALECT",
+    "GoogleChatChannel",
+    "well_formed",
+]
 
 MESSAGE_LIMIT = 32_000  # bytes of a message, text and cards together (Chat API docs)
 LINKS_BUDGET = 4_000  # bytes of the link buttons' JSON; the body gets the rest
@@ -62,6 +80,7 @@ _MARKUP = re.compile(
 
 class GoogleChatChannel(Channel):
     platform = "googlechat"
+    sample_url = "https://chat.googleapis.com/v1/spaces/AAAA1234/messages?key=K3Y&token=T0K"
     dialect = "googlechat"
     length_unit = "bytes"
     # of the body; the card around it, the title and the <br>s take the rest of the 32000
@@ -227,3 +246,50 @@ def _error(response: httpx.Response) -> str | None:
         return None
     words = ": ".join(str(part) for part in (error.get("status"), error.get("message")) if part)
     return words[:500] or json.dumps(error)[:500]
+
+
+# the registry's entry: this module's channels (and DIALECT below)
+CHANNELS: tuple[type[Channel], ...] = (GoogleChatChannel,)
+
+
+# -- the googlechat dialect: untrusted text in the platform's markup ----------
+
+CODE_SPANS = False
+CODE_BLOCKS = False
+
+_LINK_CHAR = re.compile(
+    r"(?<=[A-Za-z0-9+.-]):(?=//)|(?<![\w.-])([wW]{3})\.(?=\w)|(?<=[\w.+-])@(?=[A-Za-z0-9-]+\.)"
+)
+
+
+def _reference(match: re.Match[str]) -> str:
+    text = match.group()
+    return f"{match.group(1)}&#46;" if match.group(1) else f"&#{ord(text)};"
+
+
+def escape(text: str) -> str:
+    text = html_text(strip_controls(text))
+    return _LINK_CHAR.sub(_reference, text) if may_hold_tokens(text) else text
+
+
+def code(text: str) -> str:
+    return escape(text)
+
+
+def span(text: str) -> str:
+    return escape(text)
+
+
+def block(text: str, language: str = "") -> str:
+    return escape(text)
+
+
+DIALECT = Dialect.of(
+    "googlechat",
+    code_spans=CODE_SPANS,
+    code_blocks=CODE_BLOCKS,
+    escape=escape,
+    code=code,
+    span=span,
+    block=block,
+)

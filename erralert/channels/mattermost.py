@@ -15,6 +15,27 @@ notify nobody. Mattermost answers ``200 ok``; errors are JSON ``{"id", "message"
 The configured links are a line of markdown links under the body, in the attachment: an
 attachment's ``actions`` are interactive buttons that post to an integration's URL, not
 links.
+
+How untrusted text is shown, the ``mattermost`` dialect (``DIALECT``):
+
+Mattermost markdown (the post's text and its attachments' text).
+
+The rules, from Mattermost's "Format messages" and its renderer (a fork of marked, GFM):
+
+- A backslash escapes ``\\ ` * { } [ ] ( ) # + - . ! _ > ~ |`` (marked's list): those get
+  it. Any other character that needs escaping gets an HTML character reference
+  (``&lt;``, ``&#61;``, ``&#32;``), which the renderer keeps as an entity for the browser
+  to show as the character.
+- ``@channel``, ``@all``, ``@here`` and ``@name`` notify, and have no escape; mentions
+  inside code spans and code blocks notify nobody (the server strips code before looking
+  for them). So an ``@`` word is shown as an inline code span, as are bare URLs, ``www.``
+  names and mail addresses, which GFM links by itself.
+- Slack-compatible webhooks turn ``<!channel>`` and ``<@id>`` into mentions, so a ``<``
+  before a letter, ``/``, ``!``, ``?``, ``@`` or ``#`` is escaped (raw HTML and
+  ``<autolinks>`` start the same way). Nothing says the conversion spares code, so text
+  holding ``<!`` or ``<@`` is never put in a code span or block.
+- Emphasis, links, entities and block structure follow CommonMark and GFM (tables,
+  strikethrough, fenced code of any length, indented code).
 """
 
 from __future__ import annotations
@@ -27,22 +48,23 @@ import httpx
 from erralert._core.errors import ConfigError
 from erralert._core.pacing import Rate
 from erralert._core.truncate import truncate
-from erralert.channels.base import (
-    Channel,
-    Judgement,
-    Message,
-    accent_colour,
-    json_body,
-    json_object,
-    judge_http_status,
-    markdown_links,
-    mask_url,
-    post_json,
-    self_hosted_hook,
+from erralert.channels.answers import json_object
+from erralert.channels.base import Channel, Judgement, Message, judge_http_status
+from erralert.channels.dialects import Dialect
+from erralert.channels.dialects.commonmark import (
+    CodeMarkup,
+    Markdown,
+    charref,
+    code_functions,
+    commonmark_span,
+    escape_markdown,
 )
-from erralert.channels.dialects import DIALECTS
+from erralert.channels.dialects.tokens import BARE_LINK, MENTION_WORD, tokens
+from erralert.channels.masking import mask_url_secrets
+from erralert.channels.payloads import accent_colour, json_body, markdown_links, post_json
+from erralert.channels.self_hosted import self_hosted_hook
 
-__all__ = ["POST_LIMIT", "MattermostChannel"]
+__all__ = ["CHANNELS", "DIALECT", "POST_LIMIT", "MattermostChannel"]
 
 # characters of a post's message (model.PostMessageMaxRunesV2); erralert holds the whole
 # request to it, so the message fits even if a server counted the attachment too
@@ -57,13 +79,12 @@ _BROADCASTS = frozenset({"channel", "all", "here"})
 _NAME = re.compile(r"@?([A-Za-z][A-Za-z0-9._-]{0,63})")
 _KEY = re.compile(r"[A-Za-z0-9]+")
 
-_MARKDOWN = DIALECTS["mattermost"]
-
 
 class MattermostChannel(Channel):
     """A Mattermost channel an incoming webhook posts to."""
 
     platform = "mattermost"
+    sample_url = "mattermost+https://chat.example.com/hooks/xyz123abc456"
     dialect = "mattermost"
     # of the attachment's text; the bold title, the mentions and the JSON around them take
     # the rest of POST_LIMIT
@@ -104,7 +125,7 @@ class MattermostChannel(Channel):
     def masked_url(self) -> str:
         # the key is the credential, even when it happens to look like a word
         head, sep, _ = self.url.partition("/hooks/")
-        return f"{mask_url(head)}/hooks/***" if sep else mask_url(self.url)
+        return f"{mask_url_secrets(head)}/hooks/***" if sep else mask_url_secrets(self.url)
 
     def build_request(self, message: Message, now: float | None = None) -> httpx.Request:
         if message.payload is not None:
@@ -127,13 +148,13 @@ class MattermostChannel(Channel):
         title = message.title or message.kind
         if len(title) > TITLE_LIMIT:
             title = title[: TITLE_LIMIT - 1] + "…"
-        text = f"**{_MARKDOWN.escape(title)}**"
+        text = f"**{DIALECT.escape(title)}**"
         mentions = self.mention_markups(message.mentions)
         if mentions:
             text += "\n" + " ".join(mentions)
         payload: dict[str, Any] = {"username": USERNAME, "text": text}
         body = message.body if body is None else body
-        links = markdown_links(message.links, _MARKDOWN.escape, LINKS_BUDGET)
+        links = markdown_links(message.links, DIALECT.escape, LINKS_BUDGET)
         if links:
             # under the body, in the attachment (a body cut to fit keeps them)
             body = f"{body.rstrip()}\n\n{links}" if body.strip() else links
@@ -142,7 +163,7 @@ class MattermostChannel(Channel):
                 {
                     # plain text for notifications and clients without attachments; the
                     # title is escaped there too, as nothing says Mattermost never parses it
-                    "fallback": _MARKDOWN.escape(title),
+                    "fallback": DIALECT.escape(title),
                     "color": accent_colour(message),
                     "text": body,
                 }
@@ -167,3 +188,53 @@ def _error(response: httpx.Response) -> str:
         return response.text.strip()[:300]
     except Exception:  # body not read or undecodable: the status says enough
         return ""
+
+
+# the registry's entry: this module's channels (and DIALECT below)
+CHANNELS: tuple[type[Channel], ...] = (MattermostChannel,)
+
+
+# -- the mattermost dialect: untrusted text in the platform's markup ----------
+
+CODE_SPANS = True
+CODE_BLOCKS = True
+
+_ESCAPABLE = frozenset("\\`*{}[]()#+-.!_>~|")
+
+
+def _escape_char(char: str) -> str:
+    return "\\" + char if char in _ESCAPABLE else charref(char)
+
+
+_MARKDOWN_RULES = Markdown(
+    escape_char=_escape_char,
+    span=commonmark_span,
+    tokens=tokens(BARE_LINK, MENTION_WORD),
+    angle=re.compile(r"<(?=[A-Za-z/!?@#])"),
+)
+_SLACK_MENTION = re.compile("<[!@]")
+_BREAKS = re.compile("`+|\n|<[!@]")
+
+
+def escape(text: str) -> str:
+    return escape_markdown(text, _MARKDOWN_RULES)
+
+
+def _span(text: str) -> str | None:
+    return None if _SLACK_MENTION.search(text) else commonmark_span(text)
+
+
+code, span, block = code_functions(
+    escape, CodeMarkup(_span, _BREAKS, refuse_block=lambda text: bool(_SLACK_MENTION.search(text)))
+)
+
+
+DIALECT = Dialect.of(
+    "mattermost",
+    code_spans=CODE_SPANS,
+    code_blocks=CODE_BLOCKS,
+    escape=escape,
+    code=code,
+    span=span,
+    block=block,
+)

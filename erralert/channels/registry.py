@@ -26,43 +26,72 @@ Anything wrong raises ``ConfigError`` naming the URL with its credentials masked
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import fields
+from typing import Protocol
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from erralert._core.errors import ConfigError
 from erralert._core.pacing import Rate
-from erralert.channels.base import Channel, ChannelOptions, mask_url
-from erralert.channels.console import ConsoleChannel
-from erralert.channels.dingtalk import DingTalkChannel
-from erralert.channels.discord import DiscordChannel
-from erralert.channels.feishu import FeishuChannel, LarkChannel
-from erralert.channels.googlechat import GoogleChatChannel
-from erralert.channels.mattermost import MattermostChannel
-from erralert.channels.rocketchat import RocketChatChannel
-from erralert.channels.slack import SlackChannel
-from erralert.channels.teams import TeamsChannel
-from erralert.channels.telegram import TelegramChannel
-from erralert.channels.webhook import WebhookChannel
-from erralert.channels.wecom import WeComChannel
+from erralert.channels import (
+    console,
+    dingtalk,
+    discord,
+    feishu,
+    googlechat,
+    mattermost,
+    rocketchat,
+    slack,
+    teams,
+    telegram,
+    webhook,
+    wecom,
+)
+from erralert.channels.base import Channel, ChannelOptions
+from erralert.channels.dialects import Dialect
+from erralert.channels.masking import mask_url_secrets
 
-__all__ = ["NATIVE_URLS", "PLATFORMS", "parse_webhook"]
+__all__ = ["DIALECTS", "NATIVE_URLS", "PLATFORMS", "parse_webhook"]
+
+
+class PlatformModule(Protocol):
+    """What a module ``erralert.channels.<platform>`` offers the registry."""
+
+    CHANNELS: tuple[type[Channel], ...]  # its channel classes (Feishu's module has Lark too)
+    DIALECT: Dialect  # how its channels show untrusted text
+
+
+# every platform erralert speaks: a new platform is one module here (see README, "Adding a
+# platform")
+MODULES: tuple[PlatformModule, ...] = (
+    console,
+    dingtalk,
+    discord,
+    feishu,
+    googlechat,
+    mattermost,
+    rocketchat,
+    slack,
+    teams,
+    telegram,
+    webhook,
+    wecom,
+)
 
 PLATFORMS: dict[str, type[Channel]] = {
-    "console": ConsoleChannel,
-    "dingtalk": DingTalkChannel,
-    "discord": DiscordChannel,
-    "feishu": FeishuChannel,
-    "googlechat": GoogleChatChannel,
-    "lark": LarkChannel,
-    "mattermost": MattermostChannel,
-    "rocketchat": RocketChatChannel,
-    "slack": SlackChannel,
-    "teams": TeamsChannel,
-    "telegram": TelegramChannel,
-    "webhook": WebhookChannel,
-    "wecom": WeComChannel,
+    channel.platform: channel for module in MODULES for channel in module.CHANNELS
 }
+
+# the names dialects had before they were per platform, for channels (and the templates
+# that test ``channel.dialect``) written against them
+_ALIASES = {"mrkdwn": "slack", "markdown": "dingtalk", "html": "telegram"}
+
+# dialect name -> Dialect, for the renderer: each platform's own, "plain", and the old names
+DIALECTS: dict[str, Dialect] = {module.DIALECT.name: module.DIALECT for module in MODULES}
+DIALECTS.update(
+    {old: dataclasses.replace(DIALECTS[new], name=old) for old, new in _ALIASES.items()}
+)
 
 # (host, path prefix) of a pasted native URL -> platform; "*.example.com" matches subdomains
 NATIVE_URLS: dict[tuple[str, str], str] = {
@@ -84,7 +113,7 @@ def parse_webhook(spec: str) -> Channel:
     text = spec.strip()
     if not text:
         raise ConfigError("webhook URL is empty")
-    where = f"webhook URL {mask_url(text)}"
+    where = f"webhook URL {mask_url_secrets(text)}"
     try:
         parts = urlsplit(text)
         if parts.scheme.lower().rpartition("+")[2] in ("http", "https"):
@@ -190,7 +219,7 @@ def _native(parts: SplitResult, where: str) -> tuple[str, str]:
     if not on_host:
         raise ConfigError(
             f"{where}: not a chat platform's webhook URL; to POST erralert's JSON document "
-            f"to it, write webhook+{mask_url(parts.geturl())}"
+            f"to it, write webhook+{mask_url_secrets(parts.geturl())}"
         )
     platform = next((p for prefix, p in on_host.items() if parts.path.startswith(prefix)), None)
     if platform is None:

@@ -16,6 +16,25 @@ The configured links are a line of markdown links under the body, in the attachm
 Rocket.Chat documents no buttons for messages a webhook posts (``chat.postMessage``'s
 attachments: general, author, title, image, audio, video and fields); its web client
 still draws an attachment's ``actions``, but its own types mark them deprecated.
+
+How untrusted text is shown, the ``rocketchat`` dialect (``DIALECT``):
+
+Rocket.Chat markdown (@rocket.chat/message-parser: the message's text and attachments).
+
+The rules, from the parser and Rocket.Chat's issues:
+
+- A backslash escapes exactly ``* _ ~ ` # .`` (RocketChat/fuselage#899, "escaping only
+  necessary characters"); before anything else it is shown as it is. A character that
+  needs escaping and has no escape (a ``>`` or ``-`` that would start a quote or a list,
+  a ``[`` of a link, a live backslash) is shown as a code span of its own.
+- ``@all``, ``@here`` and ``@name`` notify and have no escape; mentions inside inline code
+  notify nobody (RocketChat/Rocket.Chat#7759, fixed). So ``@`` words are shown as code
+  spans, as are bare URLs, ``www.`` names, mail addresses and whole ``[label](url)``
+  links.
+- Single ``*`` is bold, ``_`` italic, ``~`` strike. No raw HTML, no entities, no tables, no
+  indented code.
+- Inline code takes one backtick and cannot hold one, nor a line break; fenced blocks take
+  ```` ``` ````, so a text holding ```` ``` ```` becomes one code span per line.
 """
 
 from __future__ import annotations
@@ -28,23 +47,21 @@ import httpx
 from erralert._core.errors import ConfigError
 from erralert._core.pacing import Rate
 from erralert._core.truncate import truncate
-from erralert.channels.base import (
-    Channel,
-    Judgement,
-    Message,
-    Verdict,
-    accent_colour,
-    json_body,
-    json_object,
-    markdown_links,
-    mask_url,
-    parse_retry_after,
-    post_json,
-    self_hosted_hook,
+from erralert.channels.answers import json_object
+from erralert.channels.base import Channel, Judgement, Message, Verdict, parse_retry_after
+from erralert.channels.dialects import Dialect
+from erralert.channels.dialects.commonmark import (
+    CodeMarkup,
+    Markdown,
+    code_functions,
+    escape_markdown,
 )
-from erralert.channels.dialects import DIALECTS
+from erralert.channels.dialects.tokens import BARE_LINK, MENTION_WORD, tokens
+from erralert.channels.masking import mask_url_secrets
+from erralert.channels.payloads import accent_colour, json_body, markdown_links, post_json
+from erralert.channels.self_hosted import self_hosted_hook
 
-__all__ = ["MESSAGE_LIMIT", "RocketChatChannel"]
+__all__ = ["CHANNELS", "DIALECT", "MESSAGE_LIMIT", "RocketChatChannel"]
 
 # characters of a message: the default of the Message_MaxAllowedSize setting. erralert
 # holds the whole request to it, so the message fits however a server counts it (servers
@@ -63,13 +80,12 @@ _PART = re.compile(r"[A-Za-z0-9_-]+")
 # "… You must wait 12 seconds before trying this endpoint again. [error-too-many-requests]"
 _WAIT = re.compile(r"wait (\d+(?:\.\d+)?) seconds")
 
-_MARKDOWN = DIALECTS["rocketchat"]
-
 
 class RocketChatChannel(Channel):
     """A Rocket.Chat room an incoming webhook integration posts to."""
 
     platform = "rocketchat"
+    sample_url = "rocketchat+https://chat.example.com/hooks/ABC123/xyz456"
     dialect = "rocketchat"
     # of the attachment's text; the bold title, the mentions and the JSON around them take
     # the rest of MESSAGE_LIMIT
@@ -110,8 +126,8 @@ class RocketChatChannel(Channel):
         # the id and the token together are the credential
         head, sep, rest = self.url.partition("/hooks/")
         if not sep:
-            return mask_url(self.url)
-        return f"{mask_url(head)}/hooks/" + "/".join("***" for _ in rest.split("/"))
+            return mask_url_secrets(self.url)
+        return f"{mask_url_secrets(head)}/hooks/" + "/".join("***" for _ in rest.split("/"))
 
     def build_request(self, message: Message, now: float | None = None) -> httpx.Request:
         if message.payload is not None:
@@ -136,7 +152,7 @@ class RocketChatChannel(Channel):
             title = title[: TITLE_LIMIT - 1] + "…"
         # *single* asterisks: bold in both of Rocket.Chat's parsers (the message's and the
         # attachment's)
-        text = f"*{_MARKDOWN.escape(title)}*"
+        text = f"*{DIALECT.escape(title)}*"
         mentions = self.mention_markups(message.mentions)
         if mentions:
             text += "\n" + " ".join(mentions)
@@ -148,7 +164,7 @@ class RocketChatChannel(Channel):
             "parseUrls": False,
         }
         body = message.body if body is None else body
-        links = markdown_links(message.links, _MARKDOWN.escape, LINKS_BUDGET)
+        links = markdown_links(message.links, DIALECT.escape, LINKS_BUDGET)
         if links:
             # under the body, in the attachment (a body cut to fit keeps them)
             body = f"{body.rstrip()}\n\n{links}" if body.strip() else links
@@ -201,3 +217,59 @@ def _error(answer: dict[str, Any] | None, response: httpx.Response) -> str:
         return response.text.strip()[:300]
     except Exception:  # body not read or undecodable: the status says enough
         return ""
+
+
+# the registry's entry: this module's channels (and DIALECT below)
+CHANNELS: tuple[type[Channel], ...] = (RocketChatChannel,)
+
+
+# -- the rocketchat dialect: untrusted text in the platform's markup ----------
+
+CODE_SPANS = True
+CODE_BLOCKS = True
+
+_ESCAPABLE = frozenset("*_~`#.")
+_LINK = r"!?\[[^\[\]\n]*\]\([^()\s]*\)"
+
+
+def _escape_char(char: str) -> str | None:
+    return "\\" + char if char in _ESCAPABLE else None
+
+
+def _span(text: str) -> str | None:
+    if "`" in text or "\n" in text:
+        return None
+    return f"`{text}`" if text else ""
+
+
+_MARKDOWN_RULES = Markdown(
+    escape_char=_escape_char,
+    span=_span,
+    tokens=tokens(_LINK, BARE_LINK, MENTION_WORD),
+    angle=re.compile(r"(?!)"),  # no raw HTML, no <autolinks>
+    entities=False,
+    indented_code=False,
+    tables=False,
+)
+_BREAKS = re.compile("`+|\n")
+
+
+def escape(text: str) -> str:
+    return escape_markdown(text, _MARKDOWN_RULES)
+
+
+# Rocket.Chat ends a block at the first ``` whatever the opening fence's length
+code, span, block = code_functions(
+    escape, CodeMarkup(_span, _BREAKS, refuse_block=lambda text: "```" in text)
+)
+
+
+DIALECT = Dialect.of(
+    "rocketchat",
+    code_spans=CODE_SPANS,
+    code_blocks=CODE_BLOCKS,
+    escape=escape,
+    code=code,
+    span=span,
+    block=block,
+)

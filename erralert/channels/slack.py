@@ -5,10 +5,31 @@ in ``mrkdwn`` sections inside an attachment, whose colour bar tells alert, diges
 apart at a glance; the configured links are link buttons in an ``actions`` block under
 the body. Slack answers ``200 ok`` on success and a plain-text error word
 (``invalid_payload``, ``channel_not_found``…) with a 4xx status otherwise.
+
+How untrusted text is shown, the ``slack`` dialect (``DIALECT``):
+
+Slack mrkdwn (section, context and attachment text; the message's ``text``).
+
+The rules, from Slack's "Formatting text for app surfaces":
+
+- Slack documents exactly three escapes, ``&amp;`` ``&lt;`` ``&gt;``, and decodes no other
+  entity. They apply everywhere, code included. Every control sequence (``<!channel>``,
+  ``<!here>``, ``<@U…>``, ``<#C…>``, ``<http://…|label>``) starts with a raw ``<``, so with
+  ``<`` escaped none can form.
+- A plain ``@channel`` or ``@name`` is text: names are linked only with ``link_names``,
+  which erralert never sends (nor ``parse: full``).
+- ``*bold*``, ``_italic_``, ``~strike~`` and `` `code` `` have no escape. A word pair that
+  would format is shown as an inline code span (same characters, no formatting).
+- Bare URLs, ``www.`` names and mail addresses are linked by the client: they are shown as
+  code spans too.
+- Code spans take a single backtick and cannot hold one, nor a line break; a code block
+  cannot hold ```` ``` ````. Text that needs those is shown as prose. A backtick has no
+  escape at all in mrkdwn: it is left as it is (erralert never substitutes a look-alike).
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 from typing import Any
 from urllib.parse import SplitResult
@@ -19,18 +40,15 @@ from erralert._core.errors import ConfigError
 from erralert._core.links import Link
 from erralert._core.pacing import Rate
 from erralert._core.truncate import truncate
-from erralert.channels.base import (
-    Channel,
-    Message,
-    accent_colour,
-    json_body,
-    links_within,
-    mask_url,
-    post_json,
-)
-from erralert.channels.dialects import DIALECTS
+from erralert.channels.base import Channel, Message
+from erralert.channels.dialects import Dialect
+from erralert.channels.dialects.commonmark import break_out_code, one_span_per_line
+from erralert.channels.dialects.controls import strip_controls
+from erralert.channels.dialects.tokens import BARE_LINK, may_hold_tokens
+from erralert.channels.masking import mask_url_secrets
+from erralert.channels.payloads import accent_colour, json_body, links_within, post_json
 
-__all__ = ["SlackChannel"]
+__all__ = ["CHANNELS", "DIALECT", "SlackChannel"]
 
 HEADER_LIMIT = 150  # plain_text of a header block
 SECTION_LIMIT = 3000  # mrkdwn text of a section block
@@ -55,6 +73,7 @@ _GROUP_ID = re.compile(r"S[A-Z0-9]{2,}")
 
 class SlackChannel(Channel):
     platform = "slack"
+    sample_url = "slack://T0AB1CD2E/B0FG3HI4J/abcDEF123ghiJKL456mnoPQR"
     dialect = "slack"
     # the envelope stays below the ~13k characters Slack refused with msg_blocks_too_long
     max_length = 11000
@@ -95,7 +114,9 @@ class SlackChannel(Channel):
     def masked_url(self) -> str:
         # every segment after /services/ is part of the token, even one that looks like a word
         head, sep, _ = self.url.partition("/services/")
-        return f"{mask_url(head)}/services/***/***/***" if sep else mask_url(self.url)
+        if not sep:
+            return mask_url_secrets(self.url)
+        return f"{mask_url_secrets(head)}/services/***/***/***"
 
     def build_request(self, message: Message, now: float | None = None) -> httpx.Request:
         if message.payload is not None:
@@ -126,7 +147,7 @@ class SlackChannel(Channel):
             blocks.append(_section(mentions))
         payload: dict[str, Any] = {
             # the notification and screen-reader text; mrkdwn, so the plain title is escaped
-            "text": " ".join(filter(None, (mentions, _MRKDWN.escape(title)))),
+            "text": " ".join(filter(None, (mentions, DIALECT.escape(title)))),
             "blocks": blocks,
             # the app's URLs in a traceback must not be fetched for previews
             "unfurl_links": False,
@@ -144,9 +165,6 @@ class SlackChannel(Channel):
         else:
             blocks.extend(actions)
         return payload
-
-
-_MRKDWN = DIALECTS["slack"]
 
 
 def split_sections(text: str, limit: int = SECTION_LIMIT) -> list[str]:
@@ -219,3 +237,92 @@ def _cut(text: str, limit: int = HEADER_LIMIT) -> str:
 
 def _section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+# the registry's entry: this module's channels (and DIALECT below)
+CHANNELS: tuple[type[Channel], ...] = (SlackChannel,)
+
+
+# -- the slack dialect: untrusted text in the platform's markup ----------
+
+CODE_SPANS = True
+CODE_BLOCKS = True
+
+_ENTITIES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+# what Slack formats: a delimiter not inside a word, content on one line
+_FORMATTING = re.compile(
+    r"(?<![\w*])\*[^*\n]+\*(?![\w*])|(?<![\w_])_[^_\n]+_(?![\w_])|(?<![\w~])~[^~\n]+~(?![\w~])"
+)
+_LINKS = re.compile(BARE_LINK.replace("[^\\s<>]", "[^\\s<>`]"))
+_SPACE = re.compile(r"\s")
+_NEWLINE = re.compile("\n")
+_DELIMITER = re.compile("[*_~]")
+
+
+def _entities(text: str) -> str:
+    return text.translate(_ENTITIES)
+
+
+def escape(text: str) -> str:
+    text = strip_controls(text)
+    ranges = [m.span() for m in _LINKS.finditer(text)] if may_hold_tokens(text) else []
+    spaces: list[int] | None = None
+    pairs = _FORMATTING.finditer(text) if _DELIMITER.search(text) else ()
+    for match in pairs:
+        if spaces is None:
+            spaces = [m.start() for m in _SPACE.finditer(text)]
+        # the whole words around the pair, so that no half of a word sits in code
+        before = bisect.bisect_left(spaces, match.start())
+        after = bisect.bisect_left(spaces, match.end())
+        start = spaces[before - 1] + 1 if before else 0
+        ranges.append((start, spaces[after] if after < len(spaces) else len(text)))
+    if not ranges:
+        return _entities(text)
+    out: list[str] = []
+    pos = 0
+    for start, end in sorted(ranges):
+        if start < pos:
+            start = pos
+            if start >= end:
+                continue
+        piece = text[start:end]
+        if "`" in piece:
+            continue  # a code span cannot hold it: left as prose
+        out.append(_entities(text[pos:start]))
+        out.append(f"`{_entities(piece)}`")
+        pos = end
+    out.append(_entities(text[pos:]))
+    return "".join(out)
+
+
+def code(text: str) -> str:
+    # a code span cannot cross a line: closed before each line break, opened after it
+    return break_out_code(_entities(strip_controls(text)), _NEWLINE, _entities)
+
+
+def span(text: str) -> str:
+    text = strip_controls(text)
+    if not text:
+        return ""
+    if "`" in text or "\n" in text:
+        return escape(text)
+    return f"`{_entities(text)}`"
+
+
+def block(text: str, language: str = "") -> str:
+    # mrkdwn's ``` blocks take no language
+    text = strip_controls(text)
+    if "```" in text:
+        return one_span_per_line(text, span, "\n")
+    return f"```\n{_entities(text)}\n```"
+
+
+DIALECT = Dialect.of(
+    "slack",
+    code_spans=CODE_SPANS,
+    code_blocks=CODE_BLOCKS,
+    escape=escape,
+    code=code,
+    span=span,
+    block=block,
+)

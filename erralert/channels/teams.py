@@ -17,6 +17,30 @@ text can never produce either, since a TextRun is never parsed.
 
 The flow runs after Teams has answered ``202 Accepted``: a card the flow then fails to post
 is never reported back to erralert, only the trigger's refusals are.
+
+How untrusted text is shown, the ``teams`` dialect (``DIALECT``):
+
+Microsoft Teams: markup for erralert's own reader of the card text.
+
+The Teams channel never hands the body to Teams' markdown. A TextBlock's markdown has no
+code spans and no reliable escapes ("Text features in Adaptive Cards": bold, italic,
+lists and links only), while the TextRuns of a RichTextBlock are shown as written:
+"RichTextBlock does not support Markdown". So the channel reads the body itself
+(``erralert.channels.teams_text``: ``**bold**``, ``_italic_``, CommonMark code spans,
+``` fences, ``-`` lists, backslash escapes) and sends TextRuns. The rules here are that
+reader's:
+
+- A backslash before ASCII punctuation is that character, meaning nothing; the reader
+  consumes it, so no escape reaches the payload. Untrusted text escapes every character
+  the reader treats as markup, wherever it is (a value can sit next to the template's
+  own ``_`` or ``**``): ``\\``, `````, ``*`` and ``_``; and, at the start of a line, the
+  ``-``, ``+`` and ``~`` that would make a list item or a fence.
+- Code spans and fences are CommonMark's, their text carried verbatim: the span's
+  backtick fence is longer than any run inside, a block's fence longer than any run in
+  the block.
+- Mentions: Teams mentions only with ``<at>…</at>`` in a TextBlock plus a matching
+  ``msteams.entities`` entry, which the channel writes for configured people alone; a
+  TextRun is never parsed, so untrusted text cannot form one, nor a link.
 """
 
 from __future__ import annotations
@@ -31,22 +55,22 @@ import httpx
 from erralert._core.errors import ConfigError
 from erralert._core.links import Link
 from erralert._core.pacing import Rate
+from erralert.channels.answers import json_object
 from erralert.channels.base import (
     Channel,
     Judgement,
     Message,
     Verdict,
     each_mention,
-    encode_within,
-    json_body,
-    json_object,
     judge_http_status,
-    links_within,
-    post_json,
 )
+from erralert.channels.dialects import Dialect
+from erralert.channels.dialects.commonmark import CodeMarkup, code_functions, commonmark_span
+from erralert.channels.dialects.controls import strip_controls
+from erralert.channels.payloads import encode_within, json_body, links_within, post_json
 from erralert.channels.teams_text import rich_text_blocks
 
-__all__ = ["TeamsChannel"]
+__all__ = ["CHANNELS", "DIALECT", "TeamsChannel"]
 
 # Teams refuses a posted message past "approximately 28 KB" ("request entity too large",
 # the Teams connector's known limitations in Microsoft's docs). The whole request body is
@@ -64,6 +88,10 @@ _LEVEL_COLOURS = {"warning": "Warning", "info": "Accent", "debug": "Default"}
 
 class TeamsChannel(Channel):
     platform = "teams"
+    sample_url = (
+        "https://prod-12.westus.logic.azure.com:443/workflows/0a1b2c/triggers/manual/paths/"
+        "invoke?api-version=2016-06-01&sig=S1G"
+    )
     dialect = "teams"  # TextBlock markdown: **bold**, _italic_, lists, [links](url); no HTML
     length_unit = "bytes"
     # of the body; the card around it (one TextBlock per line, ~80 bytes each) takes the rest
@@ -237,3 +265,37 @@ def _error(response: httpx.Response) -> str | None:
     code, text = error.get("code"), error.get("message")
     words = ": ".join(str(part) for part in (code, text) if part)
     return words[:500] or json.dumps(error)[:500]
+
+
+# the registry's entry: this module's channels (and DIALECT below)
+CHANNELS: tuple[type[Channel], ...] = (TeamsChannel,)
+
+
+# -- the teams dialect: untrusted text in the platform's markup ----------
+
+CODE_SPANS = True
+CODE_BLOCKS = True
+
+_MARKUP = re.compile(r"[\\`*_]")
+# a list marker or a fence at a line start (backticks and "*" are escaped anywhere)
+_LINE_START = re.compile(r"^( *)([-+~])", re.MULTILINE)
+_BREAKS = re.compile("`+|\n")
+
+
+def escape(text: str) -> str:
+    text = _MARKUP.sub(r"\\\g<0>", strip_controls(text))
+    return _LINE_START.sub(r"\1\\\2", text)
+
+
+code, span, block = code_functions(escape, CodeMarkup(commonmark_span, _BREAKS))
+
+
+DIALECT = Dialect.of(
+    "teams",
+    code_spans=CODE_SPANS,
+    code_blocks=CODE_BLOCKS,
+    escape=escape,
+    code=code,
+    span=span,
+    block=block,
+)

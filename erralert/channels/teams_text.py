@@ -17,7 +17,7 @@ reads the body's markdown itself and writes runs:
 - a backslash before ASCII punctuation is that character, meaning nothing;
 - everything else is text, as written.
 
-The ``teams`` dialect (``erralert.channels.dialects.teams``) escapes untrusted text for this reader,
+The ``teams`` dialect (``erralert.channels.teams``) escapes untrusted text for this reader,
 so every character of an error reaches a run as written and no escape reaches the reader.
 """
 

@@ -20,6 +20,22 @@ Telegram answers ``{"ok": true, ...}`` on success and ``{"ok": false, "error_cod
 "description": "...", "parameters": {...}}`` otherwise; a 429 carries
 ``parameters.retry_after`` and a group that became a supergroup answers with
 ``parameters.migrate_to_chat_id``.
+
+How untrusted text is shown, the ``telegram`` dialect (``DIALECT``):
+
+Telegram HTML (``parse_mode: "HTML"``, the Bot API's "Formatting options").
+
+The rules:
+
+- "All ``<``, ``>`` and ``&`` symbols that are not a part of a tag or an HTML entity must be
+  replaced with the corresponding HTML entities"; ``"`` is written ``&quot;`` too, so text
+  is safe inside an attribute.
+- Telegram finds ``@username`` mentions, URLs, ``www.`` names and mail addresses in the
+  text by itself, and has no escape for them; it finds nothing inside ``<code>`` and
+  ``<pre>``. So those tokens are shown as ``<code>``.
+- Code spans are ``<code>``, code blocks ``<pre><code class="language-…">``; inside them
+  only ``&``, ``<`` and ``>`` are entities (no attribute can be there: ``"`` stays as it
+  is), so any text is carried verbatim.
 """
 
 from __future__ import annotations
@@ -36,25 +52,32 @@ from erralert._core.links import Link
 from erralert._core.pacing import Rate
 from erralert._core.truncate import truncate
 from erralert._core.wording import TRUNCATION_LINE
+from erralert.channels.answers import json_code, json_number, json_object
 from erralert.channels.base import (
     Channel,
     ChannelOptions,
     Judgement,
     Message,
     Verdict,
-    json_body,
-    json_code,
-    json_number,
-    json_object,
     judge_http_status,
-    links_within,
-    mask_url,
     parse_retry_after,
-    post_json,
 )
-from erralert.channels.dialects import DIALECTS
+from erralert.channels.dialects import Dialect
+from erralert.channels.dialects.controls import strip_controls
+from erralert.channels.dialects.html import html_code, html_text
+from erralert.channels.dialects.tokens import BARE_LINK, MENTION_WORD, may_hold_tokens, tokens
+from erralert.channels.masking import mask_url_secrets
+from erralert.channels.payloads import json_body, links_within, post_json
 
-__all__ = ["SAFE_LIMIT", "TEXT_LIMIT", "TelegramChannel", "repair_html", "visible_length"]
+__all__ = [
+    "CHANNELS",
+    "DIALECT",
+    "SAFE_LIMIT",
+    "TEXT_LIMIT",
+    "TelegramChannel",
+    "repair_html",
+    "visible_length",
+]
 
 TEXT_LIMIT = 4096  # characters of a message's text after entity parsing
 # what erralert aims at: Telegram counts UTF-16 code units (an emoji outside the BMP is 2),
@@ -78,13 +101,12 @@ _BROADCASTS = frozenset({"all", "here", "channel", "everyone"})
 # the Bot API's own parameters that erralert moves from the URL into the body
 _MOVED = ("chat_id", "message_thread_id")
 
-_HTML = DIALECTS["telegram"]
-
 
 class TelegramChannel(Channel):
     """A Telegram chat (group, supergroup, channel or forum topic) a bot posts to."""
 
     platform = "telegram"
+    sample_url = "telegram://123456:ABC-DEF1234ghIkl/-1001234567890"
     dialect = "telegram"
     # of the body's markup: every tag and entity counts here but not in Telegram's count,
     # so the visible text is shorter still; the bold title line (up to 250) and a line of
@@ -182,7 +204,7 @@ class TelegramChannel(Channel):
         # host and query are masked as everywhere else
         parts = urlsplit(self.url)
         path = "/".join(_masked_segment(s) for s in parts.path.split("/"))
-        masked, sep, query = mask_url(urlunsplit(parts._replace(path=""))).partition("?")
+        masked, sep, query = mask_url_secrets(urlunsplit(parts._replace(path=""))).partition("?")
         return f"{masked}{path}{sep}{query}"
 
     def build_request(self, message: Message, now: float | None = None) -> httpx.Request:
@@ -214,7 +236,7 @@ class TelegramChannel(Channel):
         title = message.title or message.kind
         if len(title) > TITLE_LIMIT:
             title = title[: TITLE_LIMIT - 1] + "…"
-        head = f"<b>{_HTML.escape(title)}</b>"
+        head = f"<b>{DIALECT.escape(title)}</b>"
         mentions = self.mention_markups(message.mentions)
         if mentions:
             head += "\n" + " ".join(mentions)
@@ -324,7 +346,7 @@ def _link_lines(links: list[Link]) -> str:
     """The links a button cannot carry, one ``name: url`` line each after a blank line,
     the URL as code (copied with a tap, never linked or previewed)."""
     shown = links_within(links, LINK_LINES_BUDGET, lambda link: len(link.name) + len(link.url) + 3)
-    lines = [f"{_HTML.escape(link.name)}: {_HTML.span(link.url)}" for link in shown]
+    lines = [f"{DIALECT.escape(link.name)}: {DIALECT.span(link.url)}" for link in shown]
     return "\n\n" + "\n".join(lines) if lines else ""
 
 
@@ -470,3 +492,54 @@ def _query_value(query: str, key: str) -> str | None:
         if name == key:
             return unquote(value).strip()
     return None
+
+
+# the registry's entry: this module's channels (and DIALECT below)
+CHANNELS: tuple[type[Channel], ...] = (TelegramChannel,)
+
+
+# -- the telegram dialect: untrusted text in the platform's markup ----------
+
+CODE_SPANS = True
+CODE_BLOCKS = True
+
+_AUTOLINKED = tokens(BARE_LINK, MENTION_WORD)
+
+
+def escape(text: str) -> str:
+    text = strip_controls(text)
+    out: list[str] = []
+    pos = 0
+    for match in _AUTOLINKED.finditer(text) if may_hold_tokens(text) else ():
+        out.append(html_text(text[pos : match.start()]))
+        out.append(f"<code>{html_text(match.group())}</code>")
+        pos = match.end()
+    out.append(html_text(text[pos:]))
+    return "".join(out)
+
+
+def code(text: str) -> str:
+    return html_code(strip_controls(text))
+
+
+def span(text: str) -> str:
+    text = strip_controls(text)
+    return f"<code>{html_code(text)}</code>" if text else ""
+
+
+def block(text: str, language: str = "") -> str:
+    text = html_code(strip_controls(text))
+    if re.fullmatch(r"[\w+#.-]{1,32}", language):
+        return f'<pre><code class="language-{language}">{text}</code></pre>'
+    return f"<pre>{text}</pre>"
+
+
+DIALECT = Dialect.of(
+    "telegram",
+    code_spans=CODE_SPANS,
+    code_blocks=CODE_BLOCKS,
+    escape=escape,
+    code=code,
+    span=span,
+    block=block,
+)

@@ -38,9 +38,19 @@ import time
 import httpx
 
 from erralert._core.notice import SCHEMA_VERSION
-from erralert.channels.base import Channel, Message, json_body, post_json
+from erralert.channels.base import Channel, Message
+from erralert.channels.dialects import plain
+from erralert.channels.payloads import json_body, post_json
 
-__all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "WebhookChannel", "sign", "verify_signature"]
+__all__ = [
+    "CHANNELS",
+    "DIALECT",
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "WebhookChannel",
+    "sign",
+    "verify_signature",
+]
 
 TIMESTAMP_HEADER = "X-Erralert-Timestamp"
 SIGNATURE_HEADER = "X-Erralert-Signature"
@@ -75,6 +85,7 @@ def verify_signature(
 
 class WebhookChannel(Channel):
     platform = "webhook"
+    sample_url = "webhook+https://alerts.example.com/erralert"
     dialect = "plain"
     max_length = 100000
     supported_options = Channel.supported_options | {"secret"}
@@ -98,3 +109,8 @@ class WebhookChannel(Channel):
             headers[TIMESTAMP_HEADER] = str(timestamp)
             headers[SIGNATURE_HEADER] = sign(self.options.secret, timestamp, body)
         return post_json(self.url, body, headers)
+
+
+# the registry's entry: this module's channels and their dialect
+CHANNELS: tuple[type[Channel], ...] = (WebhookChannel,)
+DIALECT = plain.DIALECT  # nothing is markup

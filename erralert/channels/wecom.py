@@ -16,6 +16,21 @@ The configured links are a line of markdown links after the body: a markdown mes
 no buttons.
 
 WeCom answers HTTP 200 to refusals too: the verdict is the ``errcode`` of the body.
+
+How untrusted text is shown, the ``wecom`` dialect (``DIALECT``):
+
+WeCom (企业微信) group robot markdown (``markdown.content``).
+
+The rules, from WeCom's "群机器人配置说明":
+
+- The documented subset is ``#`` headings, ``**bold**``, ``[links](url)``, `` `inline code` ``
+  (one line: "暂不支持跨行"), ``>`` quotes and ``<font color="info|comment|warning">``. The
+  text is HTML underneath, so HTML character references are the escape.
+- ``<@userid>`` in the content mentions a member: its ``<`` is escaped in prose, and text
+  holding ``<@`` is never put in a code span (nothing says WeCom ignores it there).
+- Bare URLs, ``www.`` names and mail addresses are shown as code spans.
+- No code blocks: a code block is one code span per line (WeCom keeps a single line
+  break).
 """
 
 from __future__ import annotations
@@ -29,21 +44,20 @@ import httpx
 from erralert._core.errors import ConfigError
 from erralert._core.pacing import Rate
 from erralert._core.truncate import truncate
-from erralert.channels.base import (
-    Channel,
-    Judgement,
-    Message,
-    Verdict,
-    errcode_verdict,
-    json_body,
-    json_object,
-    judge_http_status,
-    markdown_links,
-    post_json,
+from erralert.channels.answers import errcode_verdict, json_object
+from erralert.channels.base import Channel, Judgement, Message, Verdict, judge_http_status
+from erralert.channels.dialects import Dialect
+from erralert.channels.dialects.commonmark import (
+    CodeMarkup,
+    Markdown,
+    charref,
+    code_functions,
+    escape_markdown,
 )
-from erralert.channels.dialects import DIALECTS
+from erralert.channels.dialects.tokens import BARE_LINK, tokens
+from erralert.channels.payloads import json_body, markdown_links, post_json
 
-__all__ = ["CONTENT_LIMIT", "WeComChannel"]
+__all__ = ["CHANNELS", "CONTENT_LIMIT", "DIALECT", "WeComChannel"]
 
 CONTENT_LIMIT = 4096  # bytes of markdown.content, UTF-8 ("最长不超过4096个字节")
 # the body is rendered this much shorter, so that the mentions after it fit without cutting
@@ -58,13 +72,13 @@ _USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_@.-]{0,63}")
 _MOBILE = re.compile(r"(?:\+?86)?1\d{10}|\+\d{7,15}")
 # WeCom keys are UUIDs; anything outside URL-safe characters is a paste error
 _KEY = re.compile(r"[A-Za-z0-9_.~-]+")
-_MARKDOWN = DIALECTS["wecom"]
 
 
 class WeComChannel(Channel):
     """A WeCom group robot; see the module docstring."""
 
     platform = "wecom"
+    sample_url = "wecom://693a91f6-7aaa-4bc4-97a0-0ec2afa5aaa0"
     dialect = "wecom"
     length_unit = "bytes"
     max_length = CONTENT_LIMIT - _MENTION_ROOM
@@ -113,7 +127,7 @@ class WeComChannel(Channel):
     def payload(self, message: Message) -> dict[str, Any]:
         """The JSON body for a rendered message (without a custom payload template)."""
         tail = ""
-        links = markdown_links(message.links, _MARKDOWN.escape, LINKS_BUDGET, "bytes")
+        links = markdown_links(message.links, DIALECT.escape, LINKS_BUDGET, "bytes")
         if links:
             tail = "\n\n" + links
         mentions = self.mention_markups(message.mentions)
@@ -122,7 +136,7 @@ class WeComChannel(Channel):
         content = message.body
         if not content.strip():
             # WeCom refuses empty content; the title is plain text, so escape it
-            content = _MARKDOWN.escape(message.title) or message.kind
+            content = DIALECT.escape(message.title) or message.kind
         room = CONTENT_LIMIT - len(tail.encode())
         # the renderer keeps the body under max_length; this guards against a body that is
         # not (a custom renderer) and against links and mentions longer than the room kept
@@ -141,3 +155,48 @@ class WeComChannel(Channel):
         # 93000 (invalid webhook url: a wrong or deleted key), 40058 (a bad field), 44004
         # (empty content) and the rest: this message will never be accepted
         return errcode_verdict(answer, retry={THROTTLED: 60.0, BUSY: None})
+
+
+# the registry's entry: this module's channels (and DIALECT below)
+CHANNELS: tuple[type[Channel], ...] = (WeComChannel,)
+
+
+# -- the wecom dialect: untrusted text in the platform's markup ----------
+
+CODE_SPANS = True
+CODE_BLOCKS = False
+
+_MENTION = re.compile(r"<@")
+
+
+def _span(text: str) -> str | None:
+    if "`" in text or "\n" in text or _MENTION.search(text):
+        return None
+    return f"`{text}`" if text else ""
+
+
+_MARKDOWN_RULES = Markdown(
+    escape_char=charref,
+    span=_span,
+    tokens=tokens(BARE_LINK),
+    angle=re.compile(r"<(?=[A-Za-z/!?@])"),
+)
+_BREAKS = re.compile("`+|\n|<@")
+
+
+def escape(text: str) -> str:
+    return escape_markdown(text, _MARKDOWN_RULES)
+
+
+code, span, block = code_functions(escape, CodeMarkup(_span, _BREAKS, blocks=False))
+
+
+DIALECT = Dialect.of(
+    "wecom",
+    code_spans=CODE_SPANS,
+    code_blocks=CODE_BLOCKS,
+    escape=escape,
+    code=code,
+    span=span,
+    block=block,
+)

@@ -23,27 +23,15 @@ from erralert._core.event import Event
 from erralert._core.notice import Kind
 from erralert._render.renderer import Renderer
 from erralert.channels.base import Channel, Message
-from erralert.channels.registry import parse_webhook
+from erralert.channels.registry import PLATFORMS, parse_webhook
 from erralert.cli.sample import sample_event, sample_notice
 
 __all__ = ["SAMPLE_URLS", "Preview", "event_from_script", "preview"]
 
-# a stand-in webhook per platform (fake credentials), for a preview without one
+# a stand-in webhook per platform (fake credentials), for a preview without one: each
+# platform module declares its own (``sample_url``)
 SAMPLE_URLS: Mapping[str, str] = {
-    "console": "console://stdout",
-    "dingtalk": "dingtalk://0123abcd4567ef",
-    "discord": "discord://123456789012345678/abcDEF-123_ghi",
-    "feishu": "feishu://0a1b2c3d-4e5f-6789-abcd-ef0123456789",
-    "googlechat": "https://chat.googleapis.com/v1/spaces/AAAA1234/messages?key=K3Y&token=T0K",
-    "lark": "lark://0a1b2c3d-4e5f-6789-abcd-ef0123456789",
-    "mattermost": "mattermost+https://chat.example.com/hooks/xyz123abc456",
-    "rocketchat": "rocketchat+https://chat.example.com/hooks/ABC123/xyz456",
-    "slack": "slack://T0AB1CD2E/B0FG3HI4J/abcDEF123ghiJKL456mnoPQR",
-    "teams": "https://prod-12.westus.logic.azure.com:443/workflows/0a1b2c/triggers/manual/paths/"
-    "invoke?api-version=2016-06-01&sig=S1G",
-    "telegram": "telegram://123456:ABC-DEF1234ghIkl/-1001234567890",
-    "webhook": "webhook+https://alerts.example.com/erralert",
-    "wecom": "wecom://693a91f6-7aaa-4bc4-97a0-0ec2afa5aaa0",
+    name: channel.sample_url for name, channel in sorted(PLATFORMS.items()) if channel.sample_url
 }
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from erralert._alerter import Alerter
 from erralert._capture.scrub import Scrubber
 from erralert._default import Reporter, resolve
-from erralert.channels.base import redact_known_secrets
+from erralert.channels.masking import redact_known_secrets
 
 __all__ = ["LoggingHandler", "RedactingFilter"]
 

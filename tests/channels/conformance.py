@@ -1,8 +1,10 @@
-"""Checks every platform's tests share: hostile text stays inert, huge errors fit the limit.
+"""What every platform's tests share: a hand-made ``message``, the request it is ``sent`` as,
+and the checks that hostile text stays inert and huge errors fit the limit.
 
-Each platform's test module calls these on the strings of its payload that the platform
-*parses* as markup (plain-text fields such as Slack's header block are shown verbatim and
-need no checking)."""
+``test_conformance`` runs the checks for every platform in the registry, on the strings of
+its payload that the platform *parses* as markup (plain-text fields such as Slack's header
+block are shown verbatim and need no checking); each platform's test module uses the
+helpers for what is its own."""
 
 from __future__ import annotations
 
@@ -16,8 +18,10 @@ import httpx
 from freezegun import freeze_time
 
 from erralert._core.event import Event
+from erralert._core.notice import Kind
 from erralert._render.renderer import Renderer
-from erralert.channels.base import Channel
+from erralert.channels.base import Channel, Message
+from erralert.channels.payloads import USER_AGENT
 from erralert.inbox.show import markup_html
 from tests import samples
 
@@ -27,6 +31,50 @@ _RAW_MENTIONS = {
     "mattermost": ("<!channel>", "<!here>", "<!all>", "<!everyone>"),
     "googlechat": ("<users/",),  # the text message's syntax; cards are HTML
 }
+
+
+def message(
+    body: str,
+    *,
+    title: str = "KeyError: 'order 1'",
+    kind: Kind = "alert",
+    level: str = "error",
+    mentions: tuple[str, ...] = (),
+    payload: dict[str, Any] | None = None,
+    **fields: Any,
+) -> Message:
+    """A message as the renderer would make it, built by hand (``fields``: any other of
+    ``Message``'s, such as ``links`` or ``created_at``)."""
+    return Message(
+        kind=kind,
+        title=title,
+        body=body,
+        level=level,
+        mentions=mentions,
+        payload=payload,
+        **fields,
+    )
+
+
+def sent(
+    channel: Channel, msg: Message, now: float | None = None, *, url: str | None = None
+) -> Any:
+    """The JSON ``channel`` POSTs for ``msg``, after checking that the request is erralert's
+    (and goes to ``url``, when given)."""
+    request = channel.build_request(msg, now)
+    assert_erralert_post(request, msg.kind)
+    if url is not None:
+        assert str(request.url) == url
+    return json.loads(request.content)
+
+
+def assert_erralert_post(request: httpx.Request, kind: str) -> None:
+    """A JSON POST with erralert's headers, saying which kind of message it carries."""
+    assert request.method == "POST"
+    assert request.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert request.headers["User-Agent"] == USER_AGENT
+    assert USER_AGENT.startswith("erralert/")
+    assert request.headers["X-Erralert-Kind"] == kind
 
 
 _FENCED = re.compile(r"^(`{3,})[^\n]*\n.*?^\1`*[ \t]*$", re.MULTILINE | re.DOTALL)

@@ -14,13 +14,6 @@ from erralert.channels.console import ConsoleChannel
 MESSAGE = Message(kind="alert", title="KeyError: 'order 1'", body="Traceback …\nKeyError\n")
 
 
-def test_class_facts() -> None:
-    assert ConsoleChannel.platform == "console"
-    assert ConsoleChannel.dialect == "plain"
-    assert ConsoleChannel.local is True
-    assert ConsoleChannel.max_length == 100000
-
-
 def test_writes_to_stderr(capsys: pytest.CaptureFixture[str]) -> None:
     ConsoleChannel().deliver_locally(MESSAGE)
     captured = capsys.readouterr()

@@ -13,10 +13,10 @@ import pytest
 
 from erralert._core.errors import ConfigError
 from erralert._core.notice import Kind, Notice, Storm, StormGroup
-from erralert._core.pacing import Rate
 from erralert._render.renderer import Renderer
-from erralert.channels.base import USER_AGENT, ChannelOptions, Judgement, Message, Verdict
+from erralert.channels.base import ChannelOptions, Judgement, Message, Verdict
 from erralert.channels.discord import DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT, DiscordChannel
+from erralert.channels.payloads import USER_AGENT
 from tests import samples
 from tests.channels import conformance
 
@@ -32,46 +32,17 @@ def discord(*mention: str, url: str = URL) -> DiscordChannel:
     return DiscordChannel(url, ChannelOptions(mention=mention))
 
 
-def message(
-    body: str = "**KeyError** in `orders.view`",
-    *,
-    title: str = "KeyError: 'order 1'",
-    kind: Kind = "alert",
-    level: str = "error",
-    mentions: tuple[str, ...] = (),
-    created_at: float = CREATED,
-    payload: dict[str, Any] | None = None,
-) -> Message:
-    return Message(
-        kind=kind,
-        title=title,
-        body=body,
-        level=level,
-        event_id="5f0c2a9e0b7d4c1e9a3b6d8f1e2c4a7b",
-        created_at=created_at,
-        mentions=mentions,
-        payload=payload,
-    )
+def message(body: str = "**KeyError** in `orders.view`", **fields: Any) -> Message:
+    known = {"event_id": "5f0c2a9e0b7d4c1e9a3b6d8f1e2c4a7b", "created_at": CREATED}
+    return conformance.message(body, **{**known, **fields})
 
 
 def sent(channel: DiscordChannel, msg: Message, now: float | None = None) -> Any:
-    request = channel.build_request(msg, now)
-    assert request.method == "POST"
-    assert request.headers["Content-Type"] == "application/json; charset=utf-8"
-    assert request.headers["User-Agent"] == USER_AGENT
-    return json.loads(request.content)
+    return conformance.sent(channel, msg, now)
 
 
-def test_class_facts() -> None:
-    assert DiscordChannel.platform == "discord"
-    assert DiscordChannel.dialect == "discord"
+def test_max_length_is_the_description_limit() -> None:
     assert DiscordChannel.max_length == DESCRIPTION_LIMIT == 4096
-    assert DiscordChannel.length_unit == "chars"
-    # 5 per webhook in any 2 s, 30 a minute into one channel
-    assert DiscordChannel.rates == (Rate(5, 2.0), Rate(30, 60.0))
-    assert DiscordChannel.short_form == "discord://id/token"
-    assert "mention" in DiscordChannel.supported_options
-    assert "secret" not in DiscordChannel.supported_options
 
 
 # -- URLs ----------------------------------------------------------------------------------
@@ -453,16 +424,12 @@ def test_hostile_error_with_mentions_mentions_only_the_configured() -> None:
     conformance.assert_inert(shown(payload)[1:], "discord")
 
 
-def test_huge_error_fits() -> None:
-    request = conformance.huge_request(discord())
-    payload = conformance.payload(request)
-    embed = payload["embeds"][0]
+def test_huge_error_fits_the_embed_limits() -> None:
+    embed = conformance.payload(conformance.huge_request(discord()))["embeds"][0]
     assert len(embed["title"]) <= 256
     assert len(embed["description"]) <= DESCRIPTION_LIMIT
     total = len(embed["title"]) + len(embed["description"]) + len(embed["footer"]["text"])
     assert total <= EMBED_TOTAL_LIMIT
-    # the whole body is far below Discord's limits too, counted in characters
-    conformance.assert_huge_error_fits(request, 8000, "chars", shown(payload))
 
 
 # -- Discord's answers -----------------------------------------------------------------------

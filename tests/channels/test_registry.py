@@ -6,12 +6,13 @@ import pytest
 
 from erralert._core.errors import ConfigError
 from erralert._core.pacing import Rate
-from erralert.channels.base import Channel, ChannelOptions, mask_url
+from erralert.channels.base import Channel, ChannelOptions
 from erralert.channels.console import ConsoleChannel
 from erralert.channels.dingtalk import DingTalkChannel
 from erralert.channels.discord import DiscordChannel
 from erralert.channels.feishu import FeishuChannel, LarkChannel
 from erralert.channels.googlechat import GoogleChatChannel
+from erralert.channels.masking import mask_url_secrets
 from erralert.channels.mattermost import MattermostChannel
 from erralert.channels.registry import NATIVE_URLS, PLATFORMS, parse_webhook
 from erralert.channels.rocketchat import RocketChatChannel
@@ -307,7 +308,7 @@ def test_platform_pacing_by_default() -> None:
     ],
 )
 def test_mask_url(url: str, masked: str) -> None:
-    assert mask_url(url) == masked
+    assert mask_url_secrets(url) == masked
 
 
 # -- mentions a channel can make, and its identity ---------------------------------------------

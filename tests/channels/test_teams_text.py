@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from erralert.channels.dialects import DIALECTS
+from erralert.channels import DIALECTS
 from erralert.channels.teams_text import inline_runs, rich_text_blocks
 from tests.samples import HOSTILE
 

@@ -14,7 +14,8 @@ import pytest
 from freezegun import freeze_time
 
 from erralert._core.links import Link
-from erralert.channels.base import USER_AGENT, ChannelOptions, Judgement, Message, Verdict
+from erralert.channels.base import ChannelOptions, Judgement, Message, Verdict
+from erralert.channels.payloads import USER_AGENT
 from erralert.channels.webhook import WebhookChannel, sign, verify_signature
 
 URL = "https://ops.example.com/hooks/errors?team=core"
@@ -39,13 +40,6 @@ def message(
         data=data,
         payload=payload,
     )
-
-
-def test_class_facts() -> None:
-    assert WebhookChannel.platform == "webhook"
-    assert WebhookChannel.dialect == "plain"
-    assert WebhookChannel.max_length == 100000
-    assert WebhookChannel.rates == ()
 
 
 def test_document() -> None:

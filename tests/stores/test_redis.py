@@ -25,7 +25,7 @@ from erralert._grouping.throttle import Throttle
 from erralert._stores import open_store
 from erralert._stores.base import Batch, Due, Store
 from erralert._stores.memory import MemoryStore
-from erralert._stores.redis import RedisStore, mask_url
+from erralert._stores.redis import RedisStore, mask_url_password
 from erralert._stores.windows import BUCKETS, repeat_in
 from tests.samples import event
 from tests.servers import free_port, server_process
@@ -252,8 +252,8 @@ def test_passwords_never_appear_in_errors() -> None:
         RedisStore.from_url("redis://user:s3cret@host:6379/zero")
     assert "s3cret" not in str(info.value)
     assert "user:***@host" in str(info.value)
-    assert mask_url("redis://:s3cret@host:6379/0") == "redis://:***@host:6379/0"
-    assert mask_url("redis://host:6379/0") == "redis://host:6379/0"
+    assert mask_url_password("redis://:s3cret@host:6379/0") == "redis://:***@host:6379/0"
+    assert mask_url_password("redis://host:6379/0") == "redis://host:6379/0"
 
 
 def test_a_missing_redis_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,7 +13,10 @@ syntax where it has one (a backslash, an HTML character reference, Slack's three
 entities), and only where a construct could actually form; a code span for a token that
 would notify or link and has no escape; code spans and blocks that carry code verbatim.
 No invisible character and no look-alike is ever inserted. The rules of each platform,
-with the documentation they come from, are in its module (``erralert.channels.dialects.slack`` …).
+with the documentation they come from, are in its platform's module (``erralert.channels.slack``
+…), built from the shared primitives here: CommonMark escaping (``commonmark``), control
+characters (``controls``), autolinked tokens (``tokens``), HTML text (``html``) and plain text
+(``plain``, the console's and the generic webhook's).
 
 Templates never call these directly: the renderer escapes every ``{{ … }}`` output for the
 channel's dialect, and ``|code_span`` and ``|code_block`` make code.
@@ -21,35 +24,20 @@ channel's dialect, and ``|code_span`` and ``|code_block`` make code.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import ModuleType
 
-from erralert.channels.dialects import (
-    dingtalk,
-    discord,
-    feishu,
-    googlechat,
-    mattermost,
-    plain,
-    rocketchat,
-    slack,
-    teams,
-    telegram,
-    wecom,
-)
-
-__all__ = ["DIALECTS", "Dialect"]
+__all__ = ["Dialect"]
 
 
 @dataclass(frozen=True, slots=True)
 class Dialect:
     """How to show untrusted text and code in one platform's markup.
 
-    >>> DIALECTS["mattermost"].escape("hi @all, see **x**")
+    >>> from erralert.channels.mattermost import DIALECT
+    >>> DIALECT.escape("hi @all, see **x**")
     'hi `@all`, see \\\\*\\\\*x\\\\*\\\\*'
-    >>> DIALECTS["mattermost"].span("return a ** b")
+    >>> DIALECT.span("return a ** b")
     '`return a ** b`'
     """
 
@@ -60,6 +48,21 @@ class Dialect:
     _code: Callable[[str], str] = field(repr=False)
     _span: Callable[[str], str] = field(repr=False)
     _block: Callable[[str, str], str] = field(repr=False)
+
+    @classmethod
+    def of(
+        cls,
+        name: str,
+        *,
+        code_spans: bool,
+        code_blocks: bool,
+        escape: Callable[[str], str],
+        code: Callable[[str], str],
+        span: Callable[[str], str],
+        block: Callable[[str, str], str],
+    ) -> Dialect:
+        """The dialect made of a platform module's four functions (see the methods below)."""
+        return cls(name, code_spans, code_blocks, escape, code, span, block)
 
     def escape(self, text: str) -> str:
         """Prose: markup that shows the same characters, in which no mention, link,
@@ -83,38 +86,3 @@ class Dialect:
         """A complete code block on lines of its own; on platforms without code blocks,
         each line as ``span(line)`` on a line of its own."""
         return self._block(text, language)
-
-
-def _dialect(name: str, module: ModuleType) -> Dialect:
-    return Dialect(
-        name=name,
-        has_code_spans=module.CODE_SPANS,
-        has_code_blocks=module.CODE_BLOCKS,
-        _escape=module.escape,
-        _code=module.code,
-        _span=module.span,
-        _block=module.block,
-    )
-
-
-_PLATFORMS = {
-    "plain": plain,  # the console and the generic JSON webhook
-    "slack": slack,
-    "discord": discord,
-    "teams": teams,
-    "googlechat": googlechat,
-    "mattermost": mattermost,
-    "rocketchat": rocketchat,
-    "telegram": telegram,
-    "dingtalk": dingtalk,
-    "wecom": wecom,
-    "feishu": feishu,
-}
-# the names dialects had before they were per platform, for channels (and the templates
-# that test ``channel.dialect``) written against them
-_ALIASES = {"mrkdwn": "slack", "markdown": "dingtalk", "html": "telegram"}
-
-DIALECTS: dict[str, Dialect] = {name: _dialect(name, m) for name, m in _PLATFORMS.items()}
-DIALECTS.update(
-    {old: dataclasses.replace(DIALECTS[new], name=old) for old, new in _ALIASES.items()}
-)

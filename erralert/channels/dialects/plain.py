@@ -3,9 +3,10 @@ characters still go."""
 
 from __future__ import annotations
 
+from erralert.channels.dialects import Dialect
 from erralert.channels.dialects.controls import strip_controls
 
-__all__ = ["CODE_BLOCKS", "CODE_SPANS", "block", "code", "escape", "span"]
+__all__ = ["CODE_BLOCKS", "CODE_SPANS", "DIALECT", "block", "code", "escape", "span"]
 
 CODE_SPANS = False
 CODE_BLOCKS = False
@@ -25,3 +26,14 @@ def span(text: str) -> str:
 
 def block(text: str, language: str = "") -> str:
     return strip_controls(text)
+
+
+DIALECT = Dialect.of(
+    "plain",
+    code_spans=CODE_SPANS,
+    code_blocks=CODE_BLOCKS,
+    escape=escape,
+    code=code,
+    span=span,
+    block=block,
+)
