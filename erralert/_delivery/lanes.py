@@ -87,7 +87,7 @@ class Lane:
             / 2
         )
         # when this process's sends may have reached the platform at the latest (their
-        # answers), under the platform's own rates: see Dispatcher.run_lane
+        # answers), under the platform's own rates: see Dispatcher._run_lane
         self.arrivals = RollingLimiter(channel.pacing)
         self.queue: list[Item] = []
         self.piled = 0  # units folded into the storm summary, not yet settled
