@@ -2,8 +2,10 @@
 
 Capture is the hot path and runs on the application's threads: it fingerprints the
 exception straight from its code objects, asks the throttle, and only for the first
-occurrence of a window builds the full event and hands a notice to the outbox. Rendering
-and network I/O happen on the outbox's worker thread.
+occurrence of a window builds the full event and hands a notice to its sink: the outbox,
+or a recording's (``erralert._delivery.sink``). Rendering and network I/O happen on the
+outbox's worker thread. Around it: ``_options`` checks the options and builds the parts,
+``_decisions`` keeps the routing decisions, ``_digests`` turns ended windows into digests.
 """
 
 from __future__ import annotations
