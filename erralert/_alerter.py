@@ -2,17 +2,17 @@
 
 Capture is the hot path and runs on the application's threads: it fingerprints the
 exception straight from its code objects, asks the throttle, and only for the first
-occurrence of a window builds the full event and hands a notice to the outbox. Rendering
-and network I/O happen on the outbox's worker thread.
+occurrence of a window builds the full event and hands a notice to its sink: the outbox,
+or a recording's (``erralert._delivery.sink``). Rendering and network I/O happen on the
+outbox's worker thread. Around it: ``_options`` checks the options and builds the parts,
+``_decisions`` keeps the routing decisions, ``_digests`` turns ended windows into digests.
 """
 
 from __future__ import annotations
 
 import atexit
-import collections
 import contextlib
 import dataclasses
-import functools
 import os
 import re
 import sys
@@ -21,58 +21,52 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import tzinfo
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any, ClassVar
 
 import httpx
 
 from erralert._capture.events import build_exception_event, build_message_event
-from erralert._capture.live_frames import innermost_in_app
 from erralert._capture.release import detect_release
-from erralert._capture.request import request_from_asgi, request_from_wsgi
 from erralert._capture.safe_text import safe_str
-from erralert._capture.scrub import Scrubber
 from erralert._capture.trace import active_span_ids
-from erralert._core.errors import ConfigError
-from erralert._core.event import Event, Request
+from erralert._context import RequestLike, already_captured, as_request, culprit_site
+from erralert._core.event import Event
 from erralert._core.event_origin import new_event_id
-from erralert._core.frames import type_names, walk_stack
-from erralert._core.links import parse_links
+from erralert._core.frames import walk_stack
 from erralert._core.notice import Notice
 from erralert._core.safelog import safe_logger
+from erralert._decisions import Decisions, Detail, SilencedCounts
 from erralert._delivery.outbox import Outbox
-from erralert._delivery.recording import Recording
+from erralert._delivery.recording import Destination, Recording
+from erralert._delivery.sink import Sink
 from erralert._delivery.spool import Spool
+from erralert._digests import Digests
 from erralert._grouping.fingerprint import exception_fingerprint, message_fingerprint
 from erralert._grouping.throttle import Throttle
-from erralert._render.renderer import Renderer
-from erralert._routing import Decision, Facts, OwnersSpec, Router, build_router, plan_channels
+from erralert._options import (
+    BeforeSend,
+    FingerprintHook,
+    IgnoreList,
+    IgnoreSpec,
+    build_renderer,
+    check_options,
+    route_channels,
+    scrubber,
+)
+from erralert._routing import Decision, Facts, OwnersSpec, Router
 from erralert._stores import Store, open_store
-from erralert._stores.base import Due, Silenced
+from erralert._stores.base import Silenced
 from erralert.channels.base import Channel, Message
-from erralert.channels.console import ConsoleChannel
-from erralert.channels.registry import parse_webhook
 
-__all__ = ["Alerter", "RequestLike", "mark_captured", "was_captured"]
+__all__ = ["Alerter"]
 
 logger = safe_logger()
 
-# a Request, an ASGI scope, a WSGI environ, or a function that builds the Request: it is
-# called only when the event is built (the first occurrence of a window), not for repeats
-RequestLike = Request | Mapping[str, Any] | Callable[[], Request | None]
-BeforeSend = Callable[[Event], Event | None]
-FingerprintHook = Callable[[Event], str | None]
-IgnoreSpec = type[BaseException] | str
-
-_MARK = "__erralert_captured__"
 _INTERNAL_LOG_INTERVAL = 60.0
 _MAX_AGE = 600.0  # seconds a message is retried without a spool
 _SPOOLED_MAX_AGE = 24 * 3600.0  # … and with one
-_CLAIM_BATCH = 1000
 _STARVED_TICK = 2.0  # seconds without a tick after which a capture claims due digests
-_MAX_CLAIMS_PER_TICK = 100
-_RECENT_SAMPLES = 256  # events of recent alerts kept in the process (see _remember)
-_MAX_DECISIONS = 10_000  # routing decisions kept per process (see _decide)
 
 
 class _Guard(threading.local):
@@ -96,7 +90,8 @@ class Alerter:
     """
 
     # Alerter.recording() (erralert.testing.capture_alerts) registers recordings here: an
-    # alerter one covers counts in the recording's fresh throttle and hands it its notices
+    # alerter one covers counts in the recording's fresh throttle and hands its notices to
+    # the recording's sink
     _recordings: ClassVar[list[Recording[Alerter]]] = []
 
     def __init__(
@@ -130,16 +125,15 @@ class Alerter:
         links: Mapping[str, str] | None = None,
         tags_to_show: Iterable[str] | str = (),
     ) -> None:
-        _check_positive(window=window, timeout=timeout, max_delay=max_delay)
-        if max_queue < 1:
-            raise ConfigError(f"max_queue must be at least 1, got {max_queue}")
-        if isinstance(storm_followups, bool) or not isinstance(storm_followups, int):
-            raise ConfigError(f"storm_followups must be an integer, got {storm_followups!r}")
-        if storm_followups < 0:
-            raise ConfigError(f"storm_followups must be 0 or more, got {storm_followups}")
-        for name, hook in (("before_send", before_send), ("fingerprint", fingerprint)):
-            if hook is not None and not callable(hook):
-                raise ConfigError(f"{name} must be callable, got {type(hook).__name__}")
+        check_options(
+            window=window,
+            timeout=timeout,
+            max_delay=max_delay,
+            max_queue=max_queue,
+            storm_followups=storm_followups,
+            before_send=before_send,
+            fingerprint=fingerprint,
+        )
         self.enabled = bool(enabled)
         self.service = service
         self.environment = environment
@@ -149,39 +143,22 @@ class Alerter:
         self.shutdown_timeout = shutdown_timeout
         self._before_send = before_send
         self._fingerprint = fingerprint
-        self._ignore = _IgnoreList(ignore)
-        self._scrubber = _scrubber(scrub_keys, scrub_patterns)
-        self.channels: tuple[Channel, ...]
-        self._router: Router | None = None
-        if routes or owners is not None:
-            if isinstance(routes, Mapping) or not isinstance(routes, Sequence):
-                raise ConfigError(f"routes: expected a list of rules, got {routes!r}")
-            plan = plan_channels(_webhook_list(webhooks), routes, parse_webhook)
-            router = build_router(routes, owners, plan)
-            self.channels = tuple(plan.channels) or _channels(())
-            self._router = router if router.active else None
-        else:
-            self.channels = _channels(webhooks)
-        # routing decisions by (fingerprint, and the per-occurrence facts rules look at)
-        self._decisions: dict[tuple[object, ...], Decision] = {}
-        self._silenced_lock = threading.Lock()
-        self._silenced_pending: collections.Counter[str] = collections.Counter()
-        self._renderer = Renderer(
+        self._ignore = IgnoreList(ignore)
+        self._scrubber = scrubber(scrub_keys, scrub_patterns)
+        self.channels, self._router = route_channels(webhooks, routes, owners)
+        self._decisions = Decisions(self._router) if self._router is not None else None
+        self._silenced = SilencedCounts()
+        self._renderer = build_renderer(
+            self.channels,
             template_dir,
             locale=locale,
             timezone=timezone,
-            links=parse_links(links),
+            links=links,
             tags_to_show=tags_to_show,
         )
         # as the renderer understood them: "zh" for "zh-CN", a zone's IANA name
         self.locale = self._renderer.locale
         self.timezone = self._renderer.timezone
-        for channel in self.channels:
-            if channel.options.template:
-                try:
-                    self._renderer.check(channel.options.template)
-                except ConfigError as exc:
-                    raise ConfigError(f"{channel.name}: {exc}") from None
         self._throttle = Throttle(
             open_store(store, service=service), self.window, release=self.release
         )
@@ -202,13 +179,13 @@ class Alerter:
             spool=self._spool,
             max_age=_SPOOLED_MAX_AGE if self._spool is not None else _MAX_AGE,
         )
+        self._own = Destination(self._throttle, self._outbox)
+        self._digests = Digests(self._router, lambda: self._context(None, None, None, None))
         # what a previous run left in the spool: outstanding now (a flush waits for it)
         if self._spool is not None and self._outbox.adopt():
             self._outbox.start()
         self._closed = False
         self._internal_errors: dict[str, float] = {}
-        self._recent: collections.OrderedDict[str, Event] = collections.OrderedDict()
-        self._recent_lock = threading.Lock()
         self._ticked = time.time()  # when digests were last claimed
         _live_alerters.add(self)
 
@@ -296,7 +273,7 @@ class Alerter:
             self._emit_due(now)
             self._drain(now)
             with contextlib.suppress(Exception):
-                self._fold_silenced(now)
+                self._silenced.fold(self._throttle.store, now)
             self._closed = True
             done = self._outbox.close(timeout)
             self._throttle.close()
@@ -324,19 +301,19 @@ class Alerter:
     @contextlib.contextmanager
     def recording(
         cls,
-        record: Callable[[Alerter, Notice], None],
+        sink_for: Callable[[Alerter], Sink],
         *,
         only: Alerter | None = None,
         store: str | Store | None = None,
     ) -> Iterator[None]:
         """While inside, every alerter (or ``only``) counts its errors in fresh throttle
         state of this block's own — one new in-memory store for the block — and hands each
-        notice to ``record(alerter, notice)`` instead of sending it. What the block counted
-        is dropped when it ends: none of it reaches the alerter's store, so no digest of it
-        is ever sent. ``store`` (a URL or a Store): count there instead, and leave the
-        counts in it (tests of a store's behaviour). ``erralert.testing.capture_alerts()``
-        is built on it."""
-        recording: Recording[Alerter] = Recording(record, only, store)
+        notice to its sink, ``sink_for(alerter)`` (asked once per alerter), instead of
+        sending it. What the block counted is dropped when it ends: none of it reaches the
+        alerter's store, so no digest of it is ever sent. ``store`` (a URL or a Store):
+        count there instead, and leave the counts in it (tests of a store's behaviour).
+        ``erralert.testing.capture_alerts()`` is built on it."""
+        recording: Recording[Alerter] = Recording(sink_for, only, store)
         cls._recordings.append(recording)
         try:
             yield
@@ -372,7 +349,7 @@ class Alerter:
         logger_name: str | None,
         message: str | None,
     ) -> str | None:
-        if _already_captured(exc) or self._ignore.matches(type(exc)):
+        if already_captured(exc) or self._ignore.matches(type(exc)):
             return None
         now = time.time()
 
@@ -433,7 +410,7 @@ class Alerter:
             return self._scrubber.event(event)
 
         def facts(event: Event) -> Facts:
-            return Facts.of(event, site=None if culprit else _culprit_site(caller))
+            return Facts.of(event, site=None if culprit else culprit_site(caller))
 
         return self._decide(
             build,
@@ -452,7 +429,7 @@ class Alerter:
     ) -> dict[str, Any]:
         """What every event of this alerter carries besides the error itself."""
         return {
-            "request": _as_request(request),
+            "request": as_request(request),
             "tags": tags,
             "extra": extra,
             "logger": logger_name,
@@ -467,7 +444,7 @@ class Alerter:
         default_fingerprint: Callable[[], str],
         now: float,
         facts: Callable[[Event], Facts],
-        detail: tuple[str, str | None, Mapping[str, Any] | None],
+        detail: Detail,
     ) -> str | None:
         event: Event | None = None
         if self._before_send is not None or self._fingerprint is not None:
@@ -492,22 +469,21 @@ class Alerter:
         seen: Facts | None = None  # read from the event when a decision is made now
         throttle_key, window = key, None
         router = self._router
-        if router is not None:
-            cache_key = self._decision_key(router, key, detail)
-            decision = self._decisions.get(cache_key)
+        if router is not None and self._decisions is not None:
+            decision = self._decisions.cached(key, detail)
             if decision is None:
                 if event is None:
                     event = build(key)
                 seen = facts(event)
-                decision = router.decide(seen)
-                if len(self._decisions) >= _MAX_DECISIONS:
-                    self._decisions.clear()
-                self._decisions[cache_key] = decision
+                decision = self._decisions.decide(key, detail, seen)
             if decision.silenced:
-                self._silence(decision)
+                # the worker's tick folds the counts into the store, even if nothing is sent
+                self._silenced.count(decision)
+                self._outbox.start()
                 return event.event_id if event is not None else new_event_id()
             throttle_key, window = key + decision.suffix, decision.window
-        throttle, deliver = self._sink()
+        destination = self._destination()
+        throttle = destination.throttle
         hit = throttle.hit(throttle_key, now, window)
         if now - self._ticked > _STARVED_TICK:
             # The worker's 1 s tick is long overdue: its thread is starved (a tight loop of
@@ -525,7 +501,7 @@ class Alerter:
         elif event.fingerprint != key:
             event = dataclasses.replace(event, fingerprint=key)
         throttle.put_sample(throttle_key, event)
-        self._remember(throttle_key, event)
+        self._digests.remember(throttle_key, event)
         is_new = hit.occurrences.is_new
         notice = Notice(
             "alert",
@@ -538,56 +514,24 @@ class Alerter:
             if router is not None and decision is not None and is_new
             else (),
         )
-        deliver(notice)
+        destination.sink.submit(notice)
         return event.event_id
-
-    @staticmethod
-    def _decision_key(
-        router: Router, key: str, detail: tuple[str, str | None, Mapping[str, Any] | None]
-    ) -> tuple[object, ...]:
-        """A decision's cache key: the fingerprint and the per-occurrence facts the rules
-        look at (the rest — type, culprit, route — comes with the fingerprint)."""
-        level, logger_name, tags = detail
-        parts: list[object] = [key]
-        if router.uses_level:
-            parts.append(level)
-        if router.uses_logger:
-            parts.append(logger_name)
-        if router.tag_keys:
-            given = tags or {}
-            parts.extend(str(given[k]) if k in given else None for k in router.tag_keys)
-        return tuple(parts)
-
-    def _silence(self, decision: Decision) -> None:
-        """Count an occurrence a rule silenced; the worker's tick folds the counts into
-        the store (where ``erralert check`` reads them)."""
-        with self._silenced_lock:
-            for rule in decision.rules:
-                if rule.silences:
-                    self._silenced_pending[rule.id] += 1
-        self._outbox.start()  # its tick folds the counts, even if nothing is ever sent
-
-    def _fold_silenced(self, now: float) -> None:
-        with self._silenced_lock:
-            pending, self._silenced_pending = self._silenced_pending, collections.Counter()
-        if not pending:
-            return
-        try:
-            self._throttle.store.count_silenced(pending, now)
-        except Exception:
-            with self._silenced_lock:  # kept for the next tick rather than lost
-                self._silenced_pending.update(pending)
-            raise
 
     def silenced(self) -> dict[str, Silenced]:
         """Occurrences silenced by routing rules, per rule id (its name, or a digest of its
         text), as the store has them — with a shared store, every process's."""
         try:
-            self._fold_silenced(time.time())
+            self._silenced.fold(self._throttle.store, time.time())
             return self._throttle.store.silenced()
         except Exception as error:
             self._internal_error("silenced counts", error)
             return {}
+
+    @property
+    def outbox(self) -> Outbox:
+        """The alerter's delivery worker (a ``Sink``): what it has ``outstanding``, and how
+        many messages were ``delivered``, ``failed`` (refused) and ``lost`` (given up)."""
+        return self._outbox
 
     @property
     def router(self) -> Router | None:
@@ -598,73 +542,32 @@ class Alerter:
         if self._closed:
             return
         self._ticked = now
-        if self._silenced_pending:
+        if self._silenced:
             try:
-                self._fold_silenced(now)
+                self._silenced.fold(self._throttle.store, now)
             except Exception as error:
                 self._internal_error("silenced counts", error)
-        # Claim in batches until the store has nothing due: digests waiting in the store
-        # hold their sample events, and a storm of distinct errors can make them due faster
-        # than one batch a second (every eviction from a full memory store makes one).
-        # Bounded, so that one tick cannot run forever against a store that keeps giving.
-        sinks: list[tuple[Throttle, Callable[[Notice], None]]] = [
-            (self._throttle, self._outbox.submit)
-        ]
-        recorded = self._sink()
-        if recorded[0] is not self._throttle:  # a recording's digests go to the recording
-            sinks.append(recorded)
-        for throttle, deliver in sinks:
-            for _ in range(_MAX_CLAIMS_PER_TICK):
-                dues = throttle.due(now, _CLAIM_BATCH)
-                self._emit(dues, now, deliver)
-                if len(dues) < _CLAIM_BATCH:
-                    break
+        self._digests.claim(self._throttle, now, self._outbox)
+        recorded = self._destination()
+        if recorded is not self._own:  # a recording's digests go to the recording
+            self._digests.claim(recorded.throttle, now, recorded.sink)
 
     def _drain(self, now: float) -> None:
         """Emit the counts of windows still open, early: the process is about to end."""
-        self._emit(self._throttle.drain(now), now, self._outbox.submit)
-        throttle, deliver = self._sink()
-        if throttle is not self._throttle:
-            self._emit(throttle.drain(now), now, deliver)
+        self._digests.emit(self._throttle.drain(now), now, self._outbox)
+        recorded = self._destination()
+        if recorded is not self._own:
+            self._digests.emit(recorded.throttle.drain(now), now, recorded.sink)
 
-    def _sink(self) -> tuple[Throttle, Callable[[Notice], None]]:
+    def _destination(self) -> Destination:
         """Where this alerter's errors are counted and its notices go: while a recording
-        covers it (the innermost, if several), the recording's throttle and recorder —
-        nothing recorded is sent —, else its own throttle and outbox."""
+        covers it (the innermost, if several), the recording's throttle and sink — nothing
+        recorded is sent —, else its own throttle and outbox."""
         if Alerter._recordings:
             for recording in reversed(list(Alerter._recordings)):
                 if recording.covers(self):
-                    return recording.throttle(self), functools.partial(recording.record, self)
-        return self._throttle, self._outbox.submit
-
-    def _emit(self, dues: Sequence[Due], now: float, deliver: Callable[[Notice], None]) -> None:
-        router = self._router
-        for due in dues:
-            # routed errors' keys carry their rules: the digest goes where the alert went,
-            # whichever process decided it
-            fingerprint, decision = router.for_key(due.key) if router else (due.key, None)
-            # the sample can be lost (evicted, never stored, or the store was down when it
-            # was sent): this process may still have it; else still report the count
-            event = (
-                due.sample
-                or self._recent.get(due.key)
-                or build_message_event(
-                    f"error {fingerprint[:12]}",
-                    now=due.occurrences.last_seen,
-                    fingerprint=fingerprint,
-                    **self._context(None, None, None, None),
-                )
-            )
-            channels = decision.channels if decision is not None else None
-            deliver(Notice("digest", event, due.occurrences, created_at=now, channels=channels))
-
-    def _remember(self, key: str, event: Event) -> None:
-        """Keep the last events this process alerted, for digests whose store lost theirs."""
-        with self._recent_lock:
-            self._recent[key] = event
-            self._recent.move_to_end(key)
-            while len(self._recent) > _RECENT_SAMPLES:
-                self._recent.popitem(last=False)
+                    return recording.destination(self)
+        return self._own
 
     def _internal_error(self, where: str, error: BaseException) -> None:
         """erralert's own failures go to the `erralert` logger, once per interval per kind."""
@@ -674,151 +577,6 @@ class Alerter:
             return
         self._internal_errors[key] = now
         logger.error("erralert: %s failed: %s: %s", where, type(error).__name__, error)
-
-
-# -- helpers -----------------------------------------------------------------------------------
-def _named(cls: type, names: set[str]) -> bool:
-    # type_names: a metaclass may make `cls.__module__` raise; matching must not
-    qualname, module = type_names(cls)
-    return f"{module}.{qualname}" in names or qualname in names
-
-
-def _scrubber(keys: Iterable[str], patterns: Iterable[str | re.Pattern[str]]) -> Scrubber:
-    """The scrubber of ``scrub_keys`` and ``scrub_patterns``; a pattern that cannot work is
-    a configuration error naming it."""
-    # one string would be read as its characters: a pattern per letter
-    for name, value in (("scrub_keys", keys), ("scrub_patterns", patterns)):
-        if isinstance(value, str | re.Pattern):
-            raise ConfigError(f"{name} must be a list, got a single {value!r}")
-    checked: list[str | re.Pattern[str]] = []
-    for pattern in patterns:
-        try:
-            Scrubber(extra_patterns=[pattern])
-        except (re.error, ValueError, TypeError) as exc:
-            shown = pattern.pattern if isinstance(pattern, re.Pattern) else pattern
-            raise ConfigError(f"scrub_patterns: {shown!r} {exc}") from None
-        checked.append(pattern)
-    return Scrubber(keys, checked)
-
-
-def _check_positive(**values: float) -> None:
-    for name, value in values.items():
-        if not isinstance(value, int | float) or value <= 0:
-            raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
-
-
-def _webhook_list(webhooks: Iterable[str | Channel] | str) -> list[str | Channel]:
-    if isinstance(webhooks, str):
-        from erralert._core.config import split_webhooks
-
-        return list(split_webhooks(webhooks))
-    return list(webhooks)
-
-
-def _culprit_site(caller: FrameType) -> tuple[str, str] | None:
-    """(module, file) of the culprit frame of a message's caller stack (the frame its
-    event's culprit names)."""
-    found = innermost_in_app(walk_stack(caller))
-    if found is None:
-        return None
-    module = found[0].f_globals.get("__name__")
-    return (module if isinstance(module, str) else "", found[0].f_code.co_filename)
-
-
-def _channels(webhooks: Iterable[str | Channel] | str) -> tuple[Channel, ...]:
-    channels: list[Channel] = []
-    for spec in _webhook_list(webhooks):
-        if isinstance(spec, Channel):
-            channels.append(spec)
-        elif isinstance(spec, str):
-            channels.append(parse_webhook(spec))
-        else:
-            raise ConfigError(f"webhooks: expected URL strings or channels, got {spec!r}")
-    if not channels:
-        _warn_console_once()
-        channels.append(ConsoleChannel("console://"))
-    return tuple(channels)
-
-
-_console_warned = False
-
-
-def _warn_console_once() -> None:
-    global _console_warned
-    if not _console_warned:
-        _console_warned = True
-        logger.warning(
-            "erralert: no webhooks configured (ERRALERT_WEBHOOKS or webhooks=); alerts go to stderr"
-        )
-
-
-def _already_captured(exc: BaseException) -> bool:
-    """The same exception object seen by two hooks (middleware + logging + framework signal)
-    is alerted once. Exceptions don't support weak references, so mark the object."""
-    if was_captured(exc):
-        return True
-    mark_captured(exc)
-    return False
-
-
-def was_captured(exc: BaseException) -> bool:
-    """Whether an alerter has already seen this very exception object."""
-    try:
-        return bool(getattr(exc, _MARK, False))
-    except Exception:  # a class whose __getattr__ raises something else: not seen
-        return False
-
-
-def mark_captured(exc: BaseException) -> None:
-    """Count ``exc`` as seen, e.g. a framework's wrapper around an exception already
-    reported, so that a logging hook that sees only the wrapper stays quiet."""
-    # __slots__ or a read-only exception: accept a possible duplicate
-    with contextlib.suppress(Exception):
-        setattr(exc, _MARK, True)
-
-
-def _as_request(request: RequestLike | None) -> Request | None:
-    if request is None or isinstance(request, Request):
-        return request
-    if callable(request):
-        try:
-            return request()
-        except Exception:  # a half-built request must not cost the alert
-            logger.debug("erralert: building the request context failed", exc_info=True)
-            return None
-    if "REQUEST_METHOD" in request or "wsgi.version" in request:
-        return request_from_wsgi(request)
-    if "type" in request:
-        return request_from_asgi(request)
-    return None
-
-
-class _IgnoreList:
-    """``ignore=``: classes (subclasses match) or dotted names, decided once per type."""
-
-    def __init__(self, specs: Iterable[IgnoreSpec]) -> None:
-        self._classes: list[type[BaseException]] = []
-        self._names: set[str] = set()
-        for spec in specs:
-            if isinstance(spec, str):
-                self._names.add(spec)
-            elif isinstance(spec, type) and issubclass(spec, BaseException):
-                self._classes.append(spec)
-            else:
-                raise ConfigError(f"ignore: expected exception classes or names, got {spec!r}")
-        self._cache: dict[type[BaseException], bool] = {}
-
-    def matches(self, cls: type[BaseException]) -> bool:
-        try:
-            return self._cache[cls]
-        except KeyError:
-            pass
-        hit = any(issubclass(cls, c) for c in self._classes) or any(
-            _named(k, self._names) for k in cls.__mro__
-        )
-        if len(self._cache) < 10_000:
-            self._cache[cls] = hit
-        return hit
 
 
 _live_alerters: weakref.WeakSet[Alerter] = weakref.WeakSet()

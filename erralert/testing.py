@@ -10,6 +10,10 @@
 Each ``with`` block counts from scratch, so every test that provokes an error sees its
 alert, and nothing a block captured is ever sent — not during the test, not as a digest
 when the process exits.
+
+``capture_alerts`` hands each alerter's notices to a ``Sink`` of its own through
+``Alerter.recording(sink_for)``: any object with a ``submit(notice)`` method can take them
+the same way.
 """
 
 from __future__ import annotations
@@ -25,10 +29,11 @@ import httpx
 
 from erralert._alerter import Alerter
 from erralert._core.notice import Notice
+from erralert._delivery.sink import Sink
 from erralert._stores import Store
 from erralert.channels.base import Message
 
-__all__ = ["CapturedAlert", "capture_alerts"]
+__all__ = ["CapturedAlert", "Sink", "capture_alerts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +49,33 @@ class CapturedAlert:
     notice: Notice
     request: httpx.Request | None  # the exact request (None for local channels)
     payload: Any  # the request's JSON body, parsed (None for local channels)
+
+
+class _Recorder:
+    """A ``Sink``: one alerter's notices, rendered for each of their channels, kept."""
+
+    def __init__(self, source: Alerter, captured: list[CapturedAlert], lock: threading.Lock):
+        self._source = source
+        self._captured = captured
+        self._lock = lock
+
+    def submit(self, notice: Notice) -> None:
+        for channel, message in self._source.render(notice):  # the channels routing chose
+            request = None if channel.local else channel.build_request(message)
+            payload = json.loads(request.content) if request is not None else None
+            alert = CapturedAlert(
+                channel.name,
+                channel.platform,
+                notice.kind,
+                message.title,
+                message.body,
+                message,
+                notice,
+                request,
+                payload,
+            )
+            with self._lock:
+                self._captured.append(alert)
 
 
 @contextlib.contextmanager
@@ -65,23 +97,8 @@ def capture_alerts(
     captured: list[CapturedAlert] = []
     lock = threading.Lock()
 
-    def record(source: Alerter, notice: Notice) -> None:
-        for channel, message in source.render(notice):  # the channels routing chose
-            request = None if channel.local else channel.build_request(message)
-            payload = json.loads(request.content) if request is not None else None
-            alert = CapturedAlert(
-                channel.name,
-                channel.platform,
-                notice.kind,
-                message.title,
-                message.body,
-                message,
-                notice,
-                request,
-                payload,
-            )
-            with lock:
-                captured.append(alert)
+    def recorder(source: Alerter) -> Sink:
+        return _Recorder(source, captured, lock)
 
-    with Alerter.recording(record, only=alerter, store=store):
+    with Alerter.recording(recorder, only=alerter, store=store):
         yield captured

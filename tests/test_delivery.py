@@ -76,7 +76,7 @@ def test_dingtalk_throttled_is_retried_later(
         assert alerter.flush(1.5) is False  # still queued: waiting out the throttle
     assert len(receiver.requests) == 1
     assert "pausing it 60.0 s" in caplog.text
-    assert alerter._outbox.outstanding == 1
+    assert alerter.outbox.outstanding == 1
     alerter.close(0.1)
 
 
@@ -85,8 +85,8 @@ def test_dingtalk_ok(receiver: Receiver) -> None:
     alerter = erralert.Alerter([f"dingtalk+{receiver.base}/robot/send?access_token=t"])
     boom(alerter)
     assert alerter.flush(10)
-    assert alerter._outbox.delivered == 1
-    assert alerter._outbox.failed == 0
+    assert alerter.outbox.delivered == 1
+    assert alerter.outbox.failed == 0
     alerter.close(1)
 
 
@@ -202,10 +202,11 @@ def test_a_full_inbox_folds_into_the_storm_summary_at_capture(
     """When the worker cannot keep up (here: it is not allowed to start), the inbox holds
     at most max_queue messages; the rest are folded into the storm summary right away,
     so a storm of distinct errors costs counters, not events — and nothing is lost."""
-    from erralert._delivery.outbox import Outbox
+    from erralert._delivery.outbox import Backlog
+    from erralert._delivery.worker import Worker
 
-    ensure = Outbox._ensure_worker
-    monkeypatch.setattr(Outbox, "_ensure_worker", lambda self: None)
+    ensure = Worker.ensure
+    monkeypatch.setattr(Worker, "ensure", lambda self: None)
     alerter = erralert.Alerter([f"webhook+{receiver.base}/hook"], max_queue=5)
     code = "\n".join(f"def f{i}():\n    raise ValueError('flood {i:02d}')" for i in range(40))
     namespace: dict[str, object] = {}
@@ -215,10 +216,8 @@ def test_a_full_inbox_folds_into_the_storm_summary_at_capture(
             namespace[f"f{i}"]()  # type: ignore[operator]
         except ValueError as exc:
             alerter.capture_exception(exc)
-    outbox = alerter._outbox
-    assert len(outbox._inbox) == 5
-    assert outbox._overflow == [35]
-    monkeypatch.setattr(Outbox, "_ensure_worker", ensure)
+    assert alerter.outbox.backlog() == Backlog(queued=5, folded=(35,))
+    monkeypatch.setattr(Worker, "ensure", ensure)
     assert alerter.flush(15)
     kinds = [r.json["kind"] for r in receiver.requests]
     # the 5 kept go out (4 as alerts: a queue of max_queue keeps a slot for the summary),
@@ -266,7 +265,7 @@ def test_inline_delivery_asked_from_a_running_loop_says_why_and_leaves_no_corout
     alerter = erralert.Alerter(["console://"], window=60)
 
     async def inside() -> None:
-        alerter._outbox._run_inline(time.monotonic() + 0.1)
+        alerter.outbox.worker.run_inline(time.monotonic() + 0.1)
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -4,8 +4,8 @@ A test that checks "this request alerts" must see the alert in every test that p
 it, not only in the first one of the process, and must never post anything to a real
 chat. So a recording counts the errors of the alerters it covers in throttle state of its
 own — a new in-memory store, shared by those alerters as alerters sharing one store
-would — and hands their notices to its recorder rather than to the outbox. When the
-recording ends, that state is dropped with it: the counts never reach the alerter's own
+would — and hands their notices to its sink (one per alerter) rather than to the outbox.
+When the recording ends, that state is dropped with it: the counts never reach the alerter's own
 store, so no digest of them can be sent later (at exit, say). A recording given a store of
 the caller's (a test of a store's own behaviour) counts there instead, and leaves what it
 counted in it.
@@ -16,14 +16,15 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from erralert._core.notice import Notice
+from erralert._delivery.sink import Sink
 from erralert._grouping.throttle import Throttle
 from erralert._stores import Store, open_store
 from erralert._stores.memory import MemoryStore
 
-__all__ = ["Recorded", "Recording"]
+__all__ = ["Destination", "Recorded", "Recording"]
 
 
 class Recorded(Protocol):
@@ -39,46 +40,52 @@ class Recorded(Protocol):
 R = TypeVar("R", bound=Recorded)
 
 
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where an alerter counts its errors and what takes its notices."""
+
+    throttle: Throttle
+    sink: Sink
+
+
 class Recording(Generic[R]):
-    """Fresh throttle state and a recorder for every alerter it covers (each one, or
-    ``only``); ``store``: count there instead of in a new in-memory store."""
+    """Fresh throttle state and a sink (``sink_for(alerter)``) for every alerter it covers
+    (each one, or ``only``); ``store``: count there instead of in a new in-memory store."""
 
     def __init__(
         self,
-        record: Callable[[R, Notice], None],
+        sink_for: Callable[[R], Sink],
         only: R | None = None,
         store: str | Store | None = None,
     ) -> None:
-        self._record = record
+        self._sink_for = sink_for
         self._only = only
         # a store given as an object is the caller's to close; one opened here is not
         self._owned = not isinstance(store, Store)
         self._store: Store = MemoryStore() if store is None else open_store(store)
         self._lock = threading.Lock()
-        # per alerter: its window and release, over the recording's one store
-        self._throttles: weakref.WeakKeyDictionary[R, Throttle] = weakref.WeakKeyDictionary()
+        # per alerter: its window and release, over the recording's one store; its sink
+        self._destinations: weakref.WeakKeyDictionary[R, Destination] = weakref.WeakKeyDictionary()
 
     def covers(self, alerter: R) -> bool:
         return self._only is None or alerter is self._only
 
-    def throttle(self, alerter: R) -> Throttle:
-        """The throttle ``alerter`` counts in while recorded."""
+    def destination(self, alerter: R) -> Destination:
+        """Where ``alerter`` counts and what takes its notices while recorded."""
         with self._lock:
-            throttle = self._throttles.get(alerter)
-            if throttle is None:
+            destination = self._destinations.get(alerter)
+            if destination is None:
                 throttle = Throttle(self._store, alerter.window, release=alerter.release)
-                self._throttles[alerter] = throttle
-            return throttle
-
-    def record(self, alerter: R, notice: Notice) -> None:
-        self._record(alerter, notice)
+                destination = Destination(throttle, self._sink_for(alerter))
+                self._destinations[alerter] = destination
+            return destination
 
     def close(self, now: float) -> None:
         """Drop the recording's throttles: what a fresh store counted is never sent; a
         given store keeps every count (those batched in the process folded in first)."""
         with self._lock:
-            throttles = list(self._throttles.values())
-            self._throttles.clear()
+            throttles = [d.throttle for d in self._destinations.values()]
+            self._destinations.clear()
         try:
             for throttle in throttles:
                 throttle.fold(now)

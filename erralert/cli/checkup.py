@@ -25,6 +25,7 @@ from erralert._core.config import split_webhooks
 from erralert._core.errors import ConfigError
 from erralert._core.links import LinkTemplate, parse_links
 from erralert._core.notice import Notice, Occurrences
+from erralert._delivery.http import sync_client
 from erralert._render.renderer import Renderer
 from erralert._routing import Router, build_router, plan_channels
 from erralert._stores import open_store
@@ -292,9 +293,7 @@ def send_test(
     renderer = renderer_for(options)
     notice = send_test_notice(options)
     results = []
-    with httpx.Client(
-        transport=transport, timeout=timeout, follow_redirects=False, trust_env=False
-    ) as client:
+    with sync_client(transport, timeout, trust_env=False) as client:
         for channel in channels:
             message = renderer.render(notice, channel)
             if channel.local:

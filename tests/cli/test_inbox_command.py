@@ -57,7 +57,7 @@ def test_the_inbox_command_prints_the_urls_and_keeps_messages(tmp_path: Path) ->
         with erralert.Alerter([urls["dingtalk"], urls["slack"]], window=60) as alerter:
             alerter.capture_message("disk full on db-1")
             assert alerter.flush(10)
-            assert alerter._outbox.delivered == 2
+            assert alerter.outbox.delivered == 2
         listed = httpx.get(f"{url}/api/messages").json()
         assert {m["platform"] for m in listed["messages"]} == {"dingtalk", "slack"}
         process.send_signal(signal.SIGINT)
@@ -93,7 +93,7 @@ def test_with_a_token_every_request_needs_it(tmp_path: Path) -> None:
         with erralert.Alerter([slack.replace("0.0.0.0", "127.0.0.1")], window=60) as alerter:
             alerter.capture_message("with the token in its URL")
             assert alerter.flush(10)
-            assert alerter._outbox.delivered == 1
+            assert alerter.outbox.delivered == 1
 
 
 @pytest.mark.parametrize("bad", ["slack=abc", "dingtalk", "dingtalk="])

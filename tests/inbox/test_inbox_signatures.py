@@ -59,7 +59,7 @@ def test_dingtalk_wrong_sign_is_refused_and_erralert_gives_up(
         "refused" in r.getMessage() and "310000: sign not match" in r.getMessage()
         for r in caplog.records
     )
-    assert alerter._outbox.failed == 1
+    assert alerter.outbox.failed == 1
 
 
 def test_dingtalk_right_sign_and_stale_timestamp(inbox: RunningInbox) -> None:

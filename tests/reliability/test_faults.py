@@ -38,7 +38,7 @@ def test_connection_refused_is_retried_and_masked(caplog: pytest.LogCaptureFixtu
     (pause,) = _pauses(caplog)
     assert "ConnectError" in pause
     assert "SECRETTOKEN" not in caplog.text
-    assert alerter._outbox.outstanding == 1  # kept, not lost
+    assert alerter.outbox.outstanding == 1  # kept, not lost
     alerter.close(0.1)
 
 
@@ -69,7 +69,7 @@ def test_tls_failure_is_retried(receiver: Receiver, caplog: pytest.LogCaptureFix
     assert not alerter.flush(1.5)
     (pause,) = _pauses(caplog)
     assert "SSL" in pause or "TLS" in pause or "ConnectError" in pause
-    assert alerter._outbox.delivered == 0
+    assert alerter.outbox.delivered == 0
     alerter.close(0.1)
 
 
@@ -78,7 +78,7 @@ def test_a_timeout_is_retried_then_delivered(receiver: Receiver) -> None:
     alerter = erralert.Alerter([f"webhook+{receiver.base}/hook"], timeout=0.5)
     _boom(alerter)
     assert alerter.flush(10)
-    assert alerter._outbox.delivered == 1
+    assert alerter.outbox.delivered == 1
     assert len(receiver.requests) == 2  # the platform saw it twice: at least once
     alerter.close(0.1)
 
@@ -89,7 +89,7 @@ def test_a_server_error_is_retried_then_delivered(receiver: Receiver) -> None:
     _boom(alerter)
     assert alerter.flush(15)
     assert len(receiver.requests) == 3
-    assert alerter._outbox.delivered == 1
+    assert alerter.outbox.delivered == 1
     alerter.close(0.1)
 
 
