@@ -9,7 +9,7 @@ rate-limited, templated.
 from __future__ import annotations
 
 from erralert import testing
-from erralert._alerter import Alerter
+from erralert._alerter.alerter import Alerter
 from erralert._core.errors import ConfigError
 from erralert._default import (
     capture_exception,

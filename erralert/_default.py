@@ -6,7 +6,8 @@ import inspect
 import threading
 from typing import Any
 
-from erralert._alerter import Alerter
+from erralert._alerter.alerter import Alerter
+from erralert._capture import process_hooks
 from erralert._core.config import env_options
 from erralert._core.errors import ConfigError
 from erralert._core.safelog import safe_logger
@@ -47,9 +48,8 @@ def init(*, excepthooks: bool = False, **options: Any) -> Alerter:
     if previous is not None:
         previous.close()
     if excepthooks:
-        from erralert.integrations.excepthook import install
-
-        install()  # the hooks report to whatever the default alerter is at the time
+        # the hooks report to whatever the default alerter is at the time
+        process_hooks.install(lambda: resolve(None))
     return alerter
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from erralert._alerter import Alerter
+from erralert._alerter.alerter import Alerter
 from erralert._core.notice import Notice
 from erralert._delivery.sink import Sink
 from erralert._stores import Store

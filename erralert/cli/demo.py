@@ -28,7 +28,7 @@ import httpx
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from erralert._alerter import Alerter
+from erralert._alerter.alerter import Alerter
 from erralert.cli.demo_shop import WAREHOUSES, install
 from erralert.cli.terminal import table
 from erralert.inbox.receive import EXAMPLE_PATHS

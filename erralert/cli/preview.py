@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from erralert._alerter import Alerter
+from erralert._alerter.alerter import Alerter
 from erralert._core.errors import ConfigError
 from erralert._core.event import Event
 from erralert._core.notice import Kind

@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMappi
 from typing import Any, NamedTuple
 
 from erralert import _default as defaults
-from erralert._alerter import Alerter
+from erralert._alerter.alerter import Alerter
 from erralert._core.frames import type_names
 from erralert._default import Reporter
 

@@ -56,7 +56,7 @@ except ImportError as exc:
     ) from exc
 
 import erralert._default
-from erralert._alerter import Alerter
+from erralert._alerter.alerter import Alerter
 from erralert._capture.safe_text import safe_repr
 from erralert._capture.scrub import FILTERED, Scrubber
 from erralert._default import Reporter

@@ -45,7 +45,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from erralert._alerter import Alerter
+from erralert._alerter.alerter import Alerter
 from erralert._capture.request import request_from_asgi, request_from_wsgi
 from erralert._core.errors import ConfigError
 from erralert._core.event import Request

@@ -46,7 +46,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a test by hiding f
         "erralert.integrations.flask needs Flask: pip install 'erralert[flask]'"
     ) from exc
 
-from erralert._alerter import Alerter
+from erralert._alerter.alerter import Alerter
 from erralert._capture.request import request_from_wsgi
 from erralert._core.config import env_options
 from erralert._core.errors import ConfigError

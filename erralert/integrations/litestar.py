@@ -65,8 +65,8 @@ except ImportError as exc:  # pragma: no cover - exercised in a test by hiding l
         "erralert.integrations.litestar needs Litestar: pip install 'erralert[litestar]'"
     ) from exc
 
-from erralert._alerter import Alerter
-from erralert._context import mark_captured, was_captured
+from erralert._alerter.alerter import Alerter
+from erralert._alerter.context import mark_captured, was_captured
 from erralert._default import Reporter
 from erralert.integrations.asgi import ReportedScope, client_disconnected, flush_at_shutdown
 

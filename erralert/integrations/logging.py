@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from erralert._alerter import Alerter
+from erralert._alerter.alerter import Alerter
 from erralert._capture.scrub import Scrubber
 from erralert._default import Reporter, resolve
 from erralert.channels.masking import redact_known_secrets

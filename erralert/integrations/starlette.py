@@ -42,7 +42,7 @@ except ImportError as exc:  # pragma: no cover - Starlette is a dependency of er
         "pip install --force-reinstall erralert"
     ) from exc
 
-from erralert._alerter import Alerter
+from erralert._alerter.alerter import Alerter
 from erralert.integrations.asgi import (
     ASGIApp,
     ASGIMiddleware,

@@ -34,7 +34,7 @@ from types import FrameType
 from typing import Any, TypeGuard
 
 from erralert import _default as defaults
-from erralert._alerter import Alerter
+from erralert._alerter.alerter import Alerter
 from erralert._core.safelog import safe_logger
 
 __all__ = ["flush_on_stop_signals"]

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
-from erralert._alerter import Alerter
+from erralert._alerter.alerter import Alerter
 from erralert._default import Reporter
 
 __all__ = ["WSGIMiddleware"]

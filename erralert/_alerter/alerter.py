@@ -26,25 +26,10 @@ from typing import Any, ClassVar
 
 import httpx
 
-from erralert._capture.events import build_exception_event, build_message_event
-from erralert._capture.release import detect_release
-from erralert._capture.safe_text import safe_str
-from erralert._capture.trace import active_span_ids
-from erralert._context import RequestLike, already_captured, as_request, culprit_site
-from erralert._core.event import Event
-from erralert._core.event_origin import new_event_id
-from erralert._core.frames import walk_stack
-from erralert._core.notice import Notice
-from erralert._core.safelog import safe_logger
-from erralert._decisions import Decisions, Detail, SilencedCounts
-from erralert._delivery.outbox import Outbox
-from erralert._delivery.recording import Destination, Recording
-from erralert._delivery.sink import Sink
-from erralert._delivery.spool import Spool
-from erralert._digests import Digests
-from erralert._grouping.fingerprint import exception_fingerprint, message_fingerprint
-from erralert._grouping.throttle import Throttle
-from erralert._options import (
+from erralert._alerter.context import RequestLike, already_captured, as_request, culprit_site
+from erralert._alerter.decisions import Decisions, Detail, SilencedCounts
+from erralert._alerter.digests import Digests
+from erralert._alerter.options import (
     BeforeSend,
     FingerprintHook,
     IgnoreList,
@@ -54,6 +39,21 @@ from erralert._options import (
     route_channels,
     scrubber,
 )
+from erralert._alerter.recording import Destination, Recording
+from erralert._capture.events import build_exception_event, build_message_event
+from erralert._capture.release import detect_release
+from erralert._capture.safe_text import safe_str
+from erralert._capture.trace import active_span_ids
+from erralert._core.event import Event
+from erralert._core.event_origin import new_event_id
+from erralert._core.frames import walk_stack
+from erralert._core.notice import Notice
+from erralert._core.safelog import safe_logger
+from erralert._delivery.outbox import Outbox
+from erralert._delivery.sink import Sink
+from erralert._delivery.spool import Spool
+from erralert._grouping.fingerprint import exception_fingerprint, message_fingerprint
+from erralert._grouping.throttle import Throttle
 from erralert._routing import Decision, Facts, OwnersSpec, Router
 from erralert._stores import Store, open_store
 from erralert._stores.base import Silenced
