@@ -96,7 +96,7 @@ class Outbox:
     def _forget(self) -> None:
         # everything a forked child must not share with its parent (the worker resets its own)
         self._tally.reset()
-        self._inbox: collections.deque[Notice] = collections.deque()
+        self._submitted: collections.deque[Notice] = collections.deque()
         self._closed = False
         self._hurry = False  # shutting down: claim storm summaries without waiting
         # when the first final flush for what is queued now stops waiting (see close)
@@ -118,8 +118,8 @@ class Outbox:
             return
         self._tally.add(len(targets))
         self._final_deadline = None  # something new: worth a wait of its own
-        if len(self._inbox) < self._limits.max_queue:
-            self._inbox.append(notice)
+        if len(self._submitted) < self._limits.max_queue:
+            self._submitted.append(notice)
         else:
             # The worker is not keeping up (a storm of distinct errors, a starved thread):
             # rather than let the inbox hold every event, fold this one into its channels'
@@ -230,7 +230,7 @@ class Outbox:
         return self._tally.lost
 
     def backlog(self) -> Backlog:
-        return Backlog(len(self._inbox), tuple(self._overflow))
+        return Backlog(len(self._submitted), tuple(self._overflow))
 
     # -- the worker's loop -----------------------------------------------------------------
     async def _serve(self, wake: asyncio.Event, deadline: float | None) -> None:
@@ -258,7 +258,7 @@ class Outbox:
                     ):
                         break
                     wake.clear()
-                    if self._inbox:
+                    if self._submitted:
                         # more arrived while routing: route it, but let the lanes and the
                         # tick run first — a storm of captures must not starve them
                         await asyncio.sleep(0)
@@ -296,8 +296,8 @@ class Outbox:
                 local, self._overflow_local = self._overflow_local, set()
             dispatcher.pile(overflow, local)
         routed: list[tuple[int, Notice]] = []
-        while self._inbox:
-            notice = self._inbox.popleft()
+        while self._submitted:
+            notice = self._submitted.popleft()
             routed.extend((index, notice) for index in self._targets(notice))
         if routed:
             dispatcher.route(routed)

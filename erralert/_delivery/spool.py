@@ -1,4 +1,4 @@
-"""The durable outbox (``spool="path/spool.db"``): messages survive the process.
+"""The spool (``spool="path/spool.db"``): messages survive the process.
 
 Each message is written here, one row per channel, *before* its first attempt and deleted
 once the channel has accepted it (or refused it for good, or it was given up after
