@@ -27,27 +27,15 @@ Anything wrong raises ``ConfigError`` naming the URL with its credentials masked
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import pkgutil
 import re
 from dataclasses import fields
-from typing import Protocol
+from typing import Protocol, cast
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from erralert._core.errors import ConfigError
 from erralert._core.pacing import Rate
-from erralert.channels import (
-    console,
-    dingtalk,
-    discord,
-    feishu,
-    googlechat,
-    mattermost,
-    rocketchat,
-    slack,
-    teams,
-    telegram,
-    webhook,
-    wecom,
-)
 from erralert.channels.base import Channel, ChannelOptions
 from erralert.channels.dialects import Dialect
 from erralert.channels.masking import mask_url_secrets
@@ -62,22 +50,24 @@ class PlatformModule(Protocol):
     DIALECT: Dialect  # how its channels show untrusted text
 
 
-# every platform erralert speaks: a new platform is one module here (see README, "Adding a
-# platform")
-MODULES: tuple[PlatformModule, ...] = (
-    console,
-    dingtalk,
-    discord,
-    feishu,
-    googlechat,
-    mattermost,
-    rocketchat,
-    slack,
-    teams,
-    telegram,
-    webhook,
-    wecom,
-)
+def _platform_modules() -> tuple[PlatformModule, ...]:
+    """Every module of this package that declares channels, in name order: a new platform
+    is one new module, found here (README, "Adding a platform"). The helpers beside them
+    (base, payloads, masking, answers, …) declare none."""
+    import erralert.channels as package
+
+    found = []
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda info: info.name):
+        if info.ispkg or info.name == "registry":
+            continue
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        if hasattr(module, "CHANNELS"):
+            found.append(cast(PlatformModule, module))
+    return tuple(found)
+
+
+# every platform erralert speaks
+MODULES: tuple[PlatformModule, ...] = _platform_modules()
 
 PLATFORMS: dict[str, type[Channel]] = {
     channel.platform: channel for module in MODULES for channel in module.CHANNELS
