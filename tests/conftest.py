@@ -1,11 +1,29 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 import erralert
 from tests.receiver import Receiver
+
+# a directory whose every test carries a marker (pyproject.toml registers the markers; a test
+# elsewhere carries its own): tests/e2e/ starts real servers and processes
+MARKED_DIRECTORIES = {Path(__file__).resolve().parent / "e2e": "e2e"}
+SLOWER_TIERS = ("slow", "e2e", "browser")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for directory, marker in MARKED_DIRECTORIES.items():
+            if item.path.is_relative_to(directory):
+                item.add_marker(marker)
+    if hasattr(config, "workerinput"):
+        # under xdist (-n), the slower tiers' tests are handed out first: one of them handed
+        # out last would keep its worker busy long after the other has finished. Every
+        # worker collects, and sorts, alike
+        items.sort(key=lambda item: not any(item.get_closest_marker(m) for m in SLOWER_TIERS))
 
 
 @pytest.fixture
