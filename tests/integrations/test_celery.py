@@ -354,6 +354,7 @@ def wait_until_worker_idle(app: Celery, worker: str, timeout: float = 10) -> Non
 @pytest.mark.parametrize(
     ("concurrency", "shared"), [(1, False), (2, False), (2, True)], ids=["1", "2", "2-shared"]
 )
+@pytest.mark.e2e
 def test_prefork_worker_end_to_end(
     receiver: Receiver, broker: str, concurrency: int, shared: bool, tmp_path: Path
 ) -> None:

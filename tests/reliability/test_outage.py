@@ -13,6 +13,8 @@ import pytest
 import erralert
 from tests.receiver import Answer, Received, Receiver
 
+pytestmark = pytest.mark.slow
+
 OUTAGE = 30.0
 ERRORS = 20
 
