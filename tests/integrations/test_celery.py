@@ -296,6 +296,7 @@ def test_shutdown_signals_close_the_child_and_flush_the_main_process(app: Celery
     assert explicit.capture_exception(ValueError("after close")) is None  # closed
 
 
+@pytest.mark.e2e
 def test_import_error_names_the_extra() -> None:
     code = (
         "import sys; sys.modules['celery'] = None\n"

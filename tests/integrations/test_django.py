@@ -689,6 +689,7 @@ def test_a_500_is_the_same_with_and_without_erralert(
 
 
 # -- missing Django ------------------------------------------------------------------------------
+@pytest.mark.e2e
 def test_import_error_names_the_extra() -> None:
     code = (
         "import sys; sys.modules['django'] = None\n"
