@@ -1,6 +1,7 @@
 """``python -m benchmarks --quick`` runs every scenario and prints one report with every
 section and every target. Only the report's shape is checked: the speed targets are the
-benchmark's own verdicts (✓/✗), never timing asserts here."""
+benchmark's own verdicts (✓/✗), never timing asserts here. The quick run takes half a
+minute: its tests are marked ``slow`` (the whole suite runs them, the fast tier does not)."""
 
 from __future__ import annotations
 
@@ -58,11 +59,15 @@ def quick_run() -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("benchmarks-quick-run")  # one quick run, not one per worker
 @pytest.mark.timeout(200)
 def test_quick_run_exits_0_or_1(quick_run: subprocess.CompletedProcess[str]) -> None:
     assert quick_run.returncode in (0, 1), quick_run.stdout[-3000:] + quick_run.stderr[-3000:]
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("benchmarks-quick-run")  # one quick run, not one per worker
 @pytest.mark.timeout(200)
 def test_report_has_the_machine_line_and_every_section(
     quick_run: subprocess.CompletedProcess[str],
@@ -74,6 +79,8 @@ def test_report_has_the_machine_line_and_every_section(
         assert title in report, f"{title!r} missing from\n{report}"
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("benchmarks-quick-run")  # one quick run, not one per worker
 @pytest.mark.timeout(200)
 def test_report_has_every_target_with_a_verdict(
     quick_run: subprocess.CompletedProcess[str],

@@ -30,6 +30,7 @@ def boom(alerter: erralert.Alerter, text: str = "boom") -> None:
         alerter.capture_exception(exc)
 
 
+@pytest.mark.slow
 def test_slack_429_retry_after_is_honoured(receiver: Receiver) -> None:
     receiver.answers = [Answer(429, "rate_limited", headers={"Retry-After": "2"})]
     alerter = erralert.Alerter([f"slack+{receiver.base}/services/T/B/X"])
@@ -66,6 +67,7 @@ def test_dingtalk_sign_mismatch_not_retried(
     alerter.close(1)
 
 
+@pytest.mark.slow
 def test_dingtalk_throttled_is_retried_later(
     receiver: Receiver, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -90,6 +92,7 @@ def test_dingtalk_ok(receiver: Receiver) -> None:
     alerter.close(1)
 
 
+@pytest.mark.slow
 def test_storm_folds_the_surplus_into_one_summary(receiver: Receiver) -> None:
     """DingTalk allows 20 per rolling minute: 30 distinct errors at once become 19 alerts
     and one storm summary of the other 11; the platform's limit is never hit.
@@ -124,6 +127,7 @@ def test_storm_folds_the_surplus_into_one_summary(receiver: Receiver) -> None:
     assert len(receiver.requests) == 20
 
 
+@pytest.mark.slow
 def test_one_channel_down_does_not_delay_another(receiver: Receiver) -> None:
     receiver.answer_for = lambda got: Answer(delay=5.0) if got.path.startswith("/slow") else None
     alerter = erralert.Alerter([f"webhook+{receiver.base}/slow", f"webhook+{receiver.base}/fast"])
@@ -134,6 +138,7 @@ def test_one_channel_down_does_not_delay_another(receiver: Receiver) -> None:
     alerter.close(6)
 
 
+@pytest.mark.e2e
 def test_delivered_after_exit_without_flush(receiver: Receiver) -> None:
     script = textwrap.dedent(
         f"""
@@ -196,6 +201,7 @@ def test_worker_restarts_after_fork(receiver: Receiver) -> None:
     alerter.close(1)
 
 
+@pytest.mark.slow
 def test_a_full_inbox_folds_into_the_storm_summary_at_capture(
     receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -516,6 +516,7 @@ def test_empty_and_plain_text(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(DIALECTS))
+@pytest.mark.slow
 def test_escaping_is_linear(name: str) -> None:
     text = (HOSTILE + "\n" + BLOCKS + "\n" + EMPHASIS + "\n") * 8_000  # ~1.6 MB
     started = time.perf_counter()

@@ -203,6 +203,7 @@ def test_weird_exception_classes() -> None:
     assert re.fullmatch(r"[0-9a-f]{32}", exception_fingerprint(shadowed()))
 
 
+@pytest.mark.e2e
 def test_stable_across_processes(tmp_path: Path) -> None:
     script = tmp_path / "app_script.py"
     script.write_text(

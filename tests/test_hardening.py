@@ -746,6 +746,7 @@ except MainError:
 
 
 @pytest.mark.parametrize("how", ["file", "-c"])
+@pytest.mark.e2e
 def test_exception_class_defined_in_main(receiver: Receiver, tmp_path: Path, how: str) -> None:
     source = textwrap.dedent(MAIN_SCRIPT).format(base=receiver.base)
     if how == "file":

@@ -114,6 +114,7 @@ def test_the_readme_shows_a_checkout_install_and_a_wheel() -> None:
     ]
 
 
+@pytest.mark.e2e
 def test_installing_from_the_checkout(tmp_path: Path, checkout: Path, packages: Path) -> None:
     environment = fresh_environment(tmp_path / "app-env", packages)
     command = install_commands()[0].replace(PLACEHOLDER, str(checkout))
@@ -122,6 +123,7 @@ def test_installing_from_the_checkout(tmp_path: Path, checkout: Path, packages: 
     assert_installed(environment, tmp_path)
 
 
+@pytest.mark.e2e
 def test_installing_a_wheel_built_in_the_checkout(
     tmp_path: Path, checkout: Path, packages: Path
 ) -> None:

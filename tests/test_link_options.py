@@ -210,6 +210,7 @@ def check(config: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.e2e
 def test_erralert_check_prints_the_links(tmp_path: Path) -> None:
     path = write(tmp_path, f'webhooks = ["{WEBHOOK}"]\n[links]\nlogs = "{LOGS}"\n')
     done = check(path)

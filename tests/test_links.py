@@ -235,6 +235,7 @@ UNSAFE = set(" \t\r\n\"'<>()`|{}\\^") | {"\u200b"}
 
 
 @given(value=st.text(max_size=60), path=st.text(max_size=60))
+@pytest.mark.slow
 def test_every_url_is_one_safe_token(value: str, path: str) -> None:
     frame = dataclasses.replace(samples.frame(0), filename=path)
     exception = ExceptionInfo("PaymentError", "shop.errors", "x", (frame,))

@@ -287,6 +287,7 @@ EXPECTED = {
 }
 
 
+@pytest.mark.e2e
 def test_the_plugin_records_every_outcome_unwrapped(tmp_path: Path) -> None:
     run = run_plugin(tmp_path)
 
@@ -296,6 +297,7 @@ def test_the_plugin_records_every_outcome_unwrapped(tmp_path: Path) -> None:
     assert run.alerts_posted is None  # nothing was wrapped
 
 
+@pytest.mark.e2e
 def test_the_plugin_wraps_and_counts_the_alerts(tmp_path: Path) -> None:
     run = run_plugin(tmp_path, "--peers-wrap=starlette,flask")
 

@@ -28,6 +28,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -563,6 +564,7 @@ def check_no_secret(alert: CapturedAlert, secrets: list[str]) -> None:
     note=hostile_text,
     local_credential=credential(),
 )
+@pytest.mark.slow
 def test_any_exception_becomes_one_valid_alert_per_platform(
     chain: tuple[BaseException, list[str]],
     request: tuple[Any, list[str]] | None,
@@ -599,6 +601,7 @@ def test_any_exception_becomes_one_valid_alert_per_platform(
 
 @SETTINGS
 @given(message=message_with_secrets(), request=st.one_of(st.none(), request_with_secrets()))
+@pytest.mark.slow
 def test_any_message_becomes_one_valid_alert_per_platform(
     message: tuple[str, list[str]], request: tuple[Any, list[str]] | None
 ) -> None:
@@ -642,6 +645,7 @@ TYPES = (ValueError, KeyError, RuntimeError)
         st.tuples(st.integers(0, 2), st.integers(0, 2), hostile_text), min_size=1, max_size=12
     )
 )
+@pytest.mark.slow
 def test_one_alert_per_distinct_fingerprint(captures: list[tuple[int, int, str]]) -> None:
     """However often and with whatever message each error is raised, each (call site,
     exception type) alerts exactly once per channel within the window."""

@@ -168,6 +168,7 @@ def test_the_table_has_a_row_per_app_each_with_its_import() -> None:
 
 
 @pytest.mark.parametrize("app", list(ROWS))
+@pytest.mark.e2e
 def test_each_row_works_after_its_own_import_alone(app: str) -> None:
     before, provoke = ROWS[app]
     code = framework_rows()[app]
@@ -184,6 +185,7 @@ def test_each_row_works_after_its_own_import_alone(app: str) -> None:
     assert done.stdout.splitlines()[-1] == "alerted"
 
 
+@pytest.mark.e2e
 def test_import_erralert_loads_no_framework() -> None:
     frameworks = ("fastapi", "flask", "django", "litestar", "celery", "uvicorn", "redis")
     done = subprocess.run(

@@ -773,6 +773,7 @@ def test_code_filters_are_json_escaped_in_a_payload_template(tmp_path: Path) -> 
 # -- speed ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_rendering_is_fast(renderer: Renderer) -> None:
     notice, channel = alert(HOSTILE), slack()
     renderer.render(notice, channel)

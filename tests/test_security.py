@@ -461,6 +461,7 @@ SEARCHING = (
 
 
 @pytest.mark.parametrize("name", list(HOSTILE_TEMPLATES))
+@pytest.mark.slow
 def test_a_hostile_template_is_refused_and_the_alert_still_goes_out(
     name: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -501,6 +502,7 @@ def test_a_hostile_template_is_refused_and_the_alert_still_goes_out(
 
 
 @pytest.mark.parametrize("platform", ["slack", "telegram"])
+@pytest.mark.slow
 def test_chained_escapes_count_what_each_one_builds(platform: str, tmp_path: Path) -> None:
     """Where escaping lengthens "&" (to "&amp;"), each of 150 chained escapes builds more
     than the one before: counted, they stop at the render's allowance, not minutes later
@@ -518,6 +520,7 @@ def test_chained_escapes_count_what_each_one_builds(platform: str, tmp_path: Pat
     assert any(allowance in error for allowance in allowances), error
 
 
+@pytest.mark.slow
 def test_a_template_that_computes_for_minutes_is_stopped_by_its_time(tmp_path: Path) -> None:
     (tmp_path / "slack.j2").write_text(SEARCHING)
     alerter = erralert.Alerter([native_urls()["slack"]], template_dir=tmp_path)
@@ -532,6 +535,7 @@ def test_a_template_that_computes_for_minutes_is_stopped_by_its_time(tmp_path: P
     assert "card declined" in alert.body  # the built-in template's alert went out
 
 
+@pytest.mark.slow
 def test_a_slow_template_holds_no_other_channel(tmp_path: Path) -> None:
     """One channel's template computes until its render's time runs out; the other
     channel's alert is rendered meanwhile (renders run beside the delivery loop, not on it)
@@ -562,6 +566,7 @@ def test_a_slow_template_holds_no_other_channel(tmp_path: Path) -> None:
     assert arrived == ["/plain", "/slow"]
 
 
+@pytest.mark.slow
 def test_a_template_too_deeply_nested_to_compile_is_a_configuration_error(
     tmp_path: Path,
 ) -> None:
@@ -679,6 +684,7 @@ def deliver_and_fail(failure: str, receiver: Receiver) -> erralert.Alerter:
 
 
 @pytest.mark.parametrize("failure", list(FAILURES))
+@pytest.mark.slow
 def test_failed_deliveries_never_log_a_credential(
     failure: str, receiver: Receiver, all_records: pytest.LogCaptureFixture
 ) -> None:
@@ -736,6 +742,7 @@ def tls_receiver(tmp_path: Path) -> Iterator[tuple[Receiver, Path]]:
     receiver.stop()
 
 
+@pytest.mark.slow
 def test_tls_certificates_are_verified_by_default(
     tls_receiver: tuple[Receiver, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -805,6 +812,7 @@ def root_handler() -> Iterator[Callable[[erralert.Alerter], erralert.LoggingHand
     root.setLevel(old_level)
 
 
+@pytest.mark.slow
 def test_delivery_failures_do_not_alert_through_the_logging_handler(
     receiver: Receiver, root_handler: Callable[[erralert.Alerter], erralert.LoggingHandler]
 ) -> None:
@@ -892,6 +900,7 @@ def test_a_failing_before_send_is_logged_once_per_interval(
 # -- acceptance: grep everything --------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_no_secret_in_any_record_or_payload_of_the_secret_cases(
     receiver: Receiver, all_records: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:

@@ -13,6 +13,8 @@ import pytest
 import erralert
 from tests.receiver import Answer, Receiver
 
+pytestmark = pytest.mark.slow
+
 
 def raise_distinct(alerter: erralert.Alerter, count: int) -> None:
     code = "\n".join(

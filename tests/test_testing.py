@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 import httpx
+import pytest
 from freezegun import freeze_time
 
 import erralert
@@ -132,6 +133,7 @@ def test_a_given_store_keeps_what_the_block_counted(tmp_path: Path) -> None:
     assert webhook.received == []  # the alerter's own store never saw them
 
 
+@pytest.mark.e2e
 def test_nothing_captured_is_posted_when_the_process_exits(receiver: Receiver) -> None:
     """The process's exit flush (atexit) posts the real alert made after the block, and
     nothing of what the block captured — its repeats made no digest."""
@@ -170,6 +172,7 @@ def test_nothing_captured_is_posted_when_the_process_exits(receiver: Receiver) -
     assert posted == [("alert", "KeyError: 'order 1042'")]
 
 
+@pytest.mark.e2e
 def test_the_readme_testing_example_passes_as_written(tmp_path: Path) -> None:
     section = README.read_text(encoding="utf-8").split("## Testing your app", 1)[1]
     found = re.search(r"```python\n(.*?)```", section.split("\n## ", 1)[0], re.S)

@@ -33,6 +33,7 @@ def test_no_command_prints_the_overview(capsys: pytest.CaptureFixture[str]) -> N
         assert f"    {command}" in out
 
 
+@pytest.mark.e2e
 def test_the_console_script_and_python_m_run_the_command() -> None:
     script = Path(sys.executable).with_name("erralert")
     for argv in ([str(script), "--version"], [sys.executable, "-m", "erralert", "--version"]):

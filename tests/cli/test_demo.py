@@ -21,6 +21,7 @@ PLATFORMS = ("dingtalk", "discord", "feishu", "googlechat", "lark", "mattermost"
              "rocketchat", "slack", "teams", "telegram", "webhook", "wecom")  # fmt: skip
 
 
+@pytest.mark.e2e
 def test_demo_once_delivers_alerts_a_digest_and_storm_summaries(tmp_path: Path) -> None:
     script = Path(sys.executable).with_name("erralert")
     db = tmp_path / "inbox.sqlite3"
@@ -76,6 +77,7 @@ def test_demo_once_delivers_alerts_a_digest_and_storm_summaries(tmp_path: Path) 
     assert listed["counts"] == {name: row[0] for name, row in rows.items() if name != "all"}
 
 
+@pytest.mark.e2e
 def test_demo_once_without_db_says_its_messages_went_with_the_inbox(tmp_path: Path) -> None:
     """Where the note differs: no --db, the messages were in a scratch file, now gone."""
     script = Path(sys.executable).with_name("erralert")

@@ -16,6 +16,8 @@ import pytest
 
 import erralert
 
+pytestmark = pytest.mark.e2e
+
 SCRIPT = str(Path(sys.executable).with_name("erralert"))
 
 

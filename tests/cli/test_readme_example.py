@@ -51,6 +51,7 @@ def shell(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.e2e
 def test_the_worked_example_s_commands_run_as_written(tmp_path: Path) -> None:
     for command in readme_commands("1."):  # export, keep dingtalk.j2
         done = shell(command, tmp_path)

@@ -24,11 +24,15 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
 # .ci/run installs both and sets ERRALERT_REQUIRE_BROWSER=1: there a missing browser fails
-pytestmark = pytest.mark.skipif(
-    (not CHROMIUM.exists() or not CHROMEDRIVER.exists())
-    and not os.environ.get("ERRALERT_REQUIRE_BROWSER"),
-    reason="needs Debian's chromium and chromedriver (/usr/bin/chromium, /usr/bin/chromedriver)",
-)
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        (not CHROMIUM.exists() or not CHROMEDRIVER.exists())
+        and not os.environ.get("ERRALERT_REQUIRE_BROWSER"),
+        reason="needs Debian's chromium and chromedriver"
+        " (/usr/bin/chromium, /usr/bin/chromedriver)",
+    ),
+]
 
 WINDOW = 1.0
 

@@ -139,6 +139,7 @@ def _payload(platform: str, text: str) -> dict[str, Any]:
 
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("platform", sorted(show_module.RENDERERS))
+@pytest.mark.slow
 def test_two_megabytes_render_in_linear_time(platform: str) -> None:
     text = _hostile_text(2_000_000)
     message = InboxMessage(1, 0.0, platform, "/", None, "", _payload(platform, text), "", 200, None)
@@ -286,6 +287,7 @@ def test_a_mention_entity_replaces_text_only() -> None:
 # -- 7. the printed URLs ----------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_the_printed_urls_work_as_printed(tmp_path: Path) -> None:
     token = "a b&c/é+%="
     argv = ("--token", token, "--db", str(tmp_path / "inbox.db"))

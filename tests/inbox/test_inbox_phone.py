@@ -30,11 +30,15 @@ from erralert.inbox.receive import EXAMPLE_PATHS
 from tests.inbox.test_inbox_browser import CHROMEDRIVER, CHROMIUM, artifacts, chromium
 
 # .ci/run installs both and sets ERRALERT_REQUIRE_BROWSER=1: there a missing browser fails
-pytestmark = pytest.mark.skipif(
-    (not CHROMIUM.exists() or not CHROMEDRIVER.exists())
-    and not os.environ.get("ERRALERT_REQUIRE_BROWSER"),
-    reason="needs Debian's chromium and chromedriver (/usr/bin/chromium, /usr/bin/chromedriver)",
-)
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        (not CHROMIUM.exists() or not CHROMEDRIVER.exists())
+        and not os.environ.get("ERRALERT_REQUIRE_BROWSER"),
+        reason="needs Debian's chromium and chromedriver"
+        " (/usr/bin/chromium, /usr/bin/chromedriver)",
+    ),
+]
 
 PHONE = 412  # CSS pixels: the width of a common Android phone
 SCREEN = 915  # … and its height: what one screen shows without scrolling

@@ -296,6 +296,7 @@ def test_shutdown_signals_close_the_child_and_flush_the_main_process(app: Celery
     assert explicit.capture_exception(ValueError("after close")) is None  # closed
 
 
+@pytest.mark.e2e
 def test_import_error_names_the_extra() -> None:
     code = (
         "import sys; sys.modules['celery'] = None\n"
@@ -354,6 +355,7 @@ def wait_until_worker_idle(app: Celery, worker: str, timeout: float = 10) -> Non
 @pytest.mark.parametrize(
     ("concurrency", "shared"), [(1, False), (2, False), (2, True)], ids=["1", "2", "2-shared"]
 )
+@pytest.mark.e2e
 def test_prefork_worker_end_to_end(
     receiver: Receiver, broker: str, concurrency: int, shared: bool, tmp_path: Path
 ) -> None:

@@ -686,6 +686,7 @@ def test_a_500_is_the_same_with_and_without_erralert(
 
 
 # -- missing Django ------------------------------------------------------------------------------
+@pytest.mark.e2e
 def test_import_error_names_the_extra() -> None:
     code = (
         "import sys; sys.modules['django'] = None\n"
@@ -770,6 +771,7 @@ def env_for(receiver: Receiver, window: float, **extra: str) -> dict[str, str]:
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.e2e
 def test_e2e_gunicorn_wsgi(receiver: Receiver) -> None:
     """Two sync workers; the repeats arrive as digests when gunicorn stops them (SIGTERM:
     the workers exit through atexit, which flushes)."""
@@ -795,6 +797,7 @@ def flush_after_window(receiver: Receiver, store: str) -> None:
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.e2e
 def test_e2e_gunicorn_wsgi_shared_store_alerts_once(receiver: Receiver, tmp_path: Path) -> None:
     """Two workers sharing a SQLite store: exactly one alert per distinct error in all (the
     window is long: a slow run cannot end it between two requests), and the repeats of both
@@ -815,6 +818,7 @@ def test_e2e_gunicorn_wsgi_shared_store_alerts_once(receiver: Receiver, tmp_path
 # open windows included, then hands uvicorn the signal
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("log_to_erralert", [False, True], ids=["middleware", "with-LOGGING"])
+@pytest.mark.e2e
 def test_e2e_uvicorn_asgi(receiver: Receiver, log_to_erralert: bool) -> None:
     """With LOGGING sending django.request to erralert.LoggingHandler as well, each
     exception is still counted once, and alerted by the middleware (no logger name)."""

@@ -314,6 +314,7 @@ def run_script(
     )
 
 
+@pytest.mark.e2e
 def test_cron_script_alerts_once_before_it_exits(receiver: Receiver) -> None:
     done = run_script(["integrations/cron_script.py"], receiver)
     # the script fails exactly as it would without erralert
@@ -330,6 +331,7 @@ def test_cron_script_alerts_once_before_it_exits(receiver: Receiver) -> None:
     assert event["culprit"].startswith("__main__.to_eur")
 
 
+@pytest.mark.e2e
 def test_thread_crash_in_a_script_alerts_and_the_script_carries_on(receiver: Receiver) -> None:
     script = textwrap.dedent(
         """
@@ -356,6 +358,7 @@ def test_thread_crash_in_a_script_alerts_and_the_script_carries_on(receiver: Rec
     assert messages[0]["event"]["tags"] == {"thread": "uploader"}
 
 
+@pytest.mark.e2e
 def test_exit_waits_for_a_slow_webhook_only_so_long(receiver: Receiver) -> None:
     receiver.default = Answer(delay=30.0)  # a webhook that hangs
     started = time.monotonic()

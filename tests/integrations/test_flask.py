@@ -781,6 +781,7 @@ def assert_one_alert_per_error(receiver: Receiver) -> None:
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.e2e
 def test_reference_app_under_gunicorn(receiver: Receiver) -> None:
     env = {"ERRALERT_WEBHOOKS": f"webhook+{receiver.base}/hook", "ERRALERT_WINDOW": "300"}
     with gunicorn("integrations.flask_app:app", workers=2, env=env) as base:
@@ -791,6 +792,7 @@ def test_reference_app_under_gunicorn(receiver: Receiver) -> None:
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.e2e
 def test_init_app_plus_raw_middleware_under_gunicorn(receiver: Receiver) -> None:
     env = {"ERRALERT_WEBHOOKS": f"webhook+{receiver.base}/hook", "ERRALERT_WINDOW": "300"}
     app = "tests.integrations.test_flask:double_wrapped_app()"

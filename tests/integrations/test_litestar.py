@@ -429,6 +429,7 @@ def drive_reference_app(base: str) -> None:
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.e2e
 def test_reference_app_under_uvicorn(receiver: Receiver) -> None:
     receiver.default = Answer(delay=0.25)  # alerts still queued when the server stops
     with uvicorn_process("integrations.litestar_app:app", env=reference_env(receiver)) as base:
@@ -437,6 +438,7 @@ def test_reference_app_under_uvicorn(receiver: Receiver) -> None:
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.e2e
 def test_uvicorn_error_logger_and_plugin_alert_once(receiver: Receiver, tmp_path: Path) -> None:
     log_file = tmp_path / "uvicorn-errors.log"
     config = logging_config(tmp_path / "logging.json", log_file)

@@ -593,6 +593,7 @@ def reference_env(receiver: Receiver, window: float = 300) -> dict[str, str]:
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.e2e
 def test_reference_app_under_uvicorn(receiver: Receiver) -> None:
     # a slow chat: alerts are still queued when the server is told to stop
     receiver.default = Answer(delay=0.25)
@@ -636,6 +637,7 @@ def uvicorn_logging_to_erralert(app: str, env: dict[str, str], log_config: Path)
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.e2e
 def test_uvicorn_error_logger_and_middleware_alert_once(receiver: Receiver, tmp_path: Path) -> None:
     log_file = tmp_path / "uvicorn-errors.log"
     config = logging_config(tmp_path / "logging.json", log_file)

@@ -15,6 +15,8 @@ import erralert
 from tests.receiver import Answer, Receiver
 from tests.servers import free_port
 
+pytestmark = pytest.mark.slow
+
 
 def _boom(alerter: erralert.Alerter) -> None:
     event_id = None

@@ -25,6 +25,8 @@ from erralert._delivery.outbox import Outbox
 from erralert._render.renderer import Renderer
 from tests.virtual_clock import FakeClock
 
+pytestmark = pytest.mark.slow
+
 OUTAGE = 30.0
 ERRORS = 20
 HOOK = "webhook+http://chat.test/hook"

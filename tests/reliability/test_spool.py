@@ -131,6 +131,7 @@ RESTART = textwrap.dedent(
 )
 
 
+@pytest.mark.e2e
 def test_sigkill_while_chat_is_down_then_restart_delivers_everything_once(
     tmp_path: Path, receiver: Receiver
 ) -> None:

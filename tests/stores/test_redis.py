@@ -274,6 +274,7 @@ def _redis_on(port: int) -> Iterator[str]:
         yield f"redis://127.0.0.1:{port}/0"
 
 
+@pytest.mark.e2e
 def test_outage_falls_back_to_memory_and_recovers(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="erralert")
     port = free_port()
@@ -400,6 +401,7 @@ def test_services_sharing_a_redis_count_apart(redis_url: str) -> None:
     assert not checkout.hit(key, T0 + 1, W).alert
 
 
+@pytest.mark.e2e
 def test_repeats_of_a_redis_window_wait_out_an_outage_and_fold_in_after() -> None:
     """Batching across an outage: repeats counted locally for a window Redis opened are not
     handed to the fallback (which knows neither the window nor its event, and would send

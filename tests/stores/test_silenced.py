@@ -317,6 +317,7 @@ def _redis_on(port: int) -> Iterator[str]:
         yield f"redis://127.0.0.1:{port}/0"
 
 
+@pytest.mark.e2e
 def test_redis_outage_keeps_the_counts_and_adds_them_when_it_is_back(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -46,6 +46,7 @@ def _hit_many(path: str, barrier: Any, results: Any) -> None:
     store.close()
 
 
+@pytest.mark.e2e
 def test_processes_alert_exactly_once_and_claim_the_digest_once(tmp_path: Path) -> None:
     path = str(tmp_path / "shared.db")
     ctx = multiprocessing.get_context("spawn")
