@@ -57,7 +57,7 @@ def test_the_fast_tier_leaves_out_every_marker_of_a_slower_one() -> None:
 
 def test_the_version_is_written_once() -> None:
     import erralert
-    from erralert.channels.base import USER_AGENT
+    from erralert.channels.payloads import USER_AGENT
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "version" not in project["project"]

@@ -31,6 +31,7 @@ import importlib
 import pkgutil
 import re
 from dataclasses import fields
+from pathlib import Path
 from typing import Protocol, cast
 from urllib.parse import SplitResult, unquote, urlsplit
 
@@ -54,16 +55,19 @@ def _platform_modules() -> tuple[PlatformModule, ...]:
     """Every module of this package that declares channels, in name order: a new platform
     is one new module, found here (README, "Adding a platform"). The helpers beside them
     (base, payloads, masking, answers, …) declare none."""
-    import erralert.channels as package
-
+    package = __name__.rpartition(".")[0]  # by name and folder: no import of the package
     found = []
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda info: info.name):
+    for info in sorted(pkgutil.iter_modules([str(Path(__file__).parent)]), key=_name):
         if info.ispkg or info.name == "registry":
             continue
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        module = importlib.import_module(f"{package}.{info.name}")
         if hasattr(module, "CHANNELS"):
             found.append(cast(PlatformModule, module))
     return tuple(found)
+
+
+def _name(info: pkgutil.ModuleInfo) -> str:
+    return info.name
 
 
 # every platform erralert speaks
