@@ -25,6 +25,7 @@ run them all again and grep everything they produced.
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import logging
@@ -41,8 +42,10 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from jinja2.exceptions import SecurityError
 
 import erralert
+from erralert._render.allowance import MAX_RENDER_SECONDS, Budget
 from erralert.channels.registry import PLATFORMS, parse_webhook
 from erralert.testing import CapturedAlert, capture_alerts
 from tests.receiver import Answer, Received, Receiver
@@ -931,3 +934,30 @@ def test_no_secret_in_any_record_or_payload_of_the_secret_cases(
 
     assert len(receiver.requests) >= len(CASES)
     assert evidence.leaks({**INPUT_SECRETS, **WEBHOOK_SECRETS}) == []
+
+
+def test_time_in_the_garbage_collector_is_not_the_renders(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a full collection of an application's large heap can run inside a render (on the
+    # thread that allocates when one is due); only the render's own time counts
+    clock = [100.0]
+    monkeypatch.setattr(time, "thread_time", lambda: clock[0])
+
+    def slow_collection(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            clock[0] += 2 * MAX_RENDER_SECONDS  # the collector's time
+
+    budget = Budget()  # erralert watches collections from here on
+    gc.callbacks.append(slow_collection)
+    try:
+        gc.collect()
+    finally:
+        gc.callbacks.remove(slow_collection)
+
+    def checkpoints() -> None:
+        for _ in range(64):  # the clock is read at every 32nd checkpoint
+            budget.check_time()
+
+    checkpoints()
+    clock[0] += 2 * MAX_RENDER_SECONDS  # the render's own time
+    with pytest.raises(SecurityError, match=r"at most 0\.5 s"):
+        checkpoints()
