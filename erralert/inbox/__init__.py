@@ -5,10 +5,10 @@ that shows each message the way the platform would (``erralert inbox``).
 >>> with start() as inbox:
 ...     print(inbox.url)   # point erralert at f"slack+{inbox.url}/services/T/B/X"
 
-The table of paths is in ``erralert.inbox.receive``. The inbox imports nothing of
+How paths reach platforms is in ``erralert.inbox.receive``. The inbox imports nothing of
 erralert's sending side (only its safe logger): it is there to check that code, so each
-platform's rules are written again from the platform's documentation
-(``erralert.inbox.platforms``).
+platform's imitation is written again from the platform's documentation, one module per
+platform in ``erralert.inbox.platforms``.
 """
 
 from __future__ import annotations

@@ -1,22 +1,10 @@
 """The inbox's webhook endpoints: every platform's request at the path its own service uses,
 so that ``<platform>+http://127.0.0.1:8025<native path>`` reaches the right stand-in.
 
-==========  ===========================================  =========================================
-platform    native path                                  erralert URL (inbox on 127.0.0.1:8025)
-==========  ===========================================  =========================================
-slack       ``/services/{T}/{B}/{X}``                    ``slack+http://127.0.0.1:8025/services/T/B/X``
-discord     ``/api[/v10]/webhooks/{id}/{token}``         ``discord+http://127.0.0.1:8025/api/webhooks/1/t``
-teams       ``/workflows/…``, ``/powerautomate/…``       ``teams+http://127.0.0.1:8025/workflows/w/triggers/manual/paths/invoke``
-googlechat  ``/v1/spaces/{space}/messages``              ``googlechat+http://127.0.0.1:8025/v1/spaces/S/messages``
-mattermost  ``/hooks/{key}``                             ``mattermost+http://127.0.0.1:8025/hooks/key``
-rocketchat  ``/hooks/{id}/{token}``                      ``rocketchat+http://127.0.0.1:8025/hooks/id/token``
-telegram    ``/bot{token}/sendMessage``                  ``telegram+http://127.0.0.1:8025/bot1:t/sendMessage?chat_id=-1``
-dingtalk    ``/robot/send?access_token=…``               ``dingtalk+http://127.0.0.1:8025/robot/send?access_token=t``
-wecom       ``/cgi-bin/webhook/send?key=…``              ``wecom+http://127.0.0.1:8025/cgi-bin/webhook/send?key=k``
-feishu      ``/open-apis/bot/v2/hook/{id}``              ``feishu+http://127.0.0.1:8025/open-apis/bot/v2/hook/h``
-lark        (Feishu's path: use the prefix below)        ``lark+http://127.0.0.1:8025/lark/open-apis/bot/v2/hook/h``
-webhook     (any path: use the prefix below)             ``webhook+http://127.0.0.1:8025/webhook/anything``
-==========  ===========================================  =========================================
+Each platform's module in ``erralert.inbox.platforms`` names the paths its service takes
+messages at (``paths``: Slack's ``/services/{T}/{B}/{X}``, Discord's
+``/api[/v10]/webhooks/{id}/{token}``, …) and one that reaches it (``example``, which
+``erralert inbox`` prints as an erralert URL).
 
 Every platform is ALSO reachable under ``/{platform}/<anything>`` (``/slack/x``,
 ``/lark/open-apis/bot/v2/hook/x``, ``/webhook/errors``): that is the only way to Lark (its
@@ -45,7 +33,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from erralert._core.safelog import safe_logger
 from erralert.inbox.platforms.base import Answer, Incoming, Platform
-from erralert.inbox.platforms.registry import PLATFORMS
+from erralert.inbox.platforms.registry import LISTED, PLATFORMS
 from erralert.inbox.ratelimit import RollingWindow
 from erralert.inbox.store import InboxMessage, InboxStore
 from erralert.inbox.titles import kind_of, title_of
@@ -66,35 +54,17 @@ REFUSED_EXCERPT = 64_000
 
 # (platform, pattern of the native path); `hook` names the hook (its rate-limit bucket)
 NATIVE_PATHS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (platform, re.compile(pattern))
-    for platform, pattern in (
-        ("slack", r"/services/(?P<hook>[^/]+/[^/]+/[^/]+)/?"),
-        ("discord", r"/api(?:/v\d+)?/webhooks/(?P<hook>[^/]+/[^/]+)/?"),
-        ("teams", r"/(?P<hook>workflows/.+)"),
-        ("teams", r"/(?P<hook>powerautomate/.+)"),
-        ("googlechat", r"/v1/spaces/(?P<hook>[^/]+)/messages/?"),
-        ("mattermost", r"/hooks/(?P<hook>[^/]+)/?"),
-        ("rocketchat", r"/hooks/(?P<hook>[^/]+/[^/]+)/?"),
-        ("telegram", r"/bot(?P<hook>[^/]+/[^/]+)/?"),
-        ("dingtalk", r"/robot/send/?(?P<hook>)"),
-        ("wecom", r"/cgi-bin/webhook/send/?(?P<hook>)"),
-        ("feishu", r"/open-apis/bot/v2/hook/(?P<hook>[^/]+)/?"),
-    )
+    (platform.name, re.compile(pattern))
+    for platform in LISTED
+    if platform.native
+    for pattern in platform.paths
 )
 # a path per platform that reaches it (`erralert inbox` prints them, the demo uses them)
-EXAMPLE_PATHS: dict[str, str] = {
-    "slack": "/services/T000/B000/XXXX",
-    "discord": "/api/webhooks/1/token",
-    "teams": "/workflows/w/triggers/manual/paths/invoke",
-    "googlechat": "/v1/spaces/SPACE/messages",
-    "mattermost": "/hooks/key",
-    "rocketchat": "/hooks/id/token",
-    "telegram": "/bot1:token/sendMessage?chat_id=-100",
-    "dingtalk": "/robot/send?access_token=token",
-    "wecom": "/cgi-bin/webhook/send?key=key",
-    "feishu": "/open-apis/bot/v2/hook/hook",
-    "lark": "/lark/open-apis/bot/v2/hook/hook",
-    "webhook": "/webhook/errors",
+EXAMPLE_PATHS: dict[str, str] = {platform.name: platform.example for platform in LISTED}
+# each platform's patterns, matched after a /{platform} prefix too (Lark: Feishu's)
+_OWN_PATHS: dict[str, tuple[re.Pattern[str], ...]] = {
+    name: tuple(re.compile(pattern) for pattern in platform.paths)
+    for name, platform in PLATFORMS.items()
 }
 
 _PREFIXED = re.compile(r"/(?P<platform>[a-z]+)(?P<rest>/.*)?")
@@ -112,9 +82,9 @@ def resolve(path: str) -> Route | None:
     prefixed = _PREFIXED.fullmatch(path)
     if prefixed and prefixed["platform"] in PLATFORMS:
         platform, rest = prefixed["platform"], prefixed["rest"] or "/"
-        for name, pattern in NATIVE_PATHS:
+        for pattern in _OWN_PATHS[platform]:
             match = pattern.fullmatch(rest)
-            if name in (platform, "feishu" if platform == "lark" else "") and match:
+            if match:
                 return Route(platform, rest, match["hook"] or rest)
         return Route(platform, rest, rest.strip("/") or platform)
     for name, pattern in NATIVE_PATHS:

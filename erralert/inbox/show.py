@@ -6,10 +6,10 @@ actions, Chat's buttonList, Feishu's action element, Telegram's inline keyboard,
 DingTalk's actionCard, Rocket.Chat's attachment actions) are a row of buttons, each a
 link only to a safe http(s) URL.
 
-One view per platform in ``erralert.inbox.views``; this module makes the card around it.
-The payload is untrusted: every piece of HTML comes from ``erralert.inbox.markup``, which
-escapes all text and writes only its own tags. A payload of a shape a renderer does not
-expect falls back to its raw text, escaped, with a note.
+Each platform's view is in its module in ``erralert.inbox.platforms``; this module makes
+the card around it. The payload is untrusted: every piece of HTML comes from
+``erralert.inbox.markup``, which escapes all text and writes only its own tags. A payload
+of a shape a renderer does not expect falls back to its raw text, escaped, with a note.
 """
 
 from __future__ import annotations
@@ -21,44 +21,17 @@ from collections.abc import Callable
 from typing import Any
 
 from erralert._core.safelog import safe_logger
-from erralert.inbox.markup.markdown import FLAVOURS, markdown
-from erralert.inbox.markup.mrkdwn import mrkdwn
 from erralert.inbox.markup.safe import esc
+from erralert.inbox.platforms.registry import PLATFORMS
 from erralert.inbox.store import InboxMessage
-from erralert.inbox.views import (
-    dingtalk,
-    discord,
-    feishu,
-    googlechat,
-    mattermost,
-    rocketchat,
-    slack,
-    teams,
-    telegram,
-    webhook,
-    wecom,
-)
-from erralert.inbox.views.googlechat import chat_html
-from erralert.inbox.views.telegram import telegram_html
 
 __all__ = ["LABELS", "RENDERERS", "card_html", "markup_html", "render_body"]
 
 logger = safe_logger("erralert.inbox")
 
-LABELS = {
-    "dingtalk": "DingTalk",
-    "discord": "Discord",
-    "feishu": "Feishu",
-    "googlechat": "Google Chat",
-    "lark": "Lark",
-    "mattermost": "Mattermost",
-    "rocketchat": "Rocket.Chat",
-    "slack": "Slack",
-    "teams": "Teams",
-    "telegram": "Telegram",
-    "webhook": "Webhook",
-    "wecom": "WeCom",
-    "unknown": "Unknown path",
+# each platform's name on the page, by platform; ``unknown``: a path no platform takes
+LABELS = {name: platform.label for name, platform in PLATFORMS.items()} | {
+    "unknown": "Unknown path"
 }
 
 
@@ -161,18 +134,7 @@ def render_body(message: InboxMessage) -> str:
 
 # each platform's view of a payload, by platform
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
-    "dingtalk": dingtalk.render,
-    "discord": discord.render,
-    "feishu": feishu.render,
-    "googlechat": googlechat.render,
-    "lark": feishu.render,
-    "mattermost": mattermost.render,
-    "rocketchat": rocketchat.render,
-    "slack": slack.render,
-    "teams": teams.render,
-    "telegram": telegram.render,
-    "webhook": webhook.render,
-    "wecom": wecom.render,
+    name: platform.view for name, platform in PLATFORMS.items()
 }
 
 
@@ -181,11 +143,5 @@ def markup_html(platform: str, text: str) -> str:
     Google Chat's text mrkdwn, Telegram's HTML, Google Chat's card HTML, the markdown
     flavours), as the platform shows it: what a test asks "would this mention anyone or
     link anywhere?"."""
-    if platform == "slack":
-        return mrkdwn(text)
-    if platform == "googlechat":
-        return chat_html(text)
-    if platform == "telegram":
-        return telegram_html(text)
-    flavour = FLAVOURS.get("feishu" if platform == "lark" else platform)
-    return markdown(text, flavour) if flavour is not None else esc(text)
+    known = PLATFORMS.get(platform)
+    return known.markup(text) if known is not None else esc(text)

@@ -1,6 +1,7 @@
-"""The markdown family as safe HTML: one reader, and each platform's ``Flavour`` of it
-(Discord, Mattermost, Rocket.Chat, DingTalk, WeCom, Feishu's lark_md, Teams; CommonMark
-for the rest).
+"""The markdown family as safe HTML: one reader, and the ``Flavour`` that says how one
+platform reads it (each platform's is in its module in ``erralert.inbox.platforms``:
+Discord, Mattermost, Rocket.Chat, DingTalk, WeCom, Feishu's lark_md, Teams); CommonMark
+for the rest.
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ from typing import Literal
 
 from erralert.inbox.markup.safe import chip, colour, esc, link
 
-__all__ = ["COMMONMARK", "FLAVOURS", "MAX_QUOTE_DEPTH", "Flavour", "markdown", "markdown_inline"]
+__all__ = [
+    "ANY_MENTION",
+    "ASCII_PUNCTUATION",
+    "COMMONMARK",
+    "MAX_QUOTE_DEPTH",
+    "Flavour",
+    "markdown",
+    "markdown_inline",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,46 +50,22 @@ class Flavour:
     loose_underscores: bool = False
 
 
-_ASCII_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
-_ANY_WORD = re.compile(r"(?<![\w@.+-])@(?P<who>[A-Za-z0-9_][\w.-]*)")
+# what CommonMark lets a backslash escape (the platforms that follow it in that)
+ASCII_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+# "@name" of any word: a mention where a platform notifies any @word
+ANY_MENTION = re.compile(r"(?<![\w@.+-])@(?P<who>[A-Za-z0-9_][\w.-]*)")
 
 # the generic reading (CommonMark, plus every platform's mention syntax): Slack's markdown
 # block, and payloads of platforms without a flavour of their own
 COMMONMARK = Flavour(
-    escapes=_ASCII_PUNCTUATION,
+    escapes=ASCII_PUNCTUATION,
     entities=True,
-    mention_words=_ANY_WORD,
+    mention_words=ANY_MENTION,
     tag_mentions=True,
     at_tags=True,
     font=True,
     spoilers=True,
 )
-FLAVOURS: dict[str, Flavour] = {
-    # marked's backslash escapes; entities reach the browser; GFM autolinks; @words notify
-    "mattermost": Flavour(
-        escapes=frozenset("\\`*{}[]()#+-.!_>~|"), entities=True, mention_words=_ANY_WORD
-    ),
-    # the message parser escapes * _ ~ ` # . only; single backticks; no HTML or entities
-    "rocketchat": Flavour(
-        escapes=frozenset("*_~`#."), code="single", star_bold=True, mention_words=_ANY_WORD
-    ),
-    # a backslash before any punctuation; <@id> pills; @everyone/@here; https:// links only
-    "discord": Flavour(
-        escapes=_ASCII_PUNCTUATION,
-        mention_words=re.compile(r"(?<![\w@])@(?P<who>everyone|here)\b"),
-        tag_mentions=True,
-        spoilers=True,
-        www=False,
-        loose_underscores=True,
-    ),
-    # HTML underneath (<font>): references decoded; no code; mentions only through "at"
-    "dingtalk": Flavour(entities=True, code="none", fences=False, font=True),
-    "wecom": Flavour(entities=True, code="single", fences=False, tag_mentions=True, font=True),
-    "feishu": Flavour(entities=True, code="single", at_tags=True, font=True),
-    # TextBlock markdown (erralert sends only its mention line so; a RichTextBlock's
-    # TextRuns are never parsed): no code spans
-    "teams": Flavour(entities=True, code="none"),
-}
 
 # an info string of a backtick fence holds no backtick (CommonMark 4.5)
 _FENCE = re.compile(r"\s{0,3}(`{3,}(?=[^`]*$)|~{3,})")

@@ -1,17 +1,21 @@
 """What every imitated platform shares: the request as its service sees it (``Incoming``),
-the inbox's answer (``Answer``), and the rules a platform overrides (``Platform``).
+the inbox's answer (``Answer``), and what a platform defines or overrides (``Platform``):
+its name and label, its paths, its rules and answers, its notification title, its view.
 
-Each platform's own rules are in the module named after it; ``registry`` lists them.
+Each platform's own is in the module named after it; ``registry`` finds them.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from erralert.inbox.markup.markdown import Flavour, markdown
+from erralert.inbox.markup.safe import esc
 from erralert.inbox.ratelimit import RateLimit
 
 __all__ = ["Answer", "Incoming", "Platform", "errcode", "has_keyword", "retry_header"]
@@ -65,10 +69,23 @@ def retry_header(wait: float) -> tuple[tuple[str, str], ...]:
     return (("Retry-After", str(max(1, math.ceil(wait)))),)
 
 
-class Platform:
-    """The rules of one platform; subclasses override what differs."""
+class Platform(ABC):
+    """One imitated platform: what the inbox serves, checks, answers and shows for it.
+    Subclasses say what is theirs and override what differs; each concrete subclass in a
+    module of ``erralert.inbox.platforms`` is a platform the inbox imitates."""
 
-    name: ClassVar[str]
+    name: ClassVar[str]  # the name in its erralert URL (``slack+http://…``)
+    label: ClassVar[str]  # the page's name for it
+    # where it comes in the lists a person reads (the example URLs ``erralert inbox``
+    # prints, the table of native paths): the most used platforms first
+    rank: ClassVar[int]
+    # patterns of the paths its service takes messages at, matched whole; the group
+    # ``hook`` names the hook (its rate-limit bucket; empty: the path itself)
+    paths: ClassVar[tuple[str, ...]] = ()
+    # False: its paths are another platform's, so only ``/{name}/…`` reaches it (Lark)
+    native: ClassVar[bool] = True
+    example: ClassVar[str]  # a path that reaches it: ``erralert inbox`` prints it, the demo uses it
+    flavour: ClassVar[Flavour | None] = None  # its markdown, when it reads markdown
     rates: ClassVar[tuple[RateLimit, ...]] = ()  # enforced per hook (``rate_key``)
     # DingTalk, Feishu and Lark robots may require a keyword in every message
     keyword_security: ClassVar[bool] = False
@@ -99,6 +116,20 @@ class Platform:
 
     def throttled(self, wait: float) -> Answer:
         return Answer.json(429, {"error": "too many requests"}, "rate limited", retry_header(wait))
+
+    @abstractmethod
+    def title(self, payload: dict[str, Any]) -> str:
+        """The summary line a phone's notification shows of ``payload`` (its markup still
+        in it: ``erralert.inbox.titles`` makes one plain line of it)."""
+
+    @abstractmethod
+    def view(self, payload: dict[str, Any]) -> str:
+        """``payload`` as the platform's app shows it on a phone: safe HTML, made only
+        with ``erralert.inbox.markup``."""
+
+    def markup(self, text: str) -> str:
+        """One string of a payload in the markup the platform parses it as, as safe HTML."""
+        return markdown(text, self.flavour) if self.flavour is not None else esc(text)
 
 
 def errcode(code: int, message: str) -> Answer:

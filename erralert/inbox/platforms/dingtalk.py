@@ -1,5 +1,6 @@
 """DingTalk's custom robots: HTTP 200 with ``errcode`` in the body, 20 KB, the message
-types' parameters, the signature in the query string, keyword security, 20 a minute.
+types' parameters, the signature in the query string, keyword security, 20 a minute. Its
+view: markdown, text, link and actionCard messages, and who is @-ed.
 """
 
 from __future__ import annotations
@@ -7,15 +8,26 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
+from erralert.inbox.markup.markdown import Flavour, markdown
+from erralert.inbox.markup.safe import esc
 from erralert.inbox.platforms.base import Answer, Incoming, Platform, errcode, has_keyword
+from erralert.inbox.platforms.parts import button_row, dict_of, list_of, pings, str_of
 from erralert.inbox.ratelimit import RateLimit
 from erralert.inbox.signatures import check_dingtalk
 
 __all__ = ["DingTalk"]
 
+# HTML underneath (<font>): references decoded; no code; mentions only through "at"
+_DINGTALK = Flavour(entities=True, code="none", fences=False, font=True)
+
 
 class DingTalk(Platform):
     name = "dingtalk"
+    label = "DingTalk"
+    rank = 80
+    paths = (r"/robot/send/?(?P<hook>)",)  # /robot/send?access_token=…
+    example = "/robot/send?access_token=token"
+    flavour = _DINGTALK
     rates = (RateLimit(20, 60.0),)  # per robot; errcode 130101 past it
     keyword_security = True
     body_limit: ClassVar[int] = 20_000  # bytes; errcode 460101 past it
@@ -69,6 +81,20 @@ class DingTalk(Platform):
     def throttled(self, wait: float) -> Answer:
         return errcode(130101, "send too fast, exceed 20 times per minute")
 
+    def title(self, payload: dict[str, Any]) -> str:
+        # markdown's title (what the notification shows), a link's or actionCard's title
+        msgtype = payload.get("msgtype")
+        if msgtype == "markdown":
+            return str_of(payload["markdown"].get("title")) or str_of(
+                payload["markdown"].get("text")
+            )
+        if msgtype in ("link", "actionCard"):
+            return str_of(payload[msgtype].get("title"))
+        return str_of(payload.get("text", {}).get("content"))
+
+    def view(self, payload: dict[str, Any]) -> str:
+        return render(payload)
+
 
 def _action_card_problem(card: Any) -> Answer | None:
     """An actionCard without its parameters ("自定义机器人消息类型": ``title``, ``text``, and
@@ -90,3 +116,49 @@ def _action_card_problem(card: Any) -> Answer | None:
         if not isinstance(button, dict) or not button.get("title") or not button.get("actionURL"):
             return errcode(40035, "缺少参数 actionCard.btns.title/actionURL")
     return None
+
+
+# -- the view --------------------------------------------------------------------------------
+
+
+def render(payload: dict[str, Any]) -> str:
+    msgtype = payload.get("msgtype")
+    parts: list[str] = []
+    if msgtype == "markdown":
+        body = dict_of(payload.get("markdown"))
+        # the title is what the notification shows; the chat shows the text
+        title = esc(str_of(body.get("title")))
+        parts.append(f'<div class="context">notification: {title}</div>')
+        parts.append(f'<div class="md">{markdown(str_of(body.get("text")), _DINGTALK)}</div>')
+    elif msgtype == "text":
+        parts.append(
+            f'<div class="plain">{esc(str_of(dict_of(payload.get("text")).get("content")))}</div>'
+        )
+    elif msgtype in ("link", "actionCard"):
+        body = dict_of(payload.get(msgtype))
+        parts.append(f'<div class="dt-title">{esc(str_of(body.get("title")))}</div>')
+        parts.append(f'<div class="md">{markdown(str_of(body.get("text")), _DINGTALK)}</div>')
+        if msgtype == "actionCard":
+            parts.append(_dingtalk_buttons(body))
+    else:
+        parts.append(f'<pre class="plain">{esc(json.dumps(payload, ensure_ascii=False))}</pre>')
+    at = dict_of(payload.get("at"))
+    who = [f"@{m}" for m in list_of(at.get("atMobiles"))] + [
+        f"@{u}" for u in list_of(at.get("atUserIds"))
+    ]
+    if at.get("isAtAll") is True:
+        who.insert(0, "@all")
+    parts.append(pings(who))
+    return "".join(parts)
+
+
+def _dingtalk_buttons(card: dict[str, Any]) -> str:
+    """An actionCard's buttons: one (``singleTitle``, ``singleURL``) or many (``btns`` of
+    ``title`` and ``actionURL``), side by side when ``btnOrientation`` is "1"."""
+    if str_of(card.get("singleTitle")):
+        return button_row([(card["singleTitle"], card.get("singleURL"))])
+    buttons = [
+        (str_of(dict_of(b).get("title")), dict_of(b).get("actionURL"))
+        for b in list_of(card.get("btns"))
+    ]
+    return button_row(buttons, vertical=str(card.get("btnOrientation", "0")) != "1")

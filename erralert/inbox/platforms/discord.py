@@ -1,14 +1,19 @@
 """Discord's webhooks: the message and embed limits, ``Invalid Form Body`` (50035) with
-the tree of refused fields, the message itself with ``?wait=true``.
+the tree of refused fields, the message itself with ``?wait=true``; its view: content and
+embeds in Discord's markdown, and who would be pinged.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 import time
 from typing import Any
 
+from erralert.inbox.markup.markdown import ASCII_PUNCTUATION, Flavour, markdown, markdown_inline
+from erralert.inbox.markup.safe import esc, link
 from erralert.inbox.platforms.base import Answer, Incoming, Platform, retry_header
+from erralert.inbox.platforms.parts import bar, dict_of, list_of, pings, str_of, unbackslash, when
 from erralert.inbox.ratelimit import RateLimit
 
 __all__ = ["Discord"]
@@ -25,8 +30,26 @@ def _too_long(limit: int) -> tuple[str, str]:
     return "BASE_TYPE_MAX_LENGTH", f"Must be {limit} or fewer in length."
 
 
+# a backslash before any punctuation; <@id> pills; @everyone/@here; https:// links only
+_DISCORD = Flavour(
+    escapes=ASCII_PUNCTUATION,
+    mention_words=re.compile(r"(?<![\w@])@(?P<who>everyone|here)\b"),
+    tag_mentions=True,
+    spoilers=True,
+    www=False,
+    loose_underscores=True,
+)
+
+
 class Discord(Platform):
     name = "discord"
+    label = "Discord"
+    rank = 20
+    paths = (
+        r"/api(?:/v\d+)?/webhooks/(?P<hook>[^/]+/[^/]+)/?",
+    )  # /api[/v10]/webhooks/{id}/{token}
+    example = "/api/webhooks/1/token"
+    flavour = _DISCORD
     rates = (RateLimit(5, 2.0),)  # the per-webhook bucket Discord's headers report (unverified)
     _ids = itertools.count(1_200_000_000_000_000_000)
 
@@ -94,6 +117,17 @@ class Discord(Platform):
             retry_header(wait),
         )
 
+    def title(self, payload: dict[str, Any]) -> str:
+        # the first embed's title, else the content
+        for embed in payload.get("embeds") or []:
+            title = str_of(embed.get("title"))
+            if title:
+                return unbackslash(title)
+        return unbackslash(str_of(payload.get("content")))
+
+    def view(self, payload: dict[str, Any]) -> str:
+        return render(payload)
+
 
 def _discord_problem(content: Any, embeds: Any) -> tuple[list[str], tuple[str, str]] | None:
     """The first field Discord would refuse, with its error code and message."""
@@ -143,3 +177,62 @@ def _discord_problem(content: Any, embeds: Any) -> tuple[list[str], tuple[str, s
             "Embed size exceeds maximum size of 6000",
         )
     return None
+
+
+# -- the view --------------------------------------------------------------------------------
+
+
+def render(payload: dict[str, Any]) -> str:
+    parts: list[str] = []
+    content = str_of(payload.get("content"))
+    if content:
+        parts.append(f'<div class="md">{markdown(content, _DISCORD)}</div>')
+    for embed in list_of(payload.get("embeds")):
+        embed = dict_of(embed)
+        inner = ""
+        author = str_of(dict_of(embed.get("author")).get("name"))
+        if author:
+            inner += f'<div class="context">{esc(author)}</div>'
+        if str_of(embed.get("title")):
+            title = markdown_inline(embed["title"], _DISCORD)
+            inner += f'<div class="em-title">{link(embed.get("url"), title)}</div>'
+        if str_of(embed.get("description")):
+            inner += f'<div class="md">{markdown(embed["description"], _DISCORD)}</div>'
+        cells = []
+        for item in list_of(embed.get("fields")):
+            item = dict_of(item)
+            wide = "" if item.get("inline") else ' class="wide"'
+            cells.append(
+                f"<div{wide}><b>{markdown_inline(str_of(item.get('name')), _DISCORD)}</b>"
+                f'<div class="md">{markdown(str_of(item.get("value")), _DISCORD)}</div></div>'
+            )
+        if cells:
+            inner += f'<div class="fields three">{"".join(cells)}</div>'
+        footer = str_of(dict_of(embed.get("footer")).get("text"))
+        if footer or embed.get("timestamp"):
+            inner += f'<div class="context">{esc(footer)} {when(embed.get("timestamp"))}</div>'
+        parts.append(bar(embed.get("color"), inner))
+    parts.append(_discord_pings(payload))
+    return "".join(parts)
+
+
+def _discord_pings(payload: dict[str, Any]) -> str:
+    """Who Discord would notify: the mentions in ``content`` that ``allowed_mentions``
+    lets through (without it, every mention pings)."""
+    content = str_of(payload.get("content"))
+    users = re.findall(r"<@!?(\d+)>", content)
+    roles = re.findall(r"<@&(\d+)>", content)
+    everyone = re.findall(r"@(everyone|here)\b", content)
+    if not (users or roles or everyone):
+        return ""
+    allowed = payload.get("allowed_mentions")
+    if not isinstance(allowed, dict):
+        who = [f"@{u}" for u in users] + [f"@&{r}" for r in roles] + [f"@{e}" for e in everyone]
+        return pings(who)
+    parse = set(list_of(allowed.get("parse")))
+    allowed_users = {str(u) for u in list_of(allowed.get("users"))}
+    allowed_roles = {str(r) for r in list_of(allowed.get("roles"))}
+    who = [f"@{u}" for u in users if "users" in parse or u in allowed_users]
+    who += [f"@&{r}" for r in roles if "roles" in parse or r in allowed_roles]
+    who += [f"@{e}" for e in everyone if "everyone" in parse]
+    return pings(who, "" if who else "nobody (allowed_mentions)")

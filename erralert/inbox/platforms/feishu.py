@@ -1,5 +1,6 @@
 """Feishu's (and Lark's) custom bots: ``code`` and ``msg`` in the body, 20 KB, the
-message types' content, card buttons, the signature in the body, keyword security.
+message types' content, card buttons, the signature in the body, keyword security. Their
+view: interactive cards, rich-text posts, and text in lark_md.
 """
 
 from __future__ import annotations
@@ -8,11 +9,17 @@ import json
 import re
 from typing import Any, ClassVar
 
+from erralert.inbox.markup.markdown import Flavour, markdown
+from erralert.inbox.markup.safe import chip, esc, link
 from erralert.inbox.platforms.base import Answer, Incoming, Platform, has_keyword
+from erralert.inbox.platforms.parts import button_row, dict_of, list_of, str_of
 from erralert.inbox.ratelimit import RateLimit
 from erralert.inbox.signatures import check_feishu
 
 __all__ = ["Feishu", "Lark"]
+
+# lark_md, the markdown of the cards and of the text
+_FEISHU = Flavour(entities=True, code="single", at_tags=True, font=True)
 
 
 def _feishu(code: int, message: str, status: int = 200) -> Answer:
@@ -47,6 +54,11 @@ def _feishu_action_problem(card: Any) -> str | None:
 
 class Feishu(Platform):
     name = "feishu"
+    label = "Feishu"
+    rank = 100
+    paths = (r"/open-apis/bot/v2/hook/(?P<hook>[^/]+)/?",)  # /open-apis/bot/v2/hook/{id}
+    example = "/open-apis/bot/v2/hook/hook"
+    flavour = _FEISHU
     rates = (RateLimit(5, 1.0), RateLimit(100, 60.0))  # per bot; code 11232 past either
     keyword_security = True
     body_limit: ClassVar[int] = 20_000  # "20 KB", held to the smaller reading
@@ -103,6 +115,122 @@ class Feishu(Platform):
     def throttled(self, wait: float) -> Answer:
         return _feishu(11232, "frequency limited")
 
+    def title(self, payload: dict[str, Any]) -> str:
+        # a card's header, else a post's title, the text
+        card = payload.get("card")
+        if isinstance(card, dict):
+            title = card.get("header", {}).get("title", {})
+            return str_of(title.get("content")).replace("<\u200b", "<")
+        content = payload.get("content") or {}
+        post = content.get("post")
+        if isinstance(post, dict):
+            for language in post.values():
+                if isinstance(language, dict) and str_of(language.get("title")):
+                    return str_of(language["title"])
+        return str_of(content.get("text"))
+
+    def view(self, payload: dict[str, Any]) -> str:
+        return render(payload)
+
 
 class Lark(Feishu):
     name = "lark"
+    label = "Lark"
+    rank = 110
+    native = False  # Feishu's paths: only /lark/… reaches it
+    example = "/lark/open-apis/bot/v2/hook/hook"
+
+
+# -- the view --------------------------------------------------------------------------------
+
+_FEISHU_TEMPLATES = {
+    "blue",
+    "wathet",
+    "turquoise",
+    "green",
+    "yellow",
+    "orange",
+    "red",
+    "carmine",
+    "violet",
+    "purple",
+    "indigo",
+    "grey",
+}
+
+
+def render(payload: dict[str, Any]) -> str:
+    card = payload.get("card")
+    if isinstance(card, dict):
+        return _feishu_card(card)
+    content = dict_of(payload.get("content"))
+    post = content.get("post")
+    if isinstance(post, dict):
+        return _feishu_post(post)
+    return f'<div class="md">{markdown(str_of(content.get("text")), _FEISHU)}</div>'
+
+
+def _feishu_card(card: dict[str, Any]) -> str:
+    header = dict_of(card.get("header"))
+    template = str(header.get("template", "blue")).lower()
+    template = template if template in _FEISHU_TEMPLATES else "blue"
+    title = str_of(dict_of(header.get("title")).get("content"))
+    out = [f'<div class="fs-header fs-{template}">{esc(title)}</div>'] if header else []
+    for element in list_of(card.get("elements")):
+        out.append(_feishu_element(dict_of(element)))
+    return f'<div class="fs-card">{"".join(out)}</div>'
+
+
+def _feishu_text(obj: Any) -> str:
+    obj = dict_of(obj)
+    text = str_of(obj.get("content"))
+    return markdown(text, _FEISHU) if obj.get("tag") == "lark_md" else f"<p>{esc(text)}</p>"
+
+
+def _feishu_element(element: dict[str, Any]) -> str:
+    tag = element.get("tag")
+    if tag == "div":
+        inner = _feishu_text(element.get("text")) if element.get("text") else ""
+        cells = "".join(
+            f"<div{'' if dict_of(f).get('is_short') else ' class=wide'}>"
+            f"{_feishu_text(dict_of(f).get('text'))}</div>"
+            for f in list_of(element.get("fields"))
+        )
+        if cells:
+            inner += f'<div class="fields">{cells}</div>'
+        return f'<div class="fs-div">{inner}</div>'
+    if tag == "markdown":
+        # the rich text element: inline code, code blocks, <at>, links
+        return f'<div class="fs-div">{markdown(str_of(element.get("content")), _FEISHU)}</div>'
+    if tag == "hr":
+        return "<hr>"
+    if tag == "note":
+        items = " ".join(_feishu_text(e) for e in list_of(element.get("elements")))
+        return f'<div class="context fs-note">{items}</div>'
+    if tag == "action":
+        buttons: list[tuple[str, Any]] = []
+        for action in list_of(element.get("actions")):
+            action = dict_of(action)
+            buttons.append((str_of(dict_of(action.get("text")).get("content")), action.get("url")))
+        return f'<div class="fs-div">{button_row(buttons)}</div>'
+    return f'<div class="note">[{esc(tag)}]</div>'
+
+
+def _feishu_post(post: dict[str, Any]) -> str:
+    language = next((v for v in post.values() if isinstance(v, dict)), {})
+    out = [f'<div class="dt-title">{esc(str_of(language.get("title")))}</div>']
+    for line in list_of(language.get("content")):
+        pieces = []
+        for item in list_of(line):
+            item = dict_of(item)
+            if item.get("tag") == "a":
+                pieces.append(link(item.get("href"), esc(str_of(item.get("text")))))
+            elif item.get("tag") == "at":
+                who = str_of(item.get("user_id"))
+                pieces.append(
+                    chip("@all" if who == "all" else f"@{str_of(item.get('user_name')) or who}")
+                )
+            else:
+                pieces.append(esc(str_of(item.get("text"))))
+        out.append(f"<p>{''.join(pieces)}</p>")
+    return "".join(out)

@@ -1,36 +1,46 @@
-"""Every imitated platform by the name in its erralert URL (``slack+http://…``)."""
+"""Every imitated platform by the name in its erralert URL (``slack+http://…``), found in
+the modules of this package: each concrete ``Platform`` subclass defined in one is a
+platform (Feishu's module defines two, Feishu and Lark). Adding a platform to the inbox is
+adding its module; nothing here names one.
+"""
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import pkgutil
+from collections.abc import Iterator
+
+from erralert.inbox import platforms
 from erralert.inbox.platforms.base import Platform
-from erralert.inbox.platforms.dingtalk import DingTalk
-from erralert.inbox.platforms.discord import Discord
-from erralert.inbox.platforms.feishu import Feishu, Lark
-from erralert.inbox.platforms.googlechat import GoogleChat
-from erralert.inbox.platforms.mattermost import Mattermost
-from erralert.inbox.platforms.rocketchat import RocketChat
-from erralert.inbox.platforms.slack import Slack
-from erralert.inbox.platforms.teams import Teams
-from erralert.inbox.platforms.telegram import Telegram
-from erralert.inbox.platforms.webhook import Webhook
-from erralert.inbox.platforms.wecom import WeCom
 
-__all__ = ["PLATFORMS"]
+__all__ = ["LISTED", "PLATFORMS"]
 
-PLATFORMS: dict[str, Platform] = {
-    platform.name: platform
-    for platform in (
-        DingTalk(),
-        Discord(),
-        Feishu(),
-        GoogleChat(),
-        Lark(),
-        Mattermost(),
-        RocketChat(),
-        Slack(),
-        Teams(),
-        Telegram(),
-        Webhook(),
-        WeCom(),
-    )
-}
+
+def _found() -> Iterator[Platform]:
+    for module_info in pkgutil.iter_modules(platforms.__path__, f"{platforms.__name__}."):
+        if module_info.name == __name__:
+            continue
+        module = importlib.import_module(module_info.name)
+        for value in vars(module).values():
+            if (
+                inspect.isclass(value)
+                and issubclass(value, Platform)
+                and value.__module__ == module.__name__
+                and not inspect.isabstract(value)
+            ):
+                yield value()
+
+
+def _by_name(found: Iterator[Platform]) -> dict[str, Platform]:
+    by_name: dict[str, Platform] = {}
+    for platform in sorted(found, key=lambda p: p.name):
+        if platform.name in by_name:  # two modules would answer for one platform
+            raise ValueError(f"two imitations of {platform.name!r} in erralert.inbox.platforms")
+        by_name[platform.name] = platform
+    return by_name
+
+
+PLATFORMS: dict[str, Platform] = _by_name(_found())
+# in the order a person reads them (``Platform.rank``): the example URLs, the native paths
+LISTED: tuple[Platform, ...] = tuple(sorted(PLATFORMS.values(), key=lambda p: p.rank))

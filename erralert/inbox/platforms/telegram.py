@@ -1,5 +1,7 @@
 """Telegram's Bot API ``sendMessage``: the chat and the text, its HTML parse mode's rules,
-inline keyboards, 4096 UTF-16 units, about 20 messages a minute in a group.
+inline keyboards, 4096 UTF-16 units, about 20 messages a minute in a group. Its view: the
+text plain or in Telegram's HTML subset, with the links and mentions Telegram finds by
+itself, and the inline keyboard.
 """
 
 from __future__ import annotations
@@ -11,12 +13,20 @@ import math
 import re
 from typing import Any
 
-from erralert.inbox.markup.tags import TagReader
+from erralert.inbox.markup.safe import chip, esc, link
+from erralert.inbox.markup.tags import TagReader, html_subset
 from erralert.inbox.platforms.base import Answer, Incoming, Platform, retry_header
+from erralert.inbox.platforms.parts import (
+    button_row,
+    dict_of,
+    link_opener,
+    list_of,
+    str_of,
+    strip_tags,
+)
 from erralert.inbox.ratelimit import RateLimit
 
-__all__ = ["Telegram", "telegram_html_problem", "telegram_visible_text"]
-
+__all__ = ["Telegram", "telegram_html", "telegram_html_problem", "telegram_visible_text"]
 
 # the tags of the Bot API's "HTML style" (the channel keeps its own list, on purpose)
 _TELEGRAM_TAGS = frozenset(
@@ -39,7 +49,6 @@ _TELEGRAM_TAGS = frozenset(
         "blockquote",
     }
 )
-_TAGS_ANYWHERE = re.compile(r"<[^<>]*>")
 _TELEGRAM_ENTITY = re.compile(r"&(#\d{1,7}|#[xX][0-9A-Fa-f]{1,6}|lt|gt|amp|quot);")
 
 
@@ -81,7 +90,7 @@ def telegram_html_problem(text: str) -> str | None:
 
 def telegram_visible_text(text: str) -> str:
     """The text a reader sees: tags removed, Telegram's entities decoded."""
-    return _TELEGRAM_ENTITY.sub(lambda m: html.unescape(m.group(0)), _TAGS_ANYWHERE.sub("", text))
+    return _TELEGRAM_ENTITY.sub(lambda m: html.unescape(m.group(0)), strip_tags(text))
 
 
 def _telegram_error(status: int, description: str, **extra: Any) -> Answer:
@@ -151,6 +160,10 @@ _BUTTON_ACTIONS = (
 
 class Telegram(Platform):
     name = "telegram"
+    label = "Telegram"
+    rank = 70
+    paths = (r"/bot(?P<hook>[^/]+/[^/]+)/?",)  # /bot{token}/sendMessage
+    example = "/bot1:token/sendMessage?chat_id=-100"
     rates = (RateLimit(20, 60.0),)  # per chat: "no more than 20 messages per minute" in a group
     _ids = itertools.count(1)
 
@@ -220,3 +233,98 @@ class Telegram(Platform):
         return _telegram_error(
             429, f"Too Many Requests: retry after {seconds}", parameters={"retry_after": seconds}
         )
+
+    def title(self, payload: dict[str, Any]) -> str:
+        # the text as read: tags dropped, references decoded
+        return html.unescape(strip_tags(str_of(payload.get("text"))))
+
+    def view(self, payload: dict[str, Any]) -> str:
+        return render(payload)
+
+    def markup(self, text: str) -> str:
+        return telegram_html(text)
+
+
+# -- the view --------------------------------------------------------------------------------
+
+
+def _json_field(value: Any) -> Any:
+    """A field the Bot API takes as a JSON object or as its JSON-serialised string
+    (``reply_markup``)."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
+
+
+def _telegram_link(attrs: dict[str, str]) -> tuple[str, str]:
+    href = attrs.get("href", "")
+    if href.startswith("tg://user?id="):
+        return '<span class="mention">@', "span"
+    return link_opener(attrs)
+
+
+def _spoiler(attrs: dict[str, str]) -> tuple[str, str]:
+    return '<span class="spoiler">', "span"
+
+
+_TELEGRAM_HTML: dict[str, tuple[str, Any]] = {
+    "b": ("b", None),
+    "strong": ("b", None),
+    "i": ("i", None),
+    "em": ("i", None),
+    "u": ("u", None),
+    "ins": ("u", None),
+    "s": ("s", None),
+    "strike": ("s", None),
+    "del": ("s", None),
+    "code": ("code", None),
+    "pre": ("pre", None),
+    "blockquote": ("blockquote", None),
+    "a": ("a", _telegram_link),
+    "tg-spoiler": ("span", _spoiler),
+    "span": ("span", _spoiler),
+    "tg-emoji": ("span", lambda attrs: ("<span>", "span")),
+}
+
+
+# what Telegram finds in text by itself, outside <code> and <pre>: links and @mentions
+_TELEGRAM_FOUND = re.compile(
+    r"(?P<url>(?<![\w.-])(?:https?://|(?P<www>www\.))[^\s<>]*[^\s<>.,:;\"')\]!?])"
+    r"|(?<![\w@.+-])@(?P<who>[A-Za-z0-9_]{1,32})"
+)
+
+
+def _telegram_plain(text: str) -> str:
+    out: list[str] = []
+    pos = 0
+    for match in _TELEGRAM_FOUND.finditer(text):
+        out.append(esc(text[pos : match.start()]))
+        if match["who"] is not None:
+            out.append(chip(f"@{match['who']}"))
+        else:
+            url = match["url"]
+            out.append(link(f"http://{url}" if match["www"] else url, esc(url)))
+        pos = match.end()
+    out.append(esc(text[pos:]))
+    return "".join(out)
+
+
+def telegram_html(text: str) -> str:
+    """``text`` in Telegram's HTML parse mode, as the chat shows it."""
+    return html_subset(text, _TELEGRAM_HTML, plain=_telegram_plain)
+
+
+def render(payload: dict[str, Any]) -> str:
+    text = str_of(payload.get("text"))
+    if str(payload.get("parse_mode", "")).upper() == "HTML":
+        body = telegram_html(text)
+    else:
+        body = _telegram_plain(text)
+    keyboard = "".join(
+        button_row([(str_of(dict_of(b).get("text")), dict_of(b).get("url")) for b in list_of(row)])
+        for row in list_of(dict_of(_json_field(payload.get("reply_markup"))).get("inline_keyboard"))
+    )
+    return f'<div class="tg-text">{body}</div>{keyboard}'

@@ -1,10 +1,12 @@
-"""What the views of several platforms share: lenient readers of a payload's fields (a
-field of the wrong type reads as empty) and the page's pieces: a bar, the pings, a row of
-buttons, a time, legacy attachment fields, a safe link opening for an HTML subset.
+"""What the platforms' views and titles share: lenient readers of a payload's fields (a
+field of the wrong type reads as empty), the page's pieces (a bar, the pings, a row of
+buttons, a time, legacy attachment fields, a safe link opening for an HTML subset) and the
+readings of a title's text (tags dropped, markdown's backslash escapes read).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -19,8 +21,13 @@ __all__ = [
     "list_of",
     "pings",
     "str_of",
+    "strip_tags",
+    "unbackslash",
     "when",
 ]
+
+_TAG = re.compile(r"<[^<>]*>")
+_BACKSLASH = re.compile(r"\\([!-/:-@\[-`{-~])")  # markdown's escapes (Discord's, Teams')
 
 
 def str_of(value: Any) -> str:
@@ -77,3 +84,13 @@ def link_opener(attrs: dict[str, str]) -> tuple[str, str]:
     if target is None:
         return '<span class="badlink">', "span"
     return f'<a href="{esc(target)}" rel="noopener noreferrer nofollow" target="_blank">', "a"
+
+
+def strip_tags(text: str) -> str:
+    """``text`` without anything that looks like a tag (``<…>``)."""
+    return _TAG.sub("", text)
+
+
+def unbackslash(text: str) -> str:
+    """``text`` with markdown's backslash escapes read (``\\*`` is ``*``)."""
+    return _BACKSLASH.sub(r"\1", text)
