@@ -534,3 +534,13 @@ def test_mentions_run_together_are_one_code_span(platform: str) -> None:
     assert 'class="mention"' not in shown
     assert "@all@all" in shown
     assert "@here@@y" in shown
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+@pytest.mark.parametrize("text", ["\\@all", "\\\\@all", "x \\@here y", "\\@channel\\", "\\<!here>"])
+def test_a_backslash_before_a_mention_does_not_free_it(platform: str, text: str) -> None:
+    # the mention is shown as a code span: a backslash in the value right before it must
+    # not escape the span's opening backtick (found by the property test's "\\@all")
+    shown = markup_html(platform, DIALECTS[platform].escape(text))
+    assert 'class="mention"' not in shown
+    assert "\\" in html.unescape(re.sub("<[^>]+>", "", shown))  # and the backslash is shown

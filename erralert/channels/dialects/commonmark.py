@@ -286,6 +286,10 @@ def escape_markdown(text: str, md: Markdown) -> str:
             pos = end
         analysed = "".join([*pieces, text[pos:]])
     marks = _marks(analysed, md)
+    if tokens and "\\" in text:
+        # a backslash just before a token would escape the backtick that opens its code
+        # span ("\\@all" would leave @all live): it is shown as itself
+        marks.update(start - 1 for start in tokens if start and text[start - 1] == "\\")
     if not marks and not tokens:
         return text
     out: list[str] = []
