@@ -208,6 +208,9 @@ def run_demo(
                 "1. three different errors: a declined card, a partner's broken answer, "
                 "a division by zero"
             )
+            # the declined card's window opens with this first request: the summaries are
+            # due WINDOW after it, however long the app took to start on a busy machine
+            first_failure = time.monotonic()
             fail("POST", "/orders/1042/pay")
             fail("GET", "/shipping/quote")
             fail("GET", "/reports/daily")
@@ -220,7 +223,7 @@ def run_demo(
         progress.step(
             f"4. waiting for the {WINDOW:.0f} s window to end and the summaries to go out"
         )
-        time.sleep(max(0.0, started + WINDOW + 2.5 - time.monotonic()))
+        time.sleep(max(0.0, first_failure + WINDOW + 2.5 - time.monotonic()))
         alerter.flush(30.0)
         _settle(messages)
     finally:
