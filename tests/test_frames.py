@@ -6,6 +6,7 @@ import os
 import runpy
 import sys
 import sysconfig
+import weakref
 from pathlib import Path
 from types import CodeType
 from typing import NoReturn
@@ -80,13 +81,18 @@ def test_code_info(code: CodeType, expected: tuple[str, bool]) -> None:
 
 
 def test_code_info_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(frames, "_CODE_CACHE_MAX", 5)
-    monkeypatch.setattr(frames, "_code_cache", {})
-    codes = [compile(f"x = {i}", f"/srv/app/gen{i}.py", "exec") for i in range(12)]
-    for code in codes:
+    """The cache holds each code object it answers for: once the test lets go of them, at
+    most CODE_CACHE_MAX are still alive (code objects are freed as their last reference
+    goes, so a weak reference tells whether the cache still holds one)."""
+    monkeypatch.setattr(frames, "CODE_CACHE_MAX", 5)
+    seen: list[weakref.ref[CodeType]] = []
+    for i in range(12):
+        code = compile(f"x = {i}", f"/srv/app/gen{i}.py", "exec")
         assert code_info(code) == ("<module>", True)
-        assert len(frames._code_cache) <= 5
-    assert code_info(codes[-1]) == ("<module>", True)
+        seen.append(weakref.ref(code))
+        last, code = code, None  # the test keeps only the latest
+        assert sum(ref() is not None for ref in seen) <= 5
+    assert code_info(last) == ("<module>", True)
 
 
 def test_code_info_distinguishes_equal_looking_code() -> None:

@@ -12,6 +12,7 @@ import sysconfig
 from types import CodeType, FrameType, TracebackType
 
 __all__ = [
+    "CODE_CACHE_MAX",
     "absolute_path",
     "code_hidden",
     "code_info",
@@ -25,7 +26,9 @@ __all__ = [
 
 # Bounds of the caches below: a long-running process that keeps compiling code (templates,
 # exec) must not grow them forever; clearing is cheap and they refill on the next errors.
-_CODE_CACHE_MAX = 10_000
+# CODE_CACHE_MAX is public: the most code objects ``code_info``/``code_hidden`` keep alive,
+# read at each new entry (so a test may lower it to see the bound honoured).
+CODE_CACHE_MAX = 10_000
 _PATH_CACHE_MAX = 10_000
 
 # Filenames of code not compiled from a file that still count as the app's own code.
@@ -163,7 +166,7 @@ def code_hidden(code: CodeType) -> bool:
 def _new_code_entry(code: CodeType) -> tuple[CodeType, tuple[str, bool], bool]:
     in_app, hidden = _file_facts(code.co_filename)
     entry = (code, (code.co_qualname, in_app), hidden)
-    if len(_code_cache) >= _CODE_CACHE_MAX:
+    if len(_code_cache) >= CODE_CACHE_MAX:
         _code_cache.clear()
     _code_cache[id(code)] = entry
     return entry

@@ -23,7 +23,7 @@ from celery.exceptions import Ignore, Reject, WorkerLostError
 
 import erralert
 import erralert.integrations.celery as celery_integration
-from erralert.integrations.celery import init_celery, task_context
+from erralert.integrations.celery import CeleryIntegration, task_context
 from erralert.testing import CapturedAlert, capture_alerts
 from tests.receiver import Receiver
 from tests.servers import redis_server
@@ -32,14 +32,27 @@ ROOT = Path(__file__).resolve().parents[2]
 HOOK = "webhook+http://127.0.0.1:9/hook"
 
 
+# what the tests registered; only this module calls init_celery in the test process
+_installed: list[CeleryIntegration] = []
+
+
+def init_celery(
+    app: Any = None, alerter: erralert.Alerter | None = None, **options: Any
+) -> CeleryIntegration:
+    """``erralert.integrations.celery.init_celery``, remembered for the fixture below."""
+    integration = celery_integration.init_celery(app, alerter, **options)
+    _installed.append(integration)
+    return integration
+
+
 @pytest.fixture(autouse=True)
 def _isolated_integrations() -> Iterator[None]:
-    """Each test starts with no integration registered and leaves none behind."""
-    saved = dict(celery_integration._integrations)
-    celery_integration._integrations.clear()
+    """Each test leaves no integration registered (so the next starts with none): all it
+    installed are uninstalled — the one still registered for its app goes, the ones it
+    replaced are no-ops."""
     yield
-    celery_integration._integrations.clear()
-    celery_integration._integrations.update(saved)
+    while _installed:
+        _installed.pop().uninstall()
 
 
 @pytest.fixture

@@ -68,7 +68,7 @@ from django.core.exceptions import (
     SuspiciousOperation,
 )
 from django.core.management import call_command
-from django.core.signals import got_request_exception
+from django.core.signals import got_request_exception, setting_changed
 from django.db import DatabaseError, connection
 from django.db.backends.signals import connection_created
 from django.db.backends.utils import CursorWrapper
@@ -79,7 +79,6 @@ from django.urls import path
 from django.utils.functional import SimpleLazyObject
 
 import erralert
-import erralert.integrations.django as integration
 from erralert._core.event import Event
 from erralert.integrations.django import ErrAlertMiddleware, request_from_django
 from erralert.testing import CapturedAlert, capture_alerts
@@ -186,10 +185,19 @@ def middleware(*, before: tuple[str, ...] = (), after: tuple[str, ...] = ()) -> 
     return [*MIDDLEWARE[:at], *before, ERRALERT, *after, *MIDDLEWARE[at + 1 :]]
 
 
+def _erralert_setting_changed() -> None:
+    # what override_settings sends: the integration reads settings.ERRALERT again
+    setting_changed.send(
+        sender=None, setting="ERRALERT", value=getattr(settings, "ERRALERT", None), enter=True
+    )
+
+
 @pytest.fixture(autouse=True)
-def _fresh_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+def _fresh_configuration() -> Iterator[None]:
     # conftest closes the default alerter around each test: settings.ERRALERT is read again
-    monkeypatch.setattr(integration, "_configured", False)
+    _erralert_setting_changed()
+    yield
+    _erralert_setting_changed()
 
 
 @pytest.fixture(scope="module")

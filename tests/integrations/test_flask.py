@@ -33,9 +33,9 @@ def checkout_failed(order_id: int) -> None:
     raise ValueError(f"payment declined for order {order_id}")
 
 
-def make_app() -> Flask:
+def make_app(app_class: type[Flask] = Flask) -> Flask:
     """A Flask app without erralert: each test adds it its own way."""
-    app = Flask(__name__)
+    app = app_class(__name__)
     app.secret_key = "test-secret"
 
     @app.post("/orders/<int:order_id>/pay")
@@ -245,14 +245,23 @@ def test_error_answered_by_an_errorhandler_is_quiet(
 
 
 def test_broken_flask_context_still_alerts(
-    alerter: erralert.Alerter, alerts: list[CapturedAlert], monkeypatch: pytest.MonkeyPatch
+    alerter: erralert.Alerter, alerts: list[CapturedAlert]
 ) -> None:
-    def broken(*args: Any, **kwargs: Any) -> None:
-        raise RuntimeError("context reader broke")
+    class BrokenLoginFlask(Flask):
+        """Asking the app for its Flask-Login manager raises (what erralert reads the user
+        through): reading the request's Flask context breaks."""
 
-    monkeypatch.setattr(ea_flask._Context, "current", broken)
-    app = flask_app(alerter)
+        asked = 0
+
+        @property
+        def login_manager(self) -> Any:
+            BrokenLoginFlask.asked += 1
+            raise RuntimeError("context reader broke")
+
+    app = make_app(BrokenLoginFlask)
+    ea_flask.init_app(app, alerter)
     assert app.test_client().get("/boom").status_code == 500
+    assert BrokenLoginFlask.asked > 0  # the context reader did break
     event = only_event(alerts)
     assert event.title == "RuntimeError: boom"
     # no Flask context, but the error and what the environ tells still reach chat

@@ -5,6 +5,7 @@ test_contract.py (run against every store)."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import logging
 import random
@@ -14,7 +15,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import pytest
 import redis
@@ -26,9 +26,11 @@ from erralert._stores import open_store
 from erralert._stores.base import Batch, Due, Store
 from erralert._stores.memory import MemoryStore
 from erralert._stores.redis import RedisStore, mask_url_password
+from erralert._stores.redis_scripts import script
 from erralert._stores.windows import BUCKETS, repeat_in
 from tests.samples import event
 from tests.servers import free_port, server_process
+from tests.stores.redis_commands import commands_sent, names
 
 W = 60.0
 T0 = 1_700_000_000.0
@@ -79,19 +81,25 @@ def test_lua_rules_match_window_slot(store: RedisStore, seed: int, skew: bool) -
         expected = reference.hit(key, when, windows[key], release)
         got = store.hit(key, when, windows[key], release)
         assert got.alert == expected.alert, (key, when)
-        slot = reference._entries[key]
         if expected.alert:
             assert got == expected, (key, when)
         else:  # a repeat names the open window, so that a process may count it locally
-            assert got == repeat_in(slot.window_start, slot.window_end, slot.window), (key, when)
+            # The reference's window: the one that opened at the start Redis names (checked
+            # below), `windows[key]` long — every window here opens with that length, and
+            # none is cut short (nothing drains or evicts), so it ends at start + length.
+            start, length = got.occurrences.window_start, windows[key]
+            assert reference.has_window(key, start), (key, when)
+            assert got == repeat_in(start, start + length, length), (key, when)
+        # the window open now (the reference's, as the asserts above showed)
+        window_start, window_end = got.occurrences.window_start, got.occurrences.window_end
         hits += expected.alert
         statuses.add(expected.occurrences.status)
         if rng.random() < 0.1:
             # repeats a process counted locally, folded in on time or late (their window
             # settled meanwhile, or a window that never was: a fingerprint forgotten)
             late = rng.random() < 0.3
-            start = slot.window_start - (rng.uniform(1, 30) if late else 0.0)
-            end = start + (slot.window_end - slot.window_start)
+            start = window_start - (rng.uniform(1, 30) if late else 0.0)
+            end = start + (window_end - window_start)
             n = rng.randint(1, 40)
             histogram = [0] * BUCKETS
             for _ in range(n):
@@ -330,55 +338,42 @@ def test_masked_url_in_the_outage_warning(caplog: pytest.LogCaptureFixture) -> N
 # -- cost -------------------------------------------------------------------------------------
 
 
-def test_one_round_trip_per_hit(store: RedisStore, monkeypatch: pytest.MonkeyPatch) -> None:
+def _sha(name: str) -> str:
+    """The SHA1 the store's ``EVALSHA`` names script ``name`` by."""
+    return hashlib.sha1(script(name).encode()).hexdigest()
+
+
+def test_one_round_trip_per_hit(store: RedisStore, redis_url: str) -> None:
     """A decision is one command sent to Redis (an EVALSHA running the script): counted at
-    the client. Its speed is measured in benchmarks/, not asserted here."""
-    assert store.hit("hot", T0, W).alert
-    client = store._client
-    sent: list[str] = []
-    execute = client.execute_command
-
-    def counting(*args: object, **options: object) -> object:
-        sent.append(str(args[0]))
-        return execute(*args, **options)
-
-    monkeypatch.setattr(client, "execute_command", counting)
-    for i in range(100):
-        assert not store.hit("hot", T0 + i * 0.01, W).alert
-    assert sent == ["EVALSHA"] * 100
+    the server. Its speed is measured in benchmarks/, not asserted here."""
+    assert store.hit("hot", T0, W).alert  # the connection is open, the script loaded
+    with commands_sent(redis_url) as sent:
+        for i in range(100):
+            assert not store.hit("hot", T0 + i * 0.01, W).alert
+    assert names(sent) == ["EVALSHA"] * 100
 
 
-def test_a_storm_through_the_throttle_is_a_round_trip_a_second(
-    store: RedisStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_storm_through_the_throttle_is_a_fold_a_second(store: RedisStore, redis_url: str) -> None:
     """Batching: 3000 repeats over 30 s cost the alert's EVALSHA and one pipelined fold a
-    second (each a single round trip), and the digest counts every repeat."""
+    second, and the digest counts every repeat. redis-py asks ``SCRIPT EXISTS`` before it
+    sends a pipeline holding a script: each fold is that round trip and the pipeline's."""
+    # what a running process has: its connection open, the scripts loaded on the server
+    # (by another namespace's store: this one's windows stay untouched)
+    assert store.hit("warm", T0, W).alert
+    other = RedisStore(redis_url, namespace=f"warm-{next(_namespaces)}")
+    other.fold([Batch("warm", T0, T0 + W, 1, T0, T0, (1,) + (0,) * (BUCKETS - 1))], T0)
+    other.close()
     throttle = Throttle(store, W)
-    sent: list[str] = []
-    client = store._client
-    execute, pipeline = client.execute_command, client.pipeline
-
-    def counting(*args: object, **options: object) -> object:
-        sent.append(str(args[0]))
-        return execute(*args, **options)
-
-    def counting_pipeline(*args: Any, **options: Any) -> Any:
-        pipe = pipeline(*args, **options)
-        run = pipe.execute
-
-        def execute_pipe(*a: Any, **o: Any) -> Any:
-            sent.append("PIPELINE")
-            return run(*a, **o)
-
-        pipe.execute = execute_pipe
-        return pipe
-
-    monkeypatch.setattr(client, "execute_command", counting)
-    monkeypatch.setattr(client, "pipeline", counting_pipeline)
-    alerts = sum(throttle.hit("hot", T0 + i * 0.01).alert for i in range(3000))
+    with commands_sent(redis_url) as sent:
+        alerts = sum(throttle.hit("hot", T0 + i * 0.01).alert for i in range(3000))
     assert alerts == 1
-    assert sent.count("EVALSHA") == 1
-    assert 25 <= sent.count("PIPELINE") <= 31
+    hit, fold = f"EVALSHA {_sha('hit')} ", f"EVALSHA {_sha('fold')} "
+    folds = sum(command.startswith(fold) for command in sent)
+    assert sum(command.startswith(hit) for command in sent) == 1
+    assert 25 <= folds <= 31
+    # nothing else but the question before each fold's pipeline
+    others = [c for c in sent if not c.startswith((hit, fold))]
+    assert others == [f"SCRIPT EXISTS {_sha('fold')}"] * folds
     (due,) = throttle.due(T0 + W + throttle.guard)
     assert (due.occurrences.count, due.occurrences.total) == (2999, 3000)
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -25,6 +26,7 @@ from erralert._stores.memory import MemoryStore
 from erralert._stores.redis import RedisStore
 from erralert._stores.sqlite import SQLiteStore
 from tests.servers import free_port, server_process
+from tests.stores.redis_commands import commands_sent, names
 
 W = 60.0
 T0 = 1_700_000_000.0
@@ -170,11 +172,21 @@ def test_concurrent_adds_are_never_lost(pair: tuple[Store, Store]) -> None:
 # -- SQLite -------------------------------------------------------------------------------------
 
 
-def test_sqlite_adds_the_whole_mapping_in_one_transaction(tmp_path: Path) -> None:
-    store = SQLiteStore(str(tmp_path / "s.db"))
+def test_sqlite_adds_the_whole_mapping_in_one_transaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     statements: list[str] = []
-    with store._lock:
-        store._connection().set_trace_callback(statements.append)
+    connect = sqlite3.connect
+
+    def traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        # every connection the store opens reports the statements it runs
+        db = connect(*args, **kwargs)
+        db.set_trace_callback(statements.append)
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", traced)
+    store = SQLiteStore(str(tmp_path / "s.db"))
+    statements.clear()  # opening: the schema
     store.count_silenced({f"rule-{i}": i + 1 for i in range(5)}, T0)
     assert [s for s in statements if s in ("BEGIN IMMEDIATE", "COMMIT")] == [
         "BEGIN IMMEDIATE",
@@ -228,27 +240,19 @@ def test_sqlite_forgets_a_rule_that_silenced_nothing_for_the_retention(tmp_path:
 # -- Redis --------------------------------------------------------------------------------------
 
 
-def test_redis_adds_the_whole_mapping_in_one_round_trip(
-    redis_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_redis_adds_the_whole_mapping_in_one_round_trip(redis_url: str) -> None:
     store = RedisStore(redis_url, namespace=f"silenced-{next(_namespaces)}")
     store.count_silenced({"warm": 1}, T0)  # the script is loaded: EVALSHA from now on
-    client = store._client
-    sent: list[str] = []
-    execute = client.execute_command
-
-    def counting(*args: object, **options: object) -> object:
-        sent.append(str(args[0]))
-        return execute(*args, **options)
-
-    monkeypatch.setattr(client, "execute_command", counting)
-    store.count_silenced({f"rule-{i}": i + 1 for i in range(20)}, T0)
-    assert sent == ["EVALSHA"]
-    store.count_silenced({}, T0)
-    store.count_silenced({"zero": 0}, T0)
-    assert sent == ["EVALSHA"]
-    assert len(store.silenced()) == 21
-    assert sent == ["EVALSHA", "HGETALL"]
+    with commands_sent(redis_url) as sent:
+        store.count_silenced({f"rule-{i}": i + 1 for i in range(20)}, T0)
+    assert names(sent) == ["EVALSHA"]
+    with commands_sent(redis_url) as sent:
+        store.count_silenced({}, T0)
+        store.count_silenced({"zero": 0}, T0)
+    assert sent == []
+    with commands_sent(redis_url) as sent:
+        assert len(store.silenced()) == 21
+    assert names(sent) == ["HGETALL"]
     store.close()
 
 

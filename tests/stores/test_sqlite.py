@@ -32,6 +32,17 @@ def _rows(path: Path, table: str) -> int:
     return count
 
 
+def _assert_nobody_holds_the_write_lock(path: Path) -> None:
+    """Another connection takes the write lock at once: no transaction was left open (an
+    open ``BEGIN IMMEDIATE`` holds that lock until it ends)."""
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # "database is locked" while anyone holds it
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+
+
 # -- run in child processes (module level, so that "spawn" can import them) -----------------
 
 
@@ -245,19 +256,18 @@ def test_a_locked_database_raises_and_leaves_no_transaction_open(tmp_path: Path)
         store.claim_due(T0 + W)
     blocker.execute("ROLLBACK")
     blocker.close()
-    assert store._conn is not None
-    assert not store._conn.in_transaction
+    _assert_nobody_holds_the_write_lock(path)
     assert not store.hit("a", T0 + 2, W).alert
     assert [d.occurrences.count for d in store.claim_due(T0 + W)] == [1]
     store.close()
 
 
 def test_an_error_inside_a_transaction_rolls_it_back(tmp_path: Path) -> None:
-    store = SQLiteStore(str(tmp_path / "s.db"))
+    path = tmp_path / "s.db"
+    store = SQLiteStore(str(path))
     with pytest.raises(ValueError, match="window"):
         store.hit("a", T0, float("nan"))
-    assert store._conn is not None
-    assert not store._conn.in_transaction
+    _assert_nobody_holds_the_write_lock(path)
     assert store.hit("a", T0, W).occurrences.is_new
     store.close()
 
