@@ -125,6 +125,11 @@ class Reporter:
         """The alerter in use (the default one unless given); None if it can't be built."""
         return resolve(self._alerter)
 
+    @property
+    def own_alerter(self) -> Alerter | None:
+        """The alerter given or built from options; None when it is the default one."""
+        return self._alerter
+
     def report(self, exc: BaseException, request: Any = None) -> None:
         alerter = resolve(self._alerter)
         if alerter is not None:

@@ -286,7 +286,7 @@ def _on_task_failure(
 
 
 def _explicit_alerters() -> list[Alerter]:
-    alerters = (i._alerter for i in list(_integrations.values()))
+    alerters = (i.own_alerter for i in list(_integrations.values()))
     return list({id(a): a for a in alerters if a is not None}.values())
 
 
