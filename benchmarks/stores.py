@@ -104,6 +104,10 @@ class Sink:
         if kind == "digest":
             self.digested += count
         storm = document.get("storm")
+        if kind == "storm" and storm:
+            # the full alerts of the new errors folded into it follow the summary
+            # (storm_followups), each counting its one occurrence a second time
+            self.occurrences -= int(storm.get("followups") or 0)
         groups = storm["groups"] if kind == "storm" and storm else [document["event"]]
         for group in groups:
             position = self.index.get(group.get("fingerprint") or "")
