@@ -46,7 +46,9 @@ if importlib.util.find_spec("benchmarks.realserver") is not None:
     ]
 
 
-@pytest.fixture(scope="module")
+# session scope: under xdist another module's tests may run between these on the same
+# worker, and a module-scoped fixture would be made again after them (a second quick run)
+@pytest.fixture(scope="session")
 def quick_run() -> subprocess.CompletedProcess[str]:
     pytest.importorskip("sentry_sdk")
     return subprocess.run(
