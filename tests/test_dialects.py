@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import html
 import re
-import time
 
 import pytest
 
@@ -517,12 +516,13 @@ def test_empty_and_plain_text(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(DIALECTS))
 @pytest.mark.slow
+@pytest.mark.timeout(10)  # a hang guard, not a speed target (those live in benchmarks/)
 def test_escaping_is_linear(name: str) -> None:
-    text = (HOSTILE + "\n" + BLOCKS + "\n" + EMPHASIS + "\n") * 8_000  # ~1.6 MB
-    started = time.perf_counter()
+    # ~400 KB: linear work takes a fraction of a second; a quadratic step in any rule
+    # (10**11 character steps) would not end within the timeout
+    text = (HOSTILE + "\n" + BLOCKS + "\n" + EMPHASIS + "\n") * 2_000
     DIALECTS[name].escape(text)
     DIALECTS[name].block(text)
-    assert time.perf_counter() - started < 10.0
 
 
 @pytest.mark.parametrize("platform", ["mattermost", "rocketchat", "telegram"])
