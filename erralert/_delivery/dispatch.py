@@ -311,7 +311,7 @@ class Dispatcher:
                 # render before judging lateness: a first render compiles the template,
                 # which can take longer than the margin a slot allows. In a thread of the
                 # loop's pool: a custom template may take up to its allowance
-                # (erralert._render.renderer.MAX_RENDER_SECONDS), and the other lanes deliver
+                # (erralert._render.allowance.MAX_RENDER_SECONDS), and the other lanes deliver
                 # meanwhile instead of waiting for it.
                 try:
                     item.message = await self._render_aside(self._notice(item), lane.channel)
