@@ -312,13 +312,15 @@ def _demo(args: argparse.Namespace) -> int:
 def _inbox(args: argparse.Namespace) -> int:
     _needs_uvicorn("erralert inbox")
     from erralert import inbox
+    from erralert.inbox.platforms.registry import PLATFORMS
     from erralert.inbox.receive import EXAMPLE_PATHS
 
+    signed = [name for name, platform in PLATFORMS.items() if platform.signed]
     secrets: dict[str, str] = {}
     for item in args.secret:
         platform, sep, secret = item.partition("=")
-        if not sep or not secret or platform not in _SIGNED:
-            _fail(f"--secret {platform}=…: expected {'=…, '.join(_SIGNED)}=…")
+        if not sep or not secret or platform not in signed:
+            _fail(f"--secret {platform}=…: expected {'=…, '.join(signed)}=…")
         secrets[platform] = secret
     if inbox.require_token_for(args.host) and not args.token:
         _fail(
@@ -370,9 +372,6 @@ def _positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text}: more than 0")
     return value
-
-
-_SIGNED = ("dingtalk", "feishu", "lark", "webhook")
 
 
 def _preview(args: argparse.Namespace) -> int:

@@ -101,6 +101,12 @@ class Platform(ABC):
         """Every text of the message, for the keyword check."""
         return json.dumps(payload, ensure_ascii=False)
 
+    @property
+    def signed(self) -> bool:
+        """Whether the platform checks a signature (its module answers for a wrong one),
+        so that ``erralert inbox --secret NAME=…`` means something for it."""
+        return type(self).signature_refusal is not Platform.signature_refusal
+
     def signature_refusal(self, secret: str, incoming: Incoming) -> Answer | None:
         """The service's refusal of a request not signed with ``secret``; None when the
         signature matches, and always for a platform that signs nothing."""
