@@ -142,23 +142,25 @@ def test_downward_imports_pass(tmp_path: Path) -> None:
     assert found == []
 
 
+TOOLING = ("erralert.inbox", "erralert.cli", "uvicorn")
+ENTRY_POINTS = ("asgi", "wsgi", "logging", "excepthook")
+
+
 @pytest.mark.parametrize(
-    "module",
+    ("module", "not_loaded"),
     [
-        "erralert",
-        *[
-            f"erralert.integrations.{m}"
-            for m in ("asgi", "wsgi", "logging", "excepthook", "starlette")
-        ],
+        # nor Starlette, unless the app is on Starlette: a Flask or Django app loads none of it
+        *[(module, (*TOOLING, "starlette")) for module in ("erralert", "erralert.testing")],
+        *[(f"erralert.integrations.{m}", (*TOOLING, "starlette")) for m in ENTRY_POINTS],
+        ("erralert.integrations.starlette", TOOLING),
     ],
 )
-def test_the_library_never_imports_the_tooling(module: str) -> None:
+def test_the_library_never_imports_the_tooling(module: str, not_loaded: tuple[str, ...]) -> None:
     # the inbox, the CLI and uvicorn are developer tooling: an app that imports erralert (or
     # any of its framework entry points) must not pay for them; a fresh interpreter tells
     code = (
         f"import {module}, sys; "
-        "print(sorted(m for m in sys.modules "
-        "if m.startswith(('erralert.inbox', 'erralert.cli', 'uvicorn'))))"
+        f"print(sorted(m for m in sys.modules if m.startswith({not_loaded!r})))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
