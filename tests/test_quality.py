@@ -53,6 +53,9 @@ def test_the_fast_tier_leaves_out_every_marker_of_a_slower_one() -> None:
     markers = {line.split(":", 1)[0] for line in options["ini_options"]["markers"]}
     assert markers == {"slow", "e2e", "browser"}
     assert 'python -m pytest -n auto -m "not slow and not e2e and not browser"' in readme
+    # .ci/run times it on its own
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert 'python -m pytest -n auto -q -m "not slow and not e2e and not browser"' in ci
 
 
 def test_the_version_is_written_once() -> None:
