@@ -166,6 +166,16 @@ class _VirtualLoop(asyncio.SelectorEventLoop):
     def _back(self, job: asyncio.Future[Any]) -> None:
         self._in_flight.count -= 1
 
+    async def shutdown_default_executor(self, *timeout: float | None) -> None:
+        # the pool's threads are joined in a thread of their own; while they are, the wait
+        # for them is not idle either (else Python 3.12+ skips over its 300 s bound at once
+        # and warns that the threads were not joined)
+        self._in_flight.count += 1
+        try:
+            await super().shutdown_default_executor(*timeout)
+        finally:
+            self._in_flight.count -= 1
+
 
 class _Policy(asyncio.DefaultEventLoopPolicy):
     def __init__(self, clock: VirtualClock) -> None:
