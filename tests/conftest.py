@@ -33,9 +33,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if _starts_redis(item):
             item.add_marker("e2e")
     if hasattr(config, "workerinput"):
-        # under xdist (-n), the slower tiers' tests are handed out first: one of them handed
-        # out last would keep its worker busy long after the other has finished. Every
-        # worker collects, and sorts, alike
+        # under xdist (-n, --dist worksteal), the slower tiers' tests come first: the first
+        # worker starts on them (mostly waiting on servers and windows) while the other runs
+        # the fast tests, and none is left for last, where it would keep its worker busy
+        # long after the other has finished. Every worker collects, and sorts, alike
         items.sort(key=lambda item: not any(item.get_closest_marker(m) for m in SLOWER_TIERS))
 
 

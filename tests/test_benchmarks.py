@@ -46,8 +46,8 @@ if importlib.util.find_spec("benchmarks.realserver") is not None:
     ]
 
 
-# session scope: under xdist another module's tests may run between these on the same
-# worker, and a module-scoped fixture would be made again after them (a second quick run)
+# session scope: made once per worker that runs one of these tests (they are adjacent, so
+# under xdist usually one), however the tests of other modules are interleaved with them
 @pytest.fixture(scope="session")
 def quick_run() -> subprocess.CompletedProcess[str]:
     pytest.importorskip("sentry_sdk")
@@ -62,14 +62,12 @@ def quick_run() -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("benchmarks-quick-run")  # one quick run, not one per worker
 @pytest.mark.timeout(200)
 def test_quick_run_exits_0_or_1(quick_run: subprocess.CompletedProcess[str]) -> None:
     assert quick_run.returncode in (0, 1), quick_run.stdout[-3000:] + quick_run.stderr[-3000:]
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("benchmarks-quick-run")  # one quick run, not one per worker
 @pytest.mark.timeout(200)
 def test_report_has_the_machine_line_and_every_section(
     quick_run: subprocess.CompletedProcess[str],
@@ -82,7 +80,6 @@ def test_report_has_the_machine_line_and_every_section(
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("benchmarks-quick-run")  # one quick run, not one per worker
 @pytest.mark.timeout(200)
 def test_report_has_every_target_with_a_verdict(
     quick_run: subprocess.CompletedProcess[str],
