@@ -16,7 +16,14 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Protocol
 
-__all__ = ["CapturesExceptions", "Target", "install", "report_asyncio", "uninstall"]
+__all__ = [
+    "CapturesExceptions",
+    "Target",
+    "install",
+    "installed_target",
+    "report_asyncio",
+    "uninstall",
+]
 
 
 class CapturesExceptions(Protocol):
@@ -46,7 +53,7 @@ _LOOP_CLASS: Any = asyncio.BaseEventLoop
 
 
 class _Hooks:
-    """One installation: the alerter, the hooks it replaced and the ones it put in place.
+    """One installation: its target, the hooks it replaced and the ones it put in place.
     An uninstalled one stays a pass-through where it cannot be unhooked (another hook
     was installed over it and calls it)."""
 
