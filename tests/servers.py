@@ -106,7 +106,7 @@ def server_process(
 ) -> Iterator[str]:
     """A server started as a subprocess (gunicorn, uvicorn, a celery worker's broker …),
     stopped with SIGTERM (then SIGKILL) at the end. Its output goes to a temporary file that
-    is printed if the server fails to start."""
+    is printed if the server fails to start or the test fails."""
     full_env = {**os.environ, **(env or {})}
     root = str(Path(__file__).resolve().parent.parent)
     full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, full_env.get("PYTHONPATH")]))
@@ -121,7 +121,13 @@ def server_process(
                 log.seek(0)
                 sys.stderr.write(log.read().decode(errors="replace"))
                 raise
-            yield f"http://127.0.0.1:{port}"
+            try:
+                yield f"http://127.0.0.1:{port}"
+            except BaseException:
+                # the test failed: what the server said is part of the report
+                log.seek(0)
+                sys.stderr.write(log.read().decode(errors="replace"))
+                raise
         finally:
             process.terminate()
             try:
