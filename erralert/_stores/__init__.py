@@ -14,9 +14,10 @@ __all__ = ["Due", "Hit", "Silenced", "Store", "open_store"]
 def open_store(spec: str | Store, *, service: str | None = None) -> Store:
     """``"memory://"`` (default), ``"sqlite:///path/file.db"`` (shared by the processes of
     one host), ``"redis://host:6379/0"`` (shared by every host of a service; needs
-    ``erralert[redis]``) or a ``Store`` object. A Redis store's keys are namespaced by
-    ``service`` unless the URL names a ``?namespace=``: two services sharing one Redis
-    must not count each other's errors."""
+    ``erralert[redis]``) or a ``Store`` object. A shared store's windows and counts are
+    namespaced by ``service`` unless the URL names a ``?namespace=``: two services sharing
+    one file or one Redis must not count each other's errors. Their channels' budgets and
+    storm summaries are not: a robot's rate limit is the robot's, whoever posts to it."""
     if not isinstance(spec, str):
         if isinstance(spec, Store):
             _check_parameters(spec)
@@ -40,7 +41,7 @@ def open_store(spec: str | Store, *, service: str | None = None) -> Store:
     if scheme == "sqlite":
         from erralert._stores.sqlite import SQLiteStore
 
-        return SQLiteStore.from_url(spec)
+        return SQLiteStore.from_url(spec, namespace=service)
     if scheme in ("redis", "rediss"):
         try:
             import redis  # noqa: F401  (only to fail early with the fix, not deep inside)

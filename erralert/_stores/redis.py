@@ -31,6 +31,13 @@ Redis Cluster slot and every script touches a single slot):
   — zset rule id → last added, so that a rule that silenced nothing for ``retention``
   seconds is forgotten. Both expire like the digests.
 
+A channel's keys are not in the namespace: its hash tag is ``{erralert:lane:<lane>}``, the
+lane being a digest of the robot's URL (``Channel.key``), so that every service posting to
+one robot books its sends under one budget and gathers one storm summary:
+
+* ``…:booked`` — the sends booked under the platform's rates;
+* ``…:storm`` — hash: the storm summary being gathered (``erralert._stores.piles``).
+
 Outage: when Redis cannot be reached (connection refused, timeout) the store falls back to
 an in-process ``MemoryStore`` and tries Redis again at most every ``retry_after`` seconds
 (see ``erralert._stores.redis_outage`` for what is kept, and what is lost, meanwhile).
@@ -462,8 +469,9 @@ class RedisStore:
             self.outage.hold_silenced(added)
 
     def _lane(self, lane: str) -> str:
-        # a hash tag per channel: its two keys share a cluster slot, channels spread out
-        return "{erralert:" + self.namespace + ":lane:" + lane + "}"
+        # a hash tag per channel: its two keys share a cluster slot, channels spread out.
+        # Not in the namespace: a robot's budget is shared by every service posting to it
+        return "{erralert:lane:" + lane + "}"
 
     def _fallback(self, now: float | None) -> MemoryStore | None:
         """The in-process fallback while Redis is down; None when Redis is to be used. An

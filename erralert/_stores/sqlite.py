@@ -38,12 +38,20 @@ from erralert._core.pacing import Rate
 from erralert._stores.base import Batch, Due, Hit, Pile, Silenced, StormEntry
 from erralert._stores.codec import encode, load_sample
 from erralert._stores.piles import PileState
-from erralert._stores.sqlite_rows import columns, dump_digest, load_digest, state_of
+from erralert._stores.sqlite_rows import (
+    SEPARATOR,
+    Scope,
+    columns,
+    dump_digest,
+    load_digest,
+    state_of,
+)
 from erralert._stores.sqlite_schema import (
     ADD_SILENCED,
     INSERT_DUE,
     INSERT_WINDOW,
     SCHEMA,
+    SELECT_DUES,
     SELECT_ENDED,
     SELECT_HIT,
     UPDATE_HIT,
@@ -84,7 +92,12 @@ class SQLiteStore:
     shared = True
 
     def __init__(
-        self, path: str, *, retention: float = 7 * 24 * 3600.0, timeout: float = 5.0
+        self,
+        path: str,
+        *,
+        namespace: str = "",
+        retention: float = 7 * 24 * 3600.0,
+        timeout: float = 5.0,
     ) -> None:
         if not path or path == ":memory:" or path.startswith("file::memory:"):
             # a private in-memory database would silently share nothing between processes
@@ -97,7 +110,11 @@ class SQLiteStore:
             )
         if not (isinstance(timeout, int | float) and timeout >= 0 and math.isfinite(timeout)):
             raise ConfigError(f"sqlite store: timeout must be seconds >= 0, got {timeout!r}")
+        if SEPARATOR in namespace:
+            raise ConfigError(f"sqlite store: namespace must not hold \\x1f: {namespace!r}")
         self.path = path
+        self.namespace = namespace
+        self._scope = Scope(namespace)
         self.retention = float(retention)
         self.timeout = float(timeout)
         self._lock = threading.Lock()
@@ -113,9 +130,10 @@ class SQLiteStore:
             raise ConfigError(f"sqlite store {path!r}: {exc}") from None
 
     @classmethod
-    def from_url(cls, url: str) -> SQLiteStore:
+    def from_url(cls, url: str, *, namespace: str | None = None) -> SQLiteStore:
         """``sqlite:///relative/file.db``, ``sqlite:////absolute/file.db``; options
-        ``?retention=<seconds>&timeout=<seconds>``."""
+        ``?namespace=<name>&retention=<seconds>&timeout=<seconds>``. ``namespace``: the
+        default when the URL names none (the alerter passes its ``service``)."""
         parts = urlsplit(url)
         if parts.scheme.lower() != "sqlite":
             raise ConfigError(f"not a sqlite store URL: {url!r} (expected sqlite:///file.db)")
@@ -128,7 +146,11 @@ class SQLiteStore:
         if not path:
             raise ConfigError(f"sqlite store URL needs a file path: {url!r}")
         options: dict[str, float] = {}
+        named = namespace or ""
         for name, value in parse_qsl(parts.query, keep_blank_values=True):
+            if name == "namespace":
+                named = value
+                continue
             if name not in ("retention", "timeout"):
                 raise ConfigError(f"sqlite store: unknown option {name!r} in {url!r}")
             try:
@@ -137,11 +159,12 @@ class SQLiteStore:
                 raise ConfigError(
                     f"sqlite store: {name} must be a number of seconds, got {value!r}"
                 ) from None
-        return cls(path, **options)
+        return cls(path, namespace=named, **options)
 
     # -- Store -----------------------------------------------------------------------------
     def hit(self, key: str, now: float, window: float, release: str | None = None) -> Hit:
         """Record one occurrence and decide, atomically across every process on the file."""
+        key = self._scope.key(key)
         with self._transaction() as db:
             row = db.execute(SELECT_HIT, (key,)).fetchone()
             slot = WindowSlot() if row is None else WindowSlot.from_state(state_of(row))
@@ -162,20 +185,18 @@ class SQLiteStore:
             return
         with self._transaction() as db:
             for batch in batches:
-                row = db.execute(SELECT_HIT, (batch.key,)).fetchone()
+                key = self._scope.key(batch.key)
+                row = db.execute(SELECT_HIT, (key,)).fetchone()
                 slot = WindowSlot() if row is None else WindowSlot.from_state(state_of(row))
                 digests = slot.fold(batch, now)
                 # the row first: a due takes its sample from it (a key forgotten meanwhile
                 # comes back without one, and its digest still goes out)
                 if row is None:
-                    db.execute(INSERT_WINDOW, (*columns(slot), now, batch.key))
+                    db.execute(INSERT_WINDOW, (*columns(slot), now, key))
                 else:
-                    db.execute(UPDATE_HIT, (*columns(slot), now, batch.key))
+                    db.execute(UPDATE_HIT, (*columns(slot), now, key))
                 for digest in digests:
-                    db.execute(
-                        INSERT_DUE,
-                        (batch.key, digest.window_end, *dump_digest(digest), batch.key),
-                    )
+                    db.execute(INSERT_DUE, (key, digest.window_end, *dump_digest(digest), key))
 
     def put_sample(self, key: str, sample: Event) -> None:
         """Keep ``sample`` (as JSON) to show with ``key``'s digests."""
@@ -183,7 +204,7 @@ class SQLiteStore:
         text = encode(sample.to_dict())
         with self._transaction() as db:
             # a key forgotten between its hit and this call has nothing left to show it
-            db.execute("UPDATE windows SET sample = ? WHERE key = ?", (text, key))
+            db.execute("UPDATE windows SET sample = ? WHERE key = ?", (text, self._scope.key(key)))
 
     def claim_due(self, now: float, limit: int = 1000) -> list[Due]:
         """Settle the windows that ended by ``now`` and hand over up to ``limit`` digests,
@@ -195,7 +216,9 @@ class SQLiteStore:
                 self._purge(db, now)
             # Settle the ended windows that hold repeats, oldest first. At most `limit` per
             # call keeps the transaction short; any left over are settled by the next call.
-            rows = db.execute(SELECT_ENDED, (now, limit)).fetchall()
+            scope = self._scope
+            ended = SELECT_ENDED.format(scope=scope.where("key"))
+            rows = db.execute(ended, (now, *scope.params, limit)).fetchall()
             for key, *state in rows:
                 slot = WindowSlot.from_state(state_of(state))
                 digest = slot.settle(now)
@@ -203,16 +226,17 @@ class SQLiteStore:
                     continue
                 db.execute(INSERT_DUE, (key, digest.window_end, *dump_digest(digest), key))
                 db.execute(UPDATE_SETTLED, (*columns(slot), key))
-            claimed = db.execute(
-                "SELECT id, key, occurrences, history, sample FROM dues"
-                " ORDER BY window_end, id LIMIT ?",
-                (limit,),
-            ).fetchall()
+            dues = SELECT_DUES.format(scope=scope.where("key"))
+            claimed = db.execute(dues, (*scope.params, limit)).fetchall()
             db.executemany("DELETE FROM dues WHERE id = ?", [(row[0],) for row in claimed])
         # decoded after the commit: the rows are ours now, and a sample that cannot be read
         # (see codec.load_sample) must not roll the claim back and block every later digest
         return [
-            Due(key=key, sample=load_sample(sample), occurrences=load_digest(occ, history))
+            Due(
+                key=scope.strip(key),
+                sample=load_sample(sample),
+                occurrences=load_digest(occ, history),
+            )
             for _, key, occ, history, sample in claimed
         ]
 
@@ -291,7 +315,9 @@ class SQLiteStore:
 
     def count_silenced(self, counts: Mapping[str, int], now: float) -> None:
         """Add silenced occurrences per rule id: every rule in one transaction."""
-        rows = [(rule, count, now, now) for rule, count in counts.items() if count > 0]
+        rows = [
+            (self._scope.key(rule), count, now, now) for rule, count in counts.items() if count > 0
+        ]
         if not rows:
             return
         with self._transaction() as db:
@@ -299,13 +325,17 @@ class SQLiteStore:
 
     def silenced(self) -> dict[str, Silenced]:
         """Every rule's silenced occurrences, as every process on the file added them."""
+        scope = self._scope
+        query = "SELECT rule, count, first_seen, last_seen FROM silenced WHERE ({scope})"
         with self._lock:
             rows = (
                 self._connection()
-                .execute("SELECT rule, count, first_seen, last_seen FROM silenced")
+                .execute(query.format(scope=scope.where("rule")), scope.params)
                 .fetchall()
             )
-        return {rule: Silenced(count, first, last) for rule, count, first, last in rows}
+        return {
+            scope.strip(rule): Silenced(count, first, last) for rule, count, first, last in rows
+        }
 
     def close(self) -> None:
         """Close this process's connection (a later call re-opens it)."""

@@ -10,7 +10,41 @@ from erralert._core.notice import Occurrences
 from erralert._stores.codec import encode
 from erralert._stores.windows import WindowSlot, WindowState
 
-__all__ = ["columns", "dump_digest", "load_digest", "state_of"]
+__all__ = ["SEPARATOR", "Scope", "columns", "dump_digest", "load_digest", "state_of"]
+
+SEPARATOR = "\x1f"  # between a namespace and a key: a fingerprint or rule id never has it
+
+
+class Scope:
+    """One namespace's rows in a file several services share: its keys (fingerprints, rule
+    ids) are stored as ``<namespace>\x1f<key>``, so that services count and claim only their
+    own. Without a namespace a key is stored as it is, as an earlier version wrote every
+    key; a namespace also claims those, so that digests left by that version still go out."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self.prefix = namespace + SEPARATOR if namespace else ""
+        # the bounds of the namespace's keys: every text starting with the prefix sorts
+        # between the two
+        self.params: tuple[str, ...] = (
+            (self.prefix, namespace + chr(ord(SEPARATOR) + 1)) if namespace else ()
+        )
+
+    def where(self, column: str) -> str:
+        """The SQL condition (with ``params``) on ``column`` for the rows this namespace
+        may claim or read: its own, and those of no namespace."""
+        unscoped = f"instr({column}, char(31)) = 0"
+        if not self.namespace:
+            return unscoped
+        return f"({column} >= ? AND {column} < ?) OR {unscoped}"
+
+    def key(self, key: str) -> str:
+        """How ``key`` is stored."""
+        return self.prefix + key
+
+    def strip(self, stored: str) -> str:
+        """The key a stored one stands for."""
+        return stored[len(self.prefix) :] if stored.startswith(self.prefix) else stored
 
 
 def state_of(row: Any) -> WindowState:

@@ -11,6 +11,7 @@ __all__ = [
     "INSERT_DUE",
     "INSERT_WINDOW",
     "SCHEMA",
+    "SELECT_DUES",
     "SELECT_ENDED",
     "SELECT_HIT",
     "UPDATE_HIT",
@@ -90,9 +91,14 @@ _LOAD_COLUMNS = (
     " coalesce(since, 0.0), coalesce(latest, updated_at), first_release, last_release"
 )
 SELECT_HIT = f"SELECT {_LOAD_COLUMNS} FROM windows WHERE key = ?"
+# `{scope}`: the namespace's condition on `key` (``erralert._stores.sqlite_rows.Scope``)
 SELECT_ENDED = (
     f"SELECT key, {_LOAD_COLUMNS} FROM windows"
-    " WHERE count > 0 AND window_end <= ? ORDER BY window_end LIMIT ?"
+    " WHERE count > 0 AND window_end <= ? AND ({scope}) ORDER BY window_end LIMIT ?"
+)
+SELECT_DUES = (
+    "SELECT id, key, occurrences, history, sample FROM dues"
+    " WHERE ({scope}) ORDER BY window_end, id LIMIT ?"
 )
 INSERT_WINDOW = (
     f"INSERT INTO windows ({_STATE_COLUMNS}, updated_at, key)"

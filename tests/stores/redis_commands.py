@@ -41,3 +41,16 @@ def commands_sent(url: str) -> Iterator[list[str]]:
 def names(sent: list[str]) -> list[str]:
     """Each command's name: ``"EVALSHA"``, ``"SCRIPT"``, ``"HGETALL"`` …"""
     return [command.split(" ", 1)[0] for command in sent]
+
+
+def forget_lanes(url: str) -> None:
+    """Remove every channel's keys (``{erralert:lane:…}``) from the server at ``url``: they are
+    shared by every namespace, as a robot's budget is, so tests that reuse lane names on one
+    server start each from an empty budget."""
+    client = redis.Redis.from_url(url, socket_timeout=10)
+    try:
+        keys = list(client.scan_iter(match="{erralert:lane:*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()

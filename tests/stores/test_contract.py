@@ -27,6 +27,7 @@ from erralert._stores.redis import RedisStore
 from erralert._stores.sqlite import SQLiteStore
 from erralert._stores.windows import BUCKETS
 from tests.samples import event
+from tests.stores.redis_commands import forget_lanes
 
 W = 60.0
 T0 = 1_700_000_000.0
@@ -36,9 +37,12 @@ _namespaces = itertools.count()
 
 
 def _redis(request: pytest.FixtureRequest, _: Path) -> Store:
-    # one server for the module, a namespace of its own per test: no state leaks between
+    # one server for the module, a namespace of its own per test, and the channels' keys
+    # (shared by every namespace, as a robot's budget is) removed: no state leaks between
     url: str = request.getfixturevalue("redis_url")
-    return RedisStore(url, namespace=f"contract-{next(_namespaces)}")
+    store = RedisStore(url, namespace=f"contract-{next(_namespaces)}")
+    forget_lanes(url)
+    return store
 
 
 FACTORIES: dict[str, Factory] = {
@@ -291,6 +295,40 @@ def test_processes_share_one_budget_per_channel(store: Store, tmp_path: Path) ->
     other = _partner(store, tmp_path)
     slots = [s.reserve("lane", T0, FEISHU, 60.0) for s in (store, other) * 6]
     assert slots == [T0] * 5 + [T0 + 1.0] * 5 + [T0 + 2.0] * 2
+
+
+def test_services_share_a_robots_budget_and_storm_not_their_windows(
+    store: Store, tmp_path: Path
+) -> None:
+    """Two services on one shared store (another namespace): one budget and one storm summary
+    per robot (lane) between them, and each its own windows, digests and silenced counts."""
+    if isinstance(store, SQLiteStore):
+        store = SQLiteStore(store.path, namespace="checkout")
+        other: Store = SQLiteStore(store.path, namespace="billing")
+    elif isinstance(store, RedisStore):
+        other = RedisStore(store.url, namespace=store.namespace + "-billing")
+    else:
+        pytest.skip("one process: nothing shared")
+    slots = [s.reserve("lane", T0, FEISHU, 60.0) for s in (store, other) * 6]
+    assert slots == [T0] * 5 + [T0 + 1.0] * 5 + [T0 + 2.0] * 2
+    store.add_to_storm("lane", _entry("a"), event("first"), T0, 3.0)
+    other.add_to_storm("lane", _entry("b", 4), event("second"), T0 + 1, 3.0)
+    pile = other.claim_storm("lane", T0 + 3, FEISHU)
+    assert isinstance(pile, Pile)
+    assert [(g.fingerprint, g.count) for g in pile.groups] == [("b", 4), ("a", 1)]
+    assert store.claim_storm("lane", T0 + 3, FEISHU) is None
+    # the same fingerprint is a new error in each service, with its own digest
+    assert store.hit("k", T0, W).alert
+    assert other.hit("k", T0 + 1, W).alert
+    assert not store.hit("k", T0 + 2, W).alert
+    for _ in range(3):
+        other.hit("k", T0 + 3, W)
+    assert _summary(store.claim_due(T0 + W + 5)) == [("k", 1, T0 + W)]
+    assert _summary(other.claim_due(T0 + W + 5)) == [("k", 3, T0 + 1 + W)]
+    store.count_silenced({"rule": 2}, T0)
+    other.count_silenced({"rule": 5}, T0)
+    assert store.silenced()["rule"].count == 2
+    assert other.silenced()["rule"].count == 5
 
 
 def _entry(fp: str, count: int = 1) -> StormEntry:

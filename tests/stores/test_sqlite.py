@@ -296,7 +296,33 @@ def test_from_url_relative_absolute_and_options(
     store = open_store("SQLite:///via-open.db")
     assert isinstance(store, SQLiteStore)
     assert isinstance(store, Store)
-    for made in (relative, absolute, spaced, store):
+    named = open_store("sqlite:///via-open.db", service="checkout")
+    assert isinstance(named, SQLiteStore)
+    assert named.namespace == "checkout"
+    chosen = open_store("sqlite:///via-open.db?namespace=shop", service="checkout")
+    assert isinstance(chosen, SQLiteStore)
+    assert chosen.namespace == "shop"
+    for made in (relative, absolute, spaced, store, named, chosen):
+        made.close()
+
+
+def test_a_service_claims_digests_an_earlier_version_left_without_namespace(
+    tmp_path: Path,
+) -> None:
+    """Before namespaces a file held every key as it is: a service upgraded in the middle of
+    a window still sends that window's digest — and never another service's."""
+    path = str(tmp_path / "shared.db")
+    earlier = SQLiteStore(path)  # keys as an earlier version stored them
+    for i in range(4):
+        earlier.hit("old", 100.0 + i, 60.0)
+    billing = SQLiteStore(path, namespace="billing")
+    billing.hit("mine", 100.0, 60.0)
+    billing.hit("mine", 101.0, 60.0)
+    checkout = SQLiteStore(path, namespace="checkout")
+    claimed = checkout.claim_due(1000.0)
+    assert [(d.key, d.occurrences.count) for d in claimed] == [("old", 3)]
+    assert [(d.key, d.occurrences.count) for d in billing.claim_due(1000.0)] == [("mine", 1)]
+    for made in (earlier, billing, checkout):
         made.close()
 
 
@@ -313,6 +339,7 @@ def test_from_url_relative_absolute_and_options(
         ("sqlite:///x.db?timeout=-1", "timeout"),
         ("sqlite:///x.db?max_keys=5", "max_keys"),
         ("memory:///x.db", "memory"),
+        ("sqlite:///x.db?namespace=a%1Fb", "namespace"),
     ],
 )
 def test_bad_urls_fail_loudly(
