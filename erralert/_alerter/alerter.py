@@ -57,6 +57,7 @@ from erralert._grouping.throttle import Throttle
 from erralert._routing import Decision, Facts, OwnersSpec, Router
 from erralert._stores import Store, open_store
 from erralert._stores.base import Silenced
+from erralert._stores.fleet import Fleet, member_of
 from erralert.channels.base import Channel, Message
 
 __all__ = ["Alerter"]
@@ -162,6 +163,11 @@ class Alerter:
         self._throttle = Throttle(
             open_store(store, service=service), self.window, release=self.release
         )
+        shared = self._throttle.store
+        if shared.shared and isinstance(shared, Fleet):
+            # one process of the service claims its digests; every process counts as one
+            # of those sharing its robots' budgets (see erralert._stores.fleet)
+            shared.join(member_of(service, self.release, [c.key for c in self.channels]))
         # the durable outbox: with it, a message is worth retrying for a day, not minutes
         self._spool = Spool(spool) if spool is not None else None
         self._outbox = Outbox(

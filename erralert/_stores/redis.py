@@ -45,6 +45,7 @@ an in-process ``MemoryStore`` and tries Redis again at most every ``retry_after`
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -66,9 +67,11 @@ from erralert._stores.base import (
     StormEntry,
 )
 from erralert._stores.codec import encode
+from erralert._stores.fleet import Member, RobotUse
 from erralert._stores.history import History, status_of
 from erralert._stores.memory import MemoryStore
 from erralert._stores.piles import followup_record
+from erralert._stores.redis_fleet import RedisFleet
 from erralert._stores.redis_outage import UNREACHABLE, Backlog, Outage
 from erralert._stores.redis_scripts import script
 from erralert._stores.redis_wire import load_due, load_pile, load_silenced, rate_args, text_of
@@ -170,6 +173,8 @@ class RedisStore:
         self._count_silenced = self._client.register_script(script("count_silenced"))
         # whether Redis is stood in for, and what waits for it
         self.outage = Outage(masked, self.retry_after)
+        # check-ins, and whether this process claims (see erralert._stores.fleet)
+        self._fleet = RedisFleet(self._client, namespace, self._ttl)
 
     @classmethod
     def from_url(cls, url: str, *, namespace: str | None = None) -> RedisStore:
@@ -309,6 +314,15 @@ class RedisStore:
         local = self.outage.take_leftover()
         if fallback is not None:
             return local + fallback.claim_due(now, limit)
+        roll = self._fleet.roll
+        member = roll.check_in_due(now)
+        if member is not None:
+            try:
+                self._fleet.check_in(member, now)
+            except UNREACHABLE as exc:
+                return local + self.outage.fail(exc).claim_due(now, limit)
+        if not roll.may_claim(now):  # another process of the service holds the lease
+            return local
         try:
             payloads = self._claim(
                 keys=self._shared, args=[repr(now), str(limit), self._ttl, self._prefix]
@@ -452,8 +466,29 @@ class RedisStore:
             totals[rule] = record if kept is None else kept.merged(record)
         return totals
 
+    def join(self, member: Member) -> None:
+        """Check in as ``member`` from now on (see ``erralert._stores.fleet``): only the
+        holder of the service's lease claims digests; the others only fold their counts."""
+        self._fleet.roll.join(member)
+
+    def robots(self, lanes: Sequence[str]) -> dict[str, RobotUse]:
+        """Who posts to each of ``lanes`` (every namespace's live members): one EVALSHA.
+        Raises redis' errors when Redis cannot be reached, like ``silenced``."""
+        try:
+            return self._fleet.robots(lanes)
+        except UNREACHABLE as exc:
+            self.outage.fail(exc)
+            raise
+
     def close(self) -> None:
-        """Release this process's connections (a later call re-opens them)."""
+        """Leave the fleet (another process takes the lease at once) and release this
+        process's connections (a later call re-opens them, and checks in again)."""
+        member = self._fleet.roll.member
+        if member is not None and not self.outage.active:
+            self._fleet.roll.join(member)  # a later call checks in afresh
+            # if it cannot be told, its membership and lease expire by themselves
+            with contextlib.suppress(*UNREACHABLE):
+                self._fleet.leave(member)
         self._client.close()
 
     def _push_silenced(self, added: Mapping[str, Silenced], now: float) -> None:

@@ -22,6 +22,9 @@ _HELPERS: dict[str, str | None] = {
     "add_to_storm": None,
     "put_sample": None,
     "count_silenced": None,
+    "check_in": None,
+    "leave": None,
+    "fleet_robots": None,
 }
 
 

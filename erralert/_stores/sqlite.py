@@ -26,6 +26,7 @@ import math
 import os
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -35,8 +36,10 @@ from erralert._core import pacing
 from erralert._core.errors import ConfigError
 from erralert._core.event import Event
 from erralert._core.pacing import Rate
+from erralert._stores import sqlite_fleet
 from erralert._stores.base import Batch, Due, Hit, Pile, Silenced, StormEntry
 from erralert._stores.codec import encode, load_sample
+from erralert._stores.fleet import Member, RobotUse, RollCall
 from erralert._stores.piles import PileState
 from erralert._stores.sqlite_rows import (
     SEPARATOR,
@@ -115,6 +118,7 @@ class SQLiteStore:
         self.path = path
         self.namespace = namespace
         self._scope = Scope(namespace)
+        self._roll = RollCall()  # check-ins, and whether this process claims
         self.retention = float(retention)
         self.timeout = float(timeout)
         self._lock = threading.Lock()
@@ -210,6 +214,14 @@ class SQLiteStore:
         """Settle the windows that ended by ``now`` and hand over up to ``limit`` digests,
         oldest first; each is deleted as it is handed over, so no other process gets it."""
         if limit <= 0:
+            return []
+        member = self._roll.check_in_due(now)
+        if member is not None:
+            live_for = self._roll.live_for(self._roll.last.processes if self._roll.last else 1)
+            with self._transaction() as db:
+                roll = sqlite_fleet.check_in(db, member, self.namespace, now, live_for)
+            self._roll.checked_in(roll, now)
+        if not self._roll.may_claim(now):  # another process of the service holds the lease
             return []
         with self._transaction() as db:
             if now >= self._next_purge:
@@ -337,8 +349,27 @@ class SQLiteStore:
             scope.strip(rule): Silenced(count, first, last) for rule, count, first, last in rows
         }
 
+    def join(self, member: Member) -> None:
+        """Check in as ``member`` from now on (see ``erralert._stores.fleet``): only the
+        holder of the service's lease claims digests."""
+        self._roll.join(member)
+
+    def robots(self, lanes: Sequence[str]) -> dict[str, RobotUse]:
+        """Who posts to each of ``lanes`` (every namespace's live members)."""
+        with self._lock:
+            return sqlite_fleet.robots(self._connection(), lanes, time.time())
+
     def close(self) -> None:
-        """Close this process's connection (a later call re-opens it)."""
+        """Leave the fleet (another process takes the lease at its next check-in) and close
+        this process's connection (a later call re-opens it, and checks in again)."""
+        member = self._roll.member
+        if member is not None and self._pid == os.getpid():
+            self._roll.join(member)
+            try:
+                with self._transaction() as db:
+                    sqlite_fleet.leave(db, member, self.namespace)
+            except sqlite3.Error:
+                pass  # its membership and lease expire by themselves
         with self._lock:
             conn, self._conn = self._conn, None
             if conn is not None and self._pid == os.getpid():

@@ -65,6 +65,23 @@ SCHEMA = (
         first_seen REAL NOT NULL,
         last_seen REAL NOT NULL
     )""",
+    # the fleet (erralert._stores.fleet): a row per live process with robot '' (its
+    # membership), one per robot it posts to; and per namespace the claim lease
+    """CREATE TABLE IF NOT EXISTS fleet (
+        id TEXT NOT NULL,
+        robot TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        service TEXT NOT NULL,
+        host TEXT NOT NULL,
+        release TEXT,
+        live_until REAL NOT NULL,
+        PRIMARY KEY (id, robot)
+    )""",
+    """CREATE TABLE IF NOT EXISTS leases (
+        namespace TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        until REAL NOT NULL
+    )""",
 )
 
 # Columns added since the first schema, to tables a file made by an earlier version has

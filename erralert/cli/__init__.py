@@ -432,6 +432,22 @@ def _check(args: argparse.Namespace) -> int:
             for c in report.channels
         ]
         print(table(rows))
+    if report.robots is not None:
+        print("\nwho posts to these robots (live processes, as the store knows them):")
+        if report.robots:
+            sharing = [("channel", "services", "processes", "hosts")]
+            sharing += [
+                (
+                    name,
+                    ", ".join(s or "(no service)" for s in use.services),
+                    str(use.processes),
+                    str(use.hosts),
+                )
+                for name, use in report.robots.items()
+            ]
+            print(table(sharing))
+        else:
+            print("  nobody yet: no process using this store has checked in")
     extras = [
         f"{k}={options[k]}"
         for k in ("locale", "timezone", "template_dir", "store", "window", "service", "environment")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from erralert._render.renderer import Renderer
 from erralert._routing import Router, build_router, plan_channels
 from erralert._stores import open_store
 from erralert._stores.base import Silenced
+from erralert._stores.fleet import Fleet, RobotUse
 from erralert.channels.base import Channel, Judgement, Verdict
 from erralert.channels.registry import parse_webhook
 from erralert.cli.preview import SAMPLE_URLS, preview
@@ -83,6 +84,9 @@ class CheckReport:
     links: tuple[LinkTemplate, ...] = ()  # the configured links (templates: no secrets)
     # no webhook configured: the templates, checked alone on sample channels
     templates: tuple[TemplateReport, ...] = ()
+    # per channel name, who posts to its robot as a shared store knows it (None: not
+    # readable here — the memory store, or the store cannot be reached)
+    robots: dict[str, RobotUse] | None = None
 
     @property
     def ok(self) -> bool:
@@ -136,7 +140,15 @@ def check_configuration(options: Mapping[str, Any]) -> CheckReport:
     silenced = None
     if router is not None and any(rule.silences for rule in router.rules):
         silenced = _silenced_counts(options)
-    return CheckReport(tuple(reports), tuple(problems), router, silenced, links, tuple(templates))
+    return CheckReport(
+        tuple(reports),
+        tuple(problems),
+        router,
+        silenced,
+        links,
+        tuple(templates),
+        _robot_use(options, channels) if channels else None,
+    )
 
 
 def _platforms(renderer: Renderer) -> list[str]:
@@ -178,6 +190,30 @@ def _silenced_counts(options: Mapping[str, Any]) -> dict[str, Silenced] | None:
         return None
     try:
         return store.silenced()
+    except Exception:
+        return None
+    finally:
+        store.close()
+
+
+def _robot_use(
+    options: Mapping[str, Any], channels: Sequence[Channel]
+) -> dict[str, RobotUse] | None:
+    """Who posts to each channel's robot, as a shared store (SQLite, Redis) knows it: every
+    service and process of the fleet that uses the same store. None for the memory store or
+    a store not reachable."""
+    store_url = options.get("store")
+    if not isinstance(store_url, str) or store_url.split(":", 1)[0].lower() == "memory":
+        return None
+    try:
+        store = open_store(store_url, service=options.get("service"))
+    except Exception:
+        return None
+    try:
+        if not isinstance(store, Fleet):
+            return None
+        use = store.robots([c.key for c in channels])
+        return {c.name: use[c.key] for c in channels if c.key in use}
     except Exception:
         return None
     finally:
