@@ -203,3 +203,35 @@ def test_every_problem_is_listed_not_only_the_first(
     )  # fmt: skip
     assert code == 1
     assert len([line for line in out.splitlines() if line.startswith("✗ ")]) == 3
+
+
+def test_with_a_shared_store_it_shows_who_posts_to_each_robot(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two services, three processes of them on one SQLite file, all posting to one DingTalk
+    robot: `check` says the robot's budget is shared, by whom (from the store)."""
+    import erralert
+
+    store = f"sqlite:///{tmp_path}/fleet.db"
+    alerters = [
+        erralert.Alerter(DINGTALK, service=service, store=store, release="r7")
+        for service in ("checkout", "checkout", "billing")
+    ]
+    try:
+        for alerter in alerters:  # a flush claims what is due, as a tick does: it checks in
+            alerter.flush(1.0)
+        monkeypatch.setenv("ERRALERT_STORE", store)
+        code, out = check(capsys, "--webhook", DINGTALK, "--webhook", SLACK)
+    finally:
+        for alerter in alerters:
+            alerter.close()
+    assert code == 0, out
+    lines = out.splitlines()
+    head = lines.index("who posts to these robots (live processes, as the store knows them):")
+    assert lines[head + 1].split() == ["channel", "services", "processes", "hosts"]
+    assert set(lines[head + 2]) == {"─", " "}  # the table's rule
+    row = lines[head + 3]
+    assert row.startswith("dingtalk:https://oapi.dingtalk.com/robot/send?access_token=***")
+    assert row.split()[-4:] == ["billing,", "checkout", "3", "1"]
+    # nobody posts to the Slack robot through this store: no row for it
+    assert not lines[head + 4].startswith("slack:")

@@ -7,7 +7,7 @@
 -- Returns {holds lease (0/1), live processes of the service, then per robot its live ones}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local id, info, until = ARGV[1], ARGV[2], now + tonumber(ARGV[3])
+local id, info, expires = ARGV[1], ARGV[2], now + tonumber(ARGV[3])
 local members, service, lease, ttl = KEYS[1], KEYS[2], KEYS[3], ARGV[5]
 local gone = redis.call('ZRANGEBYSCORE', service, '-inf', '(' .. now)
 if #gone > 0 then
@@ -15,7 +15,7 @@ if #gone > 0 then
   redis.call('HDEL', members, unpack(gone))
 end
 redis.call('HSET', members, id, info)
-redis.call('ZADD', service, string.format('%.17g', until), id)
+redis.call('ZADD', service, string.format('%.17g', expires), id)
 redis.call('PEXPIRE', members, ttl)
 redis.call('PEXPIRE', service, ttl)
 local holds = 0
@@ -27,7 +27,7 @@ end
 local out = {holds, redis.call('ZCARD', service)}
 for i = 4, #KEYS do
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. now)
-  redis.call('ZADD', KEYS[i], string.format('%.17g', until), id)
+  redis.call('ZADD', KEYS[i], string.format('%.17g', expires), id)
   redis.call('PEXPIRE', KEYS[i], ttl)
   out[#out + 1] = redis.call('ZCARD', KEYS[i])
 end
