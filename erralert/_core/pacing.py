@@ -25,7 +25,15 @@ from dataclasses import dataclass
 from functools import partial
 from operator import add
 
-__all__ = ["MAX_CAPACITY", "Rate", "RollingLimiter", "depth", "next_slot", "reserve"]
+__all__ = [
+    "MAX_CAPACITY",
+    "Rate",
+    "RollingLimiter",
+    "depth",
+    "next_slot",
+    "reserve",
+    "share_of",
+]
 
 MAX_CAPACITY = 10_000  # `capacity` answers at most this (and exactly this when unlimited)
 
@@ -44,6 +52,22 @@ class Rate:
 def depth(rates: Sequence[Rate]) -> int:
     """How many recent sends ``next_slot`` looks back at (the largest limit)."""
     return max((rate.limit for rate in rates), default=0)
+
+
+def share_of(rates: Sequence[Rate], processes: int) -> tuple[Rate, ...]:
+    """One process's part of ``rates`` when ``processes`` send to one robot without a shared
+    ledger: together they keep every rate. ``limit // processes`` per period while that is
+    at least one; else one send per ``period * processes / limit`` seconds (20 per 60 s
+    among 50 processes: one per 150 s each). Never more than the rate itself."""
+    if processes <= 1:
+        return tuple(rates)
+    shares = []
+    for rate in rates:
+        if rate.limit >= processes:
+            shares.append(Rate(rate.limit // processes, rate.period))
+        else:
+            shares.append(Rate(1, rate.period * processes / rate.limit))
+    return tuple(shares)
 
 
 def next_slot(times: Sequence[float], rates: Sequence[Rate], earliest: float) -> float:

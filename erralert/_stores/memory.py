@@ -179,6 +179,13 @@ class MemoryStore:
             times = self._booked.setdefault(lane, [])
             return pacing.reserve(times, rates, now, horizon, keep=keep, max_waiting=max_waiting)
 
+    def book(self, lane: str, times: Sequence[float]) -> None:
+        """Count ``times`` as sends booked to ``lane`` (made elsewhere), in order."""
+        with self._lock:
+            booked = self._booked.setdefault(lane, [])
+            booked.extend(times)
+            booked.sort()
+
     def add_to_storm(
         self, lane: str, entry: StormEntry, sample: Event, now: float, gather: float
     ) -> None:

@@ -41,6 +41,11 @@ one robot books its sends under one budget and gathers one storm summary:
 Outage: when Redis cannot be reached (connection refused, timeout) the store falls back to
 an in-process ``MemoryStore`` and tries Redis again at most every ``retry_after`` seconds
 (see ``erralert._stores.redis_outage`` for what is kept, and what is lost, meanwhile).
+Meanwhile each process books sends under its share of every robot's budget, and the sends
+it booked are added to Redis' ledgers when it is back (``erralert._stores.degraded``).
+
+The fleet's check-ins, the claim lease and who posts to which robot are
+``erralert._stores.redis_fleet``'s (keys under ``{erralert:fleet}``).
 """
 
 from __future__ import annotations
@@ -67,6 +72,7 @@ from erralert._stores.base import (
     StormEntry,
 )
 from erralert._stores.codec import encode
+from erralert._stores.degraded import DegradedLedger
 from erralert._stores.fleet import Member, RobotUse
 from erralert._stores.history import History, status_of
 from erralert._stores.memory import MemoryStore
@@ -171,10 +177,13 @@ class RedisStore:
         self._add_to_storm = self._client.register_script(script("add_to_storm"))
         self._claim_storm = self._client.register_script(script("claim_storm"))
         self._count_silenced = self._client.register_script(script("count_silenced"))
+        self._book = self._client.register_script(script("book"))
         # whether Redis is stood in for, and what waits for it
         self.outage = Outage(masked, self.retry_after)
         # check-ins, and whether this process claims (see erralert._stores.fleet)
         self._fleet = RedisFleet(self._client, namespace, self._ttl)
+        # what this process books while Redis is down: its share of each robot's budget
+        self._degraded = DegradedLedger(self._fleet.roll.sharing)
 
     @classmethod
     def from_url(cls, url: str, *, namespace: str | None = None) -> RedisStore:
@@ -353,7 +362,9 @@ class RedisStore:
             return now
         fallback = self._fallback(now)
         if fallback is not None:
-            return fallback.reserve(lane, now, rates, horizon, keep=keep, max_waiting=max_waiting)
+            return self._degraded.reserve(
+                fallback, lane, now, rates, horizon, keep=keep, max_waiting=max_waiting
+            )
         args = [
             repr(now),
             repr(horizon) if math.isfinite(horizon) else "-1",
@@ -366,8 +377,9 @@ class RedisStore:
         try:
             slot = self._reserve(keys=[self._lane(lane) + ":booked"], args=args)
         except UNREACHABLE as exc:
-            return self.outage.fail(exc).reserve(
-                lane, now, rates, horizon, keep=keep, max_waiting=max_waiting
+            fallback = self.outage.fail(exc)
+            return self._degraded.reserve(
+                fallback, lane, now, rates, horizon, keep=keep, max_waiting=max_waiting
             )
         return None if slot is None else float(slot)
 
@@ -412,7 +424,9 @@ class RedisStore:
         one host gets it. During an outage, the fallback's summary (if any)."""
         fallback = self._fallback(now)
         if fallback is not None:
-            return fallback.claim_storm(lane, now, rates, force=force, followups=followups)
+            return self._degraded.claim_storm(
+                fallback, lane, now, rates, force=force, followups=followups
+            )
         base = self._lane(lane)
         args = [
             repr(now),
@@ -424,8 +438,9 @@ class RedisStore:
         try:
             answer = self._claim_storm(keys=[base + ":storm", base + ":booked"], args=args)
         except UNREACHABLE as exc:
-            return self.outage.fail(exc).claim_storm(
-                lane, now, rates, force=force, followups=followups
+            fallback = self.outage.fail(exc)
+            return self._degraded.claim_storm(
+                fallback, lane, now, rates, force=force, followups=followups
             )
         state = int(answer[0])
         if state == 0:
@@ -503,6 +518,20 @@ class RedisStore:
             self.outage.fail(exc)
             self.outage.hold_silenced(added)
 
+    def _push_booked(self) -> None:
+        """After an outage: add the sends booked meanwhile to the channels' ledgers."""
+        for lane, (depth, times) in self._degraded.take().items():
+            if not times:
+                continue
+            try:
+                self._book(
+                    keys=[self._lane(lane) + ":booked"],
+                    args=[str(depth), self._ttl, *map(repr, times)],
+                )
+            except UNREACHABLE as exc:
+                self.outage.fail(exc)
+                return
+
     def _lane(self, lane: str) -> str:
         # a hash tag per channel: its two keys share a cluster slot, channels spread out.
         # Not in the namespace: a robot's budget is shared by every service posting to it
@@ -515,6 +544,7 @@ class RedisStore:
         if not isinstance(state, Backlog):
             return state
         assert now is not None  # only a call with a time probes Redis
+        self._push_booked()  # first: a send booked from now on must see them
         if state.batches:  # the repeats of Redis windows counted during the outage
             self.fold(state.batches, now)
         if state.silenced:  # the silenced counts added during the outage

@@ -25,6 +25,7 @@ _HELPERS: dict[str, str | None] = {
     "check_in": None,
     "leave": None,
     "fleet_robots": None,
+    "book": None,
 }
 
 

@@ -1,0 +1,92 @@
+"""While the shared store is down, each process books under its share of a robot's budget
+(erralert._stores.degraded), and the store learns those sends when it is back."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import pytest
+
+from erralert._core.pacing import Rate, share_of
+from erralert._stores.degraded import DegradedLedger
+from erralert._stores.fleet import LEASE, Member
+from erralert._stores.memory import MemoryStore
+from erralert._stores.redis import RedisStore
+from tests.servers import free_port
+from tests.stores.test_redis import _redis_on
+
+DINGTALK = (Rate(20, 60.0),)
+TELEGRAM = (Rate(1, 1.0), Rate(20, 60.0))
+T0 = 1_700_000_000.0
+_names = itertools.count()
+
+
+@pytest.mark.parametrize(
+    ("rates", "processes", "share"),
+    [
+        (DINGTALK, 1, DINGTALK),
+        (DINGTALK, 8, (Rate(2, 60.0),)),
+        (DINGTALK, 20, (Rate(1, 60.0),)),
+        (DINGTALK, 50, (Rate(1, 150.0),)),
+        (TELEGRAM, 8, (Rate(1, 8.0), Rate(2, 60.0))),
+    ],
+)
+def test_a_share_keeps_every_rate_together(
+    rates: tuple[Rate, ...], processes: int, share: tuple[Rate, ...]
+) -> None:
+    assert share_of(rates, processes) == share
+    for rate, part in zip(rates, share, strict=True):
+        # the processes together, over the rate's period: never more than its limit
+        assert processes * part.limit * rate.period / part.period <= rate.limit
+
+
+def test_during_an_outage_a_process_waits_a_period_then_sends_its_share() -> None:
+    ledger = DegradedLedger(lambda lane: 8)
+    fallback = MemoryStore()
+    slots = [ledger.reserve(fallback, "robot", T0 + i, DINGTALK, 3600.0) for i in range(5)]
+    # as if its share (2 per 60 s) had just been used: the first two wait a minute
+    assert slots == [T0 + 60, T0 + 60, T0 + 120, T0 + 120, T0 + 180]
+    pile_ledger = ledger.take()
+    assert pile_ledger == {"robot": (20, [T0 + 60, T0 + 60, T0 + 120, T0 + 120, T0 + 180])}
+    assert ledger.take() == {}  # handed over once
+
+
+def test_a_new_outage_starts_afresh() -> None:
+    ledger = DegradedLedger(lambda lane: 20)
+    first = MemoryStore()
+    assert ledger.reserve(first, "robot", T0, DINGTALK, 3600.0) == T0 + 60
+    second = MemoryStore()  # the next outage's fallback
+    assert ledger.reserve(second, "robot", T0 + 500, DINGTALK, 3600.0) == T0 + 560
+    assert ledger.take() == {"robot": (20, [T0 + 560])}
+
+
+@pytest.mark.e2e
+def test_processes_share_a_robot_while_redis_is_down_and_redis_learns_their_sends() -> None:
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    lane = f"robot-{next(_names)}"
+    with _redis_on(port):
+        stores = [RedisStore(url, namespace="shop", retry_after=0.2, timeout=0.5) for _ in range(8)]
+        for i, store in enumerate(stores):
+            store.join(Member(f"host:{i}", "shop", "host", None, (lane,)))
+            store.claim_due(time.time())  # checks in: eight processes post to the robot
+        one = stores[0]
+        one.claim_due(time.time() + LEASE)  # its next check-in: it sees all eight now
+        assert one.reserve(lane, T0, DINGTALK, 60.0) == T0  # Redis books it
+    # Redis is gone: this process books under its share, as if it had been used
+    assert one.reserve(lane, T0 + 1, DINGTALK, 3600.0) == T0 + 61
+    assert one.reserve(lane, T0 + 2, DINGTALK, 3600.0) == T0 + 61
+    assert one.reserve(lane, T0 + 3, DINGTALK, 3600.0) == T0 + 121
+    with _redis_on(port):  # back, empty: it learns this process's three sends
+        time.sleep(0.3)  # the store retries Redis at most every 0.2 s
+        # the ledger is the robot's queue: a send booked now goes after those booked in
+        # the outage, and the 20 per 60 s count them
+        assert one.reserve(lane, T0 + 4, DINGTALK, 3600.0) == T0 + 121
+        other = RedisStore(url, namespace="billing")
+        slots = [other.reserve(lane, T0 + 5, DINGTALK, 3600.0) for _ in range(19)]
+        assert slots[:18] == [T0 + 121] * 18  # 2 booked in (T0 + 61, T0 + 121] already
+        assert slots[18] == T0 + 181  # the 21st in that minute waits a minute
+        other.close()
+        for store in stores:
+            store.close()
