@@ -203,7 +203,7 @@ def test_digests_are_counted_apart_from_alerts(clock: VirtualClock) -> None:
         alerter.close(1)
 
 
-# -- per channel, named as logs name them ------------------------------------------------------------
+# -- per channel, named as logs name them --------------------------------------------------------
 def test_channels_are_keyed_by_their_masked_name_and_kept_apart() -> None:
     alerter = erralert.Alerter(
         [
