@@ -23,7 +23,7 @@ from pathlib import Path
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("erralert.__main__",),
     ("erralert.cli",),  # tooling: the command and the demo, users of the public surface
-    ("erralert.inbox",),  # tooling: the local chat imitation; imports nothing of the library
+    ("erralert.inbox",),  # tooling: the local chat imitation; imports almost nothing (ISOLATED)
     ("erralert",),
     ("erralert.integrations", "erralert.testing"),  # entry points into an application
     ("erralert._default",),  # the process-wide alerter behind erralert.init()
