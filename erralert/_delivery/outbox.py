@@ -31,7 +31,7 @@ from erralert._delivery.clock import SYSTEM_CLOCK, Clock
 from erralert._delivery.dispatch import Dispatcher, Limits, Render
 from erralert._delivery.http import open_sender
 from erralert._delivery.spool import Spool, Spooled
-from erralert._delivery.stats import Stats, stats_of
+from erralert._delivery.stats import Stats, channel_labels, stats_of
 from erralert._delivery.storms import fold_into_storm
 from erralert._delivery.tally import Tally
 from erralert._delivery.worker import Worker
@@ -82,6 +82,7 @@ class Outbox:
         # the ledger key per channel: the same webhook is the same platform budget in every
         # process (a digest: the URL holds the secret)
         self._keys = [c.key for c in self.channels]
+        self._labels = channel_labels(self.channels)  # (name, platform): for stats()
         self._render = render
         self._transport = transport
         self._timeout = timeout
@@ -236,7 +237,7 @@ class Outbox:
 
     def stats(self) -> Stats:
         """What delivery did since the process started, per channel and in total."""
-        return stats_of(self.channels, self._tally.read())
+        return stats_of(self._labels, self._tally.read())
 
     def backlog(self) -> Backlog:
         return Backlog(len(self._submitted), tuple(self._overflow))

@@ -10,7 +10,7 @@ from types import MappingProxyType
 from erralert._delivery.tally import Counted
 from erralert.channels.base import Channel
 
-__all__ = ["ChannelStats", "Stats", "stats_of"]
+__all__ = ["ChannelStats", "Stats", "channel_labels", "stats_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +81,12 @@ class Stats:
         return sum(c.outstanding for c in self.channels.values())
 
 
-def stats_of(channels: Sequence[Channel], counted: Counted) -> Stats:
-    """``counted`` (a tally's reading) for ``channels``, in their order."""
+def stats_of(labels: Sequence[tuple[str, str]], counted: Counted) -> Stats:
+    """``counted`` (a tally's reading) for the channels ``labels`` names, in their order
+    (``channel_labels``)."""
     per_channel = {
         name: ChannelStats(
-            platform=channel.platform,
+            platform=platform,
             sent=counted.outcomes["sent"][index],
             refused=counted.outcomes["refused"][index],
             retried=counted.outcomes["retried"][index],
@@ -93,7 +94,7 @@ def stats_of(channels: Sequence[Channel], counted: Counted) -> Stats:
             lost=counted.outcomes["lost"][index],
             outstanding=counted.outstanding[index],
         )
-        for index, (name, channel) in enumerate(zip(_unique_names(channels), channels, strict=True))
+        for index, (name, platform) in enumerate(labels)
     }
     return Stats(
         per_channel,
@@ -102,10 +103,11 @@ def stats_of(channels: Sequence[Channel], counted: Counted) -> Stats:
     )
 
 
-def _unique_names(channels: Sequence[Channel]) -> list[str]:
-    """Each channel's name; a name taken by an earlier channel gets `` #2``, `` #3``…
-    (two channels named alike, or the same URL twice, are still two series)."""
-    names: list[str] = []
+def channel_labels(channels: Sequence[Channel]) -> list[tuple[str, str]]:
+    """Each channel's (name, platform), named once (masking a URL is not free). A name
+    taken by an earlier channel gets `` #2``, `` #3``… (two channels named alike, or the
+    same URL twice, are still two series)."""
+    labels: list[tuple[str, str]] = []
     taken: set[str] = set()
     for channel in channels:
         name, n = channel.name, 1
@@ -113,5 +115,5 @@ def _unique_names(channels: Sequence[Channel]) -> list[str]:
             n += 1
             name = f"{channel.name} #{n}"
         taken.add(name)
-        names.append(name)
-    return names
+        labels.append((name, channel.platform))
+    return labels
