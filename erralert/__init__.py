@@ -19,6 +19,8 @@ from erralert._default import (
     get_alerter,
     init,
 )
+from erralert._delivery.prometheus import prometheus_text
+from erralert._delivery.stats import ChannelStats, Stats
 from erralert.integrations.asgi import ASGIMiddleware
 from erralert.integrations.logging import LoggingHandler
 from erralert.integrations.wsgi import WSGIMiddleware
@@ -28,8 +30,10 @@ __version__ = "0.1.0"
 __all__ = [
     "ASGIMiddleware",
     "Alerter",
+    "ChannelStats",
     "ConfigError",
     "LoggingHandler",
+    "Stats",
     "WSGIMiddleware",
     "__version__",
     "capture_exception",
@@ -38,5 +42,6 @@ __all__ = [
     "flush",
     "get_alerter",
     "init",
+    "prometheus_text",
     "testing",
 ]

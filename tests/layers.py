@@ -23,7 +23,7 @@ from pathlib import Path
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("erralert.__main__",),
     ("erralert.cli",),  # tooling: the command and the demo, users of the public surface
-    ("erralert.inbox",),  # tooling: the local chat imitation; imports nothing of the library
+    ("erralert.inbox",),  # tooling: the local chat imitation; imports almost nothing (ISOLATED)
     ("erralert",),
     ("erralert.integrations", "erralert.testing"),  # entry points into an application
     ("erralert._default",),  # the process-wide alerter behind erralert.init()
@@ -44,7 +44,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 # Packages that may import nothing of erralert outside themselves but what is listed: the
 # inbox imitates the platforms to check what the sending side sends, so it shares none of
 # the sending side's code (a bug there would otherwise be approved by its own copy).
-ISOLATED: dict[str, tuple[str, ...]] = {"erralert.inbox": ("erralert._core.safelog",)}
+# The Prometheus text format (``_core.exposition``) is the scraper's, not the sending side's:
+# the inbox's /metrics writes it with the same helper.
+ISOLATED: dict[str, tuple[str, ...]] = {
+    "erralert.inbox": ("erralert._core.safelog", "erralert._core.exposition")
+}
 
 
 @dataclass(frozen=True)

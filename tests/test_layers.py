@@ -119,7 +119,7 @@ def test_the_inbox_imports_nothing_of_the_sending_side(tmp_path: Path) -> None:
     )
     assert found == [
         "erralert.inbox.platforms.slack:4 imports erralert.channels.base:"
-        " erralert.inbox imports only erralert._core.safelog"
+        " erralert.inbox imports only erralert._core.safelog, erralert._core.exposition"
     ]
 
 

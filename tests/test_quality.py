@@ -79,8 +79,10 @@ def test_public_names_are_exactly_the_design() -> None:
     assert set(erralert.__all__) == {
         "ASGIMiddleware",
         "Alerter",
+        "ChannelStats",
         "ConfigError",
         "LoggingHandler",
+        "Stats",
         "WSGIMiddleware",
         "__version__",
         "capture_exception",
@@ -89,5 +91,6 @@ def test_public_names_are_exactly_the_design() -> None:
         "flush",
         "get_alerter",
         "init",
+        "prometheus_text",
         "testing",
     }

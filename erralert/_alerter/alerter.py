@@ -52,6 +52,7 @@ from erralert._core.safelog import safe_logger
 from erralert._delivery.outbox import Outbox
 from erralert._delivery.sink import Sink
 from erralert._delivery.spool import Spool
+from erralert._delivery.stats import Stats
 from erralert._grouping.fingerprint import exception_fingerprint, message_fingerprint
 from erralert._grouping.throttle import Throttle
 from erralert._routing import Decision, Facts, OwnersSpec, Router
@@ -538,6 +539,11 @@ class Alerter:
         """The alerter's delivery worker (a ``Sink``): what it has ``outstanding``, and how
         many messages were ``delivered``, ``failed`` (refused) and ``lost`` (given up)."""
         return self._outbox
+
+    def stats(self) -> Stats:
+        """What delivery did since the process started: sent, refused, retried, folded into
+        storms, lost and outstanding, per channel and in total (``erralert.Stats``)."""
+        return self._outbox.stats()
 
     @property
     def router(self) -> Router | None:

@@ -153,10 +153,10 @@ class Dispatcher:
                     "erralert: could not delete from the spool: %s: %s", type(exc).__name__, exc
                 )
 
-    def _finish(self, item: Item) -> None:
+    def _finish(self, lane: Lane, item: Item) -> None:
         """``item`` is done with (delivered, refused or given up): out of the spool too."""
         self._unspool(item.spool_ids)
-        self._tally.settle(item.units)
+        self._tally.settle(lane.index, item.units)
 
     def _enqueue(self, lane: Lane, notice: Notice, now: float, spool_id: int | None = None) -> None:
         """Book a slot for ``notice`` within ``max_delay`` (after any wait the platform
@@ -180,6 +180,7 @@ class Dispatcher:
         )
         # folded: the summary that will carry it is spooled when it is claimed
         self._unspool([] if spool_id is None else [spool_id])
+        self._tally.count(lane.index, "folded")
         self._piled(lane, 1, now, local=local)
 
     def _piled(self, lane: Lane, units: int, now: float, *, local: bool) -> None:
@@ -236,7 +237,7 @@ class Dispatcher:
             self._follow_up(lane, followups, followup_ids, after=item.not_before)
         elif result is None:
             # another process claimed it (and sends it): our share of it is settled
-            self._tally.settle(lane.piled)
+            self._tally.settle(lane.index, lane.piled)
         else:
             lane.storm_at = now + max(0.0, result - wall)
             return
@@ -257,7 +258,7 @@ class Dispatcher:
         like an adopted message, never folded into a storm again."""
         if not notices:
             return
-        self._tally.add(len(notices))
+        self._tally.add(lane.index, len(notices))
         now = asyncio.get_running_loop().time()
         blocked = max(0.0, lane.breaker.blocked_until - now)
         for notice, spool_id in zip(notices, spool_ids, strict=True):
@@ -315,9 +316,12 @@ class Dispatcher:
                 # meanwhile instead of waiting for it.
                 try:
                     item.message = await self._render_aside(self._notice(item), lane.channel)
-                except Exception as exc:  # a bug in a channel or template: report it
-                    logger.exception("erralert: could not render for %s", lane.channel.name)
-                    self._refuse(lane, item, f"{type(exc).__name__}: {exc}")
+                except Exception:  # a bug in a channel or template: report it
+                    logger.exception(
+                        "erralert: could not render for %s; the message is lost", lane.channel.name
+                    )
+                    self._tally.count(lane.index, "lost")
+                    self._finish(lane, item)
                     continue
                 now = loop.time()
             if lane.rates and now - item.not_before > lane.tolerance:
@@ -361,7 +365,7 @@ class Dispatcher:
         lane.arrivals.record(now)
         item.attempts += 1
         if judgement.verdict is Verdict.OK:
-            self._tally.delivered += 1
+            self._tally.count(lane.index, "sent")
             failures = lane.breaker.reset()
             if failures:
                 logger.warning(
@@ -369,7 +373,7 @@ class Dispatcher:
                     channel.name,
                     failures,
                 )
-            self._finish(item)
+            self._finish(lane, item)
             return
         if judgement.verdict is not Verdict.RETRY:
             self._refuse(lane, item, judgement.reason or "gave up")
@@ -378,6 +382,7 @@ class Dispatcher:
         if now - item.enqueued >= self._limits.max_age:
             self._lose(lane, item, judgement.reason or judgement.verdict.value)
             return
+        self._tally.count(lane.index, "retried")
         self._push(lane, item)  # keeps its place: the oldest goes first when the lane resumes
         failures = lane.breaker.failures
         if failures == 1 or failures % 10 == 0:
@@ -393,7 +398,7 @@ class Dispatcher:
 
     def _lose(self, lane: Lane, item: Item, reason: str) -> None:
         """Give up on ``item`` after ``max_age`` of failures: counted, logged, never silent."""
-        self._tally.lost += item.units
+        self._tally.count(lane.index, "lost")
         logger.error(
             "erralert: %s: gave up on the %s %r after %.0f s of failures (%s); "
             "%d message(s) lost so far",
@@ -402,12 +407,12 @@ class Dispatcher:
             item.message.title if item.message else "?",
             self._limits.max_age,
             reason,
-            self._tally.lost,
+            self._tally.total("lost"),
         )
-        self._finish(item)
+        self._finish(lane, item)
 
     def _refuse(self, lane: Lane, item: Item, reason: str) -> None:
-        self._tally.failed += 1
+        self._tally.count(lane.index, "refused")
         logger.error(
             "erralert: %s refused the %s %r: %s",
             lane.channel.name,
@@ -415,4 +420,4 @@ class Dispatcher:
             item.message.title if item.message else "?",
             reason,
         )
-        self._finish(item)
+        self._finish(lane, item)

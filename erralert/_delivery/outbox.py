@@ -31,6 +31,7 @@ from erralert._delivery.clock import SYSTEM_CLOCK, Clock
 from erralert._delivery.dispatch import Dispatcher, Limits, Render
 from erralert._delivery.http import open_sender
 from erralert._delivery.spool import Spool, Spooled
+from erralert._delivery.stats import Stats, channel_labels, stats_of
 from erralert._delivery.storms import fold_into_storm
 from erralert._delivery.tally import Tally
 from erralert._delivery.worker import Worker
@@ -81,6 +82,7 @@ class Outbox:
         # the ledger key per channel: the same webhook is the same platform budget in every
         # process (a digest: the URL holds the secret)
         self._keys = [c.key for c in self.channels]
+        self._labels = channel_labels(self.channels)  # (name, platform): for stats()
         self._render = render
         self._transport = transport
         self._timeout = timeout
@@ -88,7 +90,7 @@ class Outbox:
         self._limits = Limits(max_queue, max_delay, max_age, max(0, storm_followups))
         self._tick = tick
         self._clock = clock
-        self._tally = Tally()
+        self._tally = Tally(len(self.channels))
         self._lock = threading.Lock()
         self._forget()
         self.worker = Worker(self._serve, clock, self._forget)
@@ -116,7 +118,7 @@ class Outbox:
         targets = self._targets(notice)
         if not targets:
             return
-        self._tally.add(len(targets))
+        self._tally.submitted(notice.kind, targets)
         self._final_deadline = None  # something new: worth a wait of its own
         if len(self._submitted) < self._limits.max_queue:
             self._submitted.append(notice)
@@ -132,6 +134,7 @@ class Outbox:
                     self._clock.wall(),
                     self._limits.max_delay,
                 )
+                self._tally.count(index, "folded")
                 with self._lock:
                     self._overflow[index] += 1
                     if local:
@@ -204,7 +207,9 @@ class Outbox:
             return 0
         if orphans:
             logger.warning("erralert: sending %d message(s) left in the spool", len(orphans))
-            self._tally.add(len(orphans))
+            lanes = {key: index for index, key in enumerate(self._keys)}
+            for orphan in orphans:
+                self._tally.add(lanes[orphan.lane], 1)
             with self._lock:
                 self._adopted.extend(orphans)
             self.worker.poke()
@@ -217,17 +222,22 @@ class Outbox:
 
     @property
     def delivered(self) -> int:
-        return self._tally.delivered
+        """Messages the platforms accepted (``stats().sent``)."""
+        return self._tally.total("sent")
 
     @property
     def failed(self) -> int:
-        """Refused by the platform (not retried)."""
-        return self._tally.failed
+        """Refused by the platform (not retried: ``stats().refused``)."""
+        return self._tally.total("refused")
 
     @property
     def lost(self) -> int:
-        """Given up after ``max_age`` of failures."""
-        return self._tally.lost
+        """Given up after ``max_age`` of failures, or not renderable (``stats().lost``)."""
+        return self._tally.total("lost")
+
+    def stats(self) -> Stats:
+        """What delivery did since the process started, per channel and in total."""
+        return stats_of(self._labels, self._tally.read())
 
     def backlog(self) -> Backlog:
         return Backlog(len(self._submitted), tuple(self._overflow))

@@ -4,7 +4,8 @@ small JSON API the page polls.
 Routes: ``POST /<any platform path>`` (see ``erralert.inbox.receive``), ``GET /`` (the
 page), ``GET /api/messages?platform=&after=&limit=`` (newest first, each with its rendered
 ``html``, plus the counts per platform), ``GET /api/messages/{id}`` (the raw JSON as
-received), ``DELETE /api/messages`` (clear).
+received), ``DELETE /api/messages`` (clear), ``GET /metrics`` (the counts in the
+Prometheus text format: ``erralert.inbox.metrics``).
 
 With a ``token``, every route — page, API and webhooks alike — needs it: ``?inbox_token=…``
 (or ``?token=…``; ``erralert inbox`` prints the first, which no platform's own URL uses),
@@ -36,6 +37,8 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from erralert._core.exposition import CONTENT_TYPE
+from erralert.inbox.metrics import metrics_text
 from erralert.inbox.page import content_security_policy, dropped_note, page_html
 from erralert.inbox.receive import TOKEN_PARAMS, Receiver
 from erralert.inbox.show import card_html
@@ -156,6 +159,13 @@ def create_app(
             return PlainTextResponse(message.raw)
         return JSONResponse(message.payload)
 
+    def metrics_now() -> str:
+        return metrics_text(receiver.counts, store.counts(), store.dropped())
+
+    async def metrics(request: Request) -> Response:
+        text = await run_in_threadpool(metrics_now)  # the store is read off the loop
+        return Response(text, media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
+
     async def clear(request: Request) -> Response:
         store.clear()
         return Response(status_code=204)
@@ -188,6 +198,7 @@ def create_app(
             Route("/api/messages", list_messages, methods=["GET"]),
             Route("/api/messages", clear, methods=["DELETE"]),
             Route("/api/messages/{ident}", one_message, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
             Route("/{path:path}", webhook, methods=["POST"]),
         ]
     )

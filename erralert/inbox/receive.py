@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from erralert._core.safelog import safe_logger
+from erralert.inbox.metrics import InboxCounts, Outcome
 from erralert.inbox.platforms.base import Answer, Incoming, Platform
 from erralert.inbox.platforms.registry import LISTED, PLATFORMS
 from erralert.inbox.ratelimit import RollingWindow
@@ -131,6 +132,7 @@ class Receiver:
         self._on_message = on_message
         self._windows: dict[tuple[str, str], RollingWindow] = {}
         self._lock = threading.Lock()
+        self.counts = InboxCounts()  # what it answered, for /metrics
 
     def now(self) -> float:
         # time.time looked up at each call: freezegun's patch applies
@@ -165,6 +167,7 @@ class Receiver:
                 f"no platform at {path}: see the table of paths (e.g. /services/T/B/X for Slack,"
                 " or /<platform>/anything)",
             )
+            self.counts.count("unknown", "refused")
             raw, payload, cut_from = _kept(answer, raw, payload, len(body))
             message = self.store.add(
                 platform="unknown",
@@ -190,7 +193,8 @@ class Receiver:
             payload=payload,
             received_at=now,
         )
-        answer = self._answer(platform, incoming)
+        answer, outcome = self._answer(platform, incoming)
+        self.counts.count(route.platform, outcome)
         title = title_of(route.platform, payload)
         raw, payload, cut_from = _kept(answer, raw, payload, len(body))
         message = self.store.add(
@@ -208,22 +212,22 @@ class Receiver:
         self._notify(message)
         return answer, message
 
-    def _answer(self, platform: Platform, incoming: Incoming) -> Answer:
+    def _answer(self, platform: Platform, incoming: Incoming) -> tuple[Answer, Outcome]:
         refusal = self._signature(platform, incoming)
         if refusal is not None:
-            return refusal
+            return refusal, "refused"
         wait = self._rate(platform, incoming)
         if wait > 0:
-            return platform.throttled(wait)
+            return platform.throttled(wait), "rate_limited"
         refusal = platform.check(incoming)
         if refusal is not None:
-            return refusal
+            return refusal, "refused"
         keywords = self.keywords.get(platform.name)
         if keywords:
             refusal = platform.keyword_refusal(keywords, incoming)
             if refusal is not None:
-                return refusal
-        return platform.accepted(incoming)
+                return refusal, "refused"
+        return platform.accepted(incoming), "accepted"
 
     def _signature(self, platform: Platform, incoming: Incoming) -> Answer | None:
         secret = self.secrets.get(platform.name)
