@@ -29,6 +29,7 @@ import httpx
 from erralert._alerter.context import RequestLike, already_captured, as_request, culprit_site
 from erralert._alerter.decisions import Decisions, Detail, SilencedCounts
 from erralert._alerter.digests import Digests
+from erralert._alerter.internal_errors import InternalErrors
 from erralert._alerter.options import (
     BeforeSend,
     FingerprintHook,
@@ -65,7 +66,6 @@ __all__ = ["Alerter"]
 
 logger = safe_logger()
 
-_INTERNAL_LOG_INTERVAL = 60.0
 _MAX_AGE = 600.0  # seconds a message is retried without a spool
 _SPOOLED_MAX_AGE = 24 * 3600.0  # … and with one
 _STARVED_TICK = 2.0  # seconds without a tick after which a capture claims due digests
@@ -192,7 +192,7 @@ class Alerter:
         if self._spool is not None and self._outbox.adopt():
             self._outbox.start()
         self._closed = False
-        self._internal_errors: dict[str, float] = {}
+        self._internal_errors = InternalErrors()
         self._ticked = time.time()  # when digests were last claimed
         _live_alerters.add(self)
 
@@ -583,12 +583,7 @@ class Alerter:
 
     def _internal_error(self, where: str, error: BaseException) -> None:
         """erralert's own failures go to the `erralert` logger, once per interval per kind."""
-        key = f"{where}:{type(error).__name__}"
-        now = time.monotonic()
-        if now - self._internal_errors.get(key, -_INTERNAL_LOG_INTERVAL) < _INTERNAL_LOG_INTERVAL:
-            return
-        self._internal_errors[key] = now
-        logger.error("erralert: %s failed: %s: %s", where, type(error).__name__, error)
+        self._internal_errors.report(where, error)
 
 
 _live_alerters: weakref.WeakSet[Alerter] = weakref.WeakSet()
