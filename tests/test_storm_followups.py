@@ -249,12 +249,12 @@ def test_a_redis_storm_written_by_an_earlier_version_is_claimed_without_follow_u
     store = RedisStore(redis_url, namespace="followups-old-pile")
     client = redis.Redis.from_url(redis_url)
     try:
-        store.add_to_storm("lane", entry("a", 2, new=True), event(), T0, 3)
-        store.add_to_storm("lane", entry("b", new=True), event(), T0, 3)
-        (key,) = client.keys("*followups-old-pile*:storm")
+        store.add_to_storm("old-pile", entry("a", 2, new=True), event(), T0, 3)
+        store.add_to_storm("old-pile", entry("b", new=True), event(), T0, 3)
+        (key,) = client.keys("*:old-pile}:storm")
         # an earlier version wrote neither types nor follow-ups
         client.hdel(key, "t:a", "t:b", "f:a", "f:b")
-        pile = store.claim_storm("lane", T0 + 3, (), followups=5)
+        pile = store.claim_storm("old-pile", T0 + 3, (), followups=5)
         assert isinstance(pile, Pile)
         assert [(g.fingerprint, g.count, g.type, g.is_new) for g in pile.groups] == [
             ("a", 2, "", False),
