@@ -114,6 +114,8 @@ class Alerter:
         max_queue: int = 1000,
         timeout: float = 10.0,
         transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
+        proxy: str | None = None,
+        ca_bundle: str | os.PathLike[str] | None = None,
         enabled: bool = True,
         max_delay: float = 60.0,
         storm_followups: int = 5,
@@ -168,6 +170,9 @@ class Alerter:
             self.channels,
             self._renderer.render,
             transport=transport,
+            # how requests leave: a proxy (or "direct") and private CAs, checked here
+            proxy=proxy,
+            ca_bundle=ca_bundle,
             timeout=timeout,
             max_queue=max_queue,
             max_delay=max_delay,
