@@ -25,7 +25,7 @@ __all__ = [
 DIRECT = "direct"  # no proxy at all, whatever the environment says
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")  # what httpx can speak to a proxy
 _SOCKS = ("socks5", "socks5h")
-_SCHEMES_SAID = "http://, https://, socks5:// or socks5h://"
+_SCHEMES_SAID = "http, https, socks5 or socks5h"
 
 
 def check_proxy(text: str, name: str) -> str:
@@ -50,12 +50,12 @@ def proxy_problem(url: str) -> str | None:
         return "not a valid URL"
     scheme = parts.scheme.lower()
     if "://" not in url or not scheme:
-        return f"not a URL: write {_SCHEMES_SAID}host:port, or {DIRECT!r} for none"
+        return f"not a URL: write scheme://host:port ({_SCHEMES_SAID}), or {DIRECT!r} for none"
     if scheme not in PROXY_SCHEMES:
-        hint = ""
+        problem = f"unknown scheme {scheme}:// (expected {_SCHEMES_SAID})"
         if scheme.startswith("socks"):
-            hint = " (socks5h:// lets the proxy resolve the platform's name)"
-        return f"unknown scheme {scheme}:// (expected {_SCHEMES_SAID}{hint})"
+            problem += "; write socks5h:// to have the proxy resolve the platform's name"
+        return problem
     if not parts.hostname:
         return "the URL has no host"
     if scheme in _SOCKS and port is None:

@@ -147,11 +147,11 @@ def _ca_context(path: str) -> ssl.SSLContext:
     try:
         context = httpx.create_ssl_context(trust_env=True)
         context.load_verify_locations(cafile=path)
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise ConfigError(f"ca_bundle {path!r}: cannot read the file: {reason}") from None
-    except ssl.SSLError as exc:
+    except ssl.SSLError as exc:  # before OSError, its base class
         raise ConfigError(
             f"ca_bundle {path!r}: not a PEM file of CA certificates ({exc.reason or exc})"
         ) from None
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ConfigError(f"ca_bundle {path!r}: cannot read the file: {reason}") from None
     return context
