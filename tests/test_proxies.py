@@ -14,6 +14,7 @@ from pathlib import Path
 import certifi
 import httpx
 import pytest
+import trustme
 
 import erralert
 from erralert import Alerter, ConfigError
@@ -351,10 +352,13 @@ def test_a_ca_bundle_that_cannot_be_read_is_refused(tmp_path: Path) -> None:
     )
 
 
-def test_a_ca_bundle_is_trusted_besides_the_usual_certificates() -> None:
-    routes = ProxyRoutes(ca_bundle=certifi.where())
-    assert routes.ssl_context is not None
-    assert routes.ssl_context.cert_store_stats()["x509_ca"] > 100
+def test_a_ca_bundle_is_trusted_besides_the_usual_certificates(tmp_path: Path) -> None:
+    bundle = tmp_path / "corp-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(bundle))
+    usual = ProxyRoutes().verify_context().cert_store_stats()["x509_ca"]
+    assert usual > 100  # certifi's
+    with_ours = ProxyRoutes(ca_bundle=bundle).verify_context().cert_store_stats()["x509_ca"]
+    assert with_ours == usual + 1
 
 
 MOCK = httpx.MockTransport(lambda request: httpx.Response(200))

@@ -126,7 +126,7 @@ def _sync_client(routes: ProxyRoutes, route: Route, timeout: float) -> httpx.Cli
     if given is not None and not isinstance(given, httpx.BaseTransport):
         raise TypeError(f"a blocking sender needs a blocking transport, got {given!r}")
     proxy, verify = _way(routes, route)
-    transport = given or httpx.HTTPTransport(proxy=proxy, verify=verify, trust_env=True)
+    transport = given or httpx.HTTPTransport(proxy=proxy, verify=verify)
     return httpx.Client(
         transport=transport, timeout=httpx.Timeout(timeout), follow_redirects=False, trust_env=False
     )
@@ -137,21 +137,23 @@ def _async_client(routes: ProxyRoutes, route: Route, timeout: float) -> httpx.As
     if given is not None and not isinstance(given, httpx.AsyncBaseTransport):
         raise TypeError(f"the worker's loop needs an async transport, got {given!r}")
     proxy, verify = _way(routes, route)
-    transport = given or httpx.AsyncHTTPTransport(proxy=proxy, verify=verify, trust_env=True)
+    transport = given or httpx.AsyncHTTPTransport(proxy=proxy, verify=verify)
     return httpx.AsyncClient(
         transport=transport, timeout=httpx.Timeout(timeout), follow_redirects=False, trust_env=False
     )
 
 
-def _way(routes: ProxyRoutes, route: Route) -> tuple[httpx.Proxy | None, ssl.SSLContext | bool]:
+def _way(routes: ProxyRoutes, route: Route) -> tuple[httpx.Proxy | None, ssl.SSLContext]:
     """The proxy and the certificate check of ``route``'s transport. The route is decided
     already: the client must not read proxies from the environment again (its
-    ``trust_env=False``); the transport still honours SSL_CERT_FILE / SSL_CERT_DIR
-    (``trust_env=True``) when there is no CA bundle."""
-    context = routes.ssl_context
-    # an https:// proxy's own certificate is checked against the CA bundle too
-    proxy = None if route.proxy is None else httpx.Proxy(route.proxy, ssl_context=context)
-    return proxy, True if context is None else context
+    ``trust_env=False``)."""
+    context = routes.verify_context()
+    if route.proxy is None:
+        return None, context
+    # an https:// proxy's own certificate is checked as the platform's is (httpx refuses
+    # a context for any other kind of proxy)
+    https = route.proxy.lower().startswith("https:")
+    return httpx.Proxy(route.proxy, ssl_context=context if https else None), context
 
 
 async def deliver(channel: Channel, message: Message, send: Sender, now: float) -> Judgement:

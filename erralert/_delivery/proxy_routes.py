@@ -82,9 +82,17 @@ class ProxyRoutes:
                     "is" if len(self.env.variables) == 1 else "are",
                 )
         self.ca_bundle = None if ca_bundle is None else os.fspath(ca_bundle)
-        # built once: every client of every route shares it
-        self.ssl_context = None if self.ca_bundle is None else _ca_context(self.ca_bundle)
+        self._context = None if self.ca_bundle is None else _ca_context(self.ca_bundle)
         self._routes: dict[Channel, Route] = {}
+
+    def verify_context(self) -> ssl.SSLContext:
+        """The certificates every client trusts: the CA bundle's besides the usual ones, or
+        the usual ones (certifi's, or SSL_CERT_FILE / SSL_CERT_DIR's). Made once, on the
+        first client's demand (loading them takes tens of milliseconds), and shared by the
+        clients of every route."""
+        if self._context is None:
+            self._context = httpx.create_ssl_context(trust_env=True)
+        return self._context
 
     def route(self, channel: Channel) -> Route:
         """The way ``channel``'s requests go; :class:`ConfigError` naming the webhook and
