@@ -135,6 +135,13 @@ def test_the_webhooks_proxy_is_an_option_never_sent_to_the_platform() -> None:
     )
 
 
+def test_a_password_in_a_webhooks_proxy_is_percent_encoded_twice() -> None:
+    channel = parse_webhook(f"{SLACK}?proxy=http://alerts:p%2540ss%253Aw0rd@127.0.0.1:3128")
+    assert channel.options.proxy == "http://alerts:p%40ss%3Aw0rd@127.0.0.1:3128"
+    assert httpx.Proxy(channel.options.proxy).auth == ("alerts", "p@ss:w0rd")
+    assert {"p%40ss%3Aw0rd", "p@ss:w0rd"} <= set(channel.secrets)
+
+
 def test_an_unknown_proxy_in_a_webhook_names_the_webhook_masked() -> None:
     with pytest.raises(ConfigError) as raised:
         parse_webhook(f"{SLACK}?proxy=socks://127.0.0.1:1080")
@@ -546,3 +553,52 @@ def test_a_route_whose_client_cannot_be_made_fails_alone(
         "ImportError: Using SOCKS proxy, but the 'socksio' package is not installed." in line
         for line in heard.lines
     ), heard.lines
+
+
+# -- the README's "Proxies and private CAs", as written ----------------------------------------
+
+
+def readme_section() -> str:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Proxies and private CAs\n", 1)[1]
+    return section.split("\n### ", 1)[0]
+
+
+def readme_block(language: str) -> str:
+    section = readme_section()
+    start = section.index(f"```{language}\n") + len(f"```{language}\n")
+    return section[start : section.index("```", start)]
+
+
+def test_the_readme_example_routes_dingtalk_direct_and_the_others_through_the_proxy() -> None:
+    exec(compile(readme_block("python"), "README.md", "exec"), {"erralert": erralert})
+    alerter = erralert.get_alerter()
+    assert alerter is not None
+    routes = alerter.outbox.routes
+    assert [(c.platform, str(routes.route(c))) for c in alerter.channels] == [
+        ("dingtalk", "direct (?proxy=)"),
+        ("slack", "via socks5h://127.0.0.1:1080 (proxy=)"),
+        ("telegram", "via socks5h://127.0.0.1:1080 (proxy=)"),
+    ]
+    assert "proxy" not in alerter.channels[0].url  # the robot's URL as DingTalk gets it
+
+
+def test_the_readme_file_example_loads_and_its_ca_bundle_is_beside_the_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "erralert.toml"
+    path.write_text(readme_block("toml"), encoding="utf-8")
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "corp-ca.pem"))
+    options = file_options(path)
+    assert options == {
+        "proxy": "http://proxy.corp.example:3128",
+        "ca_bundle": str(tmp_path / "corp-ca.pem"),
+    }
+    Alerter([SLACK], **options).close(0.1)
+
+
+def test_the_readme_quotes_the_error_as_erralert_says_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    without_socksio(monkeypatch)
+    with pytest.raises(ConfigError) as raised:
+        Alerter([SLACK], proxy="socks5h://127.0.0.1:1080")
+    assert f"`{raised.value}`" in " ".join(readme_section().split())

@@ -235,6 +235,12 @@ class Outbox:
         """Given up after ``max_age`` of failures."""
         return self._tally.lost
 
+    @property
+    def routes(self) -> ProxyRoutes:
+        """Each channel's way out (``routes.route(channel)``: its proxy, or none), as every
+        send of this outbox goes."""
+        return self._routes
+
     def backlog(self) -> Backlog:
         return Backlog(len(self._submitted), tuple(self._overflow))
 
