@@ -23,6 +23,7 @@ from erralert._core.proxy import check_proxy, mask_proxy
 from erralert._delivery.env_proxies import EnvProxies
 from erralert._delivery.proxy_routes import ProxyRoutes, Route
 from erralert.channels.registry import parse_webhook
+from erralert.cli import main
 from tests.receiver import Receiver
 
 SLACK = "https://hooks.slack.com/services/T0AB1CD2E/B0FG3HI4J/abcDEF123ghiJKL456mnoPQR"
@@ -553,6 +554,49 @@ def test_a_route_whose_client_cannot_be_made_fails_alone(
         "ImportError: Using SOCKS proxy, but the 'socksio' package is not installed." in line
         for line in heard.lines
     ), heard.lines
+
+
+# -- erralert check and send-test ----------------------------------------------------------
+
+
+def test_check_lists_the_routes_and_names_a_proxy_that_cannot_work(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "socks://127.0.0.1:1080")
+    assert main(["check", "--webhook", SLACK, "--webhook", f"{DINGTALK}&proxy=direct"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    table = lines.index("proxy routes (how each webhook's requests leave this host):")
+    assert [line.split()[-1] for line in lines[table + 3 : table + 5]] == ["(below)", "(?proxy=)"]
+    assert lines[-1] == (
+        f"✗ webhook URL {SLACK_MASKED}: proxy 'socks://127.0.0.1:1080' (from HTTPS_PROXY): "
+        "unknown scheme socks:// (expected http, https, socks5 or socks5h); write socks5h:// "
+        "to have the proxy resolve the platform's name"
+    )
+
+
+def test_check_shows_no_routes_when_no_proxy_is_configured(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["check", "--webhook", SLACK]) == 0
+    assert "proxy routes" not in capsys.readouterr().out
+
+
+def test_send_test_says_which_webhook_cannot_go_and_sends_the_others(
+    monkeypatch: pytest.MonkeyPatch, receiver: Receiver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    without_socksio(monkeypatch)
+    proxied = f"webhook+{receiver.base}/socks?proxy=socks5://127.0.0.1:1080"
+    assert (
+        main(["send-test", "--webhook", proxied, "--webhook", f"webhook+{receiver.base}/ok"]) == 1
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        f"✗ webhook:{receiver.base}/socks: not sent — webhook URL {receiver.base}/socks: proxy "
+        "'socks5://127.0.0.1:1080' (from ?proxy=): needs the socksio package: pip install "
+        "'erralert[socks]'",
+        f"✓ webhook:{receiver.base}/ok: accepted",
+    ]
+    assert [r.path for r in receiver.requests] == ["/ok"]
 
 
 # -- the README's "Proxies and private CAs", as written ----------------------------------------

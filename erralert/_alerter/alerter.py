@@ -170,7 +170,6 @@ class Alerter:
             self.channels,
             self._renderer.render,
             transport=transport,
-            # how requests leave: a proxy (or "direct") and private CAs, checked here
             proxy=proxy,
             ca_bundle=ca_bundle,
             timeout=timeout,

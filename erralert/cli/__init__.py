@@ -434,6 +434,7 @@ def _check(args: argparse.Namespace) -> int:
         print(table(rows))
     if any(c.route for c in report.channels):  # a proxy is configured somewhere
         ways = [("channel", "route")] + [(c.name, c.route or "direct") for c in report.channels]
+        print("\nproxy routes (how each webhook's requests leave this host):")
         print(table(ways))
     extras = [
         f"{k}={options[k]}"
