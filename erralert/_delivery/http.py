@@ -125,10 +125,11 @@ def _sync_client(routes: ProxyRoutes, route: Route, timeout: float) -> httpx.Cli
     given = routes.transport
     if given is not None and not isinstance(given, httpx.BaseTransport):
         raise TypeError(f"a blocking sender needs a blocking transport, got {given!r}")
-    proxy, verify = _way(routes, route)
-    transport = given or httpx.HTTPTransport(proxy=proxy, verify=verify)
+    if given is None:  # a given transport brings its own certificates: ours are not loaded
+        proxy, verify = _way(routes, route)
+        given = httpx.HTTPTransport(proxy=proxy, verify=verify)
     return httpx.Client(
-        transport=transport, timeout=httpx.Timeout(timeout), follow_redirects=False, trust_env=False
+        transport=given, timeout=httpx.Timeout(timeout), follow_redirects=False, trust_env=False
     )
 
 
@@ -136,10 +137,11 @@ def _async_client(routes: ProxyRoutes, route: Route, timeout: float) -> httpx.As
     given = routes.transport
     if given is not None and not isinstance(given, httpx.AsyncBaseTransport):
         raise TypeError(f"the worker's loop needs an async transport, got {given!r}")
-    proxy, verify = _way(routes, route)
-    transport = given or httpx.AsyncHTTPTransport(proxy=proxy, verify=verify)
+    if given is None:
+        proxy, verify = _way(routes, route)
+        given = httpx.AsyncHTTPTransport(proxy=proxy, verify=verify)
     return httpx.AsyncClient(
-        transport=transport, timeout=httpx.Timeout(timeout), follow_redirects=False, trust_env=False
+        transport=given, timeout=httpx.Timeout(timeout), follow_redirects=False, trust_env=False
     )
 
 
