@@ -30,6 +30,7 @@ from erralert._alerter.context import RequestLike, already_captured, as_request,
 from erralert._alerter.decisions import Decisions, Detail, SilencedCounts
 from erralert._alerter.digests import Digests
 from erralert._alerter.internal_errors import InternalErrors
+from erralert._alerter.membership import open_throttle
 from erralert._alerter.options import (
     BeforeSend,
     FingerprintHook,
@@ -55,11 +56,9 @@ from erralert._delivery.sink import Sink
 from erralert._delivery.spool import Spool
 from erralert._delivery.stats import Stats
 from erralert._grouping.fingerprint import exception_fingerprint, message_fingerprint
-from erralert._grouping.throttle import Throttle
 from erralert._routing import Decision, Facts, OwnersSpec, Router
-from erralert._stores import Store, open_store
+from erralert._stores import Store
 from erralert._stores.base import Silenced
-from erralert._stores.fleet import Fleet, member_of
 from erralert.channels.base import Channel, Message
 
 __all__ = ["Alerter"]
@@ -116,6 +115,8 @@ class Alerter:
         max_queue: int = 1000,
         timeout: float = 10.0,
         transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
+        proxy: str | None = None,
+        ca_bundle: str | os.PathLike[str] | None = None,
         enabled: bool = True,
         max_delay: float = 60.0,
         storm_followups: int = 5,
@@ -161,20 +162,21 @@ class Alerter:
         # as the renderer understood them: "zh" for "zh-CN", a zone's IANA name
         self.locale = self._renderer.locale
         self.timezone = self._renderer.timezone
-        self._throttle = Throttle(
-            open_store(store, service=service), self.window, release=self.release
+        self._throttle = open_throttle(
+            store,
+            service=service,
+            release=self.release,
+            window=self.window,
+            channels=self.channels,
         )
-        shared = self._throttle.store
-        if shared.shared and isinstance(shared, Fleet):
-            # one process of the service claims its digests; every process counts as one
-            # of those sharing its robots' budgets (see erralert._stores.fleet)
-            shared.join(member_of(service, self.release, [c.key for c in self.channels]))
         # the durable outbox: with it, a message is worth retrying for a day, not minutes
         self._spool = Spool(spool) if spool is not None else None
         self._outbox = Outbox(
             self.channels,
             self._renderer.render,
             transport=transport,
+            proxy=proxy,
+            ca_bundle=ca_bundle,
             timeout=timeout,
             max_queue=max_queue,
             max_delay=max_delay,

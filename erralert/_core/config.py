@@ -18,6 +18,7 @@ from typing import Any
 
 from erralert._core.errors import ConfigError
 from erralert._core.links import parse_links
+from erralert._core.proxy import check_proxy
 
 __all__ = [
     "FILE_OPTIONS",
@@ -104,6 +105,10 @@ def env_options(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         value = env.get(f"ERRALERT_{name.upper()}", "").strip()
         if value:
             options[name] = value
+    if proxy := env.get("ERRALERT_PROXY", "").strip():
+        options["proxy"] = check_proxy(proxy, "ERRALERT_PROXY")
+    if ca_bundle := env.get("ERRALERT_CA_BUNDLE", "").strip():
+        options["ca_bundle"] = os.path.expanduser(ca_bundle)  # read when the alerter is built
     if links := env.get("ERRALERT_LINKS", "").strip():
         options["links"] = _env_links(links)
     if tags := tag_names(env.get("ERRALERT_TAGS_TO_SHOW", ""), "ERRALERT_TAGS_TO_SHOW"):
@@ -213,6 +218,10 @@ def _path(item: _Value) -> str:
     return str(item.base / os.path.expanduser(item.value.strip()))
 
 
+def _proxy(item: _Value) -> str:
+    return check_proxy(_text(item), item.where)
+
+
 def _links(item: _Value) -> dict[str, str]:
     if not isinstance(item.value, dict):
         raise item.wrong("a table of link names to URL templates ([links] section)")
@@ -268,6 +277,8 @@ _CHECKS: Mapping[str, Callable[[_Value], object]] = {
     "owners": _owners,
     "links": _links,
     "tags_to_show": _tags,
+    "proxy": _proxy,  # a URL or "direct"
+    "ca_bundle": _path,  # a PEM file, relative to the file's directory
 }
 FILE_OPTIONS = frozenset(_CHECKS)
 
@@ -283,10 +294,12 @@ def file_options(path: str | os.PathLike[str]) -> dict[str, Any]:
         template_dir = "alert-templates"
 
     ``webhooks`` may also be one string, split as ``ERRALERT_WEBHOOKS`` is. Relative paths
-    in the file — ``template_dir``, ``spool`` and ``owners`` when it names a file — are
-    relative to *the file's directory*, not the working directory, so that a service
-    started from anywhere finds the same files; ``~`` is expanded. Store URLs are left as
+    in the file — ``template_dir``, ``spool``, ``ca_bundle`` and ``owners`` when it names a
+    file — are relative to *the file's directory*, not the working directory, so that a
+    service started from anywhere finds the same files; ``~`` is expanded. Store URLs are left as
     written. ``routes`` and ``owners`` are passed on as read; the Alerter checks them.
+    ``proxy`` is checked here (a URL of a scheme httpx speaks, or ``direct``); whether the
+    ``ca_bundle`` file can be read, when the alerter is built.
 
     Raises :class:`ConfigError`, naming the file, for a file that cannot be read, invalid
     TOML (with tomllib's line and column), an unknown key (with the nearest option's

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,7 +30,7 @@ from erralert._core.safelog import safe_logger
 from erralert._delivery.booking import Bookings
 from erralert._delivery.clock import SYSTEM_CLOCK, Clock
 from erralert._delivery.dispatch import Dispatcher, Limits, Render
-from erralert._delivery.http import open_sender
+from erralert._delivery.http import ProxyRoutes, open_sender
 from erralert._delivery.spool import Spool, Spooled
 from erralert._delivery.stats import Stats, channel_labels, stats_of
 from erralert._delivery.storms import fold_into_storm
@@ -65,6 +66,8 @@ class Outbox:
         render: Render,
         *,
         transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
+        proxy: str | None = None,
+        ca_bundle: str | os.PathLike[str] | None = None,
         timeout: float = 10.0,
         max_queue: int = 1000,
         max_delay: float = 60.0,
@@ -84,7 +87,10 @@ class Outbox:
         self._keys = [c.key for c in self.channels]
         self._labels = channel_labels(self.channels)  # (name, platform): for stats()
         self._render = render
-        self._transport = transport
+        # each channel's way out (proxy or none, CA bundle), checked now: a proxy that
+        # cannot work is a ConfigError at configuration time, not a worker that stops
+        self._routes = ProxyRoutes(proxy=proxy, ca_bundle=ca_bundle, transport=transport)
+        self._routes.check(self.channels)
         self._timeout = timeout
         # how many new errors folded into a storm get their full alert after its summary
         self._limits = Limits(max_queue, max_delay, max_age, max(0, storm_followups))
@@ -239,6 +245,12 @@ class Outbox:
         """What delivery did since the process started, per channel and in total."""
         return stats_of(self._labels, self._tally.read())
 
+    @property
+    def routes(self) -> ProxyRoutes:
+        """Each channel's way out (``routes.route(channel)``: its proxy, or none), as every
+        send of this outbox goes."""
+        return self._routes
+
     def backlog(self) -> Backlog:
         return Backlog(len(self._submitted), tuple(self._overflow))
 
@@ -254,7 +266,7 @@ class Outbox:
             clock=self._clock,
             hurry=lambda: self._hurry,
         )
-        async with open_sender(self._transport, self._timeout) as send:
+        async with open_sender(self._routes, self._timeout) as send:
             dispatcher.start(send)
             self._adopt(dispatcher)  # what a process that died left in the spool
             ticker = asyncio.create_task(self._ticker(dispatcher)) if deadline is None else None

@@ -24,6 +24,7 @@ from erralert._core.errors import ConfigError
 from erralert._core.links import Link
 from erralert._core.notice import Kind
 from erralert._core.pacing import Rate
+from erralert._core.proxy import proxy_secrets
 from erralert.channels.masking import (
     channel_secrets,
     longest_first,
@@ -106,6 +107,10 @@ class ChannelOptions:
     keyword: str | None = None
     rate: Rate | None = None
     name: str | None = None
+    # "direct" or a proxy URL (checked by erralert._core.proxy): how this webhook's requests
+    # leave the process, whatever the proxy= option and the environment say; it may hold
+    # the proxy's password, so it stays out of a repr
+    proxy: str | None = field(default=None, repr=False)
 
 
 _T = TypeVar("_T")
@@ -164,9 +169,11 @@ class Channel:
         self.url = url  # where requests go, erralert's own options removed
         self.options = options or ChannelOptions()
         default = ChannelOptions()
+        # `proxy` is about the way out, not the platform: every channel sent over HTTP has it
+        supported = self.supported_options | (set() if self.local else {"proxy"})
         for option in fields(ChannelOptions):
             given = getattr(self.options, option.name) != getattr(default, option.name)
-            if given and option.name not in self.supported_options:
+            if given and option.name not in supported:
                 raise ConfigError(
                     f"webhook URL {self.masked_url}: option {option.name!r} is not supported "
                     f"by {self.platform} (it supports: {', '.join(sorted(self.supported_options))})"
@@ -270,13 +277,16 @@ class Channel:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every credential of this channel as it may appear in text: the parts of its URL
-        that ``masked_url`` hides (raw and percent-decoded) and the signing secret, longest
-        first."""
+        that ``masked_url`` hides (raw and percent-decoded), the signing secret and the
+        password of its ``?proxy=``, longest first."""
         # worked out once: every log record of the process is checked against them
         cached: tuple[str, ...] | None = self.__dict__.get("_secrets")
         if cached is None:
-            cached = self.__dict__["_secrets"] = channel_secrets(
-                self.url, self.masked_url, self.options.secret
+            cached = self.__dict__["_secrets"] = longest_first(
+                {
+                    *channel_secrets(self.url, self.masked_url, self.options.secret),
+                    *proxy_secrets(self.options.proxy),
+                }
             )
         return cached
 

@@ -20,6 +20,8 @@ query parameter is kept and sent, since platforms need theirs (``access_token``,
 - ``keyword``: DingTalk keyword security; guaranteed to appear in every message.
 - ``rate``: ``N/S``, at most N messages in any S seconds (``20/60``), instead of the platform's.
 - ``name``: the channel's label in logs.
+- ``proxy``: ``direct`` or a proxy URL (``http://``, ``https://``, ``socks5://``,
+  ``socks5h://``) for this webhook alone, over the ``proxy=`` option and the environment.
 
 Anything wrong raises ``ConfigError`` naming the URL with its credentials masked.
 """
@@ -37,6 +39,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 from erralert._core.errors import ConfigError
 from erralert._core.pacing import Rate
+from erralert._core.proxy import check_proxy
 from erralert.channels.base import Channel, ChannelOptions
 from erralert.channels.dialects import Dialect
 from erralert.channels.masking import mask_url_secrets
@@ -164,6 +167,7 @@ def _options(found: dict[str, str], where: str) -> ChannelOptions:
             f"{where}: template {template!r} is not a template name (letters, digits, _ - . /)"
         )
     rate = found.get("rate")
+    proxy = found.get("proxy")
     return ChannelOptions(
         secret=found.get("secret"),
         mention=mention,
@@ -171,6 +175,7 @@ def _options(found: dict[str, str], where: str) -> ChannelOptions:
         keyword=found.get("keyword"),
         rate=None if rate is None else _rate(rate, where),
         name=found.get("name"),
+        proxy=None if proxy is None else check_proxy(proxy, f"{where}: proxy"),
     )
 
 

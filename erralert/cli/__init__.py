@@ -448,6 +448,10 @@ def _check(args: argparse.Namespace) -> int:
             print(table(sharing))
         else:
             print("  nobody yet: no process using this store has checked in")
+    if any(c.route for c in report.channels):  # a proxy is configured somewhere
+        ways = [("channel", "route")] + [(c.name, c.route or "direct") for c in report.channels]
+        print("\nproxy routes (how each webhook's requests leave this host):")
+        print(table(ways))
     extras = [
         f"{k}={options[k]}"
         for k in ("locale", "timezone", "template_dir", "store", "window", "service", "environment")
@@ -500,7 +504,8 @@ def _send_test(args: argparse.Namespace) -> int:
     channels = [parse_webhook(url) for url in webhooks]
     results = send_test(channels, options, timeout=args.timeout)
     for result in results:
-        print(f"{'✓' if result.accepted else '✗'} {result.channel}: {result.words}")
+        route = f" [{result.route}]" if result.route else ""
+        print(f"{'✓' if result.accepted else '✗'} {result.channel}: {result.words}{route}")
     return 0 if all(r.accepted for r in results) else 1
 
 

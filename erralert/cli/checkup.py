@@ -25,7 +25,7 @@ from erralert._core.config import split_webhooks
 from erralert._core.errors import ConfigError
 from erralert._core.links import LinkTemplate, parse_links
 from erralert._core.notice import Notice, Occurrences
-from erralert._delivery.http import sync_client
+from erralert._delivery.http import ProxyRoutes, Route, client_problems, sync_sender
 from erralert._render.renderer import Renderer
 from erralert._routing import Router, build_router, plan_channels
 from erralert._stores import open_store
@@ -42,6 +42,7 @@ __all__ = [
     "TemplateReport",
     "TestResult",
     "check_configuration",
+    "proxy_routes",
     "renderer_for",
     "send_test",
     "send_test_notice",
@@ -61,6 +62,9 @@ class ChannelReport:
     template: str  # the template file that renders it
     mentions: tuple[str, ...]
     problems: tuple[str, ...] = ()
+    # the way its requests go, as the app sends them: "via http://127.0.0.1:7890 (?proxy=)",
+    # "direct (proxy=)"; "" when no proxy is configured anywhere
+    route: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,8 +135,15 @@ def check_configuration(options: Mapping[str, Any]) -> CheckReport:
     except ConfigError as exc:
         problems.append(str(exc))
         renderer = None
-    reports = [_channel_report(channel, renderer) for channel in channels]
+    ways: ProxyRoutes | None = None  # the network routes (proxies), not the routing rules
+    try:
+        ways = proxy_routes(options)
+    except ConfigError as exc:
+        problems.append(str(exc))
+    reports = [_channel_report(channel, renderer, ways) for channel in channels]
     problems += [f"{r.name}: {p}" for r in reports for p in r.problems]
+    if ways is not None:  # each route's client made as the app makes it, nothing sent
+        problems += client_problems(ways, channels)
     templates: list[TemplateReport] = []
     if templates_alone and renderer is not None:
         templates = [_template_report(platform, renderer) for platform in _platforms(renderer)]
@@ -220,6 +231,15 @@ def _robot_use(
         store.close()
 
 
+def proxy_routes(
+    options: Mapping[str, Any], transport: httpx.BaseTransport | None = None
+) -> ProxyRoutes:
+    """The routes Alerter ``options`` make (proxy, ca_bundle), as the app's are made."""
+    return ProxyRoutes(
+        proxy=options.get("proxy"), ca_bundle=options.get("ca_bundle"), transport=transport
+    )
+
+
 def renderer_for(options: Mapping[str, Any]) -> Renderer:
     """The renderer Alerter ``options`` make (template_dir, locale, timezone, links,
     tags_to_show)."""
@@ -245,7 +265,9 @@ def _option_problems(options: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def _channel_report(channel: Channel, renderer: Renderer | None) -> ChannelReport:
+def _channel_report(
+    channel: Channel, renderer: Renderer | None, routes: ProxyRoutes | None
+) -> ChannelReport:
     problems: list[str] = []
     template = "—"
     if renderer is not None:
@@ -263,6 +285,7 @@ def _channel_report(channel: Channel, renderer: Renderer | None) -> ChannelRepor
                 problems.append(f"{kind}: {shown.template_error}")
     pacing = ", ".join(str(rate) for rate in channel.pacing) or "—"
     return ChannelReport(
+        route=_shown_route(channel, routes),
         name=channel.name,
         platform=channel.platform,
         url=channel.masked_url,
@@ -271,6 +294,16 @@ def _channel_report(channel: Channel, renderer: Renderer | None) -> ChannelRepor
         mentions=channel.options.mention,
         problems=tuple(problems),
     )
+
+
+def _shown_route(channel: Channel, routes: ProxyRoutes | None) -> str:
+    if routes is None or channel.local:
+        return ""
+    try:
+        route = routes.route(channel)
+    except ConfigError:
+        return "✗ (below)"  # client_problems says why
+    return str(route) if route.source else ""
 
 
 # -- send-test --------------------------------------------------------------------------
@@ -288,6 +321,7 @@ class TestResult:
     words: str  # "accepted", "rejected — sign not match: check the secret", ...
     status: int | None = None
     reasons: tuple[str, ...] = field(default=())
+    route: str = ""  # "via http://127.0.0.1:7890 (?proxy=)"; "" when no proxy is configured
 
 
 def send_test_notice(options: Mapping[str, Any]) -> Notice:
@@ -325,23 +359,35 @@ def send_test(
     timeout: float = 10.0,
 ) -> list[TestResult]:
     """Send the test message to each channel now (not through the outbox: its answer is
-    wanted, not retried) and say what each platform answered."""
+    wanted, not retried) and say what each platform answered. Each goes the way the app's
+    messages go (``proxy``, ``?proxy=``, the environment's proxies, ``ca_bundle``: the
+    same ``ProxyRoutes``, the same client factory)."""
     renderer = renderer_for(options)
     notice = send_test_notice(options)
+    routes = proxy_routes(options, transport)
     results = []
-    with sync_client(transport, timeout, trust_env=False) as client:
+    with sync_sender(routes, timeout) as send:
         for channel in channels:
             message = renderer.render(notice, channel)
             if channel.local:
                 channel.deliver_locally(message)
                 results.append(TestResult(channel.name, channel.platform, True, "written locally"))
                 continue
+            try:
+                route = routes.route(channel)
+            except ConfigError as exc:
+                words = f"not sent — {exc}"
+                results.append(TestResult(channel.name, channel.platform, False, words))
+                continue
+            shown = str(route) if route.source else ""
             request = channel.build_request(message)
             try:
-                response = client.send(request)
+                response = send(request, channel)
             except httpx.HTTPError as exc:
-                words = f"not delivered — {_network_words(channel, exc)}"
-                results.append(TestResult(channel.name, channel.platform, False, words))
+                words = f"not delivered — {_network_words(channel, exc, route)}"
+                results.append(
+                    TestResult(channel.name, channel.platform, False, words, route=shown)
+                )
                 continue
             judgement = channel.judge(response)
             results.append(
@@ -351,13 +397,18 @@ def send_test(
                     judgement.verdict is Verdict.OK,
                     _verdict_words(channel, judgement, response.status_code),
                     response.status_code,
+                    route=shown,
                 )
             )
     return results
 
 
-def _network_words(channel: Channel, exc: httpx.HTTPError) -> str:
+def _network_words(channel: Channel, exc: httpx.HTTPError, route: Route) -> str:
     reason = channel.redact(str(exc)) or type(exc).__name__
+    if isinstance(exc, httpx.ProxyError):
+        return f"the proxy refused ({reason}): check its address, credentials and rules"
+    if route.proxy is not None and isinstance(exc, httpx.ConnectError):
+        return f"could not connect to the proxy ({reason}): check its address, and that it is up"
     if isinstance(exc, httpx.ConnectError):
         return f"could not connect ({reason}): check the host and port, and that it is up"
     if isinstance(exc, httpx.TimeoutException):
