@@ -16,7 +16,9 @@ lease), without I/O; a store implements ``Fleet`` with one round trip per check-
 Cadence: the lease holder checks in every ``LEASE / 3`` seconds (renewing the lease); the
 others every ``max(LEASE, live / CHECKINS_PER_SECOND)`` seconds, jittered, so that the
 check-ins of a whole service add up to about one a second however many processes it runs —
-the store's idle load stays flat as processes are added. A holder that dies is replaced
+the store's idle load stays flat as processes are added. While the number of processes
+sharing a robot changes (they start together), a process checks in again after about two
+seconds, until two check-ins agree. A holder that dies is replaced
 within about ``LEASE`` seconds plus one second (its lease expires; the next check-in of any
 other process takes it).
 """
@@ -46,6 +48,7 @@ __all__ = [
 LEASE = 10.0  # seconds a claim lease lasts (renewed by its holder every third of it)
 CHECKINS_PER_SECOND = 1.0  # what a service's processes together aim at, however many
 _LIVE_FOR = 3.0  # a member counts as live for this many of its check-in periods
+_SETTLING = 2.0  # seconds to the next check-in while the processes sharing robots change
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +136,9 @@ class RollCall:
         return self.member if now >= self._next else None
 
     def checked_in(self, roll: Roll, now: float) -> None:
+        # the fleet is changing (processes starting together, a deploy): look again soon,
+        # so that the share each takes in an outage counts every process posting
+        settling = self.last is None or self.last.robots != roll.robots
         self.last = roll
         if roll.holds_lease:
             # a little short of the lease, which the store started before answering
@@ -140,7 +146,8 @@ class RollCall:
             self._next = now + LEASE / 3
         else:
             self._lease_until = -math.inf
-            self._next = now + self.period(roll.processes) * random.uniform(0.8, 1.2)
+            period = _SETTLING if settling else self.period(roll.processes)
+            self._next = now + period * random.uniform(0.8, 1.2)
 
     def failed(self, now: float) -> None:
         """The check-in could not be made: claim meanwhile (the store stands in locally)."""
