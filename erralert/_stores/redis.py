@@ -31,9 +31,11 @@ Redis Cluster slot and every script touches a single slot):
   — zset rule id → last added, so that a rule that silenced nothing for ``retention``
   seconds is forgotten. Both expire like the digests.
 
-Outage: when Redis cannot be reached (connection refused, timeout) the store falls back to
-an in-process ``MemoryStore`` and tries Redis again at most every ``retry_after`` seconds
-(see ``erralert._stores.redis_outage`` for what is kept, and what is lost, meanwhile).
+Outage: when Redis cannot be reached (connection refused, timeout) or refuses commands for
+a while (``READONLY`` after a failover, ``LOADING``, ``OOM``, ``BUSY`` …: see
+``erralert._stores.redis_errors``) the store falls back to an in-process ``MemoryStore``
+and tries Redis again at most every ``retry_after`` seconds (see
+``erralert._stores.redis_outage`` for what is kept, and what is lost, meanwhile).
 """
 
 from __future__ import annotations
@@ -62,7 +64,9 @@ from erralert._stores.codec import encode
 from erralert._stores.history import History, status_of
 from erralert._stores.memory import MemoryStore
 from erralert._stores.piles import followup_record
-from erralert._stores.redis_outage import UNREACHABLE, Backlog, Outage
+from erralert._stores.redis_calls import probe
+from erralert._stores.redis_errors import REDIS_ERRORS
+from erralert._stores.redis_outage import Backlog, Outage
 from erralert._stores.redis_scripts import script
 from erralert._stores.redis_wire import load_due, load_pile, load_silenced, rate_args, text_of
 from erralert._stores.windows import repeat_in
@@ -161,6 +165,8 @@ class RedisStore:
         self._add_to_storm = self._client.register_script(script("add_to_storm"))
         self._claim_storm = self._client.register_script(script("claim_storm"))
         self._count_silenced = self._client.register_script(script("count_silenced"))
+        # what tells that an outage is over: a write, where the store's scripts write
+        self._probe = probe(self._client, f"{tag}:probe")
         # whether Redis is stood in for, and what waits for it
         self.outage = Outage(masked, self.retry_after)
 
@@ -214,7 +220,7 @@ class RedisStore:
             args.append(release)
         try:
             answer = self._hit(keys=keys, args=args)
-        except UNREACHABLE as exc:
+        except REDIS_ERRORS as exc:
             return self.outage.fail(exc).hit(key, now, window, release)
         if isinstance(answer[0], bytes):  # a repeat: the window that is open
             start, end, length = answer
@@ -275,7 +281,7 @@ class RedisStore:
             self._fold(keys=[self._prefix + batch.key, *self._shared], args=args, client=pipe)
         try:
             pipe.execute()
-        except UNREACHABLE as exc:
+        except REDIS_ERRORS as exc:
             # whether any script ran is unknown; folding them again when Redis is back may
             # count a batch twice, dropping them would lose it: overstate, never hide
             self.outage.defer(batches, self.outage.fail(exc), now)
@@ -289,7 +295,7 @@ class RedisStore:
             return
         try:
             self._put_sample(keys=[self._prefix + key], args=[text])
-        except UNREACHABLE as exc:
+        except REDIS_ERRORS as exc:
             self.outage.fail(exc).put_sample(key, sample)
 
     def claim_due(self, now: float, limit: int = 1000) -> list[Due]:
@@ -306,7 +312,7 @@ class RedisStore:
             payloads = self._claim(
                 keys=self._shared, args=[repr(now), str(limit), self._ttl, self._prefix]
             )
-        except UNREACHABLE as exc:
+        except REDIS_ERRORS as exc:
             return local + self.outage.fail(exc).claim_due(now, limit)
         pairs = zip(payloads[::2], payloads[1::2], strict=True)  # digest, its history
         return local + [load_due(payload, history) for payload, history in pairs]
@@ -344,7 +350,7 @@ class RedisStore:
         ]
         try:
             slot = self._reserve(keys=[self._lane(lane) + ":booked"], args=args)
-        except UNREACHABLE as exc:
+        except REDIS_ERRORS as exc:
             return self.outage.fail(exc).reserve(
                 lane, now, rates, horizon, keep=keep, max_waiting=max_waiting
             )
@@ -375,7 +381,7 @@ class RedisStore:
         ]
         try:
             self._add_to_storm(keys=[self._lane(lane) + ":storm"], args=args)
-        except UNREACHABLE as exc:
+        except REDIS_ERRORS as exc:
             self.outage.fail(exc).add_to_storm(lane, entry, sample, now, gather)
 
     def claim_storm(
@@ -402,7 +408,7 @@ class RedisStore:
         ]
         try:
             answer = self._claim_storm(keys=[base + ":storm", base + ":booked"], args=args)
-        except UNREACHABLE as exc:
+        except REDIS_ERRORS as exc:
             return self.outage.fail(exc).claim_storm(
                 lane, now, rates, force=force, followups=followups
             )
@@ -436,7 +442,7 @@ class RedisStore:
         reached: the totals are unknown then, and no fallback can stand in for them."""
         try:
             flat = self._client.hgetall(self._silenced_keys[0])
-        except UNREACHABLE as exc:
+        except REDIS_ERRORS as exc:
             self.outage.fail(exc)
             raise
         totals = load_silenced(flat)
@@ -455,7 +461,7 @@ class RedisStore:
             args += [rule, str(record.count), repr(record.first_seen), repr(record.last_seen)]
         try:
             self._count_silenced(keys=self._silenced_keys, args=args)
-        except UNREACHABLE as exc:
+        except REDIS_ERRORS as exc:
             # whether the script ran is unknown; adding them again when Redis is back may
             # count them twice, dropping them would lose them: overstate, never hide
             self.outage.fail(exc)
@@ -468,7 +474,7 @@ class RedisStore:
     def _fallback(self, now: float | None) -> MemoryStore | None:
         """The in-process fallback while Redis is down; None when Redis is to be used. An
         outage that ends here (see ``Outage.check``) has its backlog added to Redis."""
-        state = self.outage.check(now, self._client.ping)
+        state = self.outage.check(now, self._probe)
         if not isinstance(state, Backlog):
             return state
         assert now is not None  # only a call with a time probes Redis

@@ -22,6 +22,7 @@ _HELPERS: dict[str, str | None] = {
     "add_to_storm": None,
     "put_sample": None,
     "count_silenced": None,
+    "probe": None,
 }
 
 
