@@ -64,7 +64,7 @@ from erralert._stores.codec import encode
 from erralert._stores.history import History, status_of
 from erralert._stores.memory import MemoryStore
 from erralert._stores.piles import followup_record
-from erralert._stores.redis_calls import probe
+from erralert._stores.redis_calls import evalsha_each, probe
 from erralert._stores.redis_errors import REDIS_ERRORS
 from erralert._stores.redis_outage import Backlog, Outage
 from erralert._stores.redis_scripts import script
@@ -256,14 +256,15 @@ class RedisStore:
 
     def fold(self, batches: Sequence[Batch], now: float) -> None:
         """Add repeats counted in a process (see ``WindowSlot.fold``): one script per batch,
-        atomic each, all sent in one pipeline — one round trip per fold."""
+        atomic each, all sent in one pipeline — one round trip per fold (two more when the
+        server lost its scripts: SCRIPT LOAD, and the batches it refused sent again)."""
         if not batches:
             return
         fallback = self._fallback(now)
         if fallback is not None:
             self.outage.defer(batches, fallback, now)
             return
-        pipe = self._client.pipeline(transaction=False)
+        calls = []
         for batch in batches:
             args = [
                 repr(now),
@@ -278,13 +279,17 @@ class RedisStore:
             ]
             if batch.release is not None:
                 args.append(batch.release)
-            self._fold(keys=[self._prefix + batch.key, *self._shared], args=args, client=pipe)
+            calls.append(([self._prefix + batch.key, *self._shared], args))
         try:
-            pipe.execute()
+            replies = evalsha_each(self._client, self._fold, calls)
         except REDIS_ERRORS as exc:
             # whether any script ran is unknown; folding them again when Redis is back may
             # count a batch twice, dropping them would lose it: overstate, never hide
             self.outage.defer(batches, self.outage.fail(exc), now)
+            return
+        failed = [(b, r) for b, r in zip(batches, replies, strict=True) if isinstance(r, Exception)]
+        if failed:  # error replies: those scripts stopped at (or before) their first write
+            self.outage.defer([b for b, _ in failed], self.outage.fail(failed[0][1]), now)
 
     def put_sample(self, key: str, sample: Event) -> None:
         """Keep ``sample`` (as JSON) in ``key``'s window, to show with its digests."""

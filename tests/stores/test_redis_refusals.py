@@ -17,6 +17,7 @@ import pytest
 import redis
 
 import erralert
+from erralert._stores.base import Batch
 from erralert._stores.redis import RedisStore
 from erralert.testing import capture_alerts
 from tests.servers import redis_server
@@ -112,17 +113,22 @@ def test_a_server_out_of_memory_is_an_outage_until_it_has_room(
     admin.config_set("maxmemory", 1)
     try:
         assert admin.ping()  # a PING would say all is well
+        # repeats of a's window, counted in the process: each script of the pipeline is
+        # refused, so they wait for Redis
+        store.fold([Batch("a", T0, T0 + W, 3, T0 + 1, T0 + 2, (3,) + (0,) * 9)], T0 + 2)
+        assert store.outage.active
         assert store.hit("b", T0 + 1, W).alert
         assert not store.hit("b", T0 + 2, W).alert
-        assert store.outage.active
         (warning,) = warnings_of(caplog)
         assert "refusing commands (OOM: command not allowed when used memory" in warning
     finally:
         admin.config_set("maxmemory", 0)
-    assert store.hit("c", T0 + 4, W).alert
+    assert store.hit("c", T0 + 4, W).alert  # the outage ends: a's repeats are folded in
     assert not store.outage.active
     (leftover,) = store.claim_due(T0 + 5)  # the fallback's count
     assert (leftover.key, leftover.occurrences.count) == ("b", 1)
+    (due,) = store.claim_due(T0 + W)
+    assert (due.key, due.occurrences.count, due.occurrences.total) == ("a", 3, 4)
     store.close()
 
 
