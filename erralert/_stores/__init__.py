@@ -4,9 +4,11 @@ repeats it holds, and what is due. ``open_store`` turns the ``store=`` option in
 from __future__ import annotations
 
 import inspect
+import sys
 
 from erralert._core.errors import ConfigError
 from erralert._stores.base import Due, Hit, Silenced, Store
+from erralert._stores.redis_urls import SCHEMES as _REDIS_SCHEMES
 
 __all__ = ["Due", "Hit", "Silenced", "Store", "open_store"]
 
@@ -21,6 +23,9 @@ def open_store(spec: str | Store, *, service: str | None = None) -> Store:
         if isinstance(spec, Store):
             _check_parameters(spec)
             return spec
+        redis_client = _as_redis_store(spec, service)
+        if redis_client is not None:
+            return redis_client
         missing = sorted(
             name
             for name in dir(Store)
@@ -41,7 +46,7 @@ def open_store(spec: str | Store, *, service: str | None = None) -> Store:
         from erralert._stores.sqlite import SQLiteStore
 
         return SQLiteStore.from_url(spec)
-    if scheme in ("redis", "rediss"):
+    if scheme in _REDIS_SCHEMES:
         try:
             import redis  # noqa: F401  (only to fail early with the fix, not deep inside)
         except ImportError:
@@ -50,12 +55,30 @@ def open_store(spec: str | Store, *, service: str | None = None) -> Store:
             ) from None
         from erralert._stores.redis import RedisStore
 
-        # braces would break the keys' hash tag: a service name is not the place to fail
-        namespace = service.replace("{", "(").replace("}", ")") if service else None
-        return RedisStore.from_url(spec, namespace=namespace)
+        return RedisStore.from_url(spec, namespace=_namespace(service))
     raise ConfigError(
-        f"store: unknown store URL {spec!r} (expected memory:// or sqlite:///file.db)"
+        f"store: unknown store URL {spec!r} (expected memory://, sqlite:///file.db or "
+        f"redis://host:6379/0)"
     )
+
+
+def _namespace(service: str | None) -> str | None:
+    # braces would break the keys' hash tag: a service name is not the place to fail
+    return service.replace("{", "(").replace("}", ")") if service else None
+
+
+def _as_redis_store(spec: object, service: str | None) -> Store | None:
+    """A ``RedisStore`` around ``spec`` when it is a redis-py client (``redis.Redis``,
+    ``RedisCluster``), namespaced by ``service``; None when it is not one."""
+    if "redis" not in sys.modules:  # no redis-py client can exist without it imported
+        return None
+    from erralert._stores.redis_connect import is_client
+
+    if not is_client(spec):
+        return None
+    from erralert._stores.redis import RedisStore
+
+    return RedisStore(spec, namespace=_namespace(service) or "erralert")
 
 
 # keyword parameters the protocol's methods gained since it was first published: a store

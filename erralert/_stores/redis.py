@@ -64,34 +64,21 @@ from erralert._stores.codec import encode
 from erralert._stores.history import History, status_of
 from erralert._stores.memory import MemoryStore
 from erralert._stores.piles import followup_record
-from erralert._stores.redis_calls import evalsha_each, probe
+from erralert._stores.redis_calls import Script, evalsha_each, probe
+from erralert._stores.redis_connect import adopt, connect
 from erralert._stores.redis_errors import REDIS_ERRORS
 from erralert._stores.redis_outage import Backlog, Outage
 from erralert._stores.redis_scripts import script
+from erralert._stores.redis_urls import mask_url_password
 from erralert._stores.redis_wire import load_due, load_pile, load_silenced, rate_args, text_of
 from erralert._stores.windows import repeat_in
 
 try:
     import redis
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
 except ImportError:  # pragma: no cover - exercised only without the extra installed
     redis = None  # type: ignore[assignment]
 
 __all__ = ["RedisStore", "mask_url_password"]
-
-
-def mask_url_password(url: str) -> str:
-    """``url`` with its password (if any) replaced by ``***``, for errors and logs."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        userinfo, _, hostinfo = parts.netloc.rpartition("@")
-        user = userinfo.split(":", 1)[0]
-        return urlunsplit(parts._replace(netloc=f"{user}:***@{hostinfo}"))
-    except ValueError:
-        return "<unparsable redis URL>"
 
 
 class RedisStore:
@@ -107,18 +94,21 @@ class RedisStore:
 
     def __init__(
         self,
-        url: str,
+        url: str | Any,
         *,
         namespace: str = "erralert",
         retention: float = 7 * 24 * 3600.0,
         timeout: float = 2.0,
         retry_after: float = 5.0,
     ) -> None:
+        """``url``: a store URL without erralert's own options (``from_url`` reads those;
+        the forms and connection options: ``erralert._stores.redis_urls``), or a
+        ``redis.Redis`` / ``redis.cluster.RedisCluster`` object the app built, used as it
+        is — its timeouts and retries (``timeout`` is then not used)."""
         if redis is None:
             raise ConfigError(
                 "store redis:// needs the redis package: pip install 'erralert[redis]'"
             )
-        masked = mask_url_password(url)
         if not namespace or "{" in namespace or "}" in namespace:
             # braces would end the hash tag early and scatter the keys over cluster slots
             raise ConfigError(
@@ -131,21 +121,16 @@ class RedisStore:
         ):
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
                 raise ConfigError(f"redis store: {name} must be positive seconds, got {value!r}")
-        self.url = masked  # never the password
         self.namespace = namespace
         self.retention = float(retention)
         self.timeout = float(timeout)
         self.retry_after = float(retry_after)
-        try:
-            self._client: Any = redis.Redis.from_url(
-                url,
-                socket_timeout=timeout,
-                socket_connect_timeout=timeout,
-                retry=Retry(NoBackoff(), 0),
-                decode_responses=False,
-            )
-        except ValueError as exc:
-            raise ConfigError(f"redis store {masked!r}: {str(exc).replace(url, masked)}") from None
+        if isinstance(url, str):
+            self.url = mask_url_password(url)  # never the password
+            self._client: Any = connect(url, self.timeout)
+        else:
+            self.url = adopt(url)
+            self._client = url
         tag = "{erralert:" + namespace + "}"
         self._prefix = f"{tag}:w:"
         self._shared = [
@@ -157,38 +142,32 @@ class RedisStore:
         ]
         self._silenced_keys = [f"{tag}:silenced", f"{tag}:silenced:seen"]
         self._ttl = str(max(1, int(self.retention * 1000)))  # PEXPIRE: whole milliseconds
-        self._hit = self._client.register_script(script("hit"))
-        self._claim = self._client.register_script(script("claim"))
-        self._fold = self._client.register_script(script("fold"))
-        self._put_sample = self._client.register_script(script("put_sample"))
-        self._reserve = self._client.register_script(script("reserve"))
-        self._add_to_storm = self._client.register_script(script("add_to_storm"))
-        self._claim_storm = self._client.register_script(script("claim_storm"))
-        self._count_silenced = self._client.register_script(script("count_silenced"))
+        self._hit = Script(self._client, script("hit"))
+        self._claim = Script(self._client, script("claim"))
+        self._fold = Script(self._client, script("fold"))
+        self._put_sample = Script(self._client, script("put_sample"))
+        self._reserve = Script(self._client, script("reserve"))
+        self._add_to_storm = Script(self._client, script("add_to_storm"))
+        self._claim_storm = Script(self._client, script("claim_storm"))
+        self._count_silenced = Script(self._client, script("count_silenced"))
         # what tells that an outage is over: a write, where the store's scripts write
         self._probe = probe(self._client, f"{tag}:probe")
         # whether Redis is stood in for, and what waits for it
-        self.outage = Outage(masked, self.retry_after)
+        self.outage = Outage(self.url, self.retry_after)
 
     @classmethod
     def from_url(cls, url: str, *, namespace: str | None = None) -> RedisStore:
-        """``redis://[[user]:password@]host[:port][/db]`` (``rediss://`` for TLS); options
-        ``?namespace=<name>&retention=<seconds>&timeout=<seconds>``. ``namespace``: the
-        default when the URL names none (the alerter passes its ``service``)."""
-        masked = mask_url_password(url)
+        """A store URL (``redis://``, ``rediss://``, ``redis+sentinel://``,
+        ``redis+cluster://``, ``valkey…``: see ``erralert._stores.redis_urls``) with
+        erralert's options ``?namespace=<name>&retention=<seconds>&timeout=<seconds>``
+        besides the connection's. ``namespace``: the default when the URL names none (the
+        alerter passes its ``service``)."""
         try:
             parts = urlsplit(url)
-            parts.port  # noqa: B018  (only to have a bad port raise ValueError here)
         except ValueError:
-            raise ConfigError(f"redis store: malformed URL {masked!r}") from None
-        if parts.scheme.lower() not in ("redis", "rediss"):
-            raise ConfigError(f"not a redis store URL: {masked!r} (expected redis://host:6379/0)")
-        if not parts.hostname:
-            raise ConfigError(f"redis store URL needs a host: {masked!r}")
-        db = parts.path.lstrip("/")
-        if db and not db.isdigit():
-            raise ConfigError(f"redis store: database must be a number, got {db!r} in {masked!r}")
+            raise ConfigError(f"redis store: malformed URL {mask_url_password(url)!r}") from None
         options: dict[str, Any] = {}
+        connection: list[tuple[str, str]] = []  # the others: redis_urls reads them
         for name, value in parse_qsl(parts.query, keep_blank_values=True):
             if name == "namespace":
                 options[name] = value
@@ -200,11 +179,10 @@ class RedisStore:
                         f"redis store: {name} must be a number of seconds, got {value!r}"
                     ) from None
             else:
-                raise ConfigError(f"redis store: unknown option {name!r} in {masked!r}")
+                connection.append((name, value))
         if namespace and "namespace" not in options:
             options["namespace"] = namespace
-        plain = urlunsplit(parts._replace(query=urlencode([])))
-        return cls(plain, **options)
+        return cls(urlunsplit(parts._replace(query=urlencode(connection))), **options)
 
     # -- Store -----------------------------------------------------------------------------
     def hit(self, key: str, now: float, window: float, release: str | None = None) -> Hit:

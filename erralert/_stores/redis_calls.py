@@ -1,27 +1,48 @@
-"""How the Redis store calls Redis beyond one script at a time: a script run for many
-arguments in one pipeline, and the probe that tells when an outage is over.
+"""How the Redis store runs its scripts: one at a time (``Script``), many in one pipeline
+(``evalsha_each``), and the probe that tells when an outage is over.
 
-A script runs with EVALSHA (redis-py's ``Script``: one round trip; a server that lost its
-script cache answers NOSCRIPT, and the script is loaded and run again). In a pipeline,
-redis-py's ``Script`` would first ask ``SCRIPT EXISTS`` — a second round trip before every
-pipeline — so ``evalsha_each`` sends the EVALSHAs alone and loads the script only when the
-server answers NOSCRIPT."""
+A script runs with EVALSHA: one round trip. A server that lost its script cache (a
+restart, a failover to a replica that never ran it) answers NOSCRIPT — the script did not
+run — and it is loaded and run again. redis-py's own ``Script`` objects do the same one at
+a time, but ask ``SCRIPT EXISTS`` before every pipeline holding one: a second round trip
+per fold; and they need a built client, where a cluster client is built on first use."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from erralert._stores.redis_errors import is_noscript
+from erralert._stores.redis_errors import REDIS_ERRORS, is_noscript
 from erralert._stores.redis_scripts import script
 
-__all__ = ["Call", "evalsha_each", "probe"]
+__all__ = ["Call", "Script", "evalsha_each", "probe"]
 
 Call = tuple[Sequence[str], Sequence[str]]  # one run of a script: its keys, its arguments
 
 
-def evalsha_each(client: Any, run: Any, calls: Sequence[Call]) -> list[Any]:
-    """Run the script ``run`` (a registered ``Script``) once per call, all in one pipeline
+class Script:
+    """One Lua script, run through ``client`` (anything with ``evalsha`` and
+    ``script_load``: a ``redis.Redis``, a ``RedisCluster``, a ``LazyClient``)."""
+
+    def __init__(self, client: Any, text: str) -> None:
+        self.client = client
+        self.script = text
+        self.sha = hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+    def __call__(self, keys: Sequence[str] = (), args: Sequence[str] = ()) -> Any:
+        """Run it: one EVALSHA; two more round trips when the server lost it."""
+        try:
+            return self.client.evalsha(self.sha, len(keys), *keys, *args)
+        except REDIS_ERRORS as exc:
+            if not is_noscript(exc):
+                raise
+        self.client.script_load(self.script)  # every primary, on a cluster
+        return self.client.evalsha(self.sha, len(keys), *keys, *args)
+
+
+def evalsha_each(client: Any, run: Script, calls: Sequence[Call]) -> list[Any]:
+    """Run the script ``run`` once per call, all in one pipeline
     (one round trip, no transaction: each script is atomic on its own, and in a cluster
     each call may live on another node). Returns each call's reply, or the error reply it
     met (an exception object, not raised). The calls a server answered NOSCRIPT did not
@@ -57,7 +78,7 @@ def probe(client: Any, key: str) -> Callable[[], object]:
     to a replica, or a server out of memory, answers it while refusing every script of the
     store — the outage would seem over every few seconds, and each time the counts kept in
     the process would be handed over early."""
-    run = client.register_script(script("probe"))
+    run = Script(client, script("probe"))
 
     def call() -> object:
         return run(keys=[key], args=[_PROBE_TTL_MS])
