@@ -110,13 +110,14 @@ def make_authority(directory: Path, name: str = "ca") -> Authority:
 
 
 @contextmanager
-def tls_redis_server(authority: Authority) -> Iterator[int]:
-    """A redis-server speaking TLS only, with ``authority``'s certificate, not asking
-    clients for one; yields its port."""
+def tls_redis_server(authority: Authority, *, client_certificates: bool = False) -> Iterator[int]:
+    """A redis-server speaking TLS only, with ``authority``'s certificate, asking clients
+    for one signed by it if ``client_certificates``; yields its port."""
     port = free_port()
     argv = [_binary("redis-server"), "--port", "0", "--tls-port", str(port)]
     argv += ["--tls-cert-file", str(authority.cert), "--tls-key-file", str(authority.key)]
-    argv += ["--tls-ca-cert-file", str(authority.ca), "--tls-auth-clients", "no"]
+    argv += ["--tls-ca-cert-file", str(authority.ca), "--tls-auth-clients"]
+    argv += ["yes" if client_certificates else "no"]
     argv += ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     with (
         tempfile.TemporaryDirectory() as directory,

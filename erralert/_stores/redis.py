@@ -43,7 +43,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from erralert._core import pacing
 from erralert._core.errors import ConfigError
@@ -167,8 +167,9 @@ class RedisStore:
         except ValueError:
             raise ConfigError(f"redis store: malformed URL {mask_url_password(url)!r}") from None
         options: dict[str, Any] = {}
-        connection: list[tuple[str, str]] = []  # the others: redis_urls reads them
-        for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        connection: list[str] = []  # the others, as written: redis_urls reads them
+        for item in filter(None, parts.query.split("&")):
+            [(name, value)] = parse_qsl(item, keep_blank_values=True) or [(item, "")]
             if name == "namespace":
                 options[name] = value
             elif name in ("retention", "timeout"):
@@ -179,10 +180,10 @@ class RedisStore:
                         f"redis store: {name} must be a number of seconds, got {value!r}"
                     ) from None
             else:
-                connection.append((name, value))
+                connection.append(item)
         if namespace and "namespace" not in options:
             options["namespace"] = namespace
-        return cls(urlunsplit(parts._replace(query=urlencode(connection))), **options)
+        return cls(urlunsplit(parts._replace(query="&".join(connection))), **options)
 
     # -- Store -----------------------------------------------------------------------------
     def hit(self, key: str, now: float, window: float, release: str | None = None) -> Hit:

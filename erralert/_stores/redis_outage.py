@@ -103,7 +103,7 @@ class Outage:
                     "is back (retrying every %g s)",
                     self.url,
                     "unreachable" if cause == type(exc).__name__ else "refusing commands",
-                    cause if cause == type(exc).__name__ else f"{cause}: {exc}",
+                    f"{cause}: {exc}",
                     self.retry_after,
                 )
             return self._fallback
