@@ -169,7 +169,13 @@ def sentinel_pair(service: str = "erralert-primary") -> Iterator[Watched]:
         sentinel = redis.Redis(port=port)
 
         def knows_replica() -> bool:
-            return len(sentinel.sentinel_slaves(service)) == 1
+            # listed, and asked for its INFO since: only then may it be promoted
+            replicas = sentinel.sentinel_slaves(service)
+            return (
+                len(replicas) == 1
+                and replicas[0].get("master-link-status") == "ok"
+                and int(replicas[0].get("info-refresh", 10**9)) < 5000
+            )
 
         wait_for(knows_replica, "the Sentinel knows the replica")
         for client in (primary, replica, sentinel):

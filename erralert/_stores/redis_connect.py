@@ -86,8 +86,12 @@ def _sentinel(target: Target, common: dict[str, Any], timeout: float) -> Any:
     for name in ("sentinel_username", "sentinel_password"):
         if name in target.options:
             own[name.removeprefix("sentinel_")] = target.options[name]
+    from erralert._stores.redis_sentinel import FollowingPool
+
     sentinel = Sentinel(list(target.hosts), sentinel_kwargs=own, **common)
-    return sentinel.master_for(target.service or "", db=target.db)
+    return sentinel.master_for(
+        target.service or "", db=target.db, connection_pool_class=FollowingPool
+    )
 
 
 def _tls(target: Target) -> dict[str, Any]:

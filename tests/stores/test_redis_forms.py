@@ -1,6 +1,7 @@
 """Every form of Redis store against a real server of that form on 127.0.0.1: TLS with a
-certificate authority made for the test (and client certificates), a Sentinel, a
-Cluster, the valkey:// alias, and client objects the app built itself. What is checked
+certificate authority made for the test (and client certificates), a Sentinel (and how
+a Sentinel store follows a new primary), a Cluster, the valkey:// alias, and client
+objects the app built itself. What is checked
 each time: an alert, a repeat counted in Redis (seen by a second store, as another host
 would), a fold, and the digest claimed once. The store contract suite runs against a
 cluster too (test_contract.py, its "cluster" case)."""
@@ -14,12 +15,14 @@ from pathlib import Path
 
 import pytest
 import redis
+from freezegun import freeze_time
 from redis.cluster import ClusterNode, RedisCluster
 
 import erralert
 from erralert._stores import Store, open_store
 from erralert._stores.base import Batch
 from erralert._stores.redis import RedisStore
+from erralert._stores.redis_sentinel import FollowingPool
 from erralert.testing import capture_alerts
 from tests.redis_servers import (
     Authority,
@@ -168,3 +171,40 @@ def test_a_redis_object_passed_as_store(server: str) -> None:
     finally:
         alerter.close(0.1)
     client.close()
+
+
+# -- a Sentinel store follows the primary within a second ------------------------------------
+
+
+class Sentinels:
+    """Stands in for redis-py's ``Sentinel`` (what a pool asks of it: the primary's
+    address), so that the test decides when the primary changes."""
+
+    def __init__(self, primary: tuple[str, int]) -> None:
+        self.primary = primary
+
+    def discover_master(self, service: str) -> tuple[str, int]:
+        return self.primary
+
+
+def test_a_sentinel_store_follows_a_new_primary_within_a_second() -> None:
+    """After a failover that left the old primary alive, it takes writes until the
+    Sentinels demote it (up to 10 s; lost with its data set then): the store asks the
+    Sentinels every second, and moves to the new primary at once."""
+    with redis_server() as one_url, redis_server() as two_url:
+        one, two = redis.Redis.from_url(one_url), redis.Redis.from_url(two_url)
+        address = ("127.0.0.1", int(one.connection_pool.connection_kwargs["port"]))
+        new_address = ("127.0.0.1", int(two.connection_pool.connection_kwargs["port"]))
+        sentinels = Sentinels(address)
+        with freeze_time("2026-01-01 00:00:00") as frozen:
+            pool = FollowingPool("svc", sentinels)
+            client = redis.Redis(connection_pool=pool)
+            client.set("k", "first")
+            sentinels.primary = new_address  # a failover
+            frozen.tick(0.5)
+            client.set("k", "second")  # asked half a second ago: still the old one
+            frozen.tick(0.6)
+            client.set("k", "third")  # a second since: asked again, moved
+        assert (one.get("k"), two.get("k")) == (b"second", b"third")
+        for c in (client, one, two):
+            c.close()
