@@ -55,7 +55,7 @@ from erralert._delivery.spool import Spool
 from erralert._grouping.fingerprint import exception_fingerprint, message_fingerprint
 from erralert._grouping.throttle import Throttle
 from erralert._routing import Decision, Facts, OwnersSpec, Router
-from erralert._stores import Store, open_store
+from erralert._stores import Store, StoreSpec, open_store
 from erralert._stores.base import Silenced
 from erralert.channels.base import Channel, Message
 
@@ -102,7 +102,7 @@ class Alerter:
         environment: str | None = None,
         release: str | None = None,
         window: float = 300.0,
-        store: str | Store = "memory://",
+        store: StoreSpec = "memory://",
         template_dir: str | os.PathLike[str] | None = None,
         spool: str | os.PathLike[str] | None = None,
         include_locals: bool = False,

@@ -5,18 +5,26 @@ from __future__ import annotations
 
 import inspect
 import sys
+from typing import Any, TypeAlias
 
 from erralert._core.errors import ConfigError
 from erralert._stores.base import Due, Hit, Silenced, Store
 from erralert._stores.redis_urls import SCHEMES as _REDIS_SCHEMES
 
-__all__ = ["Due", "Hit", "Silenced", "Store", "open_store"]
+__all__ = ["Due", "Hit", "Silenced", "Store", "StoreSpec", "open_store"]
+
+# What ``store=`` takes: a URL, a ``Store``, or a redis-py client the app built
+# (``redis.Redis``, ``redis.cluster.RedisCluster``: Any, as the redis package is optional),
+# checked by ``open_store``.
+StoreSpec: TypeAlias = str | Store | Any
 
 
-def open_store(spec: str | Store, *, service: str | None = None) -> Store:
+def open_store(spec: StoreSpec, *, service: str | None = None) -> Store:
     """``"memory://"`` (default), ``"sqlite:///path/file.db"`` (shared by the processes of
     one host), ``"redis://host:6379/0"`` (shared by every host of a service; needs
-    ``erralert[redis]``) or a ``Store`` object. A Redis store's keys are namespaced by
+    ``erralert[redis]``; Sentinel, Cluster, TLS and Valkey URLs: see
+    ``erralert._stores.redis_urls``), a ``Store`` object, or a ``redis.Redis`` /
+    ``RedisCluster`` object (a Redis store over it). A Redis store's keys are namespaced by
     ``service`` unless the URL names a ``?namespace=``: two services sharing one Redis
     must not count each other's errors."""
     if not isinstance(spec, str):

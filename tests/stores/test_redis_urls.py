@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
+import erralert
 from erralert._core.errors import ConfigError
 from erralert._stores import open_store
 from erralert._stores.redis import RedisStore
@@ -254,3 +255,23 @@ def test_other_objects_are_still_refused() -> None:
         open_store({"host": "redis"})  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"expected a redis\.Redis"):
         RedisStore(object())
+
+
+# -- the README's example, run as written -----------------------------------------------------
+
+
+def test_the_readme_example_of_a_client_object() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Redis: TLS, Sentinel, Cluster, failovers", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    scope: dict[str, object] = {}
+    exec(compile(code, "README.md", "exec"), scope)  # nothing connects: no server needed
+    alerter = scope["alerter"]
+    assert isinstance(alerter, erralert.Alerter)
+    client = scope["client"]
+    assert isinstance(client, redis.Redis)
+    assert client.get_retry().get_retries() == 0
+    store = open_store(client, service="checkout")
+    assert isinstance(store, RedisStore)
+    assert store.namespace == "checkout"
+    assert alerter.close(1)
