@@ -59,10 +59,25 @@ def evalsha_each(client: Any, run: Script, calls: Sequence[Call]) -> list[Any]:
 
 
 def _pipelined(client: Any, sha: str, calls: Sequence[Call]) -> list[Any]:
-    pipe = client.pipeline(transaction=False)
+    pipe = _server_of(client, calls).pipeline(transaction=False)
     for keys, args in calls:
         pipe.evalsha(sha, len(keys), *keys, *args)
     return list(pipe.execute(raise_on_error=False))
+
+
+def _server_of(client: Any, calls: Sequence[Call]) -> Any:
+    """The client to pipeline ``calls`` through. On a cluster, the client of the node that
+    serves their keys when they all live on one (the store's calls of one fold do: one
+    hash tag) — an older redis-py refuses EVALSHA in a cluster pipeline. A slot that moved
+    meanwhile answers MOVED: an outage for those calls, until the cluster client, told by
+    the probe's MOVED, knows the new owner."""
+    node_of = getattr(client, "get_node_from_key", None)  # only a cluster client has it
+    if node_of is None or not calls:
+        return client
+    nodes = {node_of(keys[0]).name for keys, _ in calls}
+    if len(nodes) != 1:
+        return client  # a cluster pipeline, which a recent redis-py routes per call
+    return client.get_redis_connection(node_of(calls[0][0][0]))
 
 
 def _noscript(reply: object) -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 
 from erralert._core.errors import ConfigError
 from erralert._stores.redis_calls import Script
+from erralert._stores.redis_errors import REDIS_ERRORS
 from erralert._stores.redis_urls import Target, parse
 
 try:
@@ -107,8 +108,8 @@ def _tls(target: Target) -> dict[str, Any]:
 class LazyClient:
     """A client built on its first use, and built again after a failed attempt: a
     ``RedisCluster`` connects to its nodes as it is built, which must not stop an app from
-    starting while they are down. Until it is built, each use raises what building raised
-    (a ``RedisClusterException``: an outage). Attributes are the built client's."""
+    starting while they are down. Until it is built, each use raises a ``ConnectionError``
+    saying why (an outage). Attributes are the built client's."""
 
     def __init__(self, build: Callable[[], Any]) -> None:
         self._build = build
@@ -120,7 +121,12 @@ class LazyClient:
         if client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = self._build()
+                    try:
+                        self._client = self._build()
+                    except REDIS_ERRORS as exc:
+                        # an older redis-py says only RedisClusterException: no node
+                        # answered, whatever the class — an outage, not a bug
+                        raise redis.ConnectionError(f"redis cluster: {exc}") from exc
                 client = self._client
         return client
 

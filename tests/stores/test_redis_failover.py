@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import pytest
 import redis
+from redis.sentinel import Sentinel
 
 import erralert
 from erralert._stores.redis import RedisStore
@@ -158,9 +159,10 @@ def test_a_sentinel_failover_under_load(caplog: pytest.LogCaptureFixture) -> Non
         url = f"redis+sentinel://127.0.0.1:{watched.sentinel}/{watched.service}"
         store = RedisStore(url, namespace="ha", retry_after=0.05, timeout=1.0)
         sentinel = redis.Redis(port=watched.sentinel)
+        sentinels = Sentinel([("127.0.0.1", watched.sentinel)])
 
         def primary_port() -> int:
-            return int(sentinel.sentinel_get_master_addr_by_name(watched.service)[1])
+            return int(sentinels.discover_master(watched.service)[1])
 
         old = redis.Redis(port=watched.primary)
         promoted = redis.Redis(port=watched.replica)
@@ -188,6 +190,6 @@ def test_a_sentinel_failover_under_load(caplog: pytest.LogCaptureFixture) -> Non
         outages = [r.getMessage() for r in caplog.records if "is unreachable" in r.getMessage()]
         print(f"outages seen: {len(outages)} {outages[:1]}")
         print(f"windows the new primary holds: {windows()} of {len(load.distinct) + HOT}")
-        for client in (old, promoted, sentinel):
+        for client in (old, promoted, sentinel, *sentinels.sentinels):
             client.close()
         store.close()
