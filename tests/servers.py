@@ -157,12 +157,16 @@ def uvicorn_process(app: str, *, env: dict[str, str] | None = None) -> Iterator[
 
 
 @contextmanager
-def redis_server() -> Iterator[str]:
-    """A throwaway ``redis-server`` on a free port, no persistence; yields its URL."""
+def redis_server(*options: str, port: int | None = None) -> Iterator[str]:
+    """A throwaway ``redis-server`` on a free port (or ``port``), no persistence, its
+    working directory a temporary one (a replica's full sync writes its RDB file there);
+    ``options``: more of its command line (``"--maxmemory", "1mb"``). Yields its URL."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed (.ci/run installs it)")
-    port = free_port()
+    port = port or free_port()
     argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    with server_process(argv, port):
-        yield f"redis://127.0.0.1:{port}/0"
+    with tempfile.TemporaryDirectory() as directory:
+        argv += ["--dir", directory, "--repl-diskless-sync-delay", "0", *options]
+        with server_process(argv, port):
+            yield f"redis://127.0.0.1:{port}/0"

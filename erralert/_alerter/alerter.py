@@ -57,7 +57,7 @@ from erralert._delivery.spool import Spool
 from erralert._delivery.stats import Stats
 from erralert._grouping.fingerprint import exception_fingerprint, message_fingerprint
 from erralert._routing import Decision, Facts, OwnersSpec, Router
-from erralert._stores import Store
+from erralert._stores import Store, StoreSpec
 from erralert._stores.base import Silenced
 from erralert.channels.base import Channel, Message
 
@@ -103,7 +103,7 @@ class Alerter:
         environment: str | None = None,
         release: str | None = None,
         window: float = 300.0,
-        store: str | Store = "memory://",
+        store: StoreSpec = "memory://",
         template_dir: str | os.PathLike[str] | None = None,
         spool: str | os.PathLike[str] | None = None,
         include_locals: bool = False,

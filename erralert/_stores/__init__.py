@@ -4,17 +4,27 @@ repeats it holds, and what is due. ``open_store`` turns the ``store=`` option in
 from __future__ import annotations
 
 import inspect
+import sys
+from typing import Any, TypeAlias
 
 from erralert._core.errors import ConfigError
 from erralert._stores.base import Due, Hit, Silenced, Store
+from erralert._stores.redis_urls import SCHEMES as _REDIS_SCHEMES
 
-__all__ = ["Due", "Hit", "Silenced", "Store", "open_store"]
+__all__ = ["Due", "Hit", "Silenced", "Store", "StoreSpec", "open_store"]
+
+# What ``store=`` takes: a URL, a ``Store``, or a redis-py client the app built
+# (``redis.Redis``, ``redis.cluster.RedisCluster``: Any, as the redis package is optional),
+# checked by ``open_store``.
+StoreSpec: TypeAlias = str | Store | Any
 
 
-def open_store(spec: str | Store, *, service: str | None = None) -> Store:
+def open_store(spec: StoreSpec, *, service: str | None = None) -> Store:
     """``"memory://"`` (default), ``"sqlite:///path/file.db"`` (shared by the processes of
     one host), ``"redis://host:6379/0"`` (shared by every host of a service; needs
-    ``erralert[redis]``) or a ``Store`` object. A shared store's windows and counts are
+    ``erralert[redis]``; Sentinel, Cluster, TLS and Valkey URLs: see
+    ``erralert._stores.redis_urls``), a ``Store`` object, or a ``redis.Redis`` /
+    ``RedisCluster`` object (a Redis store over it). A shared store's windows and counts are
     namespaced by ``service`` unless the URL names a ``?namespace=``: two services sharing
     one file or one Redis must not count each other's errors. Their channels' budgets and
     storm summaries are not: a robot's rate limit is the robot's, whoever posts to it."""
@@ -22,6 +32,9 @@ def open_store(spec: str | Store, *, service: str | None = None) -> Store:
         if isinstance(spec, Store):
             _check_parameters(spec)
             return spec
+        redis_client = _as_redis_store(spec, service)
+        if redis_client is not None:
+            return redis_client
         missing = sorted(
             name
             for name in dir(Store)
@@ -42,7 +55,7 @@ def open_store(spec: str | Store, *, service: str | None = None) -> Store:
         from erralert._stores.sqlite import SQLiteStore
 
         return SQLiteStore.from_url(spec, namespace=service)
-    if scheme in ("redis", "rediss"):
+    if scheme in _REDIS_SCHEMES:
         try:
             import redis  # noqa: F401  (only to fail early with the fix, not deep inside)
         except ImportError:
@@ -51,12 +64,30 @@ def open_store(spec: str | Store, *, service: str | None = None) -> Store:
             ) from None
         from erralert._stores.redis import RedisStore
 
-        # braces would break the keys' hash tag: a service name is not the place to fail
-        namespace = service.replace("{", "(").replace("}", ")") if service else None
-        return RedisStore.from_url(spec, namespace=namespace)
+        return RedisStore.from_url(spec, namespace=_namespace(service))
     raise ConfigError(
-        f"store: unknown store URL {spec!r} (expected memory:// or sqlite:///file.db)"
+        f"store: unknown store URL {spec!r} (expected memory://, sqlite:///file.db or "
+        f"redis://host:6379/0)"
     )
+
+
+def _namespace(service: str | None) -> str | None:
+    # braces would break the keys' hash tag: a service name is not the place to fail
+    return service.replace("{", "(").replace("}", ")") if service else None
+
+
+def _as_redis_store(spec: object, service: str | None) -> Store | None:
+    """A ``RedisStore`` around ``spec`` when it is a redis-py client (``redis.Redis``,
+    ``RedisCluster``), namespaced by ``service``; None when it is not one."""
+    if "redis" not in sys.modules:  # no redis-py client can exist without it imported
+        return None
+    from erralert._stores.redis_connect import is_client
+
+    if not is_client(spec):
+        return None
+    from erralert._stores.redis import RedisStore
+
+    return RedisStore(spec, namespace=_namespace(service) or "erralert")
 
 
 # keyword parameters the protocol's methods gained since it was first published: a store

@@ -38,9 +38,11 @@ one robot books its sends under one budget and gathers one storm summary:
 * ``…:booked`` — the sends booked under the platform's rates;
 * ``…:storm`` — hash: the storm summary being gathered (``erralert._stores.piles``).
 
-Outage: when Redis cannot be reached (connection refused, timeout) the store falls back to
-an in-process ``MemoryStore`` and tries Redis again at most every ``retry_after`` seconds
-(see ``erralert._stores.redis_outage`` for what is kept, and what is lost, meanwhile).
+Outage: when Redis cannot be reached (connection refused, timeout) or refuses commands for
+a while (``READONLY`` after a failover, ``LOADING``, ``OOM``, ``BUSY`` …: see
+``erralert._stores.redis_errors``) the store falls back to an in-process ``MemoryStore``
+and tries Redis again at most every ``retry_after`` seconds (see
+``erralert._stores.redis_outage`` for what is kept, and what is lost, meanwhile).
 Meanwhile each process books sends under its share of every robot's budget, and the sends
 it booked are added to Redis' ledgers when it is back (``erralert._stores.degraded``).
 
@@ -54,7 +56,7 @@ import contextlib
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from erralert._core import pacing
 from erralert._core.errors import ConfigError
@@ -77,33 +79,22 @@ from erralert._stores.fleet import Member, RobotUse
 from erralert._stores.history import History, status_of
 from erralert._stores.memory import MemoryStore
 from erralert._stores.piles import followup_record
+from erralert._stores.redis_calls import Script, evalsha_each, probe
+from erralert._stores.redis_connect import adopt, connect
+from erralert._stores.redis_errors import REDIS_ERRORS
 from erralert._stores.redis_fleet import RedisFleet
-from erralert._stores.redis_outage import UNREACHABLE, Backlog, Outage
+from erralert._stores.redis_outage import Backlog, Outage
 from erralert._stores.redis_scripts import script
+from erralert._stores.redis_urls import mask_url_password
 from erralert._stores.redis_wire import load_due, load_pile, load_silenced, rate_args, text_of
 from erralert._stores.windows import repeat_in
 
 try:
     import redis
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
 except ImportError:  # pragma: no cover - exercised only without the extra installed
     redis = None  # type: ignore[assignment]
 
 __all__ = ["RedisStore", "mask_url_password"]
-
-
-def mask_url_password(url: str) -> str:
-    """``url`` with its password (if any) replaced by ``***``, for errors and logs."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        userinfo, _, hostinfo = parts.netloc.rpartition("@")
-        user = userinfo.split(":", 1)[0]
-        return urlunsplit(parts._replace(netloc=f"{user}:***@{hostinfo}"))
-    except ValueError:
-        return "<unparsable redis URL>"
 
 
 class RedisStore:
@@ -119,18 +110,21 @@ class RedisStore:
 
     def __init__(
         self,
-        url: str,
+        url: str | Any,
         *,
         namespace: str = "erralert",
         retention: float = 7 * 24 * 3600.0,
         timeout: float = 2.0,
         retry_after: float = 5.0,
     ) -> None:
+        """``url``: a store URL without erralert's own options (``from_url`` reads those;
+        the forms and connection options: ``erralert._stores.redis_urls``), or a
+        ``redis.Redis`` / ``redis.cluster.RedisCluster`` object the app built, used as it
+        is — its timeouts and retries (``timeout`` is then not used)."""
         if redis is None:
             raise ConfigError(
                 "store redis:// needs the redis package: pip install 'erralert[redis]'"
             )
-        masked = mask_url_password(url)
         if not namespace or "{" in namespace or "}" in namespace:
             # braces would end the hash tag early and scatter the keys over cluster slots
             raise ConfigError(
@@ -143,21 +137,16 @@ class RedisStore:
         ):
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
                 raise ConfigError(f"redis store: {name} must be positive seconds, got {value!r}")
-        self.url = masked  # never the password
         self.namespace = namespace
         self.retention = float(retention)
         self.timeout = float(timeout)
         self.retry_after = float(retry_after)
-        try:
-            self._client: Any = redis.Redis.from_url(
-                url,
-                socket_timeout=timeout,
-                socket_connect_timeout=timeout,
-                retry=Retry(NoBackoff(), 0),
-                decode_responses=False,
-            )
-        except ValueError as exc:
-            raise ConfigError(f"redis store {masked!r}: {str(exc).replace(url, masked)}") from None
+        if isinstance(url, str):
+            self.url = mask_url_password(url)  # never the password
+            self._client: Any = connect(url, self.timeout)
+        else:
+            self.url = adopt(url)
+            self._client = url
         tag = "{erralert:" + namespace + "}"
         self._prefix = f"{tag}:w:"
         self._shared = [
@@ -169,17 +158,19 @@ class RedisStore:
         ]
         self._silenced_keys = [f"{tag}:silenced", f"{tag}:silenced:seen"]
         self._ttl = str(max(1, int(self.retention * 1000)))  # PEXPIRE: whole milliseconds
-        self._hit = self._client.register_script(script("hit"))
-        self._claim = self._client.register_script(script("claim"))
-        self._fold = self._client.register_script(script("fold"))
-        self._put_sample = self._client.register_script(script("put_sample"))
-        self._reserve = self._client.register_script(script("reserve"))
-        self._add_to_storm = self._client.register_script(script("add_to_storm"))
-        self._claim_storm = self._client.register_script(script("claim_storm"))
-        self._count_silenced = self._client.register_script(script("count_silenced"))
-        self._book = self._client.register_script(script("book"))
+        self._hit = Script(self._client, script("hit"))
+        self._claim = Script(self._client, script("claim"))
+        self._fold = Script(self._client, script("fold"))
+        self._put_sample = Script(self._client, script("put_sample"))
+        self._reserve = Script(self._client, script("reserve"))
+        self._add_to_storm = Script(self._client, script("add_to_storm"))
+        self._claim_storm = Script(self._client, script("claim_storm"))
+        self._count_silenced = Script(self._client, script("count_silenced"))
+        # what tells that an outage is over: a write, where the store's scripts write
+        self._probe = probe(self._client, f"{tag}:probe")
         # whether Redis is stood in for, and what waits for it
-        self.outage = Outage(masked, self.retry_after)
+        self.outage = Outage(self.url, self.retry_after)
+        self._book = Script(self._client, script("book"))
         # check-ins, and whether this process claims (see erralert._stores.fleet)
         self._fleet = RedisFleet(self._client, namespace, self._ttl)
         # what this process books while Redis is down: its share of each robot's budget
@@ -187,24 +178,19 @@ class RedisStore:
 
     @classmethod
     def from_url(cls, url: str, *, namespace: str | None = None) -> RedisStore:
-        """``redis://[[user]:password@]host[:port][/db]`` (``rediss://`` for TLS); options
-        ``?namespace=<name>&retention=<seconds>&timeout=<seconds>``. ``namespace``: the
-        default when the URL names none (the alerter passes its ``service``)."""
-        masked = mask_url_password(url)
+        """A store URL (``redis://``, ``rediss://``, ``redis+sentinel://``,
+        ``redis+cluster://``, ``valkey…``: see ``erralert._stores.redis_urls``) with
+        erralert's options ``?namespace=<name>&retention=<seconds>&timeout=<seconds>``
+        besides the connection's. ``namespace``: the default when the URL names none (the
+        alerter passes its ``service``)."""
         try:
             parts = urlsplit(url)
-            parts.port  # noqa: B018  (only to have a bad port raise ValueError here)
         except ValueError:
-            raise ConfigError(f"redis store: malformed URL {masked!r}") from None
-        if parts.scheme.lower() not in ("redis", "rediss"):
-            raise ConfigError(f"not a redis store URL: {masked!r} (expected redis://host:6379/0)")
-        if not parts.hostname:
-            raise ConfigError(f"redis store URL needs a host: {masked!r}")
-        db = parts.path.lstrip("/")
-        if db and not db.isdigit():
-            raise ConfigError(f"redis store: database must be a number, got {db!r} in {masked!r}")
+            raise ConfigError(f"redis store: malformed URL {mask_url_password(url)!r}") from None
         options: dict[str, Any] = {}
-        for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        connection: list[str] = []  # the others, as written: redis_urls reads them
+        for item in filter(None, parts.query.split("&")):
+            [(name, value)] = parse_qsl(item, keep_blank_values=True) or [(item, "")]
             if name == "namespace":
                 options[name] = value
             elif name in ("retention", "timeout"):
@@ -215,11 +201,10 @@ class RedisStore:
                         f"redis store: {name} must be a number of seconds, got {value!r}"
                     ) from None
             else:
-                raise ConfigError(f"redis store: unknown option {name!r} in {masked!r}")
+                connection.append(item)
         if namespace and "namespace" not in options:
             options["namespace"] = namespace
-        plain = urlunsplit(parts._replace(query=urlencode([])))
-        return cls(plain, **options)
+        return cls(urlunsplit(parts._replace(query="&".join(connection))), **options)
 
     # -- Store -----------------------------------------------------------------------------
     def hit(self, key: str, now: float, window: float, release: str | None = None) -> Hit:
@@ -235,7 +220,7 @@ class RedisStore:
             args.append(release)
         try:
             answer = self._hit(keys=keys, args=args)
-        except UNREACHABLE as exc:
+        except REDIS_ERRORS as exc:
             return self.outage.fail(exc).hit(key, now, window, release)
         if isinstance(answer[0], bytes):  # a repeat: the window that is open
             start, end, length = answer
@@ -271,14 +256,15 @@ class RedisStore:
 
     def fold(self, batches: Sequence[Batch], now: float) -> None:
         """Add repeats counted in a process (see ``WindowSlot.fold``): one script per batch,
-        atomic each, all sent in one pipeline — one round trip per fold."""
+        atomic each, all sent in one pipeline — one round trip per fold (two more when the
+        server lost its scripts: SCRIPT LOAD, and the batches it refused sent again)."""
         if not batches:
             return
         fallback = self._fallback(now)
         if fallback is not None:
             self.outage.defer(batches, fallback, now)
             return
-        pipe = self._client.pipeline(transaction=False)
+        calls = []
         for batch in batches:
             args = [
                 repr(now),
@@ -293,13 +279,17 @@ class RedisStore:
             ]
             if batch.release is not None:
                 args.append(batch.release)
-            self._fold(keys=[self._prefix + batch.key, *self._shared], args=args, client=pipe)
+            calls.append(([self._prefix + batch.key, *self._shared], args))
         try:
-            pipe.execute()
-        except UNREACHABLE as exc:
+            replies = evalsha_each(self._client, self._fold, calls)
+        except REDIS_ERRORS as exc:
             # whether any script ran is unknown; folding them again when Redis is back may
             # count a batch twice, dropping them would lose it: overstate, never hide
             self.outage.defer(batches, self.outage.fail(exc), now)
+            return
+        failed = [(b, r) for b, r in zip(batches, replies, strict=True) if isinstance(r, Exception)]
+        if failed:  # error replies: those scripts stopped at (or before) their first write
+            self.outage.defer([b for b, _ in failed], self.outage.fail(failed[0][1]), now)
 
     def put_sample(self, key: str, sample: Event) -> None:
         """Keep ``sample`` (as JSON) in ``key``'s window, to show with its digests."""
@@ -310,7 +300,7 @@ class RedisStore:
             return
         try:
             self._put_sample(keys=[self._prefix + key], args=[text])
-        except UNREACHABLE as exc:
+        except REDIS_ERRORS as exc:
             self.outage.fail(exc).put_sample(key, sample)
 
     def claim_due(self, now: float, limit: int = 1000) -> list[Due]:
@@ -328,7 +318,7 @@ class RedisStore:
         if member is not None:
             try:
                 self._fleet.check_in(member, now)
-            except UNREACHABLE as exc:
+            except REDIS_ERRORS as exc:
                 return local + self.outage.fail(exc).claim_due(now, limit)
         if not roll.may_claim(now):  # another process of the service holds the lease
             return local
@@ -336,7 +326,7 @@ class RedisStore:
             payloads = self._claim(
                 keys=self._shared, args=[repr(now), str(limit), self._ttl, self._prefix]
             )
-        except UNREACHABLE as exc:
+        except REDIS_ERRORS as exc:
             return local + self.outage.fail(exc).claim_due(now, limit)
         pairs = zip(payloads[::2], payloads[1::2], strict=True)  # digest, its history
         return local + [load_due(payload, history) for payload, history in pairs]
@@ -376,7 +366,7 @@ class RedisStore:
         ]
         try:
             slot = self._reserve(keys=[self._lane(lane) + ":booked"], args=args)
-        except UNREACHABLE as exc:
+        except REDIS_ERRORS as exc:
             fallback = self.outage.fail(exc)
             return self._degraded.reserve(
                 fallback, lane, now, rates, horizon, keep=keep, max_waiting=max_waiting
@@ -408,7 +398,7 @@ class RedisStore:
         ]
         try:
             self._add_to_storm(keys=[self._lane(lane) + ":storm"], args=args)
-        except UNREACHABLE as exc:
+        except REDIS_ERRORS as exc:
             self.outage.fail(exc).add_to_storm(lane, entry, sample, now, gather)
 
     def claim_storm(
@@ -437,7 +427,7 @@ class RedisStore:
         ]
         try:
             answer = self._claim_storm(keys=[base + ":storm", base + ":booked"], args=args)
-        except UNREACHABLE as exc:
+        except REDIS_ERRORS as exc:
             fallback = self.outage.fail(exc)
             return self._degraded.claim_storm(
                 fallback, lane, now, rates, force=force, followups=followups
@@ -472,7 +462,7 @@ class RedisStore:
         reached: the totals are unknown then, and no fallback can stand in for them."""
         try:
             flat = self._client.hgetall(self._silenced_keys[0])
-        except UNREACHABLE as exc:
+        except REDIS_ERRORS as exc:
             self.outage.fail(exc)
             raise
         totals = load_silenced(flat)
@@ -491,7 +481,7 @@ class RedisStore:
         Raises redis' errors when Redis cannot be reached, like ``silenced``."""
         try:
             return self._fleet.robots(lanes)
-        except UNREACHABLE as exc:
+        except REDIS_ERRORS as exc:
             self.outage.fail(exc)
             raise
 
@@ -502,7 +492,7 @@ class RedisStore:
         if member is not None and not self.outage.active:
             self._fleet.roll.join(member)  # a later call checks in afresh
             # if it cannot be told, its membership and lease expire by themselves
-            with contextlib.suppress(*UNREACHABLE):
+            with contextlib.suppress(*REDIS_ERRORS):
                 self._fleet.leave(member)
         self._client.close()
 
@@ -512,7 +502,7 @@ class RedisStore:
             args += [rule, str(record.count), repr(record.first_seen), repr(record.last_seen)]
         try:
             self._count_silenced(keys=self._silenced_keys, args=args)
-        except UNREACHABLE as exc:
+        except REDIS_ERRORS as exc:
             # whether the script ran is unknown; adding them again when Redis is back may
             # count them twice, dropping them would lose them: overstate, never hide
             self.outage.fail(exc)
@@ -528,7 +518,7 @@ class RedisStore:
                     keys=[self._lane(lane) + ":booked"],
                     args=[str(depth), self._ttl, *map(repr, times)],
                 )
-            except UNREACHABLE as exc:
+            except REDIS_ERRORS as exc:
                 self.outage.fail(exc)
                 return
 
@@ -540,7 +530,7 @@ class RedisStore:
     def _fallback(self, now: float | None) -> MemoryStore | None:
         """The in-process fallback while Redis is down; None when Redis is to be used. An
         outage that ends here (see ``Outage.check``) has its backlog added to Redis."""
-        state = self.outage.check(now, self._client.ping)
+        state = self.outage.check(now, self._probe)
         if not isinstance(state, Backlog):
             return state
         assert now is not None  # only a call with a time probes Redis

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from erralert._stores.fleet import LEASE, Member, RobotUse, Roll, RollCall
+from erralert._stores.redis_calls import Script
 from erralert._stores.redis_scripts import script
 
 __all__ = ["RedisFleet"]
@@ -32,9 +33,9 @@ class RedisFleet:
         self.roll = RollCall()
         self._namespace = namespace
         self._ttl = ttl_ms
-        self._check_in = client.register_script(script("check_in"))
-        self._leave = client.register_script(script("leave"))
-        self._robots = client.register_script(script("fleet_robots"))
+        self._check_in = Script(client, script("check_in"))
+        self._leave = Script(client, script("leave"))
+        self._robots = Script(client, script("fleet_robots"))
 
     def keys(self, member: Member) -> list[str]:
         return [

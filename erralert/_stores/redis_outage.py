@@ -1,4 +1,6 @@
-"""The Redis store while Redis cannot be reached (connection refused, timeout).
+"""The Redis store while Redis cannot be used: it cannot be reached (connection refused,
+timeout) or it refuses commands for a while (a replica after a failover, a server loading
+its data or out of memory …: ``erralert._stores.redis_errors`` lists them).
 
 The store falls back to an in-process ``MemoryStore`` — alerting keeps working, one
 warning is logged — and tries Redis again at most every ``retry_after`` seconds; when it
@@ -20,16 +22,9 @@ from dataclasses import dataclass
 from erralert._core.safelog import safe_logger
 from erralert._stores.base import Batch, Due, Silenced
 from erralert._stores.memory import MemoryStore
+from erralert._stores.redis_errors import REDIS_ERRORS, outage_cause
 
-try:
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
-except ImportError:  # pragma: no cover - exercised only without the extra installed
-    UNREACHABLE: tuple[type[Exception], ...] = ()
-else:
-    UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
-
-__all__ = ["UNREACHABLE", "Backlog", "Outage"]
+__all__ = ["Backlog", "Outage"]
 
 logger = safe_logger()
 
@@ -69,7 +64,9 @@ class Outage:
         """The fallback while Redis is down; None when Redis is to be used. During an
         outage, a call with a ``now`` at least ``retry_after`` seconds after the last
         attempt probes Redis (``ping``, one PING) and, if it answers, ends the outage: then
-        the ``Backlog`` that waited for Redis, for the caller to add to it."""
+        the ``Backlog`` that waited for Redis, for the caller to add to it. ``ping`` must
+        fail whenever the store's commands would: a replica answers PING, so the store's
+        probe is a write (``erralert._stores.redis_calls.probe``)."""
         if self._fallback is None:  # the common case, without the lock
             return None
         with self._lock:
@@ -79,7 +76,7 @@ class Outage:
             self._retry_at = time.monotonic() + self.retry_after
             try:
                 ping()
-            except UNREACHABLE:
+            except REDIS_ERRORS:  # whatever the cause, Redis is not usable yet
                 return fallback
             self._fallback = None
             # not merged into Redis: the fallback's open windows become digests at `now`,
@@ -91,16 +88,22 @@ class Outage:
         return Backlog(batches=deferred, silenced=held)
 
     def fail(self, exc: Exception) -> MemoryStore:
-        """Redis just failed: switch to (or keep) the in-process fallback."""
+        """Redis just failed: switch to (or keep) the in-process fallback. An error that is
+        no outage (``redis_errors.outage_cause``: a script bug, a key of another type) is
+        raised again: waiting would not cure it, and the fallback would hide it for good."""
+        cause = outage_cause(exc)
+        if cause is None:
+            raise exc
         with self._lock:
             self._retry_at = time.monotonic() + self.retry_after
             if self._fallback is None:
                 self._fallback = MemoryStore()
                 logger.warning(
-                    "erralert: redis store %s is unreachable (%s); counting in this process "
-                    "until it is back (retrying every %g s)",
+                    "erralert: redis store %s is %s (%s); counting in this process until it "
+                    "is back (retrying every %g s)",
                     self.url,
-                    type(exc).__name__,
+                    "unreachable" if cause == type(exc).__name__ else "refusing commands",
+                    f"{cause}: {exc}",
                     self.retry_after,
                 )
             return self._fallback

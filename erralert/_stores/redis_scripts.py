@@ -26,6 +26,7 @@ _HELPERS: dict[str, str | None] = {
     "leave": None,
     "fleet_robots": None,
     "book": None,
+    "probe": None,
 }
 
 

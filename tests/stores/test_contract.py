@@ -45,10 +45,18 @@ def _redis(request: pytest.FixtureRequest, _: Path) -> Store:
     return store
 
 
+def _cluster(request: pytest.FixtureRequest, _: Path) -> Store:
+    # a real 3-node cluster: each namespace's keys live in its own slot, so the tests'
+    # namespaces spread over the nodes
+    url: str = request.getfixturevalue("redis_cluster_url")
+    return RedisStore(url, namespace=f"contract-{next(_namespaces)}")
+
+
 FACTORIES: dict[str, Factory] = {
     "memory": lambda _, __: MemoryStore(),
     "sqlite": lambda _, tmp: SQLiteStore(str(tmp / "contract.db")),
     "redis": _redis,
+    "cluster": _cluster,
 }
 
 

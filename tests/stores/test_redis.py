@@ -355,8 +355,7 @@ def test_one_round_trip_per_hit(store: RedisStore, redis_url: str) -> None:
 
 def test_a_storm_through_the_throttle_is_a_fold_a_second(store: RedisStore, redis_url: str) -> None:
     """Batching: 3000 repeats over 30 s cost the alert's EVALSHA and one pipelined fold a
-    second, and the digest counts every repeat. redis-py asks ``SCRIPT EXISTS`` before it
-    sends a pipeline holding a script: each fold is that round trip and the pipeline's."""
+    second, and the digest counts every repeat."""
     # what a running process has: its connection open, the scripts loaded on the server
     # (by another namespace's store: this one's windows stay untouched)
     assert store.hit("warm", T0, W).alert
@@ -371,11 +370,55 @@ def test_a_storm_through_the_throttle_is_a_fold_a_second(store: RedisStore, redi
     folds = sum(command.startswith(fold) for command in sent)
     assert sum(command.startswith(hit) for command in sent) == 1
     assert 25 <= folds <= 31
-    # nothing else but the question before each fold's pipeline
-    others = [c for c in sent if not c.startswith((hit, fold))]
-    assert others == [f"SCRIPT EXISTS {_sha('fold')}"] * folds
+    assert [c for c in sent if not c.startswith((hit, fold))] == []  # nothing else
     (due,) = throttle.due(T0 + W + throttle.guard)
     assert (due.occurrences.count, due.occurrences.total) == (2999, 3000)
+
+
+def _batch(key: str, count: int) -> Batch:
+    return Batch(key, T0, T0 + W, count, T0 + 1, T0 + 2, (count,) + (0,) * (BUCKETS - 1))
+
+
+def test_a_fold_is_one_round_trip_of_evalsha_alone(store: RedisStore, redis_url: str) -> None:
+    """The batches of a fold go in one pipeline of EVALSHAs: one round trip, no ``SCRIPT
+    EXISTS`` before it (redis-py's Script objects ask it before every pipeline)."""
+    for key in ("a", "b", "c"):
+        assert store.hit(key, T0, W).alert
+    store.fold([_batch("a", 1)], T0 + 1)  # the fold script is loaded on the server
+    with commands_sent(redis_url) as sent:
+        store.fold([_batch("a", 2), _batch("b", 3)], T0 + 3)
+    assert names(sent) == ["EVALSHA"] * 2
+    assert {command.split(" ")[1] for command in sent} == {_sha("fold")}
+    # one round trip: the server read the whole fold at once (its read events, counted
+    # between two INFOs of this test's connection, which take one read each)
+    client = redis.Redis.from_url(redis_url)
+    before = client.info("stats")["total_reads_processed"]
+    store.fold([_batch("a", 4), _batch("b", 5), _batch("c", 6)], T0 + 4)
+    after = client.info("stats")["total_reads_processed"]
+    assert after - before == 2  # the fold's, and the second INFO's
+    client.close()
+    counts = {d.key: d.occurrences.count for d in store.claim_due(T0 + W)}
+    assert counts == {"a": 7, "b": 8, "c": 6}
+
+
+def test_a_fold_after_the_scripts_were_lost_loads_and_runs_each_batch_once(
+    store: RedisStore, redis_url: str
+) -> None:
+    """A server that lost its scripts (restarted, or a replica promoted by a failover)
+    answers NOSCRIPT to each EVALSHA: none ran, so the script is loaded and those batches
+    alone are sent again — each counted once, and no outage."""
+    for key in ("a", "b"):
+        assert store.hit(key, T0, W).alert
+    client = redis.Redis.from_url(redis_url)
+    client.script_flush()
+    with commands_sent(redis_url) as sent:
+        store.fold([_batch("a", 2), _batch("b", 5)], T0 + 3)
+    assert names(sent) == ["EVALSHA", "EVALSHA", "SCRIPT", "EVALSHA", "EVALSHA"]
+    assert sent[2].startswith("SCRIPT LOAD")
+    assert not store.outage.active
+    client.close()
+    counts = {d.key: d.occurrences.count for d in store.claim_due(T0 + W)}
+    assert counts == {"a": 2, "b": 5}
 
 
 def test_services_sharing_a_redis_count_apart(redis_url: str) -> None:
