@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import redis
+from redis.cluster import RedisCluster
 
 
 @contextmanager
@@ -44,13 +45,18 @@ def names(sent: list[str]) -> list[str]:
 
 
 def forget_lanes(url: str) -> None:
-    """Remove every channel's keys (``{erralert:lane:…}``) from the server at ``url``: they are
-    shared by every namespace, as a robot's budget is, so tests that reuse lane names on one
-    server start each from an empty budget."""
-    client = redis.Redis.from_url(url, socket_timeout=10)
+    """Remove every channel's keys (``{erralert:lane:…}``) from the server (or the cluster,
+    ``redis+cluster://…``) at ``url``: they are shared by every namespace, as a robot's
+    budget is, so tests that reuse lane names on one server start each from an empty
+    budget."""
+    client: redis.Redis | RedisCluster
+    if url.startswith("redis+cluster://"):
+        host, _, port = url.removeprefix("redis+cluster://").split(",")[0].partition(":")
+        client = RedisCluster(host=host, port=int(port), socket_timeout=10)
+    else:
+        client = redis.Redis.from_url(url, socket_timeout=10)
     try:
-        keys = list(client.scan_iter(match="{erralert:lane:*"))
-        if keys:
-            client.delete(*keys)
+        for key in list(client.scan_iter(match="{erralert:lane:*")):
+            client.delete(key)  # one by one: on a cluster each lane has its own slot
     finally:
         client.close()

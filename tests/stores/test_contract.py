@@ -49,7 +49,9 @@ def _cluster(request: pytest.FixtureRequest, _: Path) -> Store:
     # a real 3-node cluster: each namespace's keys live in its own slot, so the tests'
     # namespaces spread over the nodes
     url: str = request.getfixturevalue("redis_cluster_url")
-    return RedisStore(url, namespace=f"contract-{next(_namespaces)}")
+    store = RedisStore.from_url(url, namespace=f"contract-{next(_namespaces)}")
+    forget_lanes(url)
+    return store
 
 
 FACTORIES: dict[str, Factory] = {
