@@ -355,6 +355,14 @@ class RedisStore:
             return self._degraded.reserve(
                 fallback, lane, now, rates, horizon, keep=keep, max_waiting=max_waiting
             )
+        settling = self._degraded.settling(lane, now)
+        if settling is not None:  # just after an outage: still on this process's share
+            slot = self._degraded.reserve(
+                settling, lane, now, rates, horizon, keep=keep, max_waiting=max_waiting
+            )
+            if slot is not None:
+                self._push_booked({lane: (pacing.depth(rates), [slot])})
+            return slot
         args = [
             repr(now),
             repr(horizon) if math.isfinite(horizon) else "-1",
@@ -377,7 +385,7 @@ class RedisStore:
         self, lane: str, entry: StormEntry, sample: Event, now: float, gather: float
     ) -> None:
         """Fold ``entry`` into ``lane``'s storm summary: one EVALSHA."""
-        fallback = self._fallback(now)
+        fallback = self._fallback(now) or self._degraded.settling(lane, now)
         if fallback is not None:
             fallback.add_to_storm(lane, entry, sample, now, gather)
             return
@@ -417,6 +425,15 @@ class RedisStore:
             return self._degraded.claim_storm(
                 fallback, lane, now, rates, force=force, followups=followups
             )
+        gathered = self._degraded.gathered(lane)
+        if gathered is not None:  # after an outage: a summary gathered in it is claimed there
+            result = self._degraded.claim_storm(
+                gathered, lane, now, rates, force=force, followups=followups
+            )
+            if isinstance(result, Pile):
+                self._push_booked({lane: (pacing.depth(rates), [result.slot])})
+            if result is not None:
+                return result
         base = self._lane(lane)
         args = [
             repr(now),
@@ -508,9 +525,10 @@ class RedisStore:
             self.outage.fail(exc)
             self.outage.hold_silenced(added)
 
-    def _push_booked(self) -> None:
-        """After an outage: add the sends booked meanwhile to the channels' ledgers."""
-        for lane, (depth, times) in self._degraded.take().items():
+    def _push_booked(self, booked: Mapping[str, tuple[int, list[float]]]) -> None:
+        """Add sends booked on this process's share to the channels' ledgers: those of an
+        outage when it is over, each one while its lane settles after it."""
+        for lane, (depth, times) in booked.items():
             if not times:
                 continue
             try:
@@ -534,7 +552,7 @@ class RedisStore:
         if not isinstance(state, Backlog):
             return state
         assert now is not None  # only a call with a time probes Redis
-        self._push_booked()  # first: a send booked from now on must see them
+        self._push_booked(self._degraded.take(now))  # first: later sends must see them
         if state.batches:  # the repeats of Redis windows counted during the outage
             self.fold(state.batches, now)
         if state.silenced:  # the silenced counts added during the outage

@@ -47,9 +47,15 @@ def test_during_an_outage_a_process_waits_a_period_then_sends_its_share() -> Non
     slots = [ledger.reserve(fallback, "robot", T0 + i, DINGTALK, 3600.0) for i in range(5)]
     # as if its share (2 per 60 s) had just been used: the first two wait a minute
     assert slots == [T0 + 60, T0 + 60, T0 + 120, T0 + 120, T0 + 180]
-    pile_ledger = ledger.take()
-    assert pile_ledger == {"robot": (20, [T0 + 60, T0 + 60, T0 + 120, T0 + 120, T0 + 180])}
-    assert ledger.take() == {}  # handed over once
+    booked = ledger.take(T0 + 30)  # the store is back
+    assert booked == {"robot": (20, [T0 + 60, T0 + 60, T0 + 120, T0 + 120, T0 + 180])}
+    assert ledger.take(T0 + 31) == {}  # handed over once
+    # for a period of its rates the lane settles: still on the share, on the outage's ledger
+    assert ledger.settling("robot", T0 + 30 + 59) is fallback
+    assert ledger.settling("robot", T0 + 30 + 61) is None
+    assert ledger.settling("other", T0 + 31) is None  # not used in the outage: the store's
+    assert ledger.reserve(fallback, "robot", T0 + 40, DINGTALK, 3600.0) == T0 + 180
+    assert ledger.take(T0 + 41) == {}  # what settles, the store books as it is booked
 
 
 def test_a_new_outage_starts_afresh() -> None:
@@ -58,7 +64,7 @@ def test_a_new_outage_starts_afresh() -> None:
     assert ledger.reserve(first, "robot", T0, DINGTALK, 3600.0) == T0 + 60
     second = MemoryStore()  # the next outage's fallback
     assert ledger.reserve(second, "robot", T0 + 500, DINGTALK, 3600.0) == T0 + 560
-    assert ledger.take() == {"robot": (20, [T0 + 560])}
+    assert ledger.take(T0 + 600) == {"robot": (20, [T0 + 560])}
 
 
 @pytest.mark.e2e
@@ -80,8 +86,8 @@ def test_processes_share_a_robot_while_redis_is_down_and_redis_learns_their_send
     assert one.reserve(lane, T0 + 3, DINGTALK, 3600.0) == T0 + 121
     with _redis_on(port):  # back, empty: it learns this process's three sends
         time.sleep(0.3)  # the store retries Redis at most every 0.2 s
-        # the ledger is the robot's queue: a send booked now goes after those booked in
-        # the outage, and the 20 per 60 s count them
+        # the lane settles for a minute: still on the share (2 per 60 s), each booking added
+        # to Redis at once; the ledger is the robot's queue, so later sends go after it
         assert one.reserve(lane, T0 + 4, DINGTALK, 3600.0) == T0 + 121
         other = RedisStore(url, namespace="billing")
         slots = [other.reserve(lane, T0 + 5, DINGTALK, 3600.0) for _ in range(19)]
