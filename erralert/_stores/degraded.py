@@ -48,6 +48,7 @@ class DegradedLedger:
         self._depth: dict[str, int] = {}  # per lane: how many sends its ledger keeps
         self._period: dict[str, float] = {}  # per lane: the longest period of its rates
         self._settle_until: dict[str, float] = {}  # per lane, once the outage is over
+        self._shares: dict[str, tuple[Rate, ...]] = {}  # per lane: this process's share
 
     def reserve(
         self,
@@ -107,13 +108,16 @@ class DegradedLedger:
         self, fallback: MemoryStore, lane: str, now: float, rates: Sequence[Rate]
     ) -> tuple[Rate, ...]:
         """The lane's share; on its first booking of the outage, the share counted as used."""
-        share = pacing.share_of(rates, self._sharing(lane))
         with self._lock:
             if self._fallback is not fallback:  # a new outage: nothing booked in it yet
                 self._fallback, self._booked, self._depth = fallback, {}, {}
-                self._period, self._settle_until = {}, {}
-            if lane in self._depth:
-                return share
+                self._period, self._settle_until, self._shares = {}, {}, {}
+            if lane in self._shares:
+                return self._shares[lane]
+            # the share is fixed for the outage and its settling: a store back empty (a
+            # restart, a failover to a replica that lagged) has forgotten the fleet, and its
+            # first check-ins would count this process alone
+            share = self._shares[lane] = pacing.share_of(rates, self._sharing(lane))
             self._depth[lane] = pacing.depth(rates)
             self._period[lane] = max((rate.period for rate in rates), default=0.0)
             self._booked[lane] = []
