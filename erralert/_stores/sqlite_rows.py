@@ -89,7 +89,19 @@ def state_of(row: Any) -> WindowState:
 def columns(
     slot: WindowSlot,
 ) -> tuple[
-    float, float, float, int, float, float, int, str, float, float, str | None, str | None, str | None
+    float,
+    float,
+    float,
+    int,
+    float,
+    float,
+    int,
+    str,
+    float,
+    float,
+    str | None,
+    str | None,
+    str | None,
 ]:
     return (
         slot.window,

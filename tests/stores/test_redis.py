@@ -171,8 +171,17 @@ def test_lua_origins_match_window_slot_beyond_their_bounds(store: RedisStore, se
         # counted in a process, folded in on time or after its window was settled
         shift = W if rng.random() < 0.2 else 0.0
         histogram = (3,) + (0,) * (BUCKETS - 1)
-        batch = Batch("a", start - shift, end - shift, 3, start - shift, start - shift + 1,
-                      histogram, release=release, source=source)
+        batch = Batch(
+            "a",
+            start - shift,
+            end - shift,
+            3,
+            start - shift,
+            start - shift + 1,
+            histogram,
+            release=release,
+            source=source,
+        )
         reference.fold([batch], now)
         store.fold([batch], now)
     got_dues = store.claim_due(now + 2 * W, 10_000)
