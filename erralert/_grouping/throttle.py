@@ -120,8 +120,12 @@ class Throttle:
         """Count an occurrence of ``key``; ``window``: its own length (a route's), else
         the alerter's."""
         length = self._window if window is None else window
-        if not self._batching:
-            return self._store_hit(key, now, length)
+        if not self._batching:  # the memory store: every occurrence is a call, inline it
+            if self._sources:
+                return self._store.hit(
+                    key, now, length, release=self._release, source=this_process()
+                )
+            return self._store.hit(key, now, length, release=self._release)
         tally = self._tallies.get(key)
         if tally is not None and now < tally.stop:
             with self._lock:

@@ -73,7 +73,7 @@ class Origins:
     """The origins of one window's repeats (mutable: a store's window slot updates it in
     place, under the store's lock)."""
 
-    __slots__ = ("hosts", "more", "processes", "releases")
+    __slots__ = ("hosts", "more", "processes", "release", "releases", "source")
 
     def __init__(
         self,
@@ -87,10 +87,15 @@ class Origins:
         self.releases = releases if releases is not None else []
         # which of them had more than they keep: "p" processes, "h" hosts, "r" releases
         self.more = more
+        # the last source and release added: the same objects again add nothing, which a
+        # caller may tell by identity alone (``WindowSlot.record``'s hot path)
+        self.source: str | None = None
+        self.release: str | None = None
 
     def add(self, source: str | None, release: str | None) -> bool:
         """One more occurrence (or batch of them) from ``source`` under ``release`` (None
         or empty: unknown, not counted). True when anything changed."""
+        self.source, self.release = source, release
         changed = False
         if source and source not in self.processes:
             changed = self._put(self.processes, source, MAX_SOURCES, "p")
@@ -118,6 +123,7 @@ class Origins:
         self.hosts.clear()
         self.releases.clear()
         self.more = ""
+        self.source = self.release = None
 
     def copy(self) -> Origins:
         return Origins(list(self.processes), list(self.hosts), list(self.releases), self.more)

@@ -242,7 +242,11 @@ class WindowSlot(Repeats):
         if now < self.window_end:
             self.repeat(now)
             self.total += 1
-            self.origins.add(source, release)
+            origins = self.origins
+            # inline, as the history below: the memory store's repeats come from one
+            # process under one release, whose very objects the window saw last
+            if source is not origins.source or release is not origins.release:
+                origins.add(source, release)
             # the history, inline: the memory store's hot path allocates nothing per repeat
             if now >= self.latest:
                 self.latest = now
