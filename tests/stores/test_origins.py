@@ -6,6 +6,7 @@ test_contract.py; the Lua against ``WindowSlot`` in test_redis.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -17,6 +18,7 @@ import pytest
 import redis
 
 from erralert._core.event_origin import hostname
+from erralert._core.notice import document, from_document
 from erralert._grouping.throttle import Throttle
 from erralert._stores import open_store
 from erralert._stores.base import Batch, Hit
@@ -25,6 +27,7 @@ from erralert._stores.origins import MAX_RELEASES, MAX_SOURCES, Origins, host_of
 from erralert._stores.redis import RedisStore
 from erralert._stores.sqlite import SQLiteStore
 from erralert._stores.windows import BUCKETS, WindowSlot
+from tests import samples
 
 W = 60.0
 T0 = 1_700_000_000.0
@@ -283,3 +286,27 @@ def test_redis_keys_without_origins_and_with_stale_ones_still_load(redis_url: st
     assert (second.occurrences.count, *_fleet(second.occurrences)) == (2, 1, 1, ())
     client.close()
     store.close()
+
+
+# -- the document (generic webhook, spool) ---------------------------------------------------
+
+
+def test_the_document_carries_the_origins_when_known_and_reads_back() -> None:
+    plain = samples.notice("digest")
+    assert "processes" not in document(plain)["occurrences"]  # type: ignore[operator]
+    assert from_document(document(plain)) == dataclasses.replace(plain, created_at=0.0)
+    fleet = samples.fleet_digest(more_processes=True)
+    fields = document(fleet)["occurrences"]
+    assert isinstance(fields, dict)
+    assert (fields["hosts"], fields["processes"], fields["releases"]) == (
+        3,
+        8,
+        ["1.4.2", "1.4.3", "hotfix_*2*"],
+    )
+    assert (fields["more_hosts"], fields["more_processes"], fields["more_releases"]) == (
+        False,
+        True,
+        False,
+    )
+    back = from_document(json.loads(json.dumps(document(fleet))))
+    assert back.occurrences == fleet.occurrences
