@@ -3,6 +3,7 @@ golden payloads and cross-platform properties compare like with like."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import erralert
@@ -127,6 +128,18 @@ def notice(kind: Kind = "alert", sample: Event | None = None, *, mentions: bool 
     )
     storm = Storm(groups=groups, total=total, since=NOW, until=NOW + 2)
     return Notice("storm", sample, occ, storm=storm, created_at=NOW + 2)
+
+
+def fleet_digest(sample: Event | None = None, **origins: Any) -> Notice:
+    """The sample digest, its repeats counted by several processes (``origins``: the
+    ``Occurrences`` fields that say where they came from; by default 3 hosts, 8 processes,
+    a rollout from 1.4.2 to 1.4.3 and a hotfix whose name holds markdown)."""
+    digest = notice("digest", sample)
+    fields = {"hosts": 3, "processes": 8, "releases": ("1.4.2", "1.4.3", "hotfix_*2*")}
+    fields.update(origins)
+    return dataclasses.replace(
+        digest, occurrences=dataclasses.replace(digest.occurrences, **fields)
+    )
 
 
 def huge_event() -> Event:

@@ -55,6 +55,17 @@ class Occurrences:
     previous: float | None = None  # the last occurrence before this alert (None: new)
     first_release: str | None = None  # the release it was first seen under
     last_release: str | None = None  # the release of the sighting before this alert
+    # where a digest's repeats came from (erralert._stores.origins): how many hosts and
+    # processes counted them, and the releases they ran, first seen first. 0 and () when
+    # unknown: an alert, state kept by an earlier version, a store that keeps no origins.
+    # A window tells apart at most 64 processes, 64 hosts and 8 releases; more_* say that
+    # there were more than it counts.
+    hosts: int = 0
+    processes: int = 0
+    releases: tuple[str, ...] = ()
+    more_hosts: bool = False
+    more_processes: bool = False
+    more_releases: bool = False
 
     def __post_init__(self) -> None:
         # "new" is the default status and says "never seen": occurrences of an error seen
@@ -247,6 +258,7 @@ def document(notice: Notice) -> dict[str, object]:
             "previous": occ.previous,
             "first_release": occ.first_release,
             "last_release": occ.last_release,
+            **_origins(occ),
         },
         "storm": None
         if storm is None
@@ -268,6 +280,20 @@ def document(notice: Notice) -> dict[str, object]:
             "until": storm.until,
             "followups": storm.followups,
         },
+    }
+
+
+def _origins(occ: Occurrences) -> dict[str, object]:
+    """A digest's origins, in the document only when known (its schema gained them)."""
+    if not (occ.processes or occ.releases):
+        return {}
+    return {
+        "hosts": occ.hosts,
+        "processes": occ.processes,
+        "releases": list(occ.releases),
+        "more_hosts": occ.more_hosts,
+        "more_processes": occ.more_processes,
+        "more_releases": occ.more_releases,
     }
 
 
@@ -294,6 +320,13 @@ def from_document(data: dict[str, Any], *, created_at: float = 0.0) -> Notice:
             previous=occ.get("previous"),
             first_release=occ.get("first_release"),
             last_release=occ.get("last_release"),
+            # absent when unknown, and from documents written by an earlier version
+            hosts=int(occ.get("hosts") or 0),
+            processes=int(occ.get("processes") or 0),
+            releases=tuple(str(r) for r in occ.get("releases") or ()),
+            more_hosts=bool(occ.get("more_hosts", False)),
+            more_processes=bool(occ.get("more_processes", False)),
+            more_releases=bool(occ.get("more_releases", False)),
         ),
         storm=None
         if storm is None

@@ -10,7 +10,9 @@ import math
 import threading
 
 from erralert._core.event import Event
+from erralert._stores import takes
 from erralert._stores.base import Batch, Due, Hit, Store
+from erralert._stores.origins import this_process
 from erralert._stores.windows import BUCKETS, REPEAT, Repeats
 
 __all__ = ["Throttle"]
@@ -41,7 +43,7 @@ class _Tally(Repeats):
         self.last_seen = 0.0
         self.histogram = [0] * BUCKETS
 
-    def take(self, key: str, release: str | None) -> Batch:
+    def take(self, key: str, release: str | None, source: str) -> Batch:
         batch = Batch(
             key=key,
             window_start=self.window_start,
@@ -51,6 +53,7 @@ class _Tally(Repeats):
             last_seen=self.last_seen,
             histogram=tuple(self.histogram),
             release=release,
+            source=source,
         )
         self.count = 0
         self.histogram = [0] * BUCKETS
@@ -70,7 +73,11 @@ class Throttle:
     receives is the same as without batching; digests arrive up to ``guard`` later.
 
     ``release``: the release every occurrence counted here happened under (the store
-    remembers it per fingerprint, for an alert's ``status``)."""
+    remembers it per fingerprint, for an alert's ``status``). Each occurrence and batch
+    also carries this process's source (``erralert._stores.origins.this_process``, read
+    at the time: a forked child is a process of its own), so that a digest can say how
+    many processes and hosts its repeats came from — to a store that takes ``source=``
+    (every built-in one; a store object written before it gets none)."""
 
     def __init__(self, store: Store, window: float, release: str | None = None) -> None:
         if not window > 0:
@@ -78,6 +85,7 @@ class Throttle:
         self._store = store
         self._window = float(window)
         self._release = release
+        self._sources = bool(takes(store, "hit", "source"))
         self._batching = bool(getattr(store, "shared", False))
         self._guard = min(_GUARD, self._window / 2) if self._batching else 0.0
         self._interval = min(_FOLD_INTERVAL, self._guard / 2)
@@ -112,7 +120,11 @@ class Throttle:
         """Count an occurrence of ``key``; ``window``: its own length (a route's), else
         the alerter's."""
         length = self._window if window is None else window
-        if not self._batching:
+        if not self._batching:  # the memory store: every occurrence is a call, inline it
+            if self._sources:
+                return self._store.hit(
+                    key, now, length, release=self._release, source=this_process()
+                )
             return self._store.hit(key, now, length, release=self._release)
         tally = self._tallies.get(key)
         if tally is not None and now < tally.stop:
@@ -127,7 +139,7 @@ class Throttle:
             # its window is ending (or has ended): the store must hold these repeats
             # before this hit, which may settle the window, is decided
             self.fold(now)
-        hit = self._store.hit(key, now, length, release=self._release)
+        hit = self._store_hit(key, now, length)
         occurrences = hit.occurrences
         start, end = occurrences.window_start, occurrences.window_end
         stop = end - self._guard
@@ -135,22 +147,28 @@ class Throttle:
             with self._lock:
                 old = self._tallies.pop(key, None)
                 if old is not None and old.count:
-                    self._orphans.append(old.take(key, self._release))
+                    self._orphans.append(old.take(key, self._release, this_process()))
                     self._fold_at = min(self._fold_at, now + self._interval)
                 if now < stop and len(self._tallies) < _MAX_TALLIES:
                     self._tallies[key] = _Tally(start, end, occurrences.window, stop)
         return hit
 
+    def _store_hit(self, key: str, now: float, window: float) -> Hit:
+        if self._sources:
+            return self._store.hit(key, now, window, release=self._release, source=this_process())
+        return self._store.hit(key, now, window, release=self._release)
+
     def fold(self, now: float) -> None:
         """Hand the locally counted repeats to the store, and forget windows past their stop."""
         if not self._batching:
             return
+        source = this_process()
         with self._lock:
             batches, self._orphans = self._orphans, []
             ended = []
             for key, tally in self._tallies.items():
                 if tally.count:
-                    batches.append(tally.take(key, self._release))
+                    batches.append(tally.take(key, self._release, source))
                 if now >= tally.stop:
                     ended.append(key)
             for key in ended:

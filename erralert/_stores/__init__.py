@@ -11,7 +11,7 @@ from erralert._core.errors import ConfigError
 from erralert._stores.base import Due, Hit, Silenced, Store
 from erralert._stores.redis_urls import SCHEMES as _REDIS_SCHEMES
 
-__all__ = ["Due", "Hit", "Silenced", "Store", "StoreSpec", "open_store"]
+__all__ = ["Due", "Hit", "Silenced", "Store", "StoreSpec", "open_store", "takes"]
 
 # What ``store=`` takes: a URL, a ``Store``, or a redis-py client the app built
 # (``redis.Redis``, ``redis.cluster.RedisCluster``: Any, as the redis package is optional),
@@ -95,15 +95,24 @@ def _as_redis_store(spec: object, service: str | None) -> Store | None:
 _ADDED_PARAMETERS = {"hit": "release", "claim_storm": "followups"}
 
 
+def takes(store: object, method: str, parameter: str) -> bool | None:
+    """Whether ``store.method`` takes the keyword ``parameter``; None when its signature
+    cannot be read (a builtin or C method). Parameters added later than those above are
+    passed only to a store that takes them (``hit``'s ``source=``, see
+    ``erralert._grouping.throttle``): a store written before them keeps working, without
+    what they carry."""
+    try:
+        signature = inspect.signature(getattr(store, method))
+    except (TypeError, ValueError):
+        return None
+    params = signature.parameters.values()
+    return parameter in signature.parameters or any(p.kind is p.VAR_KEYWORD for p in params)
+
+
 def _check_parameters(store: Store) -> None:
     """Refuse, naming it, a store object whose methods lack a parameter erralert passes."""
     for method, parameter in _ADDED_PARAMETERS.items():
-        try:
-            signature = inspect.signature(getattr(store, method))
-        except (TypeError, ValueError):  # a builtin or C method: nothing to read, trust it
-            continue
-        params = signature.parameters.values()
-        if parameter in signature.parameters or any(p.kind is p.VAR_KEYWORD for p in params):
+        if takes(store, method, parameter) is not False:  # None: nothing to read, trust it
             continue
         raise ConfigError(
             f"store: {type(store).__name__}.{method}() takes no {parameter}= argument: it "

@@ -8,8 +8,8 @@ one object — what ``store=`` takes and every built-in store implements.
 A window store answers two questions atomically, so that several processes (and, with a
 shared store, several hosts) agree on them:
 
-* ``hit(key, now, window, release=)`` — "this fingerprint occurred at ``now``: alert now,
-  or count?"
+* ``hit(key, now, window, release=, source=)`` — "this fingerprint occurred at ``now``:
+  alert now, or count?"
 * ``claim_due(now)`` — "which windows have ended with repeats? I will send their digests."
   Each due digest is handed to exactly one caller.
 
@@ -29,6 +29,12 @@ first and latest occurrence, total, and the releases of the first and the latest
 recorded updates it (a ``hit``, a folded ``Batch``, each with its release); an alert's
 ``Occurrences`` carry the ``status`` that history gave it, ``since``, ``previous`` and the
 releases. It is forgotten with the window state (``retention``, or ``max_keys``).
+
+A window also remembers where its repeats came from: the process that counted each (its
+``source``, ``<pid>@<host>``: a hit's ``source=``, a batch's ``source``), hence how many
+processes and hosts, and their releases (``erralert._stores.origins``); its digest's
+``Occurrences`` carry them (``hosts``, ``processes``, ``releases``). A store object written
+before ``source=`` existed is still used, without it: its digests know no origins.
 
 Shared stores (``shared = True``: SQLite, Redis) cost a round trip per call, so the
 throttle does not ask them about every repeat. Their answer to a repeat says which window
@@ -104,6 +110,7 @@ class Batch:
     last_seen: float
     histogram: tuple[int, ...]  # BUCKETS ints, positioned like the store's
     release: str | None = None  # the release the counting process runs
+    source: str | None = None  # the counting process, ``<pid>@<host>`` (None: unknown)
 
     def merged(self, other: Batch) -> Batch:
         """This batch and ``other`` (same key and window) as one."""
@@ -115,8 +122,10 @@ class Batch:
             first_seen=min(self.first_seen, other.first_seen),
             last_seen=max(self.last_seen, other.last_seen),
             histogram=tuple(a + b for a, b in zip(self.histogram, other.histogram, strict=True)),
-            # the later one's, as a store keeps the release of the latest sighting
+            # the later one's, as a store keeps the release of the latest sighting (and
+            # its source: batches are merged within one process, where both are its own)
             release=other.release if other.last_seen >= self.last_seen else self.release,
+            source=other.source if other.last_seen >= self.last_seen else self.source,
         )
 
 
@@ -197,9 +206,17 @@ class WindowStore(Protocol):
     # throttle then batches repeats and folds them in with `fold`
     shared: bool
 
-    def hit(self, key: str, now: float, window: float, release: str | None = None) -> Hit:
-        """Record one occurrence of ``key`` at ``now`` under ``release`` (None: unknown) and
-        decide (atomically); an alert's occurrences carry the fingerprint's status."""
+    def hit(
+        self,
+        key: str,
+        now: float,
+        window: float,
+        release: str | None = None,
+        source: str | None = None,
+    ) -> Hit:
+        """Record one occurrence of ``key`` at ``now`` under ``release``, counted by the
+        process ``source`` (None: unknown), and decide (atomically); an alert's occurrences
+        carry the fingerprint's status."""
         ...
 
     def fold(self, batches: Sequence[Batch], now: float) -> None:

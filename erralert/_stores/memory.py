@@ -94,14 +94,21 @@ class MemoryStore:
         return len(self._entries)
 
     # -- Store -----------------------------------------------------------------------------
-    def hit(self, key: str, now: float, window: float, release: str | None = None) -> Hit:
+    def hit(
+        self,
+        key: str,
+        now: float,
+        window: float,
+        release: str | None = None,
+        source: str | None = None,
+    ) -> Hit:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
                 entry = self._admit(key, now)
             else:
                 self._entries.move_to_end(key)
-            hit, digest = entry.record(now, window, release)
+            hit, digest = entry.record(now, window, release, source)
             if digest is not None:
                 self._make_ready(key, entry.sample, digest)
             if entry.count == 1 and not hit.alert:

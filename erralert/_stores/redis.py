@@ -207,21 +207,28 @@ class RedisStore:
         return cls(urlunsplit(parts._replace(query="&".join(connection))), **options)
 
     # -- Store -----------------------------------------------------------------------------
-    def hit(self, key: str, now: float, window: float, release: str | None = None) -> Hit:
+    def hit(
+        self,
+        key: str,
+        now: float,
+        window: float,
+        release: str | None = None,
+        source: str | None = None,
+    ) -> Hit:
         """Record one occurrence and decide: one EVALSHA, atomic across every host."""
         if not window > 0:  # also refuses NaN; checked here so a refusal leaves no trace
             raise ValueError(f"window must be a positive number of seconds, got {window!r}")
         fallback = self._fallback(now)
         if fallback is not None:
-            return fallback.hit(key, now, window, release)
+            return fallback.hit(key, now, window, release, source)
         keys = [self._prefix + key, *self._shared]
-        args = [repr(now), repr(window), self._ttl, key]
+        args = [repr(now), repr(window), self._ttl, key, source or ""]
         if release is not None:
             args.append(release)
         try:
             answer = self._hit(keys=keys, args=args)
         except REDIS_ERRORS as exc:
-            return self.outage.fail(exc).hit(key, now, window, release)
+            return self.outage.fail(exc).hit(key, now, window, release, source)
         if isinstance(answer[0], bytes):  # a repeat: the window that is open
             start, end, length = answer
             return repeat_in(float(start), float(end), float(length))
@@ -276,6 +283,7 @@ class RedisStore:
                 repr(batch.first_seen),
                 repr(batch.last_seen),
                 *(str(n) for n in batch.histogram),
+                batch.source or "",
             ]
             if batch.release is not None:
                 args.append(batch.release)

@@ -13,6 +13,7 @@ from erralert._core.notice import Occurrences
 from erralert._core.pacing import Rate
 from erralert._stores.base import Due, Pile, Silenced
 from erralert._stores.codec import load_sample
+from erralert._stores.origins import facts_of
 from erralert._stores.piles import PileState
 from erralert._stores.windows import BUCKETS
 
@@ -80,8 +81,9 @@ def text_of(value: bytes | None) -> str | None:
 def load_due(payload: bytes, history: bytes | None) -> Due:
     """A digest as the Lua ``push_due`` wrote it: 17 numbers, the fingerprint's length in
     bytes, then the fingerprint and the sample JSON (possibly empty) back to back; and its
-    history (JSON ``{"s": since, "f": first release, "l": last release}``; None when an
-    earlier version filed the digest)."""
+    history (JSON ``{"s": since, "f": first release, "l": last release, "o": origins}``,
+    origins as ``erralert._stores.origins.record_of`` files them; None when an earlier
+    version filed the digest)."""
     *head, rest = payload.split(b" ", 18)
     count, total, first, last, window, start, end = head[:7]
     histogram = tuple(int(x) for x in head[7 : 7 + BUCKETS])
@@ -102,5 +104,6 @@ def load_due(payload: bytes, history: bytes | None) -> Due:
         since=float(past.get("s", 0.0)),
         first_release=past.get("f"),
         last_release=past.get("l"),
+        **facts_of(past.get("o")),
     )
     return Due(key=key, sample=load_sample(sample), occurrences=occurrences)

@@ -166,13 +166,20 @@ class SQLiteStore:
         return cls(path, namespace=named, **options)
 
     # -- Store -----------------------------------------------------------------------------
-    def hit(self, key: str, now: float, window: float, release: str | None = None) -> Hit:
+    def hit(
+        self,
+        key: str,
+        now: float,
+        window: float,
+        release: str | None = None,
+        source: str | None = None,
+    ) -> Hit:
         """Record one occurrence and decide, atomically across every process on the file."""
         key = self._scope.key(key)
         with self._transaction() as db:
             row = db.execute(SELECT_HIT, (key,)).fetchone()
             slot = WindowSlot() if row is None else WindowSlot.from_state(state_of(row))
-            hit, digest = slot.record(now, window, release)
+            hit, digest = slot.record(now, window, release, source)
             if digest is not None:
                 # before the row is rewritten: the sample is the one shown with this chain
                 db.execute(INSERT_DUE, (key, digest.window_end, *dump_digest(digest), key))

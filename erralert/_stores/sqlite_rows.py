@@ -8,6 +8,7 @@ from typing import Any
 
 from erralert._core.notice import Occurrences
 from erralert._stores.codec import encode
+from erralert._stores.origins import Origins, facts_of, record_of
 from erralert._stores.windows import WindowSlot, WindowState
 
 __all__ = ["SEPARATOR", "Scope", "columns", "dump_digest", "load_digest", "state_of"]
@@ -61,7 +62,10 @@ def state_of(row: Any) -> WindowState:
         latest,
         first_release,
         last_release,
+        origins_text,
     ) = row
+    # NULL in a row an earlier version made; another window's when it opened this one
+    origins = Origins.load(origins_text, start)
     return WindowState(
         window=window,
         window_start=start,
@@ -75,12 +79,30 @@ def state_of(row: Any) -> WindowState:
         latest=latest,
         first_release=first_release,
         last_release=last_release,
+        sources=tuple(origins.processes),
+        hosts=tuple(origins.hosts),
+        releases=tuple(origins.releases),
+        more=origins.more,
     )
 
 
 def columns(
     slot: WindowSlot,
-) -> tuple[float, float, float, int, float, float, int, str, float, float, str | None, str | None]:
+) -> tuple[
+    float,
+    float,
+    float,
+    int,
+    float,
+    float,
+    int,
+    str,
+    float,
+    float,
+    str | None,
+    str | None,
+    str | None,
+]:
     return (
         slot.window,
         slot.window_start,
@@ -94,16 +116,21 @@ def columns(
         slot.latest,
         slot.first_release,
         slot.last_release,
+        slot.origins.dump(slot.window_start),
     )
 
 
 def dump_digest(occ: Occurrences) -> tuple[str, str]:
-    """A digest's ``occurrences`` column (the keys every version reads) and its ``history``."""
-    history = {
+    """A digest's ``occurrences`` column (the keys every version reads) and its ``history``
+    (with its origins, when known)."""
+    history: dict[str, object] = {
         "since": occ.since,
         "first_release": occ.first_release,
         "last_release": occ.last_release,
     }
+    origins = record_of(occ)
+    if origins is not None:
+        history["origins"] = origins
     return _dump_occurrences(occ), encode(history)
 
 
@@ -141,4 +168,5 @@ def load_digest(text: str, history_text: str | None) -> Occurrences:
         since=history.get("since", 0.0),
         first_release=history.get("first_release"),
         last_release=history.get("last_release"),
+        **facts_of(history.get("origins")),
     )

@@ -89,23 +89,26 @@ SCHEMA = (
 # writes the file, leaving them NULL in the rows it makes). The windows' history: the
 # fingerprint's first and latest occurrence and their releases (NULL since and latest:
 # unknown — `since` is then 0.0, `latest` the row's updated_at, the time of its latest
-# hit); the dues': the history a digest carries (JSON), apart from `occurrences` so that an
-# earlier version can still claim the digests.
+# hit); the window's origins (``erralert._stores.origins``: JSON tagged with the window's
+# start, so that origins an earlier version left in place when it opened a window are not
+# taken for the new one's); the dues': the history a digest carries, and its origins (JSON),
+# apart from `occurrences` so that an earlier version can still claim the digests.
 ADDED_COLUMNS = (
     ("windows", "since", "REAL"),
     ("windows", "latest", "REAL"),
     ("windows", "first_release", "TEXT"),
     ("windows", "last_release", "TEXT"),
+    ("windows", "origins", "TEXT"),
     ("dues", "history", "TEXT"),
 )
 
 _STATE_COLUMNS = (
     "window, window_start, window_end, count, first_seen, last_seen, total, histogram,"
-    " since, latest, first_release, last_release"
+    " since, latest, first_release, last_release, origins"
 )
 _LOAD_COLUMNS = (
     "window, window_start, window_end, count, first_seen, last_seen, total, histogram,"
-    " coalesce(since, 0.0), coalesce(latest, updated_at), first_release, last_release"
+    " coalesce(since, 0.0), coalesce(latest, updated_at), first_release, last_release, origins"
 )
 SELECT_HIT = f"SELECT {_LOAD_COLUMNS} FROM windows WHERE key = ?"
 # `{scope}`: the namespace's condition on `key` (``erralert._stores.sqlite_rows.Scope``)
@@ -119,7 +122,7 @@ SELECT_DUES = (
 )
 INSERT_WINDOW = (
     f"INSERT INTO windows ({_STATE_COLUMNS}, updated_at, key)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 INSERT_DUE = (
     "INSERT INTO dues (key, window_end, occurrences, history, sample)"
@@ -128,7 +131,7 @@ INSERT_DUE = (
 _SET_STATE = (
     "UPDATE windows SET window = ?, window_start = ?, window_end = ?, count = ?,"
     " first_seen = ?, last_seen = ?, total = ?, histogram = ?,"
-    " since = ?, latest = ?, first_release = ?, last_release = ?"
+    " since = ?, latest = ?, first_release = ?, last_release = ?, origins = ?"
 )
 UPDATE_HIT = f"{_SET_STATE}, updated_at = ? WHERE key = ?"
 UPDATE_SETTLED = f"{_SET_STATE} WHERE key = ?"  # settling is not an occurrence: not "seen"

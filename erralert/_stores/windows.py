@@ -16,6 +16,9 @@ Per fingerprint, window ``W``:
 * a window that ended without repeats closes silently; the next occurrence is alerted
   again (``is_new=False``).
 
+A window also remembers where its repeats came from — which processes and hosts, under
+which releases (``erralert._stores.origins``) — and its digest says so.
+
 Beyond its window, a slot keeps the fingerprint's history (``erralert._stores.history``):
 when it was first and last seen and under which releases. Every occurrence recorded — an alert, a
 repeat, a folded batch — updates it; an alert's ``status`` is ``status_of`` the history as
@@ -36,6 +39,7 @@ from dataclasses import dataclass
 from erralert._core.notice import Occurrences
 from erralert._stores.base import Batch, Hit
 from erralert._stores.history import History, status_of
+from erralert._stores.origins import Origins
 
 __all__ = [
     "BUCKETS",
@@ -91,6 +95,12 @@ class WindowState:
     latest: float = 0.0
     first_release: str | None = None
     last_release: str | None = None
+    # where the window's repeats came from (``erralert._stores.origins.Origins``): the
+    # sources (processes) and hosts, the releases, and which of them had more than it keeps
+    sources: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()
+    releases: tuple[str, ...] = ()
+    more: str = ""
 
     def is_open(self, now: float) -> bool:
         return now < self.window_end
@@ -138,7 +148,15 @@ class WindowSlot(Repeats):
     Not thread-safe: the store that owns it serialises access (the memory store holds its
     lock around every call)."""
 
-    __slots__ = ("first_release", "last_release", "latest", "since", "total", "window_end")
+    __slots__ = (
+        "first_release",
+        "last_release",
+        "latest",
+        "origins",
+        "since",
+        "total",
+        "window_end",
+    )
 
     def __init__(self) -> None:
         # a fingerprint never seen: no window, so the first occurrence opens one
@@ -154,6 +172,7 @@ class WindowSlot(Repeats):
         self.latest = 0.0
         self.first_release: str | None = None
         self.last_release: str | None = None
+        self.origins = Origins()
 
     @classmethod
     def from_state(cls, state: WindowState) -> WindowSlot:
@@ -172,6 +191,9 @@ class WindowSlot(Repeats):
         slot.latest = state.latest
         slot.first_release = state.first_release
         slot.last_release = state.last_release
+        slot.origins = Origins(
+            list(state.sources), list(state.hosts), list(state.releases), state.more
+        )
         return slot
 
     def to_state(self) -> WindowState:
@@ -188,6 +210,10 @@ class WindowSlot(Repeats):
             latest=self.latest,
             first_release=self.first_release,
             last_release=self.last_release,
+            sources=tuple(self.origins.processes),
+            hosts=tuple(self.origins.hosts),
+            releases=tuple(self.origins.releases),
+            more=self.origins.more,
         )
 
     def history(self) -> History | None:
@@ -207,14 +233,20 @@ class WindowSlot(Repeats):
         return self.window_end if self.count > 0 else None
 
     def record(
-        self, now: float, window: float, release: str | None = None
+        self, now: float, window: float, release: str | None = None, source: str | None = None
     ) -> tuple[Hit, Occurrences | None]:
-        """One occurrence at ``now``, under ``release``: the decision, and the digest of a
+        """One occurrence at ``now``, under ``release``, counted by the process ``source``
+        (``erralert._stores.origins``; None: unknown): the decision, and the digest of a
         window that ended before it (settled on the way), if any."""
         digest = self.settle(now, window) if now >= self.window_end else None
         if now < self.window_end:
             self.repeat(now)
             self.total += 1
+            origins = self.origins
+            # inline, as the history below: the memory store's repeats come from one
+            # process under one release, whose very objects the window saw last
+            if source is not origins.source or release is not origins.release:
+                origins.add(source, release)
             # the history, inline: the memory store's hot path allocates nothing per repeat
             if now >= self.latest:
                 self.latest = now
@@ -271,6 +303,7 @@ class WindowSlot(Repeats):
         if batch.window_start == self.window_start and batch.window_end == self.window_end:
             self._seen(batch.first_seen, batch.last_seen, batch.release)
             self._merge(batch, batch.histogram)
+            self.origins.add(batch.source, batch.release)
             return []
         digests = []
         if now >= self.window_end and (digest := self.settle(now)) is not None:
@@ -281,8 +314,11 @@ class WindowSlot(Repeats):
             early = [0] * BUCKETS
             early[0] = batch.count
             self._merge(batch, early)
+            self.origins.add(batch.source, batch.release)
             return digests
         self.total += batch.count
+        origins = Origins()
+        origins.add(batch.source, batch.release)
         digests.append(
             Occurrences(
                 count=batch.count,
@@ -298,6 +334,7 @@ class WindowSlot(Repeats):
                 since=self.since,
                 first_release=self.first_release,
                 last_release=self.last_release,
+                **origins.facts(),
             )
         )
         return digests
@@ -337,6 +374,7 @@ class WindowSlot(Repeats):
             self.window_end = now
         self.count = 0
         self.histogram = [0] * BUCKETS
+        self.origins.clear()
         return digest
 
     def _open(self, start: float, window: float) -> None:
@@ -345,6 +383,7 @@ class WindowSlot(Repeats):
         self.window_end = start + window
         self.count = 0
         self.histogram = [0] * BUCKETS
+        self.origins.clear()
 
     def _digest(self, window_end: float) -> Occurrences:
         return Occurrences(
@@ -361,6 +400,7 @@ class WindowSlot(Repeats):
             since=self.since,
             first_release=self.first_release,
             last_release=self.last_release,
+            **self.origins.facts(),
         )
 
 
@@ -368,13 +408,17 @@ class WindowSlot(Repeats):
 
 
 def record(
-    state: WindowState | None, now: float, window: float, release: str | None = None
+    state: WindowState | None,
+    now: float,
+    window: float,
+    release: str | None = None,
+    source: str | None = None,
 ) -> tuple[WindowState, Hit, Occurrences | None]:
-    """One occurrence at ``now`` under ``release`` → (new state, decision, digest of a
-    window that ended before ``now`` — it is due at once). ``state=None``: never seen
-    (``is_new=True``)."""
+    """One occurrence at ``now`` under ``release``, counted by ``source`` → (new state,
+    decision, digest of a window that ended before ``now`` — it is due at once).
+    ``state=None``: never seen (``is_new=True``)."""
     slot = WindowSlot() if state is None else WindowSlot.from_state(state)
-    hit, digest = slot.record(now, window, release)
+    hit, digest = slot.record(now, window, release, source)
     return slot.to_state(), hit, digest
 
 

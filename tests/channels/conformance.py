@@ -18,7 +18,7 @@ import httpx
 from freezegun import freeze_time
 
 from erralert._core.event import Event
-from erralert._core.notice import Kind
+from erralert._core.notice import Kind, Notice
 from erralert._render.renderer import Renderer
 from erralert.channels.base import Channel, Message
 from erralert.channels.payloads import USER_AGENT
@@ -132,13 +132,14 @@ def render(
     event: Event | None = None,
     *,
     renderer: Renderer | None = None,
+    notice: Notice | None = None,
     **event_options: Any,
 ) -> httpx.Request:
-    """The exact request ``channel`` sends for a sample notice rendered by the default
-    template (``event``, else ``samples.event(**event_options)``), by ``renderer`` (else
-    an English one in UTC)."""
+    """The exact request ``channel`` sends for a sample notice (or ``notice``) rendered by
+    the default template (``event``, else ``samples.event(**event_options)``), by
+    ``renderer`` (else an English one in UTC)."""
     event = event or samples.event(**event_options)
-    notice = samples.notice(kind, event)  # type: ignore[arg-type]
+    notice = notice or samples.notice(kind, event)  # type: ignore[arg-type]
     # rendered when it is decided, as the worker does: "|day" and "|ago" read the
     # time of the render, and a golden payload must not change with the day it is made
     with freeze_time(datetime.fromtimestamp(notice.created_at, UTC)):

@@ -8,9 +8,11 @@ import json
 import os
 from pathlib import Path
 
+import httpx
 import pytest
 
 from erralert.channels.registry import PLATFORMS, parse_webhook
+from tests import samples
 from tests.channels.conformance import render
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -44,19 +46,32 @@ CASES = [
 def test_golden_payload(platform: str, kind: str) -> None:
     channel = parse_webhook(SAMPLE_URLS[platform])
     request = render(channel, kind)
+    check_golden(request, GOLDEN / f"{platform}-{kind}.json")
+
+
+def check_golden(request: httpx.Request, path: Path) -> None:
     got = {
         "method": request.method,
         "url": str(request.url),
         "content-type": request.headers.get("content-type"),
         "body": json.loads(request.content),
     }
-    path = GOLDEN / f"{platform}-{kind}.json"
     text = json.dumps(got, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
     if UPDATE or not path.exists():
         path.write_text(text, encoding="utf-8")
         if not UPDATE:
             pytest.fail(f"{path.name} did not exist; written now, review and commit it")
     assert text == path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "platform", [p for p, channel in sorted(PLATFORMS.items()) if not channel.local]
+)
+def test_golden_payload_of_a_digest_from_a_fleet(platform: str) -> None:
+    # only a digest whose repeats came from several processes or releases says so: the
+    # sample digest above (one process) is unchanged
+    request = render(parse_webhook(SAMPLE_URLS[platform]), notice=samples.fleet_digest())
+    check_golden(request, GOLDEN / f"{platform}-digest-fleet.json")
 
 
 def test_every_platform_has_a_sample_url() -> None:

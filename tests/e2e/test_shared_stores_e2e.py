@@ -2,8 +2,10 @@
 workers) capture real exceptions through the whole Alerter pipeline, share their counts in a
 real SQLite file or a real redis-server, and post to a real HTTP receiver on 127.0.0.1.
 
-1. 8 processes x 500 captures on one SQLite file → 1 alert, then 1 digest of 3999.
-2. The same on Redis, from one "host" and from two hosts (4 processes each).
+1. 8 processes x 500 captures on one SQLite file → 1 alert, then 1 digest of 3999, which
+   says it came from 8 processes on one host.
+2. The same on Redis, from one "host" and from two hosts (4 processes each: "from 2 hosts
+   (8 processes)").
 3. gunicorn, 4 workers, the Flask reference app on SQLite: 200 failing requests → 1 alert,
    then (sent by a live worker when the window ends) 1 digest of 199; shutdown sends nothing.
 4. Redis stops in the middle of a storm: nothing raises, alerts keep flowing per process, and
@@ -197,6 +199,19 @@ def assert_one_alert_then_one_digest(
     assert sum(digest["occurrences"]["histogram"]) == total - 1
     assert digest["event"]["fingerprint"] == alert["event"]["fingerprint"]
     assert digest["event"]["event_id"] == alert["event"]["event_id"]  # the alert's sample
+    # where the repeats came from: every process (the alerting one repeated too), its host
+    machines = len(set(hosts))
+    assert (digest["occurrences"]["processes"], digest["occurrences"]["hosts"]) == (
+        len(hosts),
+        machines,
+    )
+    # one release (the checkout's commit, when it is found), the alert's: not repeated
+    release = alert["event"]["release"]
+    assert digest["occurrences"]["releases"] == ([release] if release else [])
+    if machines > 1:
+        assert f"from {machines} hosts ({len(hosts)} processes)\n" in digest["text"]
+    else:
+        assert f"from {len(hosts)} processes on one host\n" in digest["text"]
 
 
 def test_sqlite_8_processes_500_captures_one_alert_one_digest(

@@ -10,6 +10,7 @@ README shows to ``tests/screenshots/``."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import time
@@ -136,3 +137,44 @@ def test_every_platform_and_kind_at_phone_width(inbox: RunningInbox, phone: obje
         for platform, kind in README_PICTURES:
             name = f"{platform}-{kind}.png"
             shutil.copyfile(folder / name, PICTURES / name)
+
+
+FLEET = {"hosts": 3, "processes": 8, "releases": ("1.4.2", "1.4.3")}
+
+
+def test_a_digest_from_a_fleet_at_phone_width(inbox: RunningInbox, phone: object) -> None:
+    """The digest of repeats counted on several hosts says so in one line, on every
+    platform, as the person on call reads it (``<platform>-digest-fleet.png``)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    assert isinstance(phone, WebDriver)
+    renderer = Renderer(links=parse_links(LINKS), tags_to_show=("order_id",))
+    digest = sample_notices(sample_event(time.time() - 400))["digest"]
+    digest = dataclasses.replace(
+        digest, occurrences=dataclasses.replace(digest.occurrences, **FLEET)
+    )
+    with httpx.Client(timeout=10) as client:
+        for platform, path in EXAMPLE_PATHS.items():
+            url = f"{platform}+{inbox.url}{path}"
+            if platform in DEMO_SECRETS:
+                url += ("&" if "?" in url else "?") + f"secret={DEMO_SECRETS[platform]}"
+            channel = parse_webhook(url)
+            message = renderer.render(digest, channel)
+            assert message.template_error is None, (platform, message.template_error)
+            verdict = channel.judge(client.send(channel.build_request(message, time.time())))
+            assert not verdict.reason, (platform, verdict)
+            time.sleep(0.25)  # Feishu's 5 a second, as the inbox counts them
+    phone.get(inbox.url + "/")
+    WebDriverWait(phone, 20).until(
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, "article.msg")) == len(EXAMPLE_PATHS)
+    )
+    phone.execute_script("document.querySelector('header.top').style.position = 'static'")
+    folder = artifacts() / "phone"
+    folder.mkdir(exist_ok=True)
+    for card in phone.find_elements(By.CSS_SELECTOR, "article.msg"):
+        platform = card.get_attribute("data-platform") or ""
+        if platform != "webhook":  # the inbox shows the webhook's JSON document
+            assert "from 3 hosts (8 processes) · releases 1.4.2, 1.4.3" in card.text, platform
+        card.screenshot(str(folder / f"{platform}-digest-fleet.png"))

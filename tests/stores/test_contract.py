@@ -3,6 +3,7 @@ the same way. Each test runs against every store factory below."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import random
@@ -267,6 +268,78 @@ def test_repeats_name_their_window_in_shared_stores(store: Store) -> None:
     assert not repeat.alert
     if store.shared:  # the throttle counts the rest of this window locally
         assert (repeat.occurrences.window_start, repeat.occurrences.window_end) == (T0, T0 + W)
+
+
+def test_a_fold_of_a_forgotten_fingerprint_opens_no_window(store: Store) -> None:
+    # its batch's window has not ended, but the store never opened it: the next hit alerts
+    store.fold([_batch("ghost", T0, 3, T0 + 1, T0 + 2)], T0 + 5)
+    hit = store.hit("ghost", T0 + 6, W)
+    assert hit.alert
+    assert (hit.occurrences.total, hit.occurrences.window_start) == (4, T0 + 6)
+
+
+# -- where the repeats came from: processes, hosts, releases --------------------------------
+
+WEB1_A, WEB1_B, WEB2 = "101@web-1", "102@web-1", "7@web-2"
+
+
+def _origins(due: Due) -> tuple[int, int, tuple[str, ...]]:
+    occ = due.occurrences
+    return occ.hosts, occ.processes, occ.releases
+
+
+def test_two_processes_folding_into_one_window_make_a_digest_of_both(store: Store) -> None:
+    assert store.hit("a", T0, W, release="1.4.2", source=WEB1_A).alert
+    store.fold(
+        [dataclasses.replace(_batch("a", T0, 5, T0 + 1, T0 + 2), source=WEB1_A, release="1.4.2")],
+        T0 + 3,
+    )
+    store.fold(
+        [dataclasses.replace(_batch("a", T0, 7, T0 + 4, T0 + 5), source=WEB1_B, release="1.4.3")],
+        T0 + 6,
+    )
+    (due,) = store.claim_due(T0 + W)
+    assert due.occurrences.count == 12
+    assert _origins(due) == (1, 2, ("1.4.2", "1.4.3"))
+    occ = due.occurrences
+    assert (occ.more_hosts, occ.more_processes, occ.more_releases) == (False, False, False)
+
+
+def test_repeats_from_hosts_count_hosts_and_processes_once_each(store: Store) -> None:
+    store.hit("a", T0, W, release="1.4.3", source=WEB1_A)  # the alert: not a repeat
+    for i, source in enumerate([WEB1_B, WEB2, WEB1_B, WEB2, WEB1_B], start=1):
+        assert not store.hit("a", T0 + i, W, release="1.4.3", source=source).alert
+    (due,) = store.claim_due(T0 + W)
+    assert (due.occurrences.count, *_origins(due)) == (5, 2, 2, ("1.4.3",))
+
+
+def test_each_window_says_where_its_own_repeats_came_from(store: Store) -> None:
+    store.hit("a", T0, W, source=WEB1_A)
+    store.hit("a", T0 + 1, W, source=WEB1_B)
+    store.hit("a", T0 + 2, W, source=WEB2)
+    store.hit("a", T0 + W + 1, W, release="1.4.3", source=WEB2)  # settles window 1
+    first, second = store.claim_due(T0 + W + 1) + store.claim_due(T0 + 2 * W)
+    assert _origins(first) == (2, 2, ())  # no release known: none listed
+    assert _origins(second) == (1, 1, ("1.4.3",))
+
+
+def test_alerts_and_callers_that_name_no_source_carry_no_origins(store: Store) -> None:
+    alert = store.hit("a", T0, W, release="1.4.3")
+    assert (alert.occurrences.hosts, alert.occurrences.processes) == (0, 0)
+    store.hit("a", T0 + 1, W)
+    (due,) = store.claim_due(T0 + W)
+    assert _origins(due) == (0, 0, ())  # unknown, as state kept by an earlier version
+
+
+def test_a_late_fold_with_no_window_open_is_a_digest_of_its_own_origins(store: Store) -> None:
+    store.hit("a", T0, W, source=WEB1_A)
+    store.hit("a", T0 + 1, W, source=WEB1_A)
+    (settled,) = store.claim_due(T0 + W)
+    assert _origins(settled) == (1, 1, ())
+    late = dataclasses.replace(_batch("a", T0, 4, T0 + 1, T0 + 2), source=WEB2, release="9")
+    store.fold([late], T0 + 3 * W)  # its window was settled and the next ended empty
+    (due,) = store.claim_due(T0 + 3 * W)
+    assert (due.occurrences.count, *_origins(due)) == (4, 1, 1, ("9",))
 
 
 # -- the outbox's ledger: sends booked per channel, storm summaries --------------------------

@@ -65,9 +65,12 @@ def test_lua_rules_match_window_slot(store: RedisStore, seed: int, skew: bool) -
     windows = {"a": 10.0, "b": 7.3, "c": 0.9, "ü/{x}": 25.0}  # any fingerprint text
     # hosts running different releases (or none known), any text: the history agrees too
     releases = [None, "1.4.2", "1.4.3", 'v2 "ü" {x}']
+    # processes on hosts (any text after the pid's @; None: a caller that names none)
+    sources = [None, "101@web-1", "102@web-1", "7@web-2", "8@", "9@a@b/ü"]
     now = T0 + rng.random()
     hits = dues = folds = 0
     statuses: set[str] = set()
+    every_due: list[Due] = []
     for _ in range(3000):
         roll = rng.random()
         if roll < 0.02:
@@ -77,9 +80,9 @@ def test_lua_rules_match_window_slot(store: RedisStore, seed: int, skew: bool) -
         key = rng.choice(list(windows))
         # hosts' clocks disagree a little: sometimes a hit is stamped in the past
         when = now - rng.uniform(0, 1.5) if skew and roll > 0.95 else now
-        release = rng.choice(releases)
-        expected = reference.hit(key, when, windows[key], release)
-        got = store.hit(key, when, windows[key], release)
+        release, source = rng.choice(releases), rng.choice(sources)
+        expected = reference.hit(key, when, windows[key], release, source)
+        got = store.hit(key, when, windows[key], release, source)
         assert got.alert == expected.alert, (key, when)
         if expected.alert:
             assert got == expected, (key, when)
@@ -113,6 +116,7 @@ def test_lua_rules_match_window_slot(store: RedisStore, seed: int, skew: bool) -
                 end - 0.1,
                 tuple(histogram),
                 release=rng.choice(releases),
+                source=rng.choice(sources),
             )
             if fold_key != key:
                 batch = dataclasses.replace(batch, window_start=start - 3.0)  # surely late
@@ -129,13 +133,64 @@ def test_lua_rules_match_window_slot(store: RedisStore, seed: int, skew: bool) -
             got_dues = store.claim_due(now, limit)
             assert _dues(got_dues) == _dues(expected_dues)
             dues += len(got_dues)
+            every_due += got_dues
     last = now + 100
-    assert _dues(store.claim_due(last, 10_000)) == _dues(reference.claim_due(last, 10_000))
-    # the sequence did exercise both paths, and every status
+    got_dues = store.claim_due(last, 10_000)
+    assert _dues(got_dues) == _dues(reference.claim_due(last, 10_000))
+    every_due += got_dues
+    # the sequence did exercise both paths, every status, and digests from several
     assert statuses == {"new", "new_in_release", "regression", "recurring"}
+    assert {(d.occurrences.hosts, d.occurrences.processes) for d in every_due} >= {
+        (1, 1),
+        (2, 2),
+        (3, 4),
+    }
     assert hits > 50
     assert dues > 100
     assert folds > 100
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_lua_origins_match_window_slot_beyond_their_bounds(store: RedisStore, seed: int) -> None:
+    # a fleet larger than a window tells apart: 150 processes on 100 hosts, 12 releases
+    rng = random.Random(seed)
+    reference = MemoryStore()
+    sources = [f"{pid}@host-{pid % 100}" for pid in range(150)]
+    releases = [f"1.{n}.0" for n in range(12)]
+    now, start, end = T0, T0, T0 + W
+    for _ in range(1200):
+        now += rng.expovariate(4.0)
+        source, release = rng.choice(sources), rng.choice(releases)
+        if rng.random() < 0.8:
+            expected = reference.hit("a", now, W, release, source)
+            got = store.hit("a", now, W, release, source)
+            assert got.alert == expected.alert
+            assert not got.alert or got == expected
+            start, end = got.occurrences.window_start, got.occurrences.window_end
+            continue
+        # counted in a process, folded in on time or after its window was settled
+        shift = W if rng.random() < 0.2 else 0.0
+        histogram = (3,) + (0,) * (BUCKETS - 1)
+        batch = Batch(
+            "a",
+            start - shift,
+            end - shift,
+            3,
+            start - shift,
+            start - shift + 1,
+            histogram,
+            release=release,
+            source=source,
+        )
+        reference.fold([batch], now)
+        store.fold([batch], now)
+    got_dues = store.claim_due(now + 2 * W, 10_000)
+    assert _dues(got_dues) == _dues(reference.claim_due(now + 2 * W, 10_000))
+    fleets = {
+        (o.hosts, o.processes, len(o.releases), o.more_hosts, o.more_processes, o.more_releases)
+        for o in (due.occurrences for due in got_dues)
+    }
+    assert (64, 64, 8, True, True, True) in fleets
 
 
 def test_samples_and_exact_floats_survive_the_round_trip(store: RedisStore) -> None:

@@ -1,12 +1,12 @@
 -- Run after common.lua, whose helpers are put before it (see
 -- erralert._stores.redis_scripts).
 -- KEYS: window hash, ends, dueq, dues, seq, dueh. ARGV: now, window, ttl (ms), fingerprint,
--- then the release (absent: none). Returns {start, end, length} (the open window, as text)
+-- the source (the counting process; '': unknown), then the release (absent: none). Returns {start, end, length} (the open window, as text)
 -- for a repeat; for an alert {total, is_new} and the history before it: since, latest,
 -- first release, last release (nil: none) — and since after it.
 local w, ends, dueq, dues, seq, hist = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local now, len, ttl, fp = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
-local rel = ARGV[5]
+local src, rel = ARGV[5], ARGV[6]
 local st = redis.call('HMGET', w, unpack(FIELDS))
 local total = tonumber(st[7]) or 0
 if st[7] then
@@ -34,6 +34,7 @@ if st[7] then
       redis.call('HSET', w, 'first', ARGV[1])
     end
     note(w, st, ARGV[1], ARGV[1], rel)
+    note_origin(w, st, start, src, rel)
     redis.call('PEXPIRE', w, ttl)
     return {f(start), f(stop), f(wlen)}
   end
