@@ -69,6 +69,7 @@ class Roll:
     holds_lease: bool  # this member claims its service's digests until its next check-in
     processes: int  # live processes of the member's service (itself included)
     robots: Mapping[str, int]  # per robot of the member: live processes posting to it
+    clock: float | None = None  # the store's time when it answered (None: the caller's)
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,7 +56,6 @@ import contextlib
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from erralert._core import pacing
 from erralert._core.errors import ConfigError
@@ -80,12 +79,13 @@ from erralert._stores.history import History, status_of
 from erralert._stores.memory import MemoryStore
 from erralert._stores.piles import followup_record
 from erralert._stores.redis_calls import Script, evalsha_each, probe
+from erralert._stores.redis_clock import StoreClock
 from erralert._stores.redis_connect import adopt, connect
 from erralert._stores.redis_errors import REDIS_ERRORS
 from erralert._stores.redis_fleet import RedisFleet
 from erralert._stores.redis_outage import Backlog, Outage
 from erralert._stores.redis_scripts import script
-from erralert._stores.redis_urls import mask_url_password
+from erralert._stores.redis_urls import mask_url_password, store_options
 from erralert._stores.redis_wire import load_due, load_pile, load_silenced, rate_args, text_of
 from erralert._stores.windows import repeat_in
 
@@ -116,6 +116,7 @@ class RedisStore:
         retention: float = 7 * 24 * 3600.0,
         timeout: float = 2.0,
         retry_after: float = 5.0,
+        clock: str = "store",
     ) -> None:
         """``url``: a store URL without erralert's own options (``from_url`` reads those;
         the forms and connection options: ``erralert._stores.redis_urls``), or a
@@ -175,36 +176,21 @@ class RedisStore:
         self._fleet = RedisFleet(self._client, namespace, self._ttl)
         # what this process books while Redis is down: its share of each robot's budget
         self._degraded = DegradedLedger(self._fleet.roll.sharing)
+        # this host's clock against Redis' (see erralert._stores.redis_clock)
+        self._clock = StoreClock(self.url, correct=clock == "store")
 
     @classmethod
     def from_url(cls, url: str, *, namespace: str | None = None) -> RedisStore:
         """A store URL (``redis://``, ``rediss://``, ``redis+sentinel://``,
         ``redis+cluster://``, ``valkey…``: see ``erralert._stores.redis_urls``) with
         erralert's options ``?namespace=<name>&retention=<seconds>&timeout=<seconds>``
+        ``&clock=store|local`` (``erralert._stores.redis_clock``)
         besides the connection's. ``namespace``: the default when the URL names none (the
         alerter passes its ``service``)."""
-        try:
-            parts = urlsplit(url)
-        except ValueError:
-            raise ConfigError(f"redis store: malformed URL {mask_url_password(url)!r}") from None
-        options: dict[str, Any] = {}
-        connection: list[str] = []  # the others, as written: redis_urls reads them
-        for item in filter(None, parts.query.split("&")):
-            [(name, value)] = parse_qsl(item, keep_blank_values=True) or [(item, "")]
-            if name == "namespace":
-                options[name] = value
-            elif name in ("retention", "timeout"):
-                try:
-                    options[name] = float(value)
-                except ValueError:
-                    raise ConfigError(
-                        f"redis store: {name} must be a number of seconds, got {value!r}"
-                    ) from None
-            else:
-                connection.append(item)
+        connection, options = store_options(url)
         if namespace and "namespace" not in options:
             options["namespace"] = namespace
-        return cls(urlunsplit(parts._replace(query="&".join(connection))), **options)
+        return cls(connection, **options)
 
     # -- Store -----------------------------------------------------------------------------
     def hit(
@@ -218,11 +204,12 @@ class RedisStore:
         """Record one occurrence and decide: one EVALSHA, atomic across every host."""
         if not window > 0:  # also refuses NaN; checked here so a refusal leaves no trace
             raise ValueError(f"window must be a positive number of seconds, got {window!r}")
-        fallback = self._fallback(now)
+        fallback = self._fallback(now) or self._measure(now)
         if fallback is not None:
             return fallback.hit(key, now, window, release, source)
+        clock = self._clock
         keys = [self._prefix + key, *self._shared]
-        args = [repr(now), repr(window), self._ttl, key, source or ""]
+        args = [repr(clock.store(now)), repr(window), self._ttl, key, source or ""]
         if release is not None:
             args.append(release)
         try:
@@ -231,14 +218,14 @@ class RedisStore:
             return self.outage.fail(exc).hit(key, now, window, release, source)
         if isinstance(answer[0], bytes):  # a repeat: the window that is open
             start, end, length = answer
-            return repeat_in(float(start), float(end), float(length))
+            return repeat_in(clock.local(float(start)), clock.local(float(end)), float(length))
         total, is_new, since, latest, first_release, last_release, since_now = answer
         before = (
             None
             if is_new
             else History(
-                first_seen=float(since),
-                last_seen=float(latest),
+                first_seen=clock.local(float(since)),
+                last_seen=clock.local(float(latest)),
                 total=int(total) - 1,
                 first_release=text_of(first_release),
                 last_release=text_of(last_release),
@@ -254,7 +241,7 @@ class RedisStore:
             window_start=now,
             window_end=now + window,  # the same double the script stored
             status=status_of(before, release),
-            since=float(since_now),
+            since=clock.local(float(since_now)),
             previous=None if before is None else before.last_seen,
             first_release=release if before is None else before.first_release,
             last_release=None if before is None else before.last_release,
@@ -267,21 +254,22 @@ class RedisStore:
         server lost its scripts: SCRIPT LOAD, and the batches it refused sent again)."""
         if not batches:
             return
-        fallback = self._fallback(now)
+        fallback = self._fallback(now) or self._measure(now)
         if fallback is not None:
             self.outage.defer(batches, fallback, now)
             return
+        at = self._clock.store
         calls = []
         for batch in batches:
             args = [
-                repr(now),
+                repr(at(now)),
                 self._ttl,
                 batch.key,
-                repr(batch.window_start),
-                repr(batch.window_end),
+                repr(at(batch.window_start)),
+                repr(at(batch.window_end)),
                 str(batch.count),
-                repr(batch.first_seen),
-                repr(batch.last_seen),
+                repr(at(batch.first_seen)),
+                repr(at(batch.last_seen)),
                 *(str(n) for n in batch.histogram),
                 batch.source or "",
             ]
@@ -325,19 +313,21 @@ class RedisStore:
         member = roll.check_in_due(now)
         if member is not None:
             try:
-                self._fleet.check_in(member, now)
+                self._check_in(member, now)
             except REDIS_ERRORS as exc:
                 return local + self.outage.fail(exc).claim_due(now, limit)
         if not roll.may_claim(now):  # another process of the service holds the lease
             return local
+        clock = self._clock
         try:
             payloads = self._claim(
-                keys=self._shared, args=[repr(now), str(limit), self._ttl, self._prefix]
+                keys=self._shared,
+                args=[repr(clock.store(now)), str(limit), self._ttl, self._prefix],
             )
         except REDIS_ERRORS as exc:
             return local + self.outage.fail(exc).claim_due(now, limit)
         pairs = zip(payloads[::2], payloads[1::2], strict=True)  # digest, its history
-        return local + [load_due(payload, history) for payload, history in pairs]
+        return local + [clock.local_due(load_due(payload, history)) for payload, history in pairs]
 
     def drain(self, now: float) -> list[Due]:
         """Nothing from Redis — its open windows stay for the other hosts; only the counts
@@ -358,7 +348,7 @@ class RedisStore:
         """Book one send to ``lane`` over the sends every host booked: one EVALSHA."""
         if not rates:
             return now
-        fallback = self._fallback(now)
+        fallback = self._fallback(now) or self._measure(now)
         if fallback is not None:
             return self._degraded.reserve(
                 fallback, lane, now, rates, horizon, keep=keep, max_waiting=max_waiting
@@ -371,8 +361,9 @@ class RedisStore:
             if slot is not None:
                 self._push_booked({lane: (pacing.depth(rates), [slot])})
             return slot
+        clock = self._clock
         args = [
-            repr(now),
+            repr(clock.store(now)),
             repr(horizon) if math.isfinite(horizon) else "-1",
             str(keep),
             str(-1 if max_waiting is None else max_waiting),
@@ -387,7 +378,7 @@ class RedisStore:
             return self._degraded.reserve(
                 fallback, lane, now, rates, horizon, keep=keep, max_waiting=max_waiting
             )
-        return None if slot is None else float(slot)
+        return None if slot is None else clock.local(float(slot))
 
     def add_to_storm(
         self, lane: str, entry: StormEntry, sample: Event, now: float, gather: float
@@ -399,7 +390,7 @@ class RedisStore:
             return
         event = sample.to_dict()
         args = [
-            repr(now),
+            repr(self._clock.store(now)),
             repr(gather),
             entry.fingerprint,
             encode([entry.title, entry.culprit, entry.code]),
@@ -443,8 +434,9 @@ class RedisStore:
             if result is not None:
                 return result
         base = self._lane(lane)
+        clock = self._clock
         args = [
-            repr(now),
+            repr(clock.store(now)),
             "1" if force else "0",
             str(max(1, pacing.depth(rates))),
             self._ttl,
@@ -461,8 +453,8 @@ class RedisStore:
         if state == 0:
             return None
         if state == 1:
-            return float(answer[1])
-        return load_pile(float(answer[1]), answer[2:], followups)
+            return clock.local(float(answer[1]))
+        return clock.local_pile(load_pile(float(answer[1]), answer[2:], followups))
 
     def next_due(self) -> float | None:
         """None: other hosts open windows at any time; the worker polls ``claim_due``."""
@@ -490,7 +482,7 @@ class RedisStore:
         except REDIS_ERRORS as exc:
             self.outage.fail(exc)
             raise
-        totals = load_silenced(flat)
+        totals = {rule: self._clock.local_silenced(r) for rule, r in load_silenced(flat).items()}
         for rule, record in self.outage.held_silenced().items():
             kept = totals.get(rule)
             totals[rule] = record if kept is None else kept.merged(record)
@@ -522,9 +514,11 @@ class RedisStore:
         self._client.close()
 
     def _push_silenced(self, added: Mapping[str, Silenced], now: float) -> None:
-        args = [self._ttl, repr(now - self.retention)]
+        at = self._clock.store
+        args = [self._ttl, repr(at(now) - self.retention)]
         for rule, record in added.items():
-            args += [rule, str(record.count), repr(record.first_seen), repr(record.last_seen)]
+            first, last = repr(at(record.first_seen)), repr(at(record.last_seen))
+            args += [rule, str(record.count), first, last]
         try:
             self._count_silenced(keys=self._silenced_keys, args=args)
         except REDIS_ERRORS as exc:
@@ -532,6 +526,24 @@ class RedisStore:
             # count them twice, dropping them would lose them: overstate, never hide
             self.outage.fail(exc)
             self.outage.hold_silenced(added)
+
+    def _check_in(self, member: Member, now: float) -> None:
+        """Check in (one round trip); the answer says how far this host's clock is off."""
+        roll = self._fleet.check_in(member, now)
+        if roll.clock is not None:
+            self._clock.observe(roll.clock, now)
+
+    def _measure(self, now: float) -> MemoryStore | None:
+        """A member's first call: check in first, so that its very first times are in the
+        store's clock. The fallback if Redis cannot be reached, else None."""
+        member = self._fleet.roll.member
+        if self._clock.measured or member is None:
+            return None
+        try:
+            self._check_in(member, now)
+        except REDIS_ERRORS as exc:
+            return self.outage.fail(exc)
+        return None
 
     def _push_booked(self, booked: Mapping[str, tuple[int, list[float]]]) -> None:
         """Add sends booked on this process's share to the channels' ledgers: those of an
@@ -542,7 +554,7 @@ class RedisStore:
             try:
                 self._book(
                     keys=[self._lane(lane) + ":booked"],
-                    args=[str(depth), self._ttl, *map(repr, times)],
+                    args=[str(depth), self._ttl, *(repr(self._clock.store(t)) for t in times)],
                 )
             except REDIS_ERRORS as exc:
                 self.outage.fail(exc)

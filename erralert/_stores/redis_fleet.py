@@ -57,11 +57,12 @@ class RedisFleet:
             keys=self.keys(member),
             args=[member.id, info, repr(live_for), str(int(LEASE * 1000)), self._ttl],
         )
-        holds, processes, *sharing = (int(x) for x in answer)
+        holds, processes, clock, *sharing = answer
         roll = Roll(
-            holds_lease=bool(holds),
-            processes=processes,
-            robots=dict(zip(member.robots, sharing, strict=True)),
+            holds_lease=bool(int(holds)),
+            processes=int(processes),
+            robots=dict(zip(member.robots, map(int, sharing), strict=True)),
+            clock=float(clock),
         )
         self.roll.checked_in(roll, now)
         return roll

@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from erralert._core.errors import ConfigError
 
-__all__ = ["OPTIONS", "SCHEMES", "Target", "mask_url_password", "parse"]
+__all__ = ["OPTIONS", "SCHEMES", "Target", "mask_url_password", "parse", "store_options"]
 
 # scheme → (form, TLS)
 SCHEMES: dict[str, tuple[str, bool]] = {}
@@ -286,3 +286,33 @@ def _redis_tls_parameters() -> frozenset[str] | None:
         return frozenset(inspect.signature(SSLConnection.__init__).parameters)
     except (TypeError, ValueError):  # pragma: no cover - a compiled build: trust it
         return None
+
+
+def store_options(url: str) -> tuple[str, dict[str, Any]]:
+    """``url`` without erralert's own options — ``namespace``, ``retention``, ``timeout``,
+    ``clock`` (the ``RedisStore`` arguments they become) — and those options; the others
+    are left in the URL, as written, for ``parse``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise ConfigError(f"redis store: malformed URL {mask_url_password(url)!r}") from None
+    options: dict[str, Any] = {}
+    connection: list[str] = []
+    for item in filter(None, parts.query.split("&")):
+        [(name, value)] = parse_qsl(item, keep_blank_values=True) or [(item, "")]
+        if name == "namespace":
+            options[name] = value
+        elif name == "clock":
+            if value not in ("store", "local"):
+                raise ConfigError(f"redis store: clock must be store or local, got {value!r}")
+            options[name] = value
+        elif name in ("retention", "timeout"):
+            try:
+                options[name] = float(value)
+            except ValueError:
+                raise ConfigError(
+                    f"redis store: {name} must be a number of seconds, got {value!r}"
+                ) from None
+        else:
+            connection.append(item)
+    return urlunsplit(parts._replace(query="&".join(connection))), options

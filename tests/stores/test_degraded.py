@@ -73,7 +73,11 @@ def test_processes_share_a_robot_while_redis_is_down_and_redis_learns_their_send
     url = f"redis://127.0.0.1:{port}/0"
     lane = f"robot-{next(_names)}"
     with _redis_on(port):
-        stores = [RedisStore(url, namespace="shop", retry_after=0.2, timeout=0.5) for _ in range(8)]
+        # clock="local": the test moves time itself (T0), and forces a check-in ahead of it
+        stores = [
+            RedisStore(url, namespace="shop", retry_after=0.2, timeout=0.5, clock="local")
+            for _ in range(8)
+        ]
         for i, store in enumerate(stores):
             store.join(Member(f"host:{i}", "shop", "host", None, (lane,)))
             store.claim_due(time.time())  # checks in: eight processes post to the robot

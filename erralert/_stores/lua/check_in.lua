@@ -4,7 +4,8 @@
 -- KEYS: members hash (id -> info JSON), the service's zset (id -> live until), its lease,
 -- then one zset per robot the member posts to (id -> live until).
 -- ARGV: id, info JSON, live_for (seconds), lease (milliseconds), ttl (ms) of the zsets.
--- Returns {holds lease (0/1), live processes of the service, then per robot its live ones}.
+-- Returns {holds lease (0/1), live processes of the service, the store's time (text), then
+-- per robot its live processes}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local id, info, expires = ARGV[1], ARGV[2], now + tonumber(ARGV[3])
@@ -24,7 +25,7 @@ if not holder or holder == id then
   redis.call('SET', lease, id, 'PX', ARGV[4])
   holds = 1
 end
-local out = {holds, redis.call('ZCARD', service)}
+local out = {holds, redis.call('ZCARD', service), string.format('%.17g', now)}
 for i = 4, #KEYS do
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. now)
   redis.call('ZADD', KEYS[i], string.format('%.17g', expires), id)
