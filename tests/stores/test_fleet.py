@@ -30,7 +30,7 @@ _names = itertools.count()
 Opener = Callable[[str], SQLiteStore | RedisStore]
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", pytest.param("cluster", marks=pytest.mark.e2e)])
 def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
     """Opens a store for a service, as each process of it would, all on one file / server."""
     made: list[SQLiteStore | RedisStore] = []
@@ -40,8 +40,11 @@ def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
         store: SQLiteStore | RedisStore
         if request.param == "sqlite":
             store = SQLiteStore(str(tmp_path / "fleet.db"), namespace=service)
+        elif request.param == "cluster":  # the fleet's keys in one slot of a real cluster
+            url = request.getfixturevalue("redis_cluster_url")
+            store = RedisStore.from_url(url, namespace=f"{service}-{tag}")
         else:
-            url: str = request.getfixturevalue("redis_url")
+            url = request.getfixturevalue("redis_url")
             store = RedisStore(url, namespace=f"{service}-{tag}")
         made.append(store)
         return store
