@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -528,10 +529,13 @@ class RedisStore:
             self.outage.hold_silenced(added)
 
     def _check_in(self, member: Member, now: float) -> None:
-        """Check in (one round trip); the answer says how far this host's clock is off."""
+        """Check in (one round trip); the answer says how far this host's clock is off —
+        its wall clock, read around the call: a caller's ``now`` may be a moment it chose
+        (``claim_due`` is asked for what was due a little earlier)."""
+        before = time.time()
         roll = self._fleet.check_in(member, now)
         if roll.clock is not None:
-            self._clock.observe(roll.clock, now)
+            self._clock.observe(roll.clock, (before + time.time()) / 2)
 
     def _measure(self, now: float) -> MemoryStore | None:
         """A member's first call: check in first, so that its very first times are in the
