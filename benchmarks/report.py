@@ -69,8 +69,9 @@ def render(sections: Sequence[Section]) -> str:
     for section in sections:
         noted = any(row.note for row in section.rows)  # a note column only where one is said
         lines += [f"### {section.title}", ""]
-        lines.append(f"| scenario | median | best | ratio to baseline |{' note |' * noted}")
-        lines.append(f"|---|---:|---:|---:|{'---|' * noted}")
+        if section.rows:  # a skipped scenario has only its notes
+            lines.append(f"| scenario | median | best | ratio to baseline |{' note |' * noted}")
+            lines.append(f"|---|---:|---:|---:|{'---|' * noted}")
         for row in section.rows:
             ratio = section.ratio(row)
             best = "" if row.best is None else f"{_number(row.best)} {row.unit}"

@@ -4,8 +4,9 @@ Scenarios (default: all, in this order): ``asgi`` and ``wsgi`` (happy path, in-p
 bare vs erralert vs sentry-sdk), ``errors`` (time per captured exception), ``scrub`` (what
 recognising credentials by their format costs a new error), ``storm``
 (captures/s per store), ``server`` (uvicorn under load, from ``benchmarks.realserver``),
-``memory`` (RSS after many captures). Groups: ``inprocess`` (the first four), ``stores``
-(storm and memory).
+``memory`` (RSS after many captures), ``fleet-idle`` (Redis commands per second of 1 to
+50 idle processes, from ``benchmarks.fleet``). Groups: ``inprocess`` (the first four),
+``stores`` (storm and memory).
 
 Every scenario returns a :class:`benchmarks.report.Section`; the run prints one report
 (headed by the machine and the date) and every target with ✓ or ✗, and exits 1 when a
@@ -108,7 +109,7 @@ def machine_line() -> str:
     )
 
 
-SCENARIOS = ("asgi", "wsgi", "errors", "scrub", "storm", "server", "memory")
+SCENARIOS = ("asgi", "wsgi", "errors", "scrub", "storm", "server", "memory", "fleet-idle")
 GROUPS = {
     "all": SCENARIOS,
     "inprocess": ("asgi", "wsgi", "errors", "scrub"),
@@ -132,7 +133,7 @@ def server_section(quick: bool) -> Section | None:
 
 def run_scenario(name: str, quick: bool) -> Section | None:
     # imported here: they import this module (measure, Timing)
-    from benchmarks import inprocess, scrubbing, stores
+    from benchmarks import fleet, inprocess, scrubbing, stores
 
     if name == "asgi":
         return inprocess.asgi_section(quick=quick)
@@ -146,6 +147,8 @@ def run_scenario(name: str, quick: bool) -> Section | None:
         return stores.storm(quick=quick)
     if name == "memory":
         return stores.memory(quick=quick)
+    if name == "fleet-idle":
+        return fleet.section(quick=quick)
     return server_section(quick)
 
 

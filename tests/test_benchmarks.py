@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -38,6 +39,13 @@ TARGETS = [
     "memory: RSS growth < 100 MB",
     "memory: every capture reported",
 ]
+if shutil.which("redis-server") is not None:
+    SECTIONS.append("### 7. Idle fleet")
+    TARGETS += [
+        "fleet idle: Redis commands/s flat",
+        "fleet idle: ≤ 5 scripts/s",
+        "fleet idle: every process live in Redis, one lease holder, nothing logged",
+    ]
 if importlib.util.find_spec("benchmarks.realserver") is not None:
     SECTIONS.append("### 5. Real server")
     TARGETS += [
