@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Generic, TypeVar
 
 import httpx
@@ -61,8 +61,13 @@ def sync_sender(routes: ProxyRoutes, timeout: float) -> Iterator[SyncSender]:
 
 
 @contextlib.asynccontextmanager
-async def open_sender(routes: ProxyRoutes, timeout: float) -> AsyncIterator[Sender]:
-    """The worker loop's sender."""
+async def open_sender(
+    routes: ProxyRoutes, timeout: float, channels: Sequence[Channel] = ()
+) -> AsyncIterator[Sender]:
+    """The worker loop's sender, its clients for ``channels`` made before the first send:
+    making one loads certificates (tens of milliseconds, far more on a busy host), and a
+    send booked for a slot must not start that late — the platform counts it when it
+    arrives."""
     transport = routes.transport
     if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
         # a sync-only transport (e.g. httpx.HTTPTransport): run it off the loop
@@ -74,6 +79,10 @@ async def open_sender(routes: ProxyRoutes, timeout: float) -> AsyncIterator[Send
             yield send_in_thread
         return
     clients = _Clients(routes, lambda route: _async_client(routes, route, timeout))
+    for channel in channels:
+        if not channel.local:
+            with contextlib.suppress(httpx.ProxyError):  # said again at its first send
+                clients.for_channel(channel)
     try:
 
         async def send(request: httpx.Request, channel: Channel) -> httpx.Response:

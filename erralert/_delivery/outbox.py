@@ -266,7 +266,7 @@ class Outbox:
             clock=self._clock,
             hurry=lambda: self._hurry,
         )
-        async with open_sender(self._routes, self._timeout) as send:
+        async with open_sender(self._routes, self._timeout, self.channels) as send:
             dispatcher.start(send)
             self._adopt(dispatcher)  # what a process that died left in the spool
             ticker = asyncio.create_task(self._ticker(dispatcher)) if deadline is None else None

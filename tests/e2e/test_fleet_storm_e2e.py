@@ -89,7 +89,12 @@ def test_two_services_share_one_robot_budget_and_every_error_is_named(
     # one budget for the robot, whichever service: at most 20 in any rolling period
     # (arrival times, measured on a loaded machine: a request can take 0.1-0.2 s to be
     # read, so the window is shortened by that noise)
-    assert max_in_any([r.at for r in requests], PERIOD - 0.3) <= LIMIT
+    start = requests[0].at if requests else 0.0
+    timeline = "\n".join(
+        f"{r.at - start:7.2f} {r.headers['x-erralert-kind']:6} {r.body.decode()[:60]!r}"
+        for r in requests
+    )
+    assert max_in_any([r.at for r in requests], PERIOD - 0.3) <= LIMIT, timeline
     everything = "\n".join(r.body.decode() for r in requests)
     missing = [n for n in range(ERRORS) if _title(n) not in everything]
     assert missing == [], f"{len(missing)} errors never named in chat"
