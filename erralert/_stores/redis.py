@@ -205,7 +205,7 @@ class RedisStore:
         """Record one occurrence and decide: one EVALSHA, atomic across every host."""
         if not window > 0:  # also refuses NaN; checked here so a refusal leaves no trace
             raise ValueError(f"window must be a positive number of seconds, got {window!r}")
-        fallback = self._fallback(now) or self._measure(now)
+        fallback = self._stand_in(now)
         if fallback is not None:
             return fallback.hit(key, now, window, release, source)
         clock = self._clock
@@ -255,7 +255,7 @@ class RedisStore:
         server lost its scripts: SCRIPT LOAD, and the batches it refused sent again)."""
         if not batches:
             return
-        fallback = self._fallback(now) or self._measure(now)
+        fallback = self._stand_in(now)
         if fallback is not None:
             self.outage.defer(batches, fallback, now)
             return
@@ -349,7 +349,7 @@ class RedisStore:
         """Book one send to ``lane`` over the sends every host booked: one EVALSHA."""
         if not rates:
             return now
-        fallback = self._fallback(now) or self._measure(now)
+        fallback = self._stand_in(now)
         if fallback is not None:
             return self._degraded.reserve(
                 fallback, lane, now, rates, horizon, keep=keep, max_waiting=max_waiting
@@ -385,7 +385,9 @@ class RedisStore:
         self, lane: str, entry: StormEntry, sample: Event, now: float, gather: float
     ) -> None:
         """Fold ``entry`` into ``lane``'s storm summary: one EVALSHA."""
-        fallback = self._fallback(now) or self._degraded.settling(lane, now)
+        fallback = self._fallback(now)
+        if fallback is None:  # (a MemoryStore with nothing in it is falsy: no `or` here)
+            fallback = self._degraded.settling(lane, now)
         if fallback is not None:
             fallback.add_to_storm(lane, entry, sample, now, gather)
             return
@@ -536,6 +538,12 @@ class RedisStore:
         roll = self._fleet.check_in(member, now)
         if roll.clock is not None:
             self._clock.observe(roll.clock, (before + time.time()) / 2)
+
+    def _stand_in(self, now: float) -> MemoryStore | None:
+        """The fallback while Redis is down, or when a member's first check-in finds it
+        down; None when Redis is to be used."""
+        fallback = self._fallback(now)
+        return fallback if fallback is not None else self._measure(now)
 
     def _measure(self, now: float) -> MemoryStore | None:
         """A member's first call: check in first, so that its very first times are in the

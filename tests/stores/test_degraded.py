@@ -4,15 +4,19 @@
 from __future__ import annotations
 
 import itertools
+import socket
+import threading
 import time
 
 import pytest
 
 from erralert._core.pacing import Rate, share_of
+from erralert._stores.base import StormEntry
 from erralert._stores.degraded import DegradedLedger
 from erralert._stores.fleet import LEASE, Member
 from erralert._stores.memory import MemoryStore
 from erralert._stores.redis import RedisStore
+from tests.samples import event
 from tests.servers import free_port
 from tests.stores.test_redis import _redis_on
 
@@ -100,3 +104,53 @@ def test_processes_share_a_robot_while_redis_is_down_and_redis_learns_their_send
         other.close()
         for store in stores:
             store.close()
+
+
+class _Silent:
+    """A TCP port that accepts connections and never answers (a Redis that hangs): counts
+    the connections made to it."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                return
+            self.accepted.append(connection)
+
+    def close(self) -> None:
+        self.server.close()
+        for connection in self.accepted:
+            connection.close()
+
+
+def test_while_redis_hangs_a_member_waits_for_it_once_per_retry_not_per_call() -> None:
+    """An outage's fallback starts empty (a MemoryStore with nothing in it is falsy): the
+    store must still use it, not wait for Redis' timeout on every capture and booking."""
+    silent = _Silent()
+    try:
+        store = RedisStore(
+            f"redis://127.0.0.1:{silent.port}/0", namespace="hang", timeout=0.2, retry_after=60
+        )
+        store.join(Member("hang", "shop", "host", None, ("robot",)))
+        started = len(silent.accepted)
+        assert store.reserve("robot", T0, DINGTALK, 3600.0) == T0 + 60  # times out once
+        tried = len(silent.accepted) - started
+        store.add_to_storm("robot", _entry(), event("x"), T0, 3.0)
+        assert store.hit("k", T0, 60.0).alert
+        assert store.reserve("robot", T0 + 1, DINGTALK, 3600.0) == T0 + 60
+        assert len(silent.accepted) - started == tried  # no connection since
+        assert store.outage.active
+    finally:
+        silent.close()
+
+
+def _entry() -> StormEntry:
+    return StormEntry("x", "ValueError: x", "app.x", 1, 60.0)
