@@ -150,11 +150,6 @@ class RollCall:
             period = _SETTLING if settling else self.period(roll.processes)
             self._next = now + period * random.uniform(0.8, 1.2)
 
-    def failed(self, now: float) -> None:
-        """The check-in could not be made: claim meanwhile (the store stands in locally)."""
-        self._lease_until = now + 1.0
-        self._next = now + 1.0
-
     def may_claim(self, now: float) -> bool:
         """Whether this process claims digests now: it holds the lease, or is not a member."""
         return self.member is None or now < self._lease_until
