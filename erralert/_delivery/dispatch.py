@@ -154,9 +154,13 @@ class Dispatcher:
                 )
 
     def _finish(self, lane: Lane, item: Item) -> None:
-        """``item`` is done with (delivered, refused or given up): out of the spool too."""
+        """``item`` is done with (delivered, refused or given up): out of the spool too; a
+        storm summary's follow-ups are queued now."""
         self._unspool(item.spool_ids)
         self._tally.settle(lane.index, item.units)
+        if item.followups:
+            followups, item.followups = item.followups, []
+            self._follow_up(lane, followups)
 
     def _enqueue(self, lane: Lane, notice: Notice, now: float, spool_id: int | None = None) -> None:
         """Book a slot for ``notice`` within ``max_delay`` (after any wait the platform
@@ -233,8 +237,9 @@ class Dispatcher:
             )
             if spool_id is not None:
                 item.spool_ids = [spool_id]
+            item.followups = list(zip(followups, followup_ids, strict=True))
+            self._tally.add(lane.index, len(followups))  # owed from now on: a flush waits
             self._push(lane, item)
-            self._follow_up(lane, followups, followup_ids, after=item.not_before)
         elif result is None:
             # another process claimed it (and sends it): our share of it is settled
             self._tally.settle(lane.index, lane.piled)
@@ -245,25 +250,15 @@ class Dispatcher:
         lane.storm_at = None
         lane.local_storm = False
 
-    def _follow_up(
-        self,
-        lane: Lane,
-        notices: Sequence[Notice],
-        spool_ids: Sequence[int | None],
-        *,
-        after: float,
-    ) -> None:
-        """Queue the full alerts of new errors a storm summary (sent at ``after``) folded:
-        outstanding from now on, each booked under the channel's rates with no horizon —
-        like an adopted message, never folded into a storm again."""
-        if not notices:
-            return
-        self._tally.add(lane.index, len(notices))
+    def _follow_up(self, lane: Lane, followups: Sequence[tuple[Notice, int | None]]) -> None:
+        """Queue the full alerts of new errors a storm summary folded, now that it is done
+        with (already owed: counted when it was claimed), each booked under the channel's
+        rates with no horizon — like an adopted message, never folded into a storm again."""
         now = asyncio.get_running_loop().time()
         blocked = max(0.0, lane.breaker.blocked_until - now)
-        for notice, spool_id in zip(notices, spool_ids, strict=True):
+        for notice, spool_id in followups:
             slot = self._reserve(lane, blocked, math.inf) if lane.rates else None
-            item = Item(notice, 1, now, max(after, now if slot is None else slot), next(self._seq))
+            item = Item(notice, 1, now, now if slot is None else slot, next(self._seq))
             if spool_id is not None:
                 item.spool_ids = [spool_id]
             self._push(lane, item)

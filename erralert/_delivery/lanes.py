@@ -35,6 +35,9 @@ class Item:
     message: Message | None = None
     attempts: int = 0
     spool_ids: list[int] = field(default_factory=list)  # its rows in the spool
+    # a storm summary's follow-ups (the full alerts of new errors it folded, each with its
+    # spool row): queued once the summary is done with, so that they never go before it
+    followups: list[tuple[Notice, int | None]] = field(default_factory=list)
 
     def __lt__(self, other: Item) -> bool:  # the lane's heap: earliest slot first
         return (self.not_before, self.seq) < (other.not_before, other.seq)
