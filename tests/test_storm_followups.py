@@ -495,15 +495,18 @@ class RecordingSpool(Spool):
 
 
 def run_outbox(
-    clock: VirtualClock, ledger: Store, spool: Spool | None = None
+    clock: VirtualClock, ledger: Store, spool: Spool | None = None, *, slow_summary: float = 0.0
 ) -> tuple[list[Notice], Platform]:
-    """24 new errors at once on DingTalk, four of them with repeats folded in too."""
+    """24 new errors at once on DingTalk, four of them with repeats folded in too.
+    ``slow_summary``: seconds the storm summary's render takes (a busy host)."""
     channel = parse_webhook(DINGTALK)
     renderer = Renderer()
     notices: list[Notice] = []
 
     def render(notice: Notice, target: Channel) -> Message:
         notices.append(notice)
+        if notice.kind == "storm" and slow_summary:
+            clock.advance(slow_summary)  # its slot has passed when it is ready
         return renderer.render(notice, target)
 
     platform = Platform()
@@ -551,6 +554,22 @@ def test_the_outbox_follows_up_through_every_shared_ledger(
     assert max_in_any(platform.times, 60.0) <= 20
     for body in platform.bodies()[20:]:
         assert body["at"]["atMobiles"] == ["13800000000", OWNER]
+
+
+def test_a_summary_that_misses_its_slot_still_goes_before_its_follow_ups(
+    clock: VirtualClock,
+) -> None:
+    """Its render took 5 s (a busy host): the summary is booked again, after the slot it
+    missed — and the full alerts it announces wait for it, rather than go first."""
+    notices, platform = run_outbox(clock, MemoryStore(), slow_summary=5.0)
+    assert [n.kind for n in notices].count("storm") == 1
+    texts = [json.dumps(body, ensure_ascii=False) for body in platform.bodies()]
+    assert len(texts) == 23
+    storm_at = next(i for i, text in enumerate(texts) if "🌪" in text)
+    assert storm_at == 19  # after the 19 alerts the budget allowed, before the follow-ups
+    for text, n in zip(texts[20:], (21, 20, 22), strict=True):
+        assert f"storm error {n}" in text
+    assert max_in_any(platform.times, 60.0) <= 20
 
 
 def test_follow_ups_are_spooled_with_their_summary_and_removed_once_sent(
