@@ -95,12 +95,22 @@ def make_authority(directory: Path, name: str = "ca") -> Authority:
     ca, ca_key = directory / f"{name}.crt", directory / f"{name}.key"
     cert, key = directory / f"{name}-server.crt", directory / f"{name}-server.key"
     csr, extensions = directory / f"{name}-server.csr", directory / f"{name}-san.cnf"
-    extensions.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    # what Python 3.13's strict verification (VERIFY_X509_STRICT) asks of a real chain: a
+    # CA marked as one, and a leaf naming its issuer's key, its uses and its hosts
+    extensions.write_text(
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+        "authorityKeyIdentifier=keyid,issuer\n"
+        "basicConstraints=critical,CA:FALSE\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment,keyAgreement\n"
+        "extendedKeyUsage=serverAuth,clientAuth\n"
+    )
+    authority = ["-addext", "basicConstraints=critical,CA:TRUE"]
+    authority += ["-addext", "keyUsage=critical,keyCertSign,cRLSign"]
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
     subject = ["-subj", f"/CN=erralert test {name}"]
     signed = ["-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-extfile", extensions]
     steps = [
-        ["req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "2", *subject],
+        ["req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "2", *subject, *authority],
         ["req", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=localhost"],
         ["x509", "-req", "-in", csr, *signed, "-out", cert, "-days", "2"],
     ]
