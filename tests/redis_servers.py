@@ -32,7 +32,7 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) ->
 def _binary(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        raise RuntimeError(f"{name} is not installed (.ci/run installs redis-server)")
+        raise RuntimeError(f"{name} is not installed (.ci/run installs it)")
     return path
 
 
