@@ -85,6 +85,7 @@ def test_each_route_is_type_checked_as_written(block: int, user_code: str) -> No
     assert blocks("python")[block] in path.read_text(encoding="utf-8")
 
 
+@pytest.mark.slow  # an app, an alerter and its outbox run in virtual time, three times
 @pytest.mark.parametrize("framework", list(APPS))
 def test_the_route_serves_the_scrape_the_readme_shows(framework: str, clock: VirtualClock) -> None:
     answers = [httpx.Response(429, headers={"Retry-After": "1"}, text="rate_limited")]

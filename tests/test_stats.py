@@ -98,6 +98,7 @@ def test_a_refused_400_is_one_refusal_and_no_retry(receiver: Receiver) -> None:
         alerter.close(1)
 
 
+@pytest.mark.slow  # a whole outbox run in virtual time: a second or more of CPU
 def test_retries_in_virtual_time_count_each_failed_attempt(clock: VirtualClock) -> None:
     platform = answering(503, 502, 429)
     alerter = erralert.Alerter(
@@ -113,6 +114,7 @@ def test_retries_in_virtual_time_count_each_failed_attempt(clock: VirtualClock) 
         alerter.close(1)
 
 
+@pytest.mark.slow  # a whole outbox run in virtual time: a second or more of CPU
 def test_a_storm_counts_what_it_folded(clock: VirtualClock) -> None:
     """DingTalk, 20 in any minute: 25 new errors at once are 19 alerts and one summary of
     the other 6 (no follow-ups here)."""
@@ -148,6 +150,7 @@ def test_a_full_inbox_counts_its_folds_at_capture(monkeypatch: pytest.MonkeyPatc
     alerter.close(0)
 
 
+@pytest.mark.slow  # a whole outbox run in virtual time: a second or more of CPU
 def test_given_up_after_max_age_is_lost_and_each_failed_attempt_a_retry(
     clock: VirtualClock,
 ) -> None:
@@ -187,6 +190,7 @@ def test_a_channel_that_cannot_render_loses_the_message(monkeypatch: pytest.Monk
         alerter.close(1)
 
 
+@pytest.mark.slow  # a whole outbox run in virtual time: a second or more of CPU
 def test_digests_are_counted_apart_from_alerts(clock: VirtualClock) -> None:
     platform = answering()
     alerter = erralert.Alerter(
