@@ -35,7 +35,7 @@ def _title(n: int) -> str:
     return f"fleet storm error {n:03d}"
 
 
-def _storm(url: str, store: str, service: str, process: int, barrier: Any) -> None:
+def _storm(url: str, store: str, service: str, process: int, barrier: Any, period: float) -> None:
     alerter = erralert.Alerter(
         [url],
         store=store,
@@ -55,7 +55,8 @@ def _storm(url: str, store: str, service: str, process: int, barrier: Any) -> No
             namespace[f"e{n}"]()
         except ValueError as exc:
             alerter.capture_exception(exc)
-    assert alerter.flush(12 * PERIOD), "not everything was delivered"
+    # the period from the parent: a child does not see the test's ERRALERT_* variables
+    assert alerter.flush(12 * period), "not everything was delivered"
     alerter.close(5.0)
 
 
@@ -78,7 +79,7 @@ def test_two_services_share_one_robot_budget_and_every_error_is_named(
     procs = [
         ctx.Process(
             target=_storm,
-            args=(url, store_url, SERVICES[i % len(SERVICES)], i, barrier),
+            args=(url, store_url, SERVICES[i % len(SERVICES)], i, barrier, PERIOD),
         )
         for i in range(len(SERVICES) * PROCESSES)
     ]
